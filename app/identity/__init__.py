@@ -1,0 +1,267 @@
+"""Local users, roles, logins and sessions.
+
+Logging in unwraps the vault key with the user's password (see app.vault.keys), opens the
+vault, then checks the user's row, TOTP and lockout. Failures that happen before the
+vault can be opened are queued in the key envelope and copied into the audit log at the
+next successful unlock.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError, VerifyMismatchError
+
+from app import audit, clock
+from app.errors import (
+    AuthError,
+    LockedOut,
+    MfaRequired,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+    VaultExists,
+    WrongMfaCode,
+    WrongPassword,
+)
+from app.identity.permissions import ALL_ROLES, Role, allowed, parse_roles
+from app.vault import migrations
+from app.vault.db import Vault, connect_raw, db_path, ensure_vault_file, keys_path
+from app.vault.keys import KeyEnvelope
+
+log = logging.getLogger(__name__)
+
+MAX_FAILURES = 5
+LOCKOUT_MINUTES = 15
+MIN_PASSWORD_LENGTH = 8
+# OWASP's argon2id parameters, the same as the key envelope's.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+__all__ = ["Role", "Session", "init_vault", "unlock", "require", "parse_roles"]
+
+
+@dataclass
+class Session:
+    """Who is acting on which open vault. Services take it as their first argument."""
+
+    vault: Vault
+    username: str
+    roles: frozenset[Role]
+    user_id: int | None = None
+    is_system: bool = False
+    locked: bool = field(default=False)
+
+    @property
+    def acting_role(self) -> str:
+        if self.is_system:
+            return "system"
+        return ",".join(sorted(r.value for r in self.roles))
+
+    def can(self, action: str) -> bool:
+        return allowed(self.roles, action)
+
+    @classmethod
+    def system(cls, vault: Vault, name: str = "system") -> "Session":
+        """Automations act under a named system identity with every role; audited as such."""
+        return cls(vault=vault, username=name, roles=ALL_ROLES, is_system=True)
+
+
+def require(session: Session, action: str, **audit_fields: Any) -> None:
+    """Check the matrix; a refusal is audited in its own transaction, then raised."""
+    if session.locked:
+        raise AuthError("the session is locked; unlock it first")
+    if session.can(action):
+        return
+    audit.record_now(session.vault, session, "permission.denied",
+                     details={"attempted": action, **audit_fields})
+    raise PermissionDenied(session.username, action)
+
+
+def _check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _validate_username(username: str) -> None:
+    if not username or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
+        raise ValidationError("user names use letters, digits, '.', '_' and '-' only")
+
+
+def open_with_key(directory: Path, key: bytes, envelope: KeyEnvelope) -> Vault:
+    path = ensure_vault_file(directory)
+    conn = connect_raw(path, key)
+    try:
+        migrations.migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return Vault(directory, key, envelope, conn)
+
+
+def init_vault(
+    directory: Path,
+    practice_name: str,
+    owner: str,
+    password: str,
+    *,
+    demo: bool = False,
+    timezone: str = "America/New_York",
+) -> tuple[Session, str]:
+    """Create a new vault; returns the owner's session and the recovery key (show once)."""
+    directory = Path(directory)
+    if db_path(directory).exists() or keys_path(directory).exists():
+        raise VaultExists(f"a vault already exists at {directory}; refusing to overwrite it")
+    _validate_username(owner)
+    _check_password_strength(password)
+    directory.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    envelope = KeyEnvelope.create(keys_path(directory), demo=demo)
+    envelope.wrap_for_user(owner, password, key)
+    recovery = envelope.set_recovery(key)
+    conn = connect_raw(db_path(directory), key)
+    migrations.migrate(conn)
+    vault = Vault(directory, key, envelope, conn)
+    envelope.save()
+    now = clock.iso(clock.now())
+    session = Session(vault, owner, frozenset({Role.OWNER}))
+    with vault.write() as c:
+        c.execute("INSERT INTO practice (id, name, timezone, created_at) VALUES (1, ?, ?, ?)",
+                  (practice_name, timezone, now))
+        cur = c.execute(
+            "INSERT INTO users (username, pw_hash, roles, created_at) VALUES (?, ?, ?, ?)",
+            (owner, _hasher.hash(password), Role.OWNER.value, now))
+        session.user_id = int(cur.lastrowid)
+        audit.record(vault, c, session, "vault.init", "practice", 1, details={"demo": demo})
+        audit.record(vault, c, session, "user.create", "user", owner,
+                     details={"roles": [Role.OWNER.value]})
+    log.info("vault created (id %s)", envelope.vault_id)
+    return session, recovery
+
+
+def _login_state(envelope: KeyEnvelope, username: str) -> dict[str, Any]:
+    return envelope.login_state.setdefault(username, {"failures": 0, "locked_until": None})
+
+
+def _note_failure(envelope: KeyEnvelope, username: str, reason: str) -> bool:
+    """Count a failure in the envelope; return True if it caused a lockout."""
+    state = _login_state(envelope, username)
+    state["failures"] = int(state["failures"]) + 1
+    now = clock.now()
+    envelope.pending_audit.append(
+        {"ts": clock.iso(now), "actor": username, "action": "login.failed",
+         "details": {"reason": reason, "failures": state["failures"]}})
+    locked = state["failures"] >= MAX_FAILURES
+    if locked:
+        state["locked_until"] = clock.iso(now + timedelta(minutes=LOCKOUT_MINUTES))
+        envelope.pending_audit.append(
+            {"ts": clock.iso(now), "actor": username, "action": "login.lockout",
+             "details": {"minutes": LOCKOUT_MINUTES}})
+    envelope.save()
+    return locked
+
+
+def _check_lockout(envelope: KeyEnvelope, username: str) -> None:
+    state = envelope.login_state.get(username)
+    if not state or not state.get("locked_until"):
+        return
+    until = clock.parse_iso(state["locked_until"])
+    if clock.now() < until:
+        minutes = max(1, int((until - clock.now()).total_seconds() // 60) + 1)
+        raise LockedOut(f"user {username!r} is locked out after {MAX_FAILURES} failed logins; "
+                        f"try again in {minutes} min or ask the owner to unlock")
+    state["failures"] = 0
+    state["locked_until"] = None
+
+
+def _flush_pending(vault: Vault) -> None:
+    pending = vault.envelope.pending_audit
+    if not pending:
+        return
+    with vault.write() as c:
+        for item in pending:
+            actor = audit.SystemActor(username=str(item["actor"]), acting_role="unauthenticated")
+            audit.record(vault, c, actor, str(item["action"]), "user", str(item["actor"]),
+                         details=dict(item.get("details", {}), at=item["ts"]))
+    vault.envelope.pending_audit = []
+    vault.envelope.save()
+
+
+def unlock(directory: Path, username: str, password: str, totp_code: str | None = None) -> Session:
+    """Log in: unwrap the key, open the vault, check the user. Raises AuthError kinds."""
+    directory = Path(directory)
+    ensure_vault_file(directory)
+    envelope = KeyEnvelope.load(keys_path(directory))
+    _check_lockout(envelope, username)
+    try:
+        key = envelope.unwrap_for_user(username, password)
+    except WrongPassword:
+        if _note_failure(envelope, username, "password"):
+            raise LockedOut(f"user {username!r} is now locked out after {MAX_FAILURES} "
+                            f"failed logins") from None
+        raise
+    vault = open_with_key(directory, key, envelope)
+    try:
+        row = vault.query_one("SELECT id, pw_hash, roles, totp_secret, active FROM users "
+                              "WHERE username = ?", (username,))
+        if row is None or not row[4]:
+            _note_failure(envelope, username, "inactive")
+            raise WrongPassword("this user is not active in this vault")
+        try:
+            _hasher.verify(row[1], password)
+        except (VerifyMismatchError, VerificationError):
+            _note_failure(envelope, username, "password")
+            raise WrongPassword() from None
+        session = Session(vault, username, parse_roles(row[2]), user_id=int(row[0]))
+        if row[3]:
+            if not totp_code:
+                raise MfaRequired()
+            if not pyotp.TOTP(row[3]).verify(totp_code, for_time=clock.now(), valid_window=1):
+                _note_failure(envelope, username, "totp")
+                raise WrongMfaCode()
+        _login_state(envelope, username).update(failures=0, locked_until=None)
+        envelope.save()
+        _flush_pending(vault)
+        audit.record_now(vault, session, "login.success", object_type="user", object_id=username)
+        return session
+    except BaseException:
+        vault.close()
+        raise
+
+
+def verify_password(session: Session, password: str) -> bool:
+    """Re-check the session user's password (unlock after auto-lock), audited."""
+    row = session.vault.query_one("SELECT pw_hash FROM users WHERE username = ?",
+                                  (session.username,))
+    try:
+        ok = row is not None and _hasher.verify(row[0], password)
+    except (VerifyMismatchError, VerificationError):
+        ok = False
+    return bool(ok)
+
+
+def hash_password(password: str) -> str:
+    _check_password_strength(password)
+    return _hasher.hash(password)
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def user_roles(session: Session, username: str) -> frozenset[Role]:
+    row = session.vault.query_one("SELECT roles FROM users WHERE username = ?", (username,))
+    if row is None:
+        raise NotFound(f"no user {username!r}")
+    return parse_roles(row[0])
+
+
+def validate_new_user(username: str, password: str) -> None:
+    _validate_username(username)
+    _check_password_strength(password)

@@ -1,0 +1,52 @@
+"""Task kinds, declared once: who works each kind and whether it may ever run unattended.
+Kinds that touch clinical content or billing codes can never be `automatic`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.identity.permissions import Role
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str
+    label: str
+    role: Role
+    automatic_allowed: bool = False
+    reason_no_auto: str = ""
+
+
+_CLINICAL = "touches clinical content"
+_CODES = "touches billing codes"
+
+KINDS: dict[str, TaskKind] = {k.name: k for k in [
+    TaskKind("pa_followup", "Prior auth follow-up", Role.FRONT_DESK, automatic_allowed=True),
+    TaskKind("pa_escalation", "Prior auth escalations", Role.OFFICE_MANAGER),
+    TaskKind("pa_next_action", "Prior auth next actions", Role.OFFICE_MANAGER),
+    TaskKind("outreach", "Patient outreach", Role.OFFICE_MANAGER, automatic_allowed=True),
+    TaskKind("denial_review", "Denials", Role.BILLER, reason_no_auto=_CODES),
+    TaskKind("claim_status", "Claim status", Role.BILLER, reason_no_auto=_CODES),
+    TaskKind("charge_review", "Charge review", Role.BILLER, reason_no_auto=_CODES),
+    TaskKind("eligibility_gap", "Eligibility gaps", Role.FRONT_DESK, automatic_allowed=True),
+    TaskKind("intake_review", "Intake review", Role.FRONT_DESK, reason_no_auto=_CLINICAL),
+    TaskKind("referral_triage", "Referrals", Role.FRONT_DESK, reason_no_auto=_CLINICAL),
+    TaskKind("care_gap", "Care gaps", Role.OFFICE_MANAGER, reason_no_auto=_CLINICAL),
+    TaskKind("portal_failure", "Portal failures", Role.FRONT_DESK),
+    TaskKind("recipe_broken", "Broken portal recipes", Role.OFFICE_MANAGER),
+    TaskKind("human_handoff", "Needs a person at the portal", Role.FRONT_DESK),
+]}
+
+
+def kind(name: str) -> TaskKind:
+    try:
+        return KINDS[name]
+    except KeyError as exc:
+        raise KeyError(f"undeclared task kind {name!r}") from exc
+
+
+def kinds_for_roles(roles: frozenset[Role] | set[Role]) -> list[str]:
+    """Kinds a user works: their own roles' kinds; owners and office managers see all."""
+    if Role.OWNER in roles or Role.OFFICE_MANAGER in roles:
+        return list(KINDS)
+    return [k.name for k in KINDS.values() if k.role in roles]

@@ -1,0 +1,53 @@
+"""Practice settings, declared once with types and defaults; undeclared keys are refused."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    default: Any
+    kind: type
+    help: str
+
+
+OPTIONS: dict[str, Option] = {o.key: o for o in [
+    Option("auto_lock_minutes", 10, int, "Lock the desktop app after this many idle minutes."),
+    Option("require_owner_mfa", False, bool, "Owners must log in with a TOTP code."),
+    Option("stall_business_days", 3, int, "Escalate a PA with no status change for this long."),
+    Option("escalate_owner_hours", 24, int, "Notify the owner when a task is this far overdue."),
+    Option("business_hours_start", 8, int, "Portal checks run from this local hour..."),
+    Option("business_hours_end", 18, int, "...until this local hour."),
+    Option("recipes_dir", "", str, "The practice's own portal recipes folder."),
+    Option("chromium_path", "", str, "Chromium executable for portal checks (empty: PATH)."),
+    Option("portal_concurrency", 3, int, "Portal visits at once."),
+    Option("portal_min_interval_seconds", 2.0, float, "Rate limit between visits per portal."),
+    Option("sms_max_chars", 320, int, "SMS drafts are cut to this many characters."),
+    Option("readability_max_grade", 8.0, float, "Outreach drafts above this grade are flagged."),
+]}
+
+
+def coerce(key: str, value: Any) -> Any:
+    option = OPTIONS.get(key)
+    if option is None:
+        raise ValidationError(f"unknown setting {key!r}; known: {', '.join(sorted(OPTIONS))}")
+    if option.kind is bool and isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValidationError(f"{key} takes true or false")
+    try:
+        return option.kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{key} takes a {option.kind.__name__}") from exc
+
+
+def decode(key: str, stored: str | None) -> Any:
+    return OPTIONS[key].default if stored is None else json.loads(stored)

@@ -1,0 +1,177 @@
+"""The SQLCipher vault: one encrypted database, opened with a raw 32-byte key.
+
+Writes are serialized through one connection under one lock (SQLite allows one writer
+anyway); `write()` is a transaction and nests as a no-op inside an outer one, so a
+service and its audit row always commit or fail together.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlcipher3
+
+from app.errors import InsecureVault, VaultCorrupt, VaultError, VaultNotFound
+from app.vault.keys import KeyEnvelope, derive_subkey
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "vault.db"
+KEYS_NAME = "vault.keys"
+MIN_KDF_ITER = 256000
+PLAINTEXT_HEADER = b"SQLite format 3\x00"
+
+Connection = Any  # sqlcipher3.Connection has no type stubs
+
+
+def db_path(directory: Path) -> Path:
+    return Path(directory) / DB_NAME
+
+
+def keys_path(directory: Path) -> Path:
+    return Path(directory) / KEYS_NAME
+
+
+def connect_raw(path: Path, key: bytes) -> Connection:
+    """A keyed connection with OffHold's pragmas; the settings are checked, not trusted."""
+    conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    try:
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute("PRAGMA cipher_memory_security = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlcipher3.DatabaseError as exc:
+            raise VaultCorrupt(
+                "the vault key does not open this database (wrong key file, or the file is damaged)"
+            ) from exc
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise VaultError(f"could not switch the vault to WAL journaling (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        check_cipher_settings(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def check_cipher_settings(conn: Connection) -> None:
+    """Refuse to run on a build or database with weaker settings than we rely on."""
+
+    def one(sql: str) -> str:
+        row = conn.execute(sql).fetchone()
+        return "" if row is None else str(row[0])
+
+    problems = []
+    if one("PRAGMA cipher_hmac_algorithm") != "HMAC_SHA512":
+        problems.append("HMAC is not HMAC_SHA512")
+    if one("PRAGMA cipher_kdf_algorithm") != "PBKDF2_HMAC_SHA512":
+        problems.append("KDF is not PBKDF2_HMAC_SHA512")
+    kdf_iter = one("PRAGMA kdf_iter")
+    if not kdf_iter.isdigit() or int(kdf_iter) < MIN_KDF_ITER:
+        problems.append(f"kdf_iter {kdf_iter} is below {MIN_KDF_ITER}")
+    if one("PRAGMA temp_store") != "2":
+        problems.append("temporary tables are not kept in memory")
+    if one("PRAGMA cipher_memory_security") != "1":
+        problems.append("cipher memory security is off")
+    if not one("PRAGMA cipher_version"):
+        problems.append("this SQLite build has no SQLCipher")
+    if problems:
+        raise InsecureVault("refusing to open the vault: " + "; ".join(problems))
+
+
+class Vault:
+    """An open vault. Holds the key in memory for as long as it is open."""
+
+    def __init__(self, directory: Path, key: bytes, envelope: KeyEnvelope, conn: Connection):
+        self.directory = Path(directory)
+        self._key = bytearray(key)
+        self.envelope = envelope
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._depth = 0
+        self.audit_key = derive_subkey(key, "offhold-audit")
+        self.audit_head: tuple[int, str] | None = None  # cached (id, row_hash) of the last row
+
+    @property
+    def key(self) -> bytes:
+        return bytes(self._key)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.envelope.demo
+
+    @property
+    def path(self) -> Path:
+        return db_path(self.directory)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE). Nested calls join the outer one."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
+            head = self.audit_head
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                self.audit_head = head  # the rows behind the cached head were rolled back
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._lock:
+            yield self._conn
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
+        with self.read() as conn:
+            return list(conn.execute(sql, params).fetchall())
+
+    def query_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
+        with self.read() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def integrity_problems(self) -> list[str]:
+        """cipher_integrity_check plus integrity_check; empty means healthy."""
+        with self.read() as conn:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA cipher_integrity_check")]
+            rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
+        if rows != ["ok"]:
+            problems.extend(rows)
+        return problems
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._conn.close()
+            finally:
+                for i in range(len(self._key)):
+                    self._key[i] = 0
+
+
+def ensure_vault_file(directory: Path) -> Path:
+    path = db_path(directory)
+    if not path.exists():
+        raise VaultNotFound(f"no vault at {directory} (run 'offhold init' first)")
+    with open(path, "rb") as fh:
+        if fh.read(16) == PLAINTEXT_HEADER:
+            raise InsecureVault(f"{path} is an unencrypted SQLite file; refusing to use it")
+    return path
