@@ -1,0 +1,152 @@
+"""Online backups and verified restores.
+
+A backup is two files: PATH, an encrypted copy made with SQLite's backup API from the
+open vault into a database keyed with the same key (never `sqlcipher_export` into a
+`KEY ''` database, which writes plaintext), and PATH.keys, the key envelope. A restore
+opens the copy with a user's password, checks it (cipher and SQLite integrity, the audit
+chain) and only then replaces anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from app import audit, clock
+from app.errors import ValidationError, VaultCorrupt, VaultExists
+from app.identity import Session, open_with_key, require, unlock
+from app.vault.db import Vault, connect_raw, db_path, keys_path
+from app.vault.keys import KeyEnvelope
+
+
+def _keys_for(path: Path) -> Path:
+    return path.with_name(path.name + ".keys")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_into(source: Vault, dest: Path) -> None:
+    target = connect_raw(dest, source.key)
+    try:
+        with source.read() as conn:
+            conn.backup(target)
+        target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        target.close()
+    _fsync(dest)
+
+
+def create_backup(session: Session, dest: Path) -> dict[str, Any]:
+    require(session, "backup.create")
+    dest = Path(dest)
+    if dest.exists() or _keys_for(dest).exists():
+        raise VaultExists(f"{dest} already exists; choose a new backup name")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    vault = session.vault
+    # Audit first, so the backup itself carries the row that says it was made.
+    audit.record_now(vault, session, "backup.create", object_type="backup",
+                     object_id=dest.name)
+    try:
+        _copy_into(vault, dest)
+        envelope = KeyEnvelope.load(keys_path(vault.directory))
+        envelope.path = _keys_for(dest)
+        envelope.pending_audit = []
+        envelope.save()
+    except BaseException:
+        for leftover in (dest, _keys_for(dest), Path(str(dest) + "-wal"), Path(str(dest) + "-shm")):
+            if leftover.exists():
+                leftover.unlink()
+        raise
+    for extra in (Path(str(dest) + "-wal"), Path(str(dest) + "-shm")):
+        if extra.exists():
+            extra.unlink()
+    rows = int(vault.query_one("SELECT count(*) FROM audit_log")[0])
+    return {"backup": str(dest), "keys": str(_keys_for(dest)), "audit_rows": rows}
+
+
+def verify_backup(backup: Path, username: str, password: str) -> dict[str, Any]:
+    """Open a backup with a user's password and check it; raises VaultCorrupt if bad."""
+    backup = Path(backup)
+    envelope = KeyEnvelope.load(_keys_for(backup))
+    key = envelope.unwrap_for_user(username, password)
+    conn = connect_raw(backup, key)
+    vault = Vault(backup.parent, key, envelope, conn)
+    try:
+        problems = vault.integrity_problems()
+        if problems:
+            raise VaultCorrupt("the backup failed its integrity check: " + "; ".join(problems[:3]))
+        result = audit.verify(vault)
+        if not result.ok:
+            raise VaultCorrupt(f"the backup's audit log is broken at row {result.broken_row}: "
+                               f"{result.reason}")
+        return {"audit_rows": result.rows}
+    finally:
+        vault.close()
+        for extra in (Path(str(backup) + "-wal"), Path(str(backup) + "-shm")):
+            if extra.exists():
+                extra.unlink()
+
+
+def restore_backup(backup: Path, directory: Path, username: str, password: str,
+                   replace: bool = False) -> dict[str, Any]:
+    """Verify the backup, then install it as the vault in `directory`.
+
+    An existing vault there is kept aside (still encrypted) as vault.db.pre-restore-<time>
+    only when `replace` is set; otherwise an existing vault is refused."""
+    backup, directory = Path(backup), Path(directory)
+    if not backup.exists():
+        raise ValidationError(f"no backup at {backup}")
+    checked = verify_backup(backup, username, password)
+    existing = db_path(directory)
+    if existing.exists() and not replace:
+        raise VaultExists(f"a vault already exists at {directory}; pass --replace to swap it")
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = clock.now().strftime("%Y%m%dT%H%M%S")
+    staging = directory / f".restore-{stamp}.db"
+    envelope = KeyEnvelope.load(_keys_for(backup))
+    key = envelope.unwrap_for_user(username, password)
+    source = Vault(backup.parent, key, envelope, connect_raw(backup, key))
+    try:
+        _copy_into(source, staging)
+    finally:
+        source.close()
+    if existing.exists():
+        for suffix in ("", ".keys"):
+            old = existing if not suffix else keys_path(directory)
+            if old.exists():
+                old.rename(directory / f"{old.name}.pre-restore-{stamp}")
+        for extra in ("-wal", "-shm"):
+            p = Path(str(existing) + extra)
+            if p.exists():
+                p.unlink()
+    for extra in ("-wal", "-shm"):
+        p = Path(str(staging) + extra)
+        if p.exists():
+            p.unlink()
+    os.replace(staging, existing)
+    shutil.copyfile(_keys_for(backup), keys_path(directory))
+    restored = open_with_key(directory, key, KeyEnvelope.load(keys_path(directory)))
+    restored.close()
+    session = unlock(directory, username, password, None) if not _needs_totp(directory, key) \
+        else None
+    if session is not None:
+        audit.record_now(session.vault, session, "backup.restore", object_type="backup",
+                         object_id=backup.name, details={"rows_verified": checked["audit_rows"]})
+        session.vault.close()
+    return {"restored": str(directory), "audit_rows": checked["audit_rows"]}
+
+
+def _needs_totp(directory: Path, key: bytes) -> bool:
+    vault = open_with_key(directory, key, KeyEnvelope.load(keys_path(directory)))
+    try:
+        return bool(vault.query_one("SELECT count(*) FROM users WHERE totp_secret IS NOT NULL")[0])
+    finally:
+        vault.close()

@@ -1,0 +1,100 @@
+"""Demo seed: payers, synthetic patients with coverage, appointments, and a spread of
+sample tasks of every kind so each queue has work in it."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta, timezone
+
+from app import clock, queue
+from app.identity import Session
+from app.queue.kinds import KINDS
+from app.services import patients
+
+ORDER = 10
+
+FIRST = ["Avery", "Jordan", "Riley", "Morgan", "Casey", "Quinn", "Rowan", "Harper", "Emerson",
+         "Skyler", "Reese", "Dakota", "Finley", "Sawyer", "Parker", "Hayden", "Tatum", "Ellis",
+         "Marlowe", "Sutton", "Kendall", "Lennox", "Arden", "Blair", "Corin", "Devon", "Elliot",
+         "Frankie", "Greer", "Indigo"]
+LAST = ["Quillfeather", "Brightwater", "Ostrander", "Vantongeren", "Pemberton", "Hollowell",
+        "Castellanos", "Nakagawa", "Okonkwo", "Lindqvist", "Marchetti", "Delacroix",
+        "Abernathy", "Fairweather", "Kowalczyk", "Thornbury", "Villanueva", "Ashcombe",
+        "Rutherford", "Zeligman", "Montgomery", "Halvorsen", "Beaumont", "Ferreira",
+        "Galloway", "Iwasaki", "Jablonski", "Kensington", "Lockhart", "Mbeki"]
+
+# name, plan type, appeal window days, timely filing days, commercial decision days,
+# portal recipe (the sandbox portal's payers)
+PAYERS = [
+    ("Summit Medicare Advantage", "medicare_advantage", 65, 365, None, "clearinghouse_summit"),
+    ("Northwind National Health", "commercial", 180, 90, 15, "northwind"),
+    ("Bluestem State Medicaid", "medicaid", 60, 365, None, "bluestem_medicaid"),
+    ("Medicare Part B", "medicare_ffs", 120, 365, None, None),
+    ("Harbor Marketplace QHP", "qhp", 180, 180, None, "clearinghouse_harbor"),
+]
+
+SAMPLE_TASKS = {
+    "pa_followup": ("PA status check", "Status unchanged on the payer portal since submission."),
+    "pa_escalation": ("PA decision overdue", "The payer's decision deadline has passed."),
+    "pa_next_action": ("PA denied: choose next step", "Denied - not medically necessary."),
+    "outreach": ("No-show follow-up", "Hi, this is Maple Street Family Medicine. We missed you "
+                 "today. Reply or call 555-0100 to rebook. Reply STOP to opt out."),
+    "denial_review": ("Denial CO-16: missing information", "Correct and resubmit."),
+    "claim_status": ("Claim pended by payer", "277 status: pended, awaiting information."),
+    "charge_review": ("Visit with no charge entered", "Check the encounter for a charge."),
+    "eligibility_gap": ("Coverage inactive before visit", "271 shows inactive coverage."),
+    "intake_review": ("Intake form to review", "New intake form received."),
+    "referral_triage": ("Referral received", "Referral letter to triage."),
+    "care_gap": ("Colorectal screening due", "Screening is due per USPSTF."),
+    "portal_failure": ("Portal check failed", "The payer portal returned an error 3 times."),
+    "recipe_broken": ("Portal page changed", "A sentinel was not found on the results page."),
+    "human_handoff": ("Portal asks for a person", "The portal showed a CAPTCHA."),
+}
+
+
+def seed(session: Session, rng: random.Random) -> None:
+    today = clock.now().date()
+    payer_ids = []
+    for name, plan, appeal, filing, decision, recipe in PAYERS:
+        payer = patients.add_payer(session, name, plan, payer_code=name.split()[0].upper()[:6],
+                                   appeal_window_days=appeal, timely_filing_days=filing,
+                                   decision_days_standard=decision, portal_recipe=recipe,
+                                   portal_enabled=recipe is not None)
+        payer_ids.append(payer.name)
+    names = [(f, l) for f, l in zip(FIRST, LAST)]
+    patient_ids = []
+    for i, (first, last) in enumerate(names):
+        dob = date(1940 + rng.randrange(70), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        payer = payer_ids[i % len(payer_ids)]
+        p = patients.add_patient(
+            session, first, last, dob.isoformat(), sex=rng.choice(["F", "M"]),
+            phone=f"555-01{i:02d}", email=f"{first.lower()}.{i}@example.org",
+            member_id=f"{payer[:2].upper()}{100000 + i * 7919:07d}", payer=payer)
+        patient_ids.append(p.id)
+    with session.vault.write() as conn:
+        for i, patient_id in enumerate(patient_ids):
+            day = today + timedelta(days=(i % 7) - 2)
+            start = datetime.combine(day, time(9 + i % 8, 0), tzinfo=timezone.utc)
+            status = "scheduled" if day >= today else rng.choice(["completed", "no_show"])
+            conn.execute("INSERT INTO appointments (patient_id, provider, start_at, visit_type, "
+                         "status, created_at) VALUES (?,?,?,?,?,?)",
+                         (patient_id, rng.choice(["Dr. Rivera", "Dr. Chen", "NP Walsh"]),
+                          clock.iso(start), rng.choice(["office_visit", "new_patient",
+                                                        "annual_wellness"]),
+                          status, clock.iso(clock.now())))
+    now = clock.now()
+    for n, kind_name in enumerate(KINDS):
+        title, draft = SAMPLE_TASKS[kind_name]
+        for j in range(2):
+            patient_id = patient_ids[(n * 2 + j) % len(patient_ids)]
+            due = now + timedelta(hours=rng.choice([-30, -2, 5, 20, 48, 96]))
+            queue.create_task(session, kind_name, f"demo:{kind_name}:{j}", title, draft=draft,
+                              due_at=due, priority=rng.choice([1, 2, 2, 3]),
+                              subject_type="patient", subject_id=patient_id,
+                              patient_id=patient_id,
+                              evidence=[queue.NewEvidence("Demo source", excerpt=draft)])
+    # The demo practice has moved a few low-risk kinds out of shadow mode already.
+    for kind_name in ("pa_followup", "outreach", "eligibility_gap", "denial_review",
+                      "portal_failure", "recipe_broken", "human_handoff", "pa_escalation",
+                      "pa_next_action", "claim_status", "intake_review"):
+        queue.set_mode(session, kind_name, "approve_each")

@@ -1,0 +1,98 @@
+"""Shared fixtures. Vaults live in pytest's tmp dirs; keyring uses an in-memory backend."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+OWNER_PASSWORD = "owner-password-1"
+
+
+class MemoryKeyring(KeyringBackend):
+    """An in-memory keyring for tests (never a plaintext file keyring)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def vault_dir(tmp_path: Path) -> Path:
+    return tmp_path / "vault"
+
+
+@pytest.fixture
+def owner_session(vault_dir: Path):  # type: ignore[no-untyped-def]
+    from app.identity import init_vault
+    session, _recovery = init_vault(vault_dir, "Test Practice", "owner", OWNER_PASSWORD)
+    yield session
+    session.vault.close()
+
+
+@pytest.fixture
+def practice(owner_session):  # type: ignore[no-untyped-def]
+    """An owner session with one payer and one patient (last name 'Zzyzxquell')."""
+    from app.services import patients
+    patients.add_payer(owner_session, "Acme Health", "commercial", decision_days_standard=15,
+                       appeal_window_days=180, timely_filing_days=90)
+    patients.add_payer(owner_session, "Summit MA", "medicare_advantage")
+    patients.add_patient(owner_session, "Quintessa", "Zzyzxquell", "1975-04-12",
+                         member_id="ZQM4455667", payer="Acme Health")
+    return owner_session
+
+
+@pytest.fixture(autouse=True)
+def _restore_clock() -> Iterator[None]:
+    yield
+    from app import clock
+    clock.set_clock(None)
+
+
+def files_containing(root: Path, needle: bytes) -> list[Path]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            try:
+                if needle in path.read_bytes():
+                    hits.append(path)
+            except OSError:
+                continue
+    return hits
+
+
+@pytest.fixture
+def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Point TMPDIR at a private dir so leak tests can search what the app wrote there."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp
