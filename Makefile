@@ -7,11 +7,15 @@ export QT_QPA_PLATFORM ?= offscreen
 bootstrap:
 	@bash installer/bootstrap.sh
 
+# Pure-logic tests run without the Qt plugin (their conftest fails the run if anything
+# imported PySide6); then the GUI and end-to-end tests.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 test: bootstrap
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PYTEST) -p no:pytest-qt -W ignore::pytest.PytestConfigWarning tests/unit
+	$(PYTEST) tests/gui tests/e2e
 
 test-fast: bootstrap
-	$(PY) -m pytest -q -p no:cacheprovider -m "not e2e and not slow"
+	$(PYTEST) -p no:pytest-qt -W ignore::pytest.PytestConfigWarning -m "not slow" tests/unit
 
 lint: bootstrap
 	.venv/bin/lint-imports
