@@ -21,6 +21,7 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
     Option("auto_lock_minutes", 10, int, "Lock the desktop app after this many idle minutes."),
     Option("require_owner_mfa", False, bool, "Owners must log in with a TOTP code."),
     Option("stall_business_days", 3, int, "Escalate a PA with no status change for this long."),
+    Option("pa_service_soon_days", 7, int, "Flag weak PA approvals this close to the service."),
     Option("escalate_owner_hours", 24, int, "Notify the owner when a task is this far overdue."),
     Option("business_hours_start", 8, int, "Portal checks run from this local hour..."),
     Option("business_hours_end", 18, int, "...until this local hour."),
