@@ -1,0 +1,142 @@
+"""Payer portal log-ins kept in the vault, and the per-portal on/off switch.
+
+Configuring needs `portal.configure`; the engine reads secrets with `pa.check` (the
+system session has it). Secrets never appear in audit details, listings or reprs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+import pyotp
+
+from app import audit, clock
+from app.domain import Payer
+from app.domain.portal import PortalAccount, PortalCredentials
+from app.errors import NotFound, ValidationError
+from app.identity import Session, require
+from app.services import patients
+
+_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+def _payer(session: Session, payer: Payer | int | str) -> Payer:
+    if isinstance(payer, Payer):
+        return payer
+    if isinstance(payer, int):
+        return patients.get_payer(session, payer)
+    return patients.find_payer(session, payer)
+
+
+def normalize_totp_seed(seed: str) -> str:
+    """Base32 as authenticator apps show it (spaces and case ignored); refuse junk early
+    rather than at 2 a.m. on the portal."""
+    cleaned = re.sub(r"[\s-]", "", seed).upper()
+    if not cleaned:
+        return ""
+    try:
+        base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+        pyotp.TOTP(cleaned).now()
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError("the TOTP seed is not valid base32 (as shown by the portal's "
+                              "authenticator set-up)") from exc
+    return cleaned
+
+
+def set_credentials(session: Session, payer: Payer | int | str, *, url: str, username: str,
+                    password: str, totp_seed: str | None = None) -> PortalAccount:
+    """Store or replace a payer's portal log-in. totp_seed None keeps the stored seed;
+    an empty string removes it."""
+    require(session, "portal.configure")
+    p = _payer(session, payer)
+    url = url.strip()
+    if url and not _URL.match(url):
+        raise ValidationError(f"portal URL must start with http:// or https:// (got {url!r})")
+    if not username.strip():
+        raise ValidationError("a portal user name is required")
+    if not password:
+        raise ValidationError("a portal password is required")
+    seed = None if totp_seed is None else normalize_totp_seed(totp_seed)
+    vault = session.vault
+    now = clock.iso(clock.now())
+    with vault.write() as conn:
+        row = conn.execute("SELECT totp_seed FROM portal_credentials WHERE payer_id = ?",
+                           (p.id,)).fetchone()
+        if seed is None:
+            seed = "" if row is None else str(row[0])
+        conn.execute(
+            "INSERT INTO portal_credentials (payer_id, url, username, password, totp_seed, "
+            "updated_at, updated_by) VALUES (?,?,?,?,?,?,?) ON CONFLICT(payer_id) DO UPDATE SET "
+            "url = excluded.url, username = excluded.username, password = excluded.password, "
+            "totp_seed = excluded.totp_seed, updated_at = excluded.updated_at, "
+            "updated_by = excluded.updated_by",
+            (p.id, url, username.strip(), password, seed, now, session.username))
+        audit.record(vault, conn, session, "portal.credentials.set", "payer", p.id,
+                     details={"replaced": row is not None, "has_totp": bool(seed),
+                              "url_set": bool(url)})
+    return get_account(session, p.id)
+
+
+def delete_credentials(session: Session, payer: Payer | int | str) -> None:
+    require(session, "portal.configure")
+    p = _payer(session, payer)
+    with session.vault.write() as conn:
+        cur = conn.execute("DELETE FROM portal_credentials WHERE payer_id = ?", (p.id,))
+        if cur.rowcount == 0:
+            raise NotFound(f"no portal log-in stored for payer {p.id}")
+        audit.record(session.vault, conn, session, "portal.credentials.delete", "payer", p.id)
+
+
+def set_enabled(session: Session, payer: Payer | int | str, enabled: bool) -> Payer:
+    """The per-portal switch: the engine refuses to visit a disabled portal."""
+    require(session, "portal.configure")
+    p = _payer(session, payer)
+    if enabled and not p.portal_recipe:
+        raise ValidationError(f"payer {p.name!r} has no portal recipe; set one first")
+    with session.vault.write() as conn:
+        conn.execute("UPDATE payers SET portal_enabled = ? WHERE id = ?", (int(enabled), p.id))
+        audit.record(session.vault, conn, session, "portal.enable" if enabled
+                     else "portal.disable", "payer", p.id,
+                     details={"before": p.portal_enabled, "after": enabled})
+    return patients.get_payer(session, p.id)
+
+
+def _account_from_row(row: tuple[object, ...]) -> PortalAccount:
+    return PortalAccount(
+        payer_id=int(str(row[0])), payer_name=str(row[1]),
+        recipe=None if row[2] is None else str(row[2]), enabled=bool(row[3]),
+        url=str(row[4] or ""), username=str(row[5] or ""), has_password=bool(row[6]),
+        has_totp=bool(row[7]), updated_at=clock.parse_iso(str(row[8])) if row[8] else None,
+        updated_by=str(row[9] or ""))
+
+
+_ACCOUNT_SQL = ("SELECT p.id, p.name, p.portal_recipe, p.portal_enabled, c.url, c.username, "
+                "c.password IS NOT NULL AND c.password != '', "
+                "c.totp_seed IS NOT NULL AND c.totp_seed != '', c.updated_at, c.updated_by "
+                "FROM payers p LEFT JOIN portal_credentials c ON c.payer_id = p.id")
+
+
+def list_accounts(session: Session) -> list[PortalAccount]:
+    """Every payer with its portal switch and log-in summary (no secrets)."""
+    require(session, "settings.view")
+    return [_account_from_row(r) for r in session.vault.query(_ACCOUNT_SQL + " ORDER BY p.name")]
+
+
+def get_account(session: Session, payer: Payer | int | str) -> PortalAccount:
+    require(session, "settings.view")
+    p = _payer(session, payer)
+    row = session.vault.query_one(_ACCOUNT_SQL + " WHERE p.id = ?", (p.id,))
+    return _account_from_row(row)
+
+
+def credentials_for_visit(session: Session, payer_id: int) -> PortalCredentials:
+    """The secrets for one portal visit (engine use). Reading them is not audited on its
+    own: the visit is (portal.visit)."""
+    require(session, "pa.check")
+    row = session.vault.query_one("SELECT url, username, password, totp_seed FROM "
+                                  "portal_credentials WHERE payer_id = ?", (payer_id,))
+    if row is None:
+        raise NotFound(f"no portal log-in stored for payer {payer_id}")
+    return PortalCredentials(payer_id=payer_id, url=str(row[0]), username=str(row[1]),
+                             password=str(row[2]), totp_seed=str(row[3]))
