@@ -157,7 +157,7 @@ def _note_failure(envelope: KeyEnvelope, username: str, reason: str) -> bool:
     envelope.pending_audit.append(
         {"ts": clock.iso(now), "actor": username, "action": "login.failed",
          "details": {"reason": reason, "failures": state["failures"]}})
-    locked = state["failures"] >= MAX_FAILURES
+    locked = bool(int(state["failures"]) >= MAX_FAILURES)
     if locked:
         state["locked_until"] = clock.iso(now + timedelta(minutes=LOCKOUT_MINUTES))
         envelope.pending_audit.append(
