@@ -54,7 +54,7 @@ SAMPLE_TASKS = {
 
 def seed(session: Session, rng: random.Random) -> None:
     today = clock.now().date()
-    payer_ids = []
+    payer_ids: list[str] = []
     for name, plan, appeal, filing, decision, recipe in PAYERS:
         payer = patients.add_payer(session, name, plan, payer_code=name.split()[0].upper()[:6],
                                    appeal_window_days=appeal, timely_filing_days=filing,
@@ -65,11 +65,11 @@ def seed(session: Session, rng: random.Random) -> None:
     patient_ids = []
     for i, (first, last) in enumerate(names):
         dob = date(1940 + rng.randrange(70), 1 + rng.randrange(12), 1 + rng.randrange(28))
-        payer = payer_ids[i % len(payer_ids)]
+        payer_name = payer_ids[i % len(payer_ids)]
         p = patients.add_patient(
             session, first, last, dob.isoformat(), sex=rng.choice(["F", "M"]),
             phone=f"555-01{i:02d}", email=f"{first.lower()}.{i}@example.org",
-            member_id=f"{payer[:2].upper()}{100000 + i * 7919:07d}", payer=payer)
+            member_id=f"{payer_name[:2].upper()}{100000 + i * 7919:07d}", payer=payer_name)
         patient_ids.append(p.id)
     with session.vault.write() as conn:
         for i, patient_id in enumerate(patient_ids):
