@@ -1,0 +1,127 @@
+"""`make screenshot`: build a demo vault in a temporary folder, open the app on it and
+save PNGs of the login dialog, the main window (queue, a shadow task, patients,
+dashboard), the settings dialog and the lock screen.
+
+Runs itself under Xvfb (`xvfb-run -a`, the xcb platform) when there is no display and
+xvfb-run is installed; otherwise offscreen. Only the synthetic demo vault is shown.
+Usage: python installer/screenshot.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHILD_FLAG = "OFFHOLD_SCREENSHOT_CHILD"
+
+
+def _reexec_under_xvfb(out: Path) -> int | None:
+    if os.environ.get(CHILD_FLAG) or os.environ.get("DISPLAY"):
+        return None
+    if shutil.which("xvfb-run") is None:
+        return None
+    env = dict(os.environ, **{CHILD_FLAG: "1", "QT_QPA_PLATFORM": "xcb"})
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable,
+           str(Path(__file__).resolve()), str(out)]
+    return subprocess.call(cmd, env=env)
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[1] if len(argv) > 1 else "out/screenshots").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    code = _reexec_under_xvfb(out)
+    if code is not None:
+        return code
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from app import queue
+    from app.identity import unlock
+    from automations.demo import build_demo, demo_user_for_role
+    from ui.desktop.login import LoginDialog
+    from ui.desktop.mainwindow import MainWindow
+    from ui.desktop.messages import MessageBridge
+    from ui.desktop.style import apply_style
+    from ui.desktop.worker import Worker
+
+    app = QApplication.instance() or QApplication(argv[:1])
+    assert isinstance(app, QApplication)
+    apply_style(app)
+
+    def settle(ms: int = 150) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
+    def save(widget: QWidget, name: str) -> Path:
+        settle()
+        path = out / name
+        widget.grab().save(str(path))
+        print(f"screenshot {path}")
+        return path
+
+    with tempfile.TemporaryDirectory(prefix="offhold-shot-") as tmp:
+        vault_dir = Path(tmp) / "demo-vault"
+        build_demo(vault_dir)
+        bridge = MessageBridge()
+        worker = Worker(bridge, synchronous=True)  # deterministic pictures
+
+        login = LoginDialog(vault_dir, worker, bridge, practice_label="Vault: demo-vault")
+        login.user.setText("manny")
+        login.show()
+        save(login, "login.png")
+        login.password.setText("not-the-password")
+        login.attempt()
+        save(login, "login-wrong-password.png")
+        login.close()
+
+        entry = demo_user_for_role("office_manager")
+        session = unlock(vault_dir, entry["user"], entry["password"])
+        window = MainWindow(session, worker, bridge, vault_dir)
+        window.resize(1500, 900)
+        window.show()
+        window.start()
+        queue_page = window.pages["queue"]
+        queue_page.select_row(1)
+        save(window, "main-queue.png")
+
+        shadow = [t for t in queue_page.model.tasks if t.state.value == "shadow"]
+        if shadow:
+            queue_page.select_row(queue_page._proxy_row_of(shadow[0].id))
+            save(window, "main-shadow-task.png")
+
+        first = queue_page.model.tasks[0]
+        if first.patient_id is not None:
+            window.show_page("patients", first.patient_id)
+            window.pages["patients"].run_search()
+            save(window, "patients.png")
+        window.show_page("dashboard")
+        save(window, "dashboard.png")
+
+        window.show_page("queue")
+        window.open_settings()
+        dialog = window.settings_dialog
+        dialog.tabs.setCurrentIndex(1)
+        save(dialog, "settings-modes.png")
+        dialog.reject()
+
+        window.lock("manual")
+        save(window, "lock-screen.png")
+        window.close()
+        worker.wait()
+        session.vault.close()
+        _ = queue  # imported so a broken core fails here, loudly
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

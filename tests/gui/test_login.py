@@ -1,0 +1,80 @@
+"""The login dialog: a good login, a wrong password, a lockout, and TOTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.gui.conftest import password_of
+from ui.desktop.login import LoginDialog
+
+
+@pytest.fixture
+def dialog(qtbot: Any, demo_vault: Any, worker: Any, bridge: Any) -> LoginDialog:
+    d = LoginDialog(demo_vault, worker, bridge)
+    qtbot.addWidget(d)
+    d.show()
+    qtbot.waitExposed(d)
+    return d
+
+
+def _login(qtbot: Any, d: LoginDialog, user: str, password: str) -> None:
+    d.user.setText(user)
+    d.password.setText(password)
+    qtbot.mouseClick(d.button, Qt.MouseButton.LeftButton)
+
+
+def test_good_login_emits_a_session(qtbot: Any, dialog: LoginDialog) -> None:
+    with qtbot.waitSignal(dialog.logged_in) as blocker:
+        _login(qtbot, dialog, "frida", password_of("frida"))
+    session = blocker.args[0]
+    try:
+        assert session.username == "frida"
+        assert {r.value for r in session.roles} == {"front_desk"}
+        assert dialog.result() == LoginDialog.DialogCode.Accepted
+        assert dialog.password.text() == ""  # the password does not linger in the widget
+    finally:
+        session.vault.close()
+
+
+def test_wrong_password_gives_a_clear_message(qtbot: Any, dialog: LoginDialog,
+                                              bridge: Any) -> None:
+    _login(qtbot, dialog, "frida", "not-her-password")
+    assert dialog.isVisible() and dialog.session is None
+    assert dialog.error.isVisible()
+    assert dialog.error.text() == "Wrong user name or password"
+    assert bridge.texts("error") == ["wrong user name or password"]
+    assert dialog.button.isEnabled() and dialog.password.text() == ""
+
+
+def test_lockout_is_shown_and_holds_against_the_right_password(
+        qtbot: Any, dialog: LoginDialog, bridge: Any) -> None:
+    for _ in range(5):
+        _login(qtbot, dialog, "billie", "wrong-password-x")
+    assert "locked out" in dialog.error.text()
+    assert dialog.error.property("lockedOut") is True
+    _login(qtbot, dialog, "billie", password_of("billie"))
+    assert dialog.session is None
+    assert "locked out" in dialog.error.text() and "try again in" in dialog.error.text()
+    assert any("locked out" in t for t in bridge.texts("error"))
+
+
+def test_totp_is_asked_when_enabled(qtbot: Any, dialog: LoginDialog, login_as: Any) -> None:
+    from app.services import users
+    owner = login_as("olivia")
+    uri = users.enable_mfa(owner, "manny")
+    secret = pyotp.parse_uri(uri).secret
+    assert not dialog.totp.isVisible()
+    _login(qtbot, dialog, "manny", password_of("manny"))
+    assert dialog.totp.isVisible() and dialog.session is None
+    assert "6-digit code" in dialog.error.text()
+    dialog.totp.setText("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    _login(qtbot, dialog, "manny", password_of("manny"))
+    assert dialog.session is None and dialog.error.text() == "Wrong TOTP code"
+    dialog.totp.setText(pyotp.TOTP(secret).now())
+    with qtbot.waitSignal(dialog.logged_in) as blocker:
+        _login(qtbot, dialog, "manny", password_of("manny"))
+    blocker.args[0].vault.close()

@@ -1,0 +1,118 @@
+"""`offhold gui`: start the desktop app. The login dialog comes first; after a login the
+main window opens; a logout (or too many wrong passwords on the lock screen) closes the
+vault and shows the login again.
+
+`--autologin ROLE` logs in as the demo user with that role, on demo vaults only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from ui.desktop.login import LoginDialog
+from ui.desktop.messages import CrashReport, MessageBridge
+from ui.desktop.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class AppController(QObject):
+    """Owns the bridge, the worker, the login dialog and the main window."""
+
+    def __init__(self, vault_dir: Path, bridge: MessageBridge, worker: Worker) -> None:
+        super().__init__()
+        self.vault_dir = Path(vault_dir)
+        self.bridge = bridge
+        self.worker = worker
+        self.login: LoginDialog | None = None
+        self.window: Any = None
+        self.session: Any = None
+
+    def show_login(self, user: str = "", password: str = "") -> LoginDialog:
+        dialog = LoginDialog(self.vault_dir, self.worker, self.bridge,
+                             practice_label=f"Vault: {self.vault_dir.name}")
+        dialog.logged_in.connect(self.open_main)
+        dialog.rejected.connect(self._login_cancelled)
+        dialog.user.setText(user)
+        dialog.password.setText(password)
+        (dialog.password if user else dialog.user).setFocus()
+        self.login = dialog
+        dialog.show()
+        if user and password:
+            dialog.attempt()
+        return dialog
+
+    def _login_cancelled(self) -> None:
+        if self.window is None:
+            QApplication.quit()
+
+    def open_main(self, session: Any) -> None:
+        from ui.desktop.mainwindow import MainWindow  # after login: keeps startup light
+        self.session = session
+        window = MainWindow(session, self.worker, self.bridge, self.vault_dir)
+        window.session_ended.connect(self.logged_out)
+        self.window = window
+        window.show()
+        window.start()
+
+    def logged_out(self) -> None:
+        session, self.session, self.window = self.session, None, None
+        self.worker.wait()
+        if session is not None:
+            session.vault.close()
+        self.show_login()
+
+    def shutdown(self) -> None:
+        self.worker.wait()
+        if self.session is not None:
+            self.session.vault.close()
+            self.session = None
+
+
+def show_crash(report: CrashReport) -> None:
+    """A non-modal crash dialog with code locations only (no PHI)."""
+    box = QMessageBox(QMessageBox.Icon.Critical, "OffHold — unexpected problem", report.text)
+    box.setDetailedText(f"{report.error_type}\n{report.where}")
+    box.setAttribute(box.WidgetAttribute.WA_DeleteOnClose)
+    box.show()
+
+
+def run_gui(vault_dir: Path, autologin_role: str | None = None,
+            argv: list[str] | None = None) -> int:
+    """Open the app on `vault_dir`; returns the process exit code."""
+    vault_dir = Path(vault_dir)
+    user = password = ""
+    if autologin_role:
+        from automations.demo import demo_user_for_role, is_demo_vault
+        if not is_demo_vault(vault_dir):
+            print(f"offhold: --autologin works on demo vaults only; {vault_dir} is not a demo "
+                  "vault. Log in with your user name and password.", file=sys.stderr)
+            return 1
+        entry = demo_user_for_role(autologin_role)
+        user, password = str(entry["user"]), str(entry["password"])
+    from app.vault.db import db_path
+    if not db_path(vault_dir).exists():
+        print(f"offhold: no vault at {vault_dir}; create one with `offhold init` or try "
+              "`offhold demo`", file=sys.stderr)
+        return 1
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("OffHold")
+    from ui.desktop.style import apply_style
+    apply_style(app)
+    app.setQuitOnLastWindowClosed(True)
+    bridge = MessageBridge()
+    bridge.crash_handler = show_crash
+    worker = Worker(bridge)
+    controller = AppController(vault_dir, bridge, worker)
+    controller.show_login(user, password)
+    try:
+        return int(app.exec())
+    finally:
+        controller.shutdown()

@@ -1,0 +1,159 @@
+"""Patient search and the patient page: coverage, open tasks and history (closed tasks
+and appointments). Opening a patient is audited as a view by the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services import desktop_session, patients
+from ui.desktop.models import TASK_ID_ROLE, PatientListModel, TaskTableModel, local_time
+from ui.desktop.pages import AppContext, Page, PageSpec, register_page
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
+    table.setRowCount(len(rows))
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            table.setItem(r, c, QTableWidgetItem(value))
+
+
+class PatientsPage(Page):
+    title = "Patients"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.current_patient_id: int | None = None
+        self.search = QLineEdit()
+        self.search.setObjectName("patientSearch")
+        self.search.setPlaceholderText("Search by name, date of birth (YYYY-MM-DD) or member "
+                                       "ID, then Enter")
+        self.search.setClearButtonEnabled(True)
+        self.search.returnPressed.connect(self.run_search)
+        self.results_model = PatientListModel(self)
+        self.results = QListView()
+        self.results.setModel(self.results_model)
+        self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results.selectionModel().currentChanged.connect(self._chosen)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.search)
+        left_layout.addWidget(self.results, 1)
+
+        self.header = QLabel("Search for a patient.")
+        self.header.setObjectName("detailTitle")
+        self.demographics = QLabel()
+        self.demographics.setWordWrap(True)
+        self.coverage = _table(["Payer", "Member ID", "Group", "Plan", "Active"])
+        self.task_model = TaskTableModel(parent=self)
+        self.tasks = QTableView()
+        self.tasks.setModel(self.task_model)
+        self.tasks.verticalHeader().hide()
+        self.tasks.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tasks.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.tasks.setColumnHidden(2, True)  # the patient column: it is this patient
+        self.tasks.doubleClicked.connect(self._open_task)
+        self.history = _table(["When", "What", "Detail", "Status"])
+        tabs = QTabWidget()
+        tabs.addTab(self.coverage, "Coverage")
+        tabs.addTab(self.tasks, "Open tasks")
+        tabs.addTab(self.history, "History")
+        self.tabs = tabs
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.header)
+        right_layout.addWidget(self.demographics)
+        right_layout.addWidget(tabs, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([340, 900])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+        self.setFocusProxy(self.search)
+
+    def refresh(self) -> None:
+        if self.current_patient_id is not None:
+            self.open_item(self.current_patient_id)
+
+    def run_search(self) -> None:
+        text = self.search.text().strip()
+        session = self.ctx.session
+        self.ctx.worker.run(lambda: patients.list_patients(session, text, limit=200),
+                            done=self.results_model.set_patients, label="Searching patients")
+
+    def _chosen(self, index: QModelIndex, _previous: QModelIndex) -> None:
+        if index.isValid():
+            self.open_item(int(index.data(PatientListModel.ID_ROLE)))
+
+    def open_item(self, arg: Any) -> None:
+        if arg is None:
+            return
+        patient_id = int(arg)
+        session = self.ctx.session
+        self.ctx.worker.run(lambda: desktop_session.patient_page(session, patient_id),
+                            done=self.show_page, label="Opening patient")
+
+    def show_page(self, page: desktop_session.PatientPage) -> None:
+        p = page.patient
+        self.current_patient_id = p.id
+        self.header.setText(f"{p.display_name}")
+        self.demographics.setText(
+            f"DOB {p.dob.isoformat()} · {p.sex or '-'} · {p.phone or 'no phone'} · "
+            f"{p.email or 'no email'}" + (" · SMS opted out" if p.sms_opt_out else ""))
+        _fill(self.coverage, [[c.payer_name, c.member_id, c.group_number, c.plan_name,
+                               "yes" if c.active else "no"] for c in p.coverages])
+        names = {p.id: p.display_name}
+        self.task_model.set_rows(page.open_tasks, names)
+        history = [[local_time(t.acted_at or t.updated_at), "Task", t.title, t.state.value]
+                   for t in page.closed_tasks]
+        history += [[local_time(a.start_at), "Appointment", f"{a.visit_type} with "
+                     f"{a.provider}", a.status] for a in page.appointments]
+        history.sort(key=lambda row: row[0], reverse=True)
+        _fill(self.history, history)
+        self.tabs.setTabText(1, f"Open tasks ({len(page.open_tasks)})")
+
+    def _open_task(self, index: QModelIndex) -> None:
+        task_id = index.data(TASK_ID_ROLE)
+        if task_id is not None:
+            self.ctx.navigate("queue", int(task_id))
+
+    def clear_phi(self) -> None:
+        self.current_patient_id = None
+        self.search.clear()
+        self.results_model.clear()
+        self.header.setText("Search for a patient.")
+        self.demographics.clear()
+        _fill(self.coverage, [])
+        self.task_model.clear()
+        _fill(self.history, [])
+
+
+register_page(PageSpec("patients", "Patients", PatientsPage, permission="patient.view",
+                       shortcut="Ctrl+2", order=20))
