@@ -130,10 +130,12 @@ def get_account(session: Session, payer: Payer | int | str) -> PortalAccount:
     return _account_from_row(row)
 
 
-def credentials_for_visit(session: Session, payer_id: int) -> PortalCredentials:
-    """The secrets for one portal visit (engine use). Reading them is not audited on its
-    own: the visit is (portal.visit)."""
-    require(session, "pa.check")
+def credentials_for_visit(session: Session, payer_id: int, action: str = "pa.check"
+                          ) -> PortalCredentials:
+    """The secrets for one portal visit (engine use); `action` is the look-up's permission
+    (pa.check, eligibility.request, claim.manage). Reading them is not audited on its own:
+    the visit is (portal.visit)."""
+    require(session, action)
     row = session.vault.query_one("SELECT url, username, password, totp_seed FROM "
                                   "portal_credentials WHERE payer_id = ?", (payer_id,))
     if row is None:

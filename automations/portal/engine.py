@@ -1,16 +1,65 @@
-"""The engine (public surface; implementation follows in this module)."""
+"""The engine: recipes -> Playwright steps, on one shared headless system Chromium.
+
+Playwright's async API runs on the engine's own event-loop thread, so one browser serves
+concurrent portal sessions (the sync API binds a browser to one thread). The public
+methods are blocking and thread-safe; vault reads and audit writes stay on the caller's
+thread. Nothing reaches disk: contexts are incognito (no profile), downloads are refused,
+no trace/HAR/video is recorded, and screenshots are PNG bytes in memory.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Awaitable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, AsyncIterator, TypeVar
+from urllib.parse import urljoin
 
+import pyotp
+from playwright.async_api import Browser, Locator, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from app import audit, clock
 from app.domain import Payer
-from app.identity import Session
-from automations.portal.errors import PortalFailure
-from automations.portal.recipes import RecipeBook
+from app.domain.portal import PortalCredentials
+from app.errors import NotFound, ValidationError
+from app.identity import Session, require
+from app.services import patients, portal_credentials, practice
+from automations.portal.errors import (
+    HumanHandoff,
+    PortalDisabled,
+    PortalFailure,
+    PortalUnavailable,
+    RecipeBroken,
+)
+from automations.portal.recipes import (
+    KindSpec,
+    Recipe,
+    RecipeBook,
+    Step,
+    ValueSpec,
+    load_recipes,
+    recipe_dirs,
+)
 from automations.portal.results import CheckResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CHROMIUM_ARGS = ["--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-breakpad",
+                 "--disable-gpu-shader-disk-cache", "--disable-features=MediaRouter"]
+KIND_PERMISSION = {"pa_status": "pa.check", "eligibility": "eligibility.request",
+                   "claim_status": "claim.manage"}
 
 
 @dataclass(frozen=True)
@@ -41,14 +90,42 @@ class CheckOutcome:
     error: PortalFailure | None = None
 
 
+class _Retry(Exception):
+    """Internal: worth another try in a fresh session (timeout, 5xx, expired session)."""
+
+    def __init__(self, reason: str, screenshot: bytes | None = None, step: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.screenshot = screenshot
+        self.step = step
+
+
+class _Missing(Exception):
+    """Internal: a selector was not on a loaded page."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+@dataclass
+class _Job:
+    payer: Payer
+    recipe: Recipe
+    creds: PortalCredentials
+    kind: str
+    queries: list[tuple[int, PortalQuery]]
+
+
 class PortalEngine:
     """One shared headless Chromium, a fresh context per portal session.
 
     concurrency: portal sessions at once (setting portal_concurrency);
     min_interval_seconds: gap between look-ups on the same portal (0 turns it off);
     shared_browser=False launches a browser per portal session (for the bench only);
-    attempts / backoff_seconds: retries of PortalUnavailable (backoff doubles);
-    timeout_seconds / selector_timeout_seconds override the recipe's when given (tests).
+    attempts / backoff_seconds: tries for a PortalUnavailable (backoff doubles);
+    timeout_seconds / selector_timeout_seconds override the recipe's when given (tests);
+    lookups_per_session: check_many splits a payer's look-ups into sessions of this size.
     """
 
     def __init__(self, *, recipes: RecipeBook | None = None, chromium_path: str | None = None,
@@ -57,13 +134,49 @@ class PortalEngine:
                  timeout_seconds: float | None = None,
                  selector_timeout_seconds: float | None = None,
                  lookups_per_session: int = 10) -> None:
-        raise NotImplementedError
+        if concurrency < 1:
+            raise ValidationError("portal_concurrency must be at least 1")
+        if attempts < 1:
+            raise ValidationError("attempts must be at least 1")
+        self.recipes = recipes if recipes is not None else load_recipes()
+        self.chromium_path = chromium_path or shutil.which("chromium") or "/usr/bin/chromium"
+        self.concurrency = concurrency
+        self.min_interval = max(0.0, float(min_interval_seconds))
+        self.shared_browser = shared_browser
+        self.attempts = attempts
+        self.backoff = backoff_seconds
+        self.timeout_override = timeout_seconds
+        self.selector_timeout_override = selector_timeout_seconds
+        self.lookups_per_session = max(1, lookups_per_session)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="portal-engine",
+                                        daemon=True)
+        self._thread.start()
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._start_lock: asyncio.Lock | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._rate_locks: dict[str, asyncio.Lock] = {}
+        self._last_visit: dict[str, float] = {}
+        self._closed = False
+        self.launches = 0  # browsers launched (the bench and tests read it)
 
     @classmethod
-    def from_settings(cls, session: Session, **overrides: Any) -> "PortalEngine":
+    def from_settings(cls, session: Session, *, recipes_dir: str | None = None,
+                      **overrides: Any) -> "PortalEngine":
         """Build from practice settings (chromium_path, portal_concurrency,
-        portal_min_interval_seconds, recipes_dir)."""
-        raise NotImplementedError
+        portal_min_interval_seconds, recipes_dir); keyword overrides win."""
+        folder = recipes_dir if recipes_dir is not None else practice.get_setting(
+            session, "recipes_dir")
+        options: dict[str, Any] = {
+            "recipes": load_recipes(recipe_dirs(folder or None)),
+            "chromium_path": practice.get_setting(session, "chromium_path") or None,
+            "concurrency": practice.get_setting(session, "portal_concurrency"),
+            "min_interval_seconds": practice.get_setting(session,
+                                                         "portal_min_interval_seconds"),
+        }
+        options.update(overrides)
+        return cls(**options)
 
     def __enter__(self) -> "PortalEngine":
         return self
@@ -71,17 +184,498 @@ class PortalEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- the public, blocking surface ------------------------------------------------------
+
     def check(self, session: Session, payer: Payer | int | str, kind: str,
-              query: PortalQuery) -> CheckResult:
-        """One look-up; raises a PortalFailure subclass on failure (audited either way)."""
-        raise NotImplementedError
+              query: PortalQuery, *, recipe: Recipe | None = None) -> CheckResult:
+        """One look-up; raises a PortalFailure subclass on failure (audited either way).
+        `recipe` overrides the payer's recipe (offhold recipe test)."""
+        outcome = self._check_all(session, [(payer, kind, query)], recipe)[0]
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.result is not None
+        return outcome.result
 
     def check_many(self, session: Session,
                    requests: list[tuple[Payer | int | str, str, PortalQuery]]
                    ) -> list[CheckOutcome]:
         """Many look-ups, in input order; failures are returned, not raised."""
-        raise NotImplementedError
+        return self._check_all(session, requests, None)
 
     def close(self) -> None:
         """Close the browser and the engine thread; idempotent."""
-        raise NotImplementedError
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+    # -- orchestration (caller's thread) -----------------------------------------------------
+
+    def _run(self, coro: Awaitable[T]) -> T:
+        if self._closed:
+            raise RuntimeError("the portal engine is closed")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+        return future.result()
+
+    def _resolve(self, session: Session, payer: Payer | int | str) -> Payer:
+        if isinstance(payer, Payer):
+            return patients.get_payer(session, payer.id)  # fresh: the switch may have moved
+        if isinstance(payer, int):
+            return patients.get_payer(session, payer)
+        return patients.find_payer(session, payer)
+
+    def _prepare(self, session: Session, payer_ref: Payer | int | str, kind: str,
+                 override: Recipe | None) -> tuple[Payer, Recipe, PortalCredentials]:
+        if kind not in KIND_PERMISSION:
+            raise ValidationError(f"unknown look-up kind {kind!r}; one of: "
+                                  + ", ".join(KIND_PERMISSION))
+        require(session, KIND_PERMISSION[kind])
+        payer = self._resolve(session, payer_ref)
+        if not payer.portal_enabled:
+            raise PortalDisabled(f"portal checks are switched off for payer {payer.id} "
+                                 f"({payer.name}); turn them on with 'offhold portal enable'")
+        name = override.name if override is not None else payer.portal_recipe
+        if not name:
+            raise PortalDisabled(f"payer {payer.id} ({payer.name}) has no portal recipe")
+        recipe = override if override is not None else self.recipes.get(name)
+        if kind not in recipe.kinds:
+            raise ValidationError(f"recipe {recipe.name!r} has no {kind} look-up; it has: "
+                                  + ", ".join(recipe.kinds))
+        try:
+            creds = portal_credentials.credentials_for_visit(session, payer.id,
+                                                             KIND_PERMISSION[kind])
+        except NotFound as exc:
+            raise PortalDisabled(f"no portal log-in is stored for payer {payer.id} "
+                                 f"({payer.name}); add one with 'offhold portal set'") from exc
+        return payer, recipe, creds
+
+    def _check_all(self, session: Session,
+                   requests: list[tuple[Payer | int | str, str, PortalQuery]],
+                   override: Recipe | None) -> list[CheckOutcome]:
+        outcomes: list[CheckOutcome] = []
+        jobs: dict[tuple[int, str], _Job] = {}
+        for index, (payer_ref, kind, query) in enumerate(requests):
+            try:
+                payer, recipe, creds = self._prepare(session, payer_ref, kind, override)
+            except PortalDisabled as exc:
+                pid = payer_ref.id if isinstance(payer_ref, Payer) else (
+                    payer_ref if isinstance(payer_ref, int) else 0)
+                outcomes.append(CheckOutcome(pid, payer_ref if isinstance(payer_ref, Payer)
+                                             else None, "", kind, query, error=exc))
+                continue
+            outcomes.append(CheckOutcome(payer.id, payer, recipe.name, kind, query))
+            job = jobs.setdefault((payer.id, kind), _Job(payer, recipe, creds, kind, []))
+            job.queries.append((index, query))
+        sessions: list[_Job] = []
+        for job in jobs.values():
+            size = self.lookups_per_session
+            for start in range(0, len(job.queries), size):
+                sessions.append(_Job(job.payer, job.recipe, job.creds, job.kind,
+                                     job.queries[start:start + size]))
+        if sessions:
+            results = self._run(self._run_jobs(sessions))
+            for index, item in results.items():
+                if isinstance(item, CheckResult):
+                    outcomes[index].result = item
+                else:
+                    outcomes[index].error = item
+        self._audit(session, outcomes)
+        return outcomes
+
+    def _audit(self, session: Session, outcomes: list[CheckOutcome]) -> None:
+        vault = session.vault
+        with vault.write() as conn:
+            for o in outcomes:
+                details: dict[str, Any] = {"recipe": o.recipe, "kind": o.kind,
+                                           "subject_type": o.query.subject_type,
+                                           "subject_id": str(o.query.subject_id)}
+                if o.result is not None:
+                    details.update(outcome="ok" if o.result.found else "not_found",
+                                   status=o.result.status, attempts=o.result.attempts,
+                                   duration_ms=o.result.duration_ms)
+                elif o.error is not None:
+                    details.update(outcome=o.error.outcome, reason=str(o.error),
+                                   attempts=o.error.attempts)
+                audit.record(vault, conn, session, "portal.visit", "payer", o.payer_id,
+                             patient_id=o.query.patient_id, details=details)
+                log.info("portal visit payer=%s recipe=%s kind=%s outcome=%s", o.payer_id,
+                         o.recipe, o.kind, details.get("outcome"))
+
+    # -- the event-loop side -----------------------------------------------------------------
+
+    async def _run_jobs(self, jobs: list[_Job]) -> dict[int, CheckResult | PortalFailure]:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.concurrency)
+            self._start_lock = asyncio.Lock()
+        merged: dict[int, CheckResult | PortalFailure] = {}
+        for part in await asyncio.gather(*(self._run_job(j) for j in jobs)):
+            merged.update(part)
+        return merged
+
+    async def _launch(self) -> Browser:
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+        if not os.path.exists(self.chromium_path):
+            raise PortalUnavailable(f"Chromium was not found at {self.chromium_path}; set "
+                                    "the chromium_path setting")
+        self.launches += 1
+        # Playwright adds --no-sandbox unless chromium_sandbox is set; only root needs it.
+        return await self._playwright.chromium.launch(
+            executable_path=self.chromium_path, headless=True, args=CHROMIUM_ARGS,
+            chromium_sandbox=hasattr(os, "geteuid") and os.geteuid() != 0)
+
+    async def _shared(self) -> Browser:
+        assert self._start_lock is not None
+        async with self._start_lock:
+            if self._browser is None or not self._browser.is_connected():
+                self._browser = await self._launch()
+            return self._browser
+
+    async def _shutdown(self) -> None:
+        if self._browser is not None:
+            try:
+                await self._browser.close()
+            except PlaywrightError:
+                pass
+            self._browser = None
+        if self._playwright is not None:
+            await self._playwright.stop()
+            self._playwright = None
+
+    @asynccontextmanager
+    async def _page(self) -> AsyncIterator[Page]:
+        own: Browser | None = None
+        if self.shared_browser:
+            browser = await self._shared()
+        else:
+            own = browser = await self._launch()
+        context = await browser.new_context(accept_downloads=False, service_workers="block",
+                                            viewport={"width": 1100, "height": 800})
+        try:
+            yield await context.new_page()
+        finally:
+            try:
+                await context.close()
+            finally:
+                if own is not None:
+                    await own.close()
+
+    async def _rate_wait(self, key: str) -> None:
+        if self.min_interval <= 0:
+            return
+        lock = self._rate_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            wait = self._last_visit.get(key, 0.0) + self.min_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_visit[key] = time.monotonic()
+
+    async def _run_job(self, job: _Job) -> dict[int, CheckResult | PortalFailure]:
+        done: dict[int, CheckResult | PortalFailure] = {}
+        pending = list(job.queries)
+        base = job.creds.url or job.recipe.url
+        if not base.endswith("/"):
+            base += "/"
+        attempt = 0
+        assert self._sem is not None
+        while pending:
+            attempt += 1
+            try:
+                async with self._sem:
+                    async with self._page() as page:
+                        runner = _Runner(self, page, job, base)
+                        await self._rate_wait(base)
+                        await runner.login()
+                        while pending:
+                            index, query = pending[0]
+                            started = time.monotonic()
+                            result = await runner.lookup(query)
+                            result.attempts = attempt
+                            result.duration_ms = int((time.monotonic() - started) * 1000)
+                            done[index] = result
+                            pending.pop(0)
+                            if pending:
+                                await self._rate_wait(base)
+            except _Retry as exc:
+                if attempt >= self.attempts:
+                    error = PortalUnavailable(
+                        f"{job.payer.name} portal unavailable after {attempt} tries: "
+                        f"{exc.reason}", screenshot=exc.screenshot, step=exc.step,
+                        attempts=attempt)
+                    for index, _q in pending:
+                        done[index] = error
+                    break
+                await asyncio.sleep(self.backoff * (2 ** (attempt - 1)))
+            except PortalFailure as exc:
+                exc.attempts = attempt
+                for index, _q in pending:
+                    done[index] = exc
+                break
+        return done
+
+
+class _Runner:
+    """Drives one portal session (one context, one page) through a recipe."""
+
+    def __init__(self, engine: PortalEngine, page: Page, job: _Job, base: str) -> None:
+        self.engine = engine
+        self.page = page
+        self.job = job
+        self.recipe = job.recipe
+        self.base = base
+        self.nav_ms = 1000 * (engine.timeout_override or job.recipe.timeout_seconds)
+        self.sel_ms = 1000 * (engine.selector_timeout_override
+                              or job.recipe.selector_timeout_seconds)
+        self.vars: dict[str, str] = dict(job.recipe.variables)
+
+    # values ------------------------------------------------------------------------------
+
+    def _value(self, template: str, step: Step) -> str:
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "username":
+                return self.job.creds.username
+            if name == "password":
+                return self.job.creds.password
+            if name == "totp":
+                if not self.job.creds.totp_seed:
+                    raise HumanHandoff(f"{self.job.payer.name} asks for an MFA code and no "
+                                       "TOTP seed is stored; a person must log in",
+                                       step=step.where)
+                return pyotp.TOTP(self.job.creds.totp_seed).now()
+            return self.vars.get(name, "")
+        return re.sub(r"\{([a-z_]+)\}", sub, template)
+
+    async def _shot(self, stop_loading: bool = False) -> bytes | None:
+        try:
+            if stop_loading:  # a page still loading never settles for a screenshot
+                await self.page.evaluate("window.stop()")
+            return await self.page.screenshot(type="png", full_page=True,
+                                              timeout=self.nav_ms)
+        except PlaywrightError:
+            return None
+
+    # pages -------------------------------------------------------------------------------
+
+    async def _present(self, selectors: tuple[str, ...]) -> bool:
+        """Any of the selectors on the page now (no waiting): one round trip."""
+        if not selectors:
+            return False
+        locator = self.page.locator(selectors[0])
+        for sel in selectors[1:]:
+            locator = locator.or_(self.page.locator(sel))
+        return await locator.count() > 0
+
+    async def _inspect(self, status: int | None, step: Step) -> None:
+        """After every page load: server errors, then the recipe's detectors."""
+        if status is not None and status >= 500:
+            raise _Retry(f"HTTP {status}", await self._shot(), step.where)
+        d = self.recipe.detect
+        if not await self._present(tuple(s for k in d for s in d[k])):
+            return  # the usual case, in one round trip
+        name = self.job.payer.name
+        if await self._present(d["maintenance"]):
+            raise PortalUnavailable(f"{name} portal shows a maintenance notice",
+                                    screenshot=await self._shot(), step=step.where)
+        if await self._present(d["handoff"]):
+            raise HumanHandoff(f"{name} portal shows a CAPTCHA or notice page that needs a "
+                               "person", screenshot=await self._shot(), step=step.where)
+        if await self._present(d["session_expired"]):
+            raise _Retry("the portal session expired mid-visit", await self._shot(),
+                         step.where)
+        if await self._present(d["login_failed"]):
+            raise HumanHandoff(f"{name} portal refused the stored user name or password",
+                               screenshot=await self._shot(), step=step.where)
+        if await self._present(d["mfa_failed"]):
+            raise HumanHandoff(f"{name} portal refused the MFA code",
+                               screenshot=await self._shot(), step=step.where)
+
+    async def _find(self, step: Step) -> Locator:
+        locator = self.page.locator(step.selector).first
+        try:
+            await locator.wait_for(state="attached", timeout=self.sel_ms)
+        except PlaywrightTimeout as exc:
+            await self._inspect(None, step)  # maybe it is a notice page, not a new layout
+            raise _Missing(step.where) from exc
+        return locator
+
+    async def _step(self, step: Step) -> None:
+        try:
+            if step.action == "goto":
+                url = urljoin(self.base, self._value(step.value, step))
+                response = await self.page.goto(url, timeout=self.nav_ms, wait_until="load")
+                await self._inspect(response.status if response else None, step)
+            elif step.action == "fill":
+                await (await self._find(step)).fill(self._value(step.value, step),
+                                                    timeout=self.sel_ms)
+            elif step.action == "select":
+                await (await self._find(step)).select_option(self._value(step.value, step),
+                                                             timeout=self.sel_ms)
+            elif step.action == "check":
+                await (await self._find(step)).check(timeout=self.sel_ms)
+            elif step.action == "expect":
+                await self._find(step)
+            elif step.action == "click":
+                target = await self._find(step)
+                if step.navigates:
+                    async with self.page.expect_navigation(timeout=self.nav_ms,
+                                                           wait_until="load") as nav:
+                        await target.click(timeout=self.sel_ms)
+                    response = await nav.value
+                    await self._inspect(response.status if response else None, step)
+                else:
+                    await target.click(timeout=self.sel_ms)
+        except PlaywrightTimeout as exc:
+            raise _Retry(f"no answer within {self.nav_ms / 1000:g}s",
+                         await self._shot(stop_loading=True), step.where) from exc
+        except PlaywrightError as exc:
+            if "net::" in str(exc) or "Target" in str(exc):
+                raise _Retry("connection failed", None, step.where) from exc
+            raise
+
+    async def login(self) -> None:
+        for step in self.recipe.login:
+            try:
+                await self._step(step)
+            except _Missing as exc:
+                raise RecipeBroken(f"{self.recipe.name}: the log-in page changed (no "
+                                   f"{step.selector!r})", screenshot=await self._shot(),
+                                   step=exc.step) from exc
+
+    async def lookup(self, query: PortalQuery) -> CheckResult:
+        spec = self.recipe.kinds[self.job.kind]
+        self.vars.update(
+            member_id=query.member_id, reference=query.reference,
+            dob=query.dob.isoformat() if query.dob else "",
+            dob_us=query.dob.strftime("%m/%d/%Y") if query.dob else "",
+            claim_number=query.claim_number,
+            service_date=query.service_date.isoformat() if query.service_date else "",
+            service_date_us=query.service_date.strftime("%m/%d/%Y")
+            if query.service_date else "")
+        for step in spec.steps:
+            try:
+                await self._step(step)
+                if (step.action == "goto" or (step.action == "click" and step.navigates)) \
+                        and await self._present(spec.not_found):
+                    return await self._not_found()
+            except _Missing as exc:
+                if await self._present(spec.not_found):
+                    return await self._not_found()
+                raise RecipeBroken(f"{self.recipe.name}: the {self.job.kind} page changed "
+                                   f"(no {step.selector!r})", screenshot=await self._shot(),
+                                   step=exc.step) from exc
+        if await self._present(spec.not_found):
+            return await self._not_found()
+        for sentinel in spec.sentinels:
+            try:
+                await self.page.locator(sentinel).first.wait_for(state="attached",
+                                                                 timeout=self.sel_ms)
+            except PlaywrightTimeout as exc:
+                raise RecipeBroken(f"{self.recipe.name}: the {self.job.kind} result page is "
+                                   f"not the expected one (sentinel {sentinel!r} missing)",
+                                   screenshot=await self._shot(), step="sentinels") from exc
+        return await self._extract(spec)
+
+    async def _not_found(self) -> CheckResult:
+        return self._result(False, None, "", {}, None, None, None, await self._shot() or b"")
+
+    def _result(self, found: bool, status: str | None, text: str, fields: dict[str, str],
+                units: int | None, start: date | None, end: date | None, shot: bytes
+                ) -> CheckResult:
+        return CheckResult(payer_id=self.job.payer.id, payer_name=self.job.payer.name,
+                           recipe=self.recipe.name, kind=self.job.kind, found=found,
+                           status=status, status_text=text, units=units, valid_from=start,
+                           valid_through=end, fields=fields, screenshot=shot,
+                           checked_at=clock.now())
+
+    async def _extract(self, spec: KindSpec) -> CheckResult:
+        scope: Page | Locator = self.page
+        if spec.row:
+            rows = self.page.locator(spec.row)
+            if spec.row_contains:
+                wanted = self._value(spec.row_contains, Step("row"))
+                if wanted:
+                    rows = rows.filter(has_text=wanted)
+            if await rows.count() == 0:
+                if spec.row_contains and self.vars.get("reference"):
+                    return await self._not_found()
+                raise RecipeBroken(f"{self.recipe.name}: no result rows match {spec.row!r}",
+                                   screenshot=await self._shot(), step="row")
+            scope = rows.first
+        fields: dict[str, str] = {}
+        for name, fspec in spec.fields.items():
+            loc = scope.locator(fspec.selector)
+            if await loc.count() == 0:
+                if fspec.required:
+                    raise RecipeBroken(f"{self.recipe.name}: field {name!r} not on the page "
+                                       f"({fspec.selector!r})", screenshot=await self._shot(),
+                                       step=f"fields.{name}")
+                fields[name] = ""
+                continue
+            raw = (await loc.first.get_attribute(fspec.attr) or "") if fspec.attr \
+                else await loc.first.inner_text()
+            text = " ".join(raw.split())
+            if fspec.regex:
+                match = re.search(fspec.regex, text)
+                text = match.group(1) if match else ""
+            fields[name] = text
+        status_text = fields.get(spec.status_field, "")
+        status = self.recipe.normalize(self.job.kind, status_text)
+        shot = await self._shot() or b""
+        if status is None:
+            raise RecipeBroken(f"{self.recipe.name}: the portal's status words are not in "
+                               "the recipe's status map", screenshot=shot, step="status")
+        return self._result(True, status, status_text, fields,
+                            _units(spec.units, fields), _date(spec.valid_from, fields),
+                            _date(spec.valid_through, fields), shot)
+
+
+def _pick(spec: ValueSpec, fields: dict[str, str]) -> str:
+    text = fields.get(spec.field, "")
+    if spec.regex and text:
+        match = re.search(spec.regex, text)
+        text = match.group(1) if match else ""
+    return text.strip()
+
+
+def _units(spec: ValueSpec | None, fields: dict[str, str]) -> int | None:
+    if spec is None:
+        return None
+    text = _pick(spec, fields)
+    digits = re.search(r"\d+", text)
+    return int(digits.group(0)) if digits else None
+
+
+def _date(spec: ValueSpec | None, fields: dict[str, str]) -> date | None:
+    if spec is None:
+        return None
+    text = _pick(spec, fields)
+    if not text:
+        return None
+    for fmt in spec.formats:
+        try:
+            if "%Y" in fmt or "%y" in fmt:
+                return datetime.strptime(text, fmt).date()
+            return infer_year(datetime.strptime(f"2000 {text}", f"%Y {fmt}").date())
+        except ValueError:
+            continue
+    return None
+
+
+def infer_year(month_day: date, today: date | None = None) -> date:
+    """A date shown without a year ('through 03/31') is the next such date from about six
+    months ago: portals show current authorizations, which end in the near future."""
+    today = today or clock.now().date()
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            candidate = month_day.replace(year=year)
+        except ValueError:  # 02/29 in a non-leap year
+            continue
+        if (candidate - today).days >= -183:
+            return candidate
+    return month_day.replace(year=today.year + 1)

@@ -831,6 +831,15 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that gave up on a slow page is normal here; anything else is a bug
+        worth seeing (without the request line, which may carry a member ID)."""
+        import sys
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
     def __init__(self, address: tuple[str, int], state: State) -> None:
         super().__init__(address, _Handler)
         self.state = state
