@@ -1,0 +1,224 @@
+"""Deterministic extraction of labelled values from intake source text.
+
+One pass finds every known label followed by a colon, anywhere on a line (PDF text often
+puts "DOB: ... Sex: ..." on one line); a value runs to the next label or the end of the
+line. A list label with nothing after it takes the bullet or indented lines below it.
+Every value keeps the character span where it was found. Values are returned as written;
+the workflow normalises dates and phone numbers and checks every value against the source.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from app.domain.intake import LIST_FIELDS, IntakeValue, Span
+
+LABELS: dict[str, list[str]] = {
+    "first_name": ["patient first name", "first name", "given name"],
+    "last_name": ["patient last name", "last name", "surname", "family name"],
+    "full_name": ["patient name", "patient's name", "full name", "legal name", "name"],
+    "dob": ["date of birth", "birth date", "birthdate", "d.o.b.", "dob"],
+    "sex": ["sex at birth", "sex", "gender"],
+    "address": ["home address", "street address", "mailing address", "address"],
+    "phone": ["cell phone", "mobile phone", "home phone", "primary phone", "phone number",
+              "telephone", "phone", "cell", "mobile"],
+    "email": ["email address", "e-mail address", "e-mail", "email"],
+    "insurance": ["primary insurance", "insurance company", "insurance carrier",
+                  "insurance plan", "insurance name", "health plan", "insurance", "payer",
+                  "carrier"],
+    "member_id": ["member id", "member number", "member #", "subscriber id", "policy number",
+                  "policy #", "policy id", "insurance id", "id number"],
+    "group_number": ["group number", "group #", "group id", "group no.", "group"],
+    "reason": ["reason for today's visit", "reason for your visit", "reason for visit",
+               "reason for appointment", "chief complaint", "visit reason",
+               "reason for today’s visit"],
+    "medications": ["current medications", "medication list", "current meds", "medications",
+                    "medication", "meds"],
+    "allergies": ["allergies to medications", "medication allergies", "drug allergies",
+                  "known allergies", "allergies"],
+    "problems": ["past medical history", "medical problems", "medical conditions",
+                 "medical history", "health problems", "problem list", "conditions",
+                 "diagnoses", "problems"],
+    "smoking": ["smoking status", "tobacco use", "do you smoke", "smoking", "tobacco",
+                "smoker"],
+    "last_screenings": ["last screenings", "last screening", "preventive screenings",
+                        "last mammogram", "last colonoscopy", "last pap smear", "last pap",
+                        "last physical", "last flu shot", "last a1c", "last eye exam"],
+}
+# Screening labels whose label words are part of the value ("Last mammogram: 05/2024").
+_KEEP_LABEL = re.compile(r"^last (mammogram|colonoscopy|pap|physical|flu|a1c|eye)", re.I)
+NONE_WORDS = re.compile(r"^\s*(none|none known|no|nkda|nka|n/?a|no known (drug )?allergies|"
+                        r"denies|not applicable|-+)\s*\.?\s*$", re.I)
+
+_ALL = sorted(((label, name) for name, labels in LABELS.items() for label in labels),
+              key=lambda item: len(item[0]), reverse=True)
+_LABEL_FIELD = {label.lower(): name for label, name in _ALL}
+_LABEL_RE = re.compile(
+    r"(?<![A-Za-z0-9])(" + "|".join(re.escape(label).replace(r"\ ", r"\s+")
+                                     for label, _ in _ALL) + r")"
+    r"\s*(?:\([^)\n]{0,40}\))?\s*:[ \t]*", re.I)
+_BULLET = re.compile(r"^[ \t]*(?:[-*\u2022\u25aa\u25cf]|\d{1,2}[.)])[ \t]+(.*\S)[ \t]*$")
+
+
+FREE_TEXT = frozenset({"reason", "smoking", "last_screenings"})
+
+
+@dataclass
+class Occurrence:
+    """One labelled answer on the form (a list label may hold several items)."""
+
+    field: str
+    items: list[IntakeValue]
+    none: bool  # answered "none" / "NKDA"
+    line: Span  # the label through the end of the value
+
+    def key(self) -> tuple[str, ...]:
+        return ("<none>",) if self.none else tuple(
+            " ".join(v.value.lower().split()) for v in self.items)
+
+
+@dataclass
+class Extraction:
+    values: list[IntakeValue] = field(default_factory=list)
+    answered: set[str] = field(default_factory=set)  # fields present on the form
+    none_reported: set[str] = field(default_factory=set)  # answered "none"/"NKDA"
+    conflicts: list[Occurrence] = field(default_factory=list)  # later, different answers
+    dropped: list[Occurrence] = field(default_factory=list)  # answers on suspicious lines
+    suspect: list[IntakeValue] = field(default_factory=list)  # kept free text to flag
+
+
+def _strip_span(text: str, start: int, end: int) -> Span:
+    while start < end and text[start] in " \t,;.":
+        start += 1
+    while end > start and text[end - 1] in " \t,;_":
+        end -= 1
+    if end > start and text[end - 1] == "." and not re.search(r"\b[A-Z]\.$|\d\.$|\.\w+\.$",
+                                                             text[start:end]):
+        end -= 1
+    return start, end
+
+
+def _split_items(text: str, start: int, end: int) -> list[Span]:
+    spans = []
+    pos = start
+    for m in re.finditer(r"[;,\n]", text[start:end]):
+        spans.append(_strip_span(text, pos, start + m.start()))
+        pos = start + m.end()
+    spans.append(_strip_span(text, pos, end))
+    return [s for s in spans if s[1] > s[0]]
+
+
+def _name_parts(text: str, start: int, end: int) -> list[tuple[str, Span]]:
+    value = text[start:end]
+    if "," in value:  # "Last, First M."
+        last_end = start + value.index(",")
+        first = _strip_span(text, last_end + 1, end)
+        first_word = re.match(r"\S+", text[first[0]:first[1]])
+        parts = [("last_name", _strip_span(text, start, last_end))]
+        if first_word:
+            parts.append(("first_name", (first[0], first[0] + first_word.end())))
+        return parts
+    words = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^\s]+", value)]
+    words = [w for w in words if not re.fullmatch(r"[A-Z]\.?", text[w[0]:w[1]])]
+    if len(words) < 2:
+        return [("last_name", _strip_span(text, start, end))] if words else []
+    return [("first_name", words[0]), ("last_name", _strip_span(text, *words[-1]))]
+
+
+def _occurrences(text: str) -> list[Occurrence]:
+    out: list[Occurrence] = []
+    matches = list(_LABEL_RE.finditer(text))
+    for i, m in enumerate(matches):
+        label = " ".join(m.group(1).lower().replace("\u2019", "'").split())
+        name = _LABEL_FIELD.get(label, "")
+        if not name:
+            continue
+        line_end = text.find("\n", m.end())
+        line_end = len(text) if line_end < 0 else line_end
+        next_start = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        v_start, v_end = _strip_span(text, m.end(), min(line_end, next_start))
+        if v_end <= v_start:
+            if name in LIST_FIELDS and next_start > line_end:
+                spans = _list_below(text, line_end, next_start)
+                if spans:
+                    out.append(Occurrence(name, [IntakeValue(name, text[a:b], "labelled_line",
+                                                             [(a, b)]) for a, b in spans],
+                                          False, (m.start(), spans[-1][1])))
+            continue
+        value = text[v_start:v_end]
+        line = (m.start(), v_end)
+        if name in LIST_FIELDS and NONE_WORDS.match(value):
+            out.append(Occurrence(name, [], True, line))
+        elif name == "full_name":
+            for part, span in _name_parts(text, v_start, v_end):
+                out.append(Occurrence(part, [IntakeValue(part, text[span[0]:span[1]],
+                                                         "labelled_line", [span])], False, line))
+        elif name == "last_screenings" and _KEEP_LABEL.match(label):
+            out.append(Occurrence(name, [IntakeValue(name, text[m.start():v_end],
+                                                     "labelled_line", [line])], False, line))
+        elif name in LIST_FIELDS:
+            out.append(Occurrence(name, [IntakeValue(name, text[a:b], "labelled_line", [(a, b)])
+                                         for a, b in _split_items(text, v_start, v_end)],
+                                  False, line))
+        else:
+            out.append(Occurrence(name, [IntakeValue(name, value, "labelled_line",
+                                                     [(v_start, v_end)])], False, line))
+    return out
+
+
+def extract(text: str, suspicious: list[Span] | None = None) -> Extraction:
+    """Labelled values, first clean answer per field. `suspicious` are spans of text that
+    read like instructions to software: a structured answer overlapping one is dropped
+    (and reported), a free-text answer is kept but reported, so an injected "Allergies:
+    none" can never replace the real answer. Screening lines all count (one per test)."""
+    out = Extraction()
+    bad = suspicious or []
+
+    def is_suspect(o: Occurrence) -> bool:
+        return any(o.line[0] < e and s < o.line[1] for s, e in bad)
+
+    chosen: dict[str, Occurrence] = {}
+    for occ in _occurrences(text):
+        suspect = is_suspect(occ)
+        if suspect and occ.field not in FREE_TEXT:
+            out.dropped.append(occ)
+            continue
+        if occ.field == "last_screenings" and occ.field in chosen:
+            chosen[occ.field].items.extend(occ.items)
+        elif occ.field in chosen:
+            if occ.key() != chosen[occ.field].key():
+                out.conflicts.append(occ)
+            continue
+        else:
+            chosen[occ.field] = Occurrence(occ.field, list(occ.items), occ.none, occ.line)
+        if suspect:
+            out.suspect.extend(occ.items)
+    for occ in chosen.values():
+        out.answered.add(occ.field)
+        if occ.none:
+            out.none_reported.add(occ.field)
+        out.values.extend(occ.items)
+    return out
+
+
+def _list_below(text: str, start: int, stop: int) -> list[Span]:
+    """Bullet or indented lines right under a list label, up to a blank line or a label."""
+    spans: list[Span] = []
+    pos = start + 1
+    while pos < stop:
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        line = text[pos:min(end, stop)]
+        if not line.strip():
+            break
+        bullet = _BULLET.match(line)
+        if bullet:
+            s = pos + bullet.start(1)
+            spans.append(_strip_span(text, s, pos + bullet.end(1)))
+        elif line[:1] in (" ", "\t"):
+            spans.append(_strip_span(text, pos, pos + len(line)))
+        else:
+            break
+        pos = end + 1
+    return [s for s in spans if s[1] > s[0] and not NONE_WORDS.match(text[s[0]:s[1]])]

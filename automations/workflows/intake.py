@@ -1,0 +1,280 @@
+"""Intake forms -> `intake_review` tasks.
+
+1. Read the file (fillable PDF fields, PDF text, plain text); a scan is stored and queued
+   for manual entry with a clear note; a malformed file is refused, nothing imported.
+2. Find instruction-like text (prompt injection) first, so it can never supply a
+   structured value; extract labelled values deterministically, with their spans.
+3. Normalise (dates to ISO) and ground every value against the source; ungrounded values
+   are flagged, never silently kept.
+4. A deterministic summary always exists; the model's summary (JSON schema, fenced data)
+   replaces it only when every number, date, drug and name in it is grounded.
+5. Match the patient, compare with the vault (name/DOB, allergies, medications, payer,
+   member ID); a payer or member change queues an `eligibility_gap` re-check.
+6. Create the review task. Approval writes the reviewed fields to the patient record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from app import queue
+from app.domain import Task
+from app.domain.intake import (
+    FIELDS,
+    LIST_FIELDS,
+    IntakeFlag,
+    IntakeResult,
+    IntakeValue,
+    SourceKind,
+    Span,
+)
+from app.errors import NotFound
+from app.identity import Session, require
+from app.intake.compare import compare
+from app.intake.extract import extract
+from app.intake.source import read_source
+from app.services import intake as intake_service
+from app.services import models as model_service
+from app.services import patients
+from automations.workflows import models as model_flow
+from local_models import grounding
+from local_models.runtime import ModelRuntime
+
+log = logging.getLogger(__name__)
+
+TASK_KIND = "intake_review"
+PROMPT = "intake_summary"
+
+
+@dataclass
+class IntakeOutcome:
+    task: Task
+    created: bool
+    result: IntakeResult
+    eligibility_task: Task | None = None
+
+
+def register_effects() -> None:
+    """Approval of an intake_review writes the fields to the patient record."""
+    queue.register_effect(TASK_KIND, intake_service.apply_intake)
+
+
+def _line_span(text: str, start: int, end: int) -> Span:
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    return line_start, len(text) if line_end < 0 else line_end
+
+
+def same_drug(a: str, b: str) -> bool:
+    """Same drug across brand/generic names: compares the leading drug name."""
+    wa, wb = (a.strip().split() or [""])[0], (b.strip().split() or [""])[0]
+    return bool(wa) and bool(grounding.drug_variants(wa) & grounding.drug_variants(wb))
+
+
+def _normalise(values: list[IntakeValue], flags: list[IntakeFlag]) -> None:
+    for v in values:
+        kind = FIELDS[v.field][1]
+        if kind == "date":
+            parsed = grounding.parse_date(v.value)
+            if parsed is not None:
+                v.value = parsed.isoformat()
+            else:
+                flags.append(IntakeFlag("unreadable_date", f"{FIELDS[v.field][0]} "
+                                        f"'{v.value}' is not a date this software can read; "
+                                        "enter it as YYYY-MM-DD", v.field, "warning",
+                                        list(v.spans)))
+
+
+def _ground(source: str, values: list[IntakeValue], flags: list[IntakeFlag]) -> None:
+    """Every value must be found in the source (normalised); spans are re-derived from the
+    source, so a value an editor or a bug changed can never keep a stale highlight."""
+    for v in values:
+        kind = FIELDS[v.field][1]
+        found = grounding.find_value(source, v.value, kind)
+        # Prefer the occurrence the extractor read; keep the others as extra highlights.
+        inside = [s for s in found if any(s[0] >= a and s[1] <= b for a, b in v.spans)]
+        v.grounded = bool(found)
+        v.spans = inside or found
+        if not found:
+            flags.append(IntakeFlag("ungrounded", f"{FIELDS[v.field][0]} '{v.value}' was not "
+                                    "found in the form; check it before approving", v.field,
+                                    "critical"))
+
+
+def deterministic_summary(result: IntakeResult) -> str:
+    """A correct summary built only from the extracted values, copied verbatim."""
+    parts = []
+    name = " ".join(x for x in (result.first("first_name"), result.first("last_name")) if x)
+    if name:
+        parts.append(name + (f" (DOB {result.first('dob')})" if result.first("dob") else "") + ".")
+    if result.first("reason"):
+        parts.append(f"Reason for visit: {result.first('reason')}.")
+    for field_name, label in (("medications", "Medications"), ("allergies", "Allergies"),
+                              ("problems", "Problems")):
+        items = result.items(field_name)
+        if items:
+            parts.append(f"{label}: {'; '.join(items)}.")
+        elif field_name in result.none_reported:
+            parts.append(f"{label}: none reported.")
+    if result.first("smoking"):
+        parts.append(f"Smoking: {result.first('smoking')}.")
+    if result.items("last_screenings"):
+        parts.append(f"Screenings: {'; '.join(result.items('last_screenings'))}.")
+    if result.first("insurance") or result.first("member_id"):
+        parts.append(f"Insurance: {result.first('insurance') or '-'}, member ID "
+                     f"{result.first('member_id') or '-'}.")
+    return " ".join(parts) or "No values could be read from this form."
+
+
+def _model_summary(session: Session, result: IntakeResult, natural_key: str,
+                   runtime: ModelRuntime | None) -> None:
+    """Ask the model for prose; keep it only if it is valid and fully grounded."""
+    try:
+        run = model_flow.run_structured(
+            session, TASK_KIND, PROMPT, untrusted={"intake_form": result.source_text},
+            subject=natural_key, patient_id=result.patient_id, runtime=runtime)
+    except model_flow.ModelUnavailable as exc:
+        result.flags.append(IntakeFlag("model_unavailable", f"The model could not run ({exc});"
+                                       " the summary below was built from the fields.",
+                                       severity="info"))
+        return
+    result.model_name = run.model.name
+    if not run.result.ok or run.result.data is None:
+        result.flags.append(IntakeFlag("model_invalid", "The model's output was invalid twice ("
+                                       + "; ".join(run.result.errors[:3]) + "); the summary "
+                                       "below was built from the fields.", severity="info"))
+        return
+    summary = str(run.result.data.get("summary", "")).strip()
+    reason = str(run.result.data.get("reason_for_visit", "")).strip()
+    result.model_summary = summary
+    report = grounding.check_text(summary, result.source_text)
+    reason_report = grounding.check_text(reason, result.source_text)
+    passed = report.passed and reason_report.passed
+    model_service.set_run_grounding(session, run.last_run_id, passed)
+    result.model_ungrounded = [(c.start, c.end) for c in report.ungrounded]
+    if report.injection:
+        result.model_ungrounded += [s for _p, s in grounding.injection_markers(summary)]
+    if passed:
+        result.summary, result.summary_origin = summary, "model"
+        if reason and reason.lower() != result.first("reason").lower():
+            result.reason_phrase = reason
+    else:
+        bad = [c.text for c in report.ungrounded + reason_report.ungrounded] + \
+            report.injection + reason_report.injection
+        result.flags.append(IntakeFlag(
+            "model_ungrounded", "The model's summary was not used: these parts are not in the "
+            "form: " + ", ".join(dict.fromkeys(bad)), severity="info"))
+
+
+def import_intake(session: Session, data: bytes, filename: str = "", *,
+                  patient_id: int | None = None, use_model: bool = True,
+                  runtime: ModelRuntime | None = None) -> IntakeOutcome:
+    """Process one intake file into a review task (idempotent on the file's content)."""
+    require(session, "intake.import")
+    doc = read_source(data, filename)  # raises ImportRejected before anything is stored
+    sha = hashlib.sha256(data).hexdigest()
+    natural_key = f"intake:{sha[:24]}" + (f":p{patient_id}" if patient_id else "")
+    if patient_id is not None:
+        patients._load_patient(session, patient_id)  # NotFound names the id
+    result = IntakeResult(source_kind=doc.kind, source_text=doc.text)
+    if doc.kind in (SourceKind.SCANNED_PDF, SourceKind.IMAGE):
+        result.patient_id, result.match = patient_id, "given" if patient_id else "none"
+        result.flags.append(IntakeFlag(
+            "manual_entry", "This form is a scan or photo with no readable text. It was stored "
+            "in the vault; type its values into the fields, then approve.", severity="warning"))
+        result.summary = result.deterministic_summary = "Scanned form: manual entry needed."
+        task, created = intake_service.create_review(
+            session, result, data=data, mime=doc.mime, natural_key=natural_key, sha256=sha,
+            title="Scanned intake form: manual entry needed")
+        return IntakeOutcome(task, created, result)
+
+    text = doc.text
+    suspicious = [_line_span(text, s, e) for _phrase, (s, e) in
+                  grounding.injection_markers(text)]
+    for phrase, (s, e) in grounding.injection_markers(text):
+        result.flags.append(IntakeFlag(
+            "injection", f"The form contains text that reads like an instruction to software "
+            f"('{phrase}'). It was treated as data only; check this part of the form.",
+            severity="critical", spans=[(s, e)]))
+    ex = extract(text, suspicious)
+    result.values = ex.values
+    result.answered = sorted(ex.answered)
+    result.none_reported = sorted(ex.none_reported)
+    for occ in ex.dropped:
+        result.flags.append(IntakeFlag(
+            "injection_value_ignored", f"An answer for {FIELDS[occ.field][0]} on a line with "
+            "instruction-like text was ignored.", occ.field, "critical", [occ.line]))
+    for occ in ex.conflicts:
+        result.flags.append(IntakeFlag(
+            "conflicting_answer", f"{FIELDS[occ.field][0]} is answered more than once with "
+            "different values; the first answer is used.", occ.field, "warning", [occ.line]))
+    for v in ex.suspect:
+        result.flags.append(IntakeFlag(
+            "suspicious_free_text", f"{FIELDS[v.field][0]} contains instruction-like text; it "
+            "was kept as written for you to edit.", v.field, "warning", list(v.spans)))
+    _normalise(result.values, result.flags)
+    _ground(text, result.values, result.flags)
+    for required in ("first_name", "last_name", "dob"):
+        if not result.first(required):
+            result.flags.append(IntakeFlag("missing", f"No {FIELDS[required][0].lower()} was "
+                                           "found on the form.", required, "warning"))
+
+    # Which patient is this?
+    if patient_id is not None:
+        result.patient_id, result.match = patient_id, "given"
+    else:
+        result.patient_id, result.match = intake_service.find_patient(
+            session, result.first("first_name"), result.first("last_name"),
+            result.first("dob"), result.first("member_id"))
+    if result.patient_id is None:
+        result.flags.append(IntakeFlag("new_patient", "No patient in the vault matches this "
+                                       "form; approving it creates a new patient record.",
+                                       severity="info"))
+    else:
+        patient = patients._load_patient(session, result.patient_id)
+        fields = result.fields_dict()
+        result.discrepancies = compare(patient, fields, set(ex.answered), set(ex.none_reported),
+                                       same_drug)
+        for d in result.discrepancies:
+            severity = "critical" if d.field in ("dob", "first_name", "last_name",
+                                                 "allergies") else "warning"
+            result.flags.append(IntakeFlag(
+                "discrepancy", f"{FIELDS[d.field][0]} {d.kind}: on file '{d.vault_value}', "
+                f"on the form '{d.form_value}'", d.field, severity,
+                [s for v in result.values if v.field == d.field and v.value == d.form_value
+                 for s in v.spans]))
+
+    result.deterministic_summary = result.summary = deterministic_summary(result)
+    if use_model and result.values:
+        _model_summary(session, result, natural_key, runtime)
+
+    title = ("Intake form: review and update record" if result.patient_id else
+             "Intake form: new patient")
+    task, created = intake_service.create_review(session, result, data=data, mime=doc.mime,
+                                                 natural_key=natural_key, sha256=sha,
+                                                 title=title)
+    elig = None
+    if any(d.field in ("member_id", "insurance") for d in result.discrepancies):
+        elig, _ = queue.create_task(
+            session, "eligibility_gap", f"{natural_key}:eligibility",
+            "Insurance changed on an intake form: re-check eligibility",
+            draft="The intake form lists a different payer or member ID than the record. "
+            "Re-check eligibility before the visit.", priority=queue.PRIORITY_HIGH,
+            subject_type="patient", subject_id=result.patient_id or "",
+            patient_id=result.patient_id,
+            payload={"reason": "intake_coverage_change", "intake_task_id": task.id,
+                     "changes": [d.field for d in result.discrepancies
+                                 if d.field in ("member_id", "insurance")]})
+    return IntakeOutcome(task, created, result, elig)
+
+
+def review_fields(result: IntakeResult) -> dict[str, Any]:
+    """Fields in the shape of the task draft (lists for list fields)."""
+    return {k: (result.items(k) if k in LIST_FIELDS else result.first(k)) for k in FIELDS}
+
+
+__all__ = ["IntakeOutcome", "import_intake", "register_effects", "deterministic_summary",
+           "NotFound"]

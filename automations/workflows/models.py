@@ -1,0 +1,182 @@
+"""The bridge between the model runtime (local_models) and the vault (app): register the
+bundled model, import GGUF files, pick the model for a task kind, run prompts and record
+every run (prompt, output, model hash, prompt version, parameters, duration) through
+app.services.models. app and local_models never import each other; this layer does both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from app.domain.models import ModelRecord, ModelRun
+from app.errors import KnownError
+from app.identity import Session
+from app.services import models as model_service
+from local_models import registry
+from local_models.errors import ModelError
+from local_models.prompts import PromptTemplate, load_prompt
+from local_models.runtime import (
+    Generation,
+    GenerationResult,
+    ModelRuntime,
+    ModelSpec,
+    default_runtime,
+)
+from local_models.structured import StructuredResult, generate_json
+
+log = logging.getLogger(__name__)
+
+MAX_CTX = 4096  # enough for a form and a summary; bigger contexts cost RAM for nothing
+
+
+class ModelUnavailable(KnownError):
+    """A model could not be used (missing file, changed hash, failed load, timeout)."""
+
+
+_BUNDLED: ModelRecord | None = None
+_BUNDLED_LOCK = threading.Lock()
+
+
+def _bundled_record() -> ModelRecord:
+    """The bundled file's registry record, inspected once per process."""
+    global _BUNDLED
+    with _BUNDLED_LOCK:
+        if _BUNDLED is None:
+            try:
+                info = registry.bundled_info()
+            except ModelError as exc:
+                raise ModelUnavailable(str(exc)) from exc
+            _BUNDLED = _to_record(info, str(info.path))
+        return _BUNDLED
+
+
+def _to_record(info: registry.ModelFileInfo, filename: str) -> ModelRecord:
+    return ModelRecord(id=0, name=info.name, filename=filename, sha256=info.sha256,
+                       size=info.size, context_length=info.context_length,
+                       chat_template=info.chat_template, license=info.license,
+                       architecture=info.architecture, bundled=info.bundled, note=info.note)
+
+
+def ensure_bundled(session: Session) -> ModelRecord:
+    return model_service.ensure_bundled(session, _bundled_record())
+
+
+def list_models(session: Session) -> list[ModelRecord]:
+    ensure_bundled(session)
+    return model_service.list_models(session)
+
+
+def import_model(session: Session, path: Path, name: str | None = None) -> ModelRecord:
+    """Inspect a GGUF (metadata via llama.cpp, SHA-256) and copy it into the vault."""
+    try:
+        info = registry.inspect_file(Path(path), name)
+    except ModelError as exc:
+        raise ModelUnavailable(str(exc)) from exc
+    return model_service.import_model(session, Path(path), _to_record(info, ""))
+
+
+def spec_for(session: Session, rec: ModelRecord) -> ModelSpec:
+    n_ctx = min(MAX_CTX, rec.context_length or MAX_CTX)
+    return ModelSpec(path=model_service.model_path(session, rec), sha256=rec.sha256,
+                     name=rec.name, n_ctx=n_ctx)
+
+
+def model_for(session: Session, task_kind: str) -> tuple[ModelRecord, ModelSpec]:
+    ensure_bundled(session)
+    rec = model_service.active_model(session, task_kind)
+    return rec, spec_for(session, rec)
+
+
+def record(session: Session, rec: ModelRecord, prompt: PromptTemplate, messages: Any,
+           result: GenerationResult, *, task_kind: str, subject: str = "",
+           patient_id: int | None = None, valid: bool | None = None,
+           grounded: bool | None = None) -> int:
+    return model_service.record_run(session, ModelRun(
+        model_sha256=result.model_sha256, prompt_name=prompt.name,
+        prompt_version=prompt.version, prompt=json.dumps(messages, ensure_ascii=False),
+        output=result.text, finish_reason=result.finish_reason,
+        duration_ms=int(result.duration_s * 1000), params=result.params,
+        prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+        ttft_ms=None if result.ttft_s is None else int(result.ttft_s * 1000), valid=valid,
+        grounded=grounded, task_kind=task_kind, subject=subject, patient_id=patient_id,
+        model_id=rec.id or None))
+
+
+@dataclass
+class StructuredRun:
+    result: StructuredResult
+    run_ids: list[int]
+    model: ModelRecord
+
+    @property
+    def last_run_id(self) -> int:
+        return self.run_ids[-1]
+
+
+def run_structured(session: Session, task_kind: str, prompt_name: str, *,
+                   values: dict[str, str] | None = None,
+                   untrusted: dict[str, str] | None = None, subject: str = "",
+                   patient_id: int | None = None,
+                   runtime: ModelRuntime | None = None) -> StructuredRun:
+    """Run a schema prompt with the kind's active model; every attempt is recorded."""
+    rec, spec = model_for(session, task_kind)
+    prompt = load_prompt(prompt_name)
+    try:
+        out = generate_json(runtime or default_runtime(), spec, prompt, values, untrusted)
+    except ModelError as exc:
+        raise ModelUnavailable(f"model {rec.name}: {exc}") from exc
+    run_ids = [record(session, rec, prompt, a.messages, a.result, task_kind=task_kind,
+                      subject=subject, patient_id=patient_id, valid=not a.errors)
+               for a in out.attempts]
+    return StructuredRun(out, run_ids, rec)
+
+
+class ModelTest:
+    """'Test this model' on the settings page: streams tokens (callback or iteration),
+    can be cancelled, and records the run when it ends."""
+
+    def __init__(self, session: Session, rec: ModelRecord, generation: Generation,
+                 prompt: PromptTemplate, messages: Any) -> None:
+        self.session, self.model, self.generation = session, rec, generation
+        self._prompt, self._messages = prompt, messages
+        self.run_id: int | None = None
+
+    def cancel(self) -> None:
+        self.generation.cancel()
+
+    def __iter__(self) -> Any:
+        return iter(self.generation)
+
+    def wait(self, timeout: float | None = None) -> GenerationResult:
+        try:
+            result = self.generation.result(timeout)
+        except ModelError as exc:
+            raise ModelUnavailable(f"model {self.model.name}: {exc}") from exc
+        if self.run_id is None:
+            self.run_id = record(self.session, self.model, self._prompt, self._messages,
+                                 result, task_kind="model_test", subject=f"model:{self.model.id}")
+        return result
+
+
+def start_model_test(session: Session, name: str | None = None,
+                     on_token: Callable[[str], None] | None = None,
+                     runtime: ModelRuntime | None = None) -> ModelTest:
+    """Start the fixed, PHI-free test prompt on a model (default: the active default)."""
+    ensure_bundled(session)
+    rec = model_service.get_model(session, name) if name else \
+        model_service.active_model(session, "model_test")
+    prompt = load_prompt("model_test")
+    messages = prompt.render()
+    generation = (runtime or default_runtime()).start(spec_for(session, rec), messages,
+                                                      prompt.generation_params(), on_token)
+    return ModelTest(session, rec, generation, prompt, messages)
+
+
+def verify_models(session: Session) -> list[model_service.VerifyOutcome]:
+    ensure_bundled(session)
+    return model_service.verify_models(session)

@@ -1,0 +1,341 @@
+"""Grounding: is every value and every claim found in the source text?
+
+Matching is normalized (case, whitespace, dash and quote variants), dates match across
+formats (03/04/1980 = 1980-03-04 = March 4, 1980), phone numbers and IDs match on their
+digits/letters only, and drug names match across simple brand/generic pairs from
+resources/intake/drug_names.yaml. Every match returns character spans into the source, so
+the review pane can highlight where a value came from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from typing import Callable, Iterable
+
+import yaml
+
+from local_models.prompts import resources_dir
+
+Span = tuple[int, int]
+
+MONTHS = {m: i + 1 for i, m in enumerate(
+    ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+     "october", "november", "december"])}
+MONTHS.update({m[:3]: n for m, n in list(MONTHS.items())})
+MONTHS["sept"] = 9
+_MONTH_RE = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|" \
+            r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), "ymd"),
+    (re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})\b"), "mdy"),
+    (re.compile(_MONTH_RE + r"\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b", re.I), "Mdy"),
+    (re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+" + _MONTH_RE + r"\.?,?\s+(\d{4})\b", re.I),
+     "dMy"),
+]
+_TRANS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-",
+                        "\u2014": "-", "\u2019": "'", "\u2018": "'", "\u201c": '"',
+                        "\u201d": '"', "\u00a0": " "})
+
+# Capitalised words that are ordinary English or form vocabulary, not names.
+COMMON_WORDS = frozenset("""
+a an and or the this that these those he she they we you i it his her their our your its
+there here what when where who why how all any some each every both also but if so then
+hi hello dear thanks thank please reply call text stop visit visits appointment office
+is are was were be been has have had do does did will would can could may might should
+patient patients pt mr mrs ms dr doctor new existing adult reason visit reasons for of in on
+at to with without by from as not no none nkda known unknown yes denies reports reported
+history medical medication medications med meds allergy allergies problem problems
+insurance member id dob date birth address phone summary intake form smoking smoker
+never former current last screening screenings mammogram colonoscopy pap vaccine flu
+primary secondary plan group name first middle policy holder today daily twice once per
+mg mcg ml tablet tablets capsule as needed prn morning evening night bedtime
+follow followup up also other age years old male female sex review please see note notes
+information info none reported chief complaint complaints pain emergency contact
+january february march april may june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday
+""".split())
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: str  # number | date | drug | name | text
+    text: str
+    start: int  # in the checked text
+    end: int
+    grounded: bool
+    source_spans: tuple[Span, ...] = ()
+
+
+@dataclass
+class GroundingReport:
+    claims: list[Claim] = field(default_factory=list)
+    injection: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.injection and all(c.grounded for c in self.claims)
+
+    @property
+    def ungrounded(self) -> list[Claim]:
+        return [c for c in self.claims if not c.grounded]
+
+
+# -- normalization ----------------------------------------------------------------------
+
+def _normalize_map(text: str, keep: str = "text") -> tuple[str, list[int]]:
+    """Normalized text and, for each of its characters, the index in the original.
+    keep='text': lowercase, one space for any whitespace run; keep='alnum': letters and
+    digits only (IDs, phone numbers)."""
+    out: list[str] = []
+    idx: list[int] = []
+    text = text.translate(_TRANS)
+    prev_space = True
+    for i, ch in enumerate(text):
+        if keep == "alnum":
+            if ch.isalnum():
+                out.append(ch.lower())
+                idx.append(i)
+            continue
+        if ch.isspace():
+            if not prev_space:
+                out.append(" ")
+                idx.append(i)
+            prev_space = True
+            continue
+        prev_space = False
+        out.append(ch.lower())
+        idx.append(i)
+    return "".join(out), idx
+
+
+def normalize(text: str) -> str:
+    return _normalize_map(text)[0].strip()
+
+
+def _boundary_ok(source: str, start: int, end: int) -> bool:
+    before = source[start - 1] if start > 0 else " "
+    after = source[end] if end < len(source) else " "
+    first, last = source[start], source[end - 1]
+    return not (first.isalnum() and before.isalnum()) and not (last.isalnum() and after.isalnum())
+
+
+def _search(source: str, needle: str, keep: str) -> list[Span]:
+    norm_src, idx = _normalize_map(source, keep)
+    norm_needle = _normalize_map(needle, keep)[0].strip()
+    if not norm_needle:
+        return []
+    spans: list[Span] = []
+    pos = norm_src.find(norm_needle)
+    while pos >= 0:
+        start, end = idx[pos], idx[pos + len(norm_needle) - 1] + 1
+        if _boundary_ok(source, start, end):
+            spans.append((start, end))
+        pos = norm_src.find(norm_needle, pos + 1)
+    return spans
+
+
+def find_text(source: str, value: str) -> list[Span]:
+    """Whole-word, case- and whitespace-insensitive occurrences of value."""
+    return _search(source, value, "text")
+
+
+def find_id(source: str, value: str) -> list[Span]:
+    """IDs match on letters and digits only: 'ZQM-445 5667' = 'zqm4455667'."""
+    return _search(source, value, "alnum")
+
+
+def find_phone(source: str, value: str) -> list[Span]:
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) < 7:
+        return []
+    spans = []
+    for m in re.finditer(r"\+?[\d(][\d\s().-]{5,}\d", source):
+        found = re.sub(r"\D", "", m.group())
+        if len(found) == 11 and found.startswith("1"):
+            found = found[1:]
+        if found == digits:
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+# -- dates --------------------------------------------------------------------------------
+
+def _year(text: str) -> int:
+    y = int(text)
+    if y < 100:  # two-digit years: a birth year 40+ years back is far more likely
+        y += 1900 if y > date.today().year % 100 else 2000
+    return y
+
+
+def _month(name: str) -> int:
+    name = name.lower().rstrip(".")
+    return MONTHS.get(name) or MONTHS[name[:3]]
+
+
+def find_dates(text: str) -> list[tuple[date, Span]]:
+    found: list[tuple[date, Span]] = []
+    taken: list[Span] = []
+    for pattern, order in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            if any(m.start() < e and s < m.end() for s, e in taken):
+                continue
+            g = m.groups()
+            try:
+                if order == "ymd":
+                    d = date(int(g[0]), int(g[1]), int(g[2]))
+                elif order == "mdy":
+                    d = date(_year(g[2]), int(g[0]), int(g[1]))
+                elif order == "Mdy":
+                    d = date(int(g[2]), _month(g[0]), int(g[1]))
+                else:
+                    d = date(int(g[2]), _month(g[1]), int(g[0]))
+            except (ValueError, KeyError):
+                continue
+            found.append((d, (m.start(), m.end())))
+            taken.append((m.start(), m.end()))
+    return sorted(found, key=lambda item: item[1])
+
+
+def parse_date(text: str) -> date | None:
+    dates = find_dates(text.strip())
+    return dates[0][0] if len(dates) == 1 else None
+
+
+def find_date(source: str, value: str | date) -> list[Span]:
+    wanted = value if isinstance(value, date) else parse_date(value)
+    if wanted is None:
+        return []
+    return [span for d, span in find_dates(source) if d == wanted]
+
+
+# -- drugs --------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def drug_lexicon() -> dict[str, str]:
+    """Every known drug name (lowercase) -> its canonical generic name."""
+    data = yaml.safe_load((resources_dir() / "intake" / "drug_names.yaml").read_text("utf-8"))
+    lexicon: dict[str, str] = {}
+    for generic, brands in (data.get("drugs") or {}).items():
+        lexicon[str(generic).lower()] = str(generic).lower()
+        for brand in brands or []:
+            lexicon[str(brand).lower()] = str(generic).lower()
+    return lexicon
+
+
+def drug_variants(name: str) -> set[str]:
+    lexicon = drug_lexicon()
+    canonical = lexicon.get(name.lower().strip())
+    if canonical is None:
+        return {name.lower().strip()}
+    return {k for k, v in lexicon.items() if v == canonical}
+
+
+def find_drugs_in(text: str) -> list[tuple[str, Span]]:
+    """Drug names from the lexicon mentioned in text (longest names first)."""
+    hits: list[tuple[str, Span]] = []
+    for name in sorted(drug_lexicon(), key=len, reverse=True):
+        for span in find_text(text, name):
+            if not any(span[0] < e and s < span[1] for _, (s, e) in hits):
+                hits.append((name, span))
+    return sorted(hits, key=lambda h: h[1])
+
+
+def find_drug(source: str, name: str) -> list[Span]:
+    spans: list[Span] = []
+    for variant in drug_variants(name):
+        spans.extend(find_text(source, variant))
+    return sorted(set(spans))
+
+
+def find_value(source: str, value: str, kind: str = "text") -> list[Span]:
+    """Spans of a structured value in the source, by the value's kind."""
+    if not value.strip():
+        return []
+    if kind == "date":
+        return find_date(source, value) or find_text(source, value)
+    if kind == "phone":
+        return find_phone(source, value)
+    if kind == "id":
+        return find_id(source, value)
+    if kind == "drug":
+        return find_text(source, value) or find_drug(source, value.split()[0])
+    return find_text(source, value)
+
+
+# -- claims in free text ------------------------------------------------------------------
+
+_INJECTION = re.compile(
+    r"ignore\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier|preceding)"
+    r"|disregard\s+(?:all|any|the|previous|prior|above|these|your)"
+    r"|(?:system|developer)\s+(?:prompt|message|instruction)"
+    r"|new\s+instructions?|you\s+are\s+now|act\s+as\s+(?:a|an|the)|jailbreak"
+    r"|mark(?:ed)?\s+(?:this\s+|it\s+|the\s+\w+\s+)?(?:as\s+)?(?:approved|verified|complete)"
+    r"|auto[- ]?approve|approve\s+(?:this|the|all|it|immediately)"
+    r"|override|do\s+not\s+(?:flag|review|check)|without\s+review"
+    r"|set\s+(?:the\s+)?(?:status|allerg\w*|medications?|member|insurance|dob)"
+    r"|change\s+(?:the\s+)?(?:status|allerg\w*|medications?|member|insurance|dob)"
+    r"|delete\s+(?:the|all|this)|<<<|>>>|\[/?inst\]|###\s*instruction|^\s*assistant\s*:"
+    r"|<\|im_(?:start|end)\|>",
+    re.I | re.M)
+
+
+def injection_markers(text: str) -> list[tuple[str, Span]]:
+    """Phrases that read as instructions to a machine rather than answers on a form."""
+    return [(m.group(), (m.start(), m.end())) for m in _INJECTION.finditer(text)]
+
+
+def check_text(text: str, source: str, *, allowed: Iterable[str] = ()) -> GroundingReport:
+    """Every number, date, drug and capitalised name in `text` must be found in `source`
+    (or in `allowed`, trusted strings our own code supplied, e.g. the practice name).
+    Instruction-like phrases in `text` fail the check too."""
+    trusted = "\n".join(allowed)
+    report = GroundingReport()
+
+    def grounded_spans(finder: Callable[[str, str], list[Span]],
+                       value: str) -> tuple[Span, ...]:
+        """Spans in the source; (-1, -1) marks a value found only in the trusted strings."""
+        spans = tuple(finder(source, value))
+        if not spans and trusted and finder(trusted, value):
+            return ((-1, -1),)
+        return spans
+
+    covered: list[Span] = []
+
+    def free(s: int, e: int) -> bool:
+        return not any(s < ce and cs < e for cs, ce in covered)
+
+    for d, (s, e) in find_dates(text):
+        spans = tuple(find_date(source, d)) or (((-1, -1),) if find_date(trusted, d) else ())
+        report.claims.append(Claim("date", text[s:e], s, e, bool(spans), spans))
+        covered.append((s, e))
+    for name, (s, e) in find_drugs_in(text):
+        spans = grounded_spans(find_drug, name)
+        report.claims.append(Claim("drug", text[s:e], s, e, bool(spans), spans))
+        covered.append((s, e))
+    source_numbers = {n.lstrip("0") or "0" for n in re.findall(r"\d+", source + "\n" + trusted)}
+    for m in re.finditer(r"\d+(?:[.,]\d+)*", text):
+        if not free(m.start(), m.end()):
+            continue
+        parts = [p.lstrip("0") or "0" for p in re.findall(r"\d+", m.group().replace(",", ""))]
+        whole = m.group().replace(",", "")
+        ok = (whole in source + trusted) or all(p in source_numbers for p in parts) and \
+            len(parts) == 1
+        report.claims.append(Claim("number", m.group(), m.start(), m.end(), ok,
+                                   tuple(find_text(source, m.group()))))
+    for m in re.finditer(r"\b[A-Z][A-Za-z'\-]+\b", text):
+        word = m.group()
+        base = re.split(r"['\u2019]", word)[0].lower()  # "It's" -> "it", "Doe's" -> "doe"
+        if not free(m.start(), m.end()) or base in COMMON_WORDS or word.lower() in COMMON_WORDS:
+            continue
+        spans = grounded_spans(find_text, word)
+        report.claims.append(Claim("name", word, m.start(), m.end(), bool(spans), spans))
+    report.claims.sort(key=lambda c: c.start)
+    # In generated text a bare claim of approval is as bad as an instruction.
+    report.injection = [phrase for phrase, _ in injection_markers(text)] + re.findall(
+        r"\b(?:approved|verified|authori[sz]ed)\b", text, re.I)
+    return report
