@@ -31,6 +31,11 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
     Option("portal_min_interval_seconds", 2.0, float, "Rate limit between visits per portal."),
     Option("sms_max_chars", 320, int, "SMS drafts are cut to this many characters."),
     Option("readability_max_grade", 8.0, float, "Outreach drafts above this grade are flagged."),
+    Option("practice_npi", "", str, "The practice's NPI (270 eligibility requests, 2100B)."),
+    Option("x12_sender_id", "OFFHOLD", str, "ISA06/GS02 sender ID for X12 the practice sends."),
+    Option("x12_receiver_id", "CLEARINGHOUSE", str, "ISA08/GS03 receiver ID (clearinghouse)."),
+    Option("eligibility_max_age_days", 30, int, "Re-check eligibility older than this before a visit."),
+    Option("default_appeal_days", 90, int, "Appeal window when the payer has none set."),
 ]}
 
 
