@@ -139,14 +139,18 @@ def visible_texts(root: Any = None) -> list[str]:
     texts: list[str] = []
 
     def walk_model(model: Any, parent: Any = QModelIndex()) -> None:
+        try:
+            columns = max(1, model.columnCount(parent))
+        except TypeError:  # list models keep columnCount private
+            columns = 1
         for row in range(model.rowCount(parent)):
-            for col in range(max(1, model.columnCount(parent))):
+            for col in range(columns):
                 index = model.index(row, col, parent)
                 for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
                     value = index.data(role)
                     if value is not None:
                         texts.append(str(value))
-                if model.hasChildren(index):
+                if col == 0 and columns > 1 and model.rowCount(index):
                     walk_model(model, index)
 
     for widget in QApplication.allWidgets():

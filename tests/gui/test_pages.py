@@ -1,0 +1,127 @@
+"""Notifications (banner fallback when there is no tray), the settings dialog, the
+patient page (an audited view), the dashboard, and `--autologin` on demo vaults only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from app import queue
+from app.domain import ActionMode
+from app.services import practice
+
+
+def test_escalation_notifies_through_the_banner(qtbot: Any, open_window: Any) -> None:
+    from app.identity import Role, Session
+    window = open_window("manny")
+    assert not QSystemTrayIcon.isSystemTrayAvailable()  # offscreen: the banner is the way
+    # Frida escalates on the same open vault (one connection per vault, as in the app).
+    frida = Session(window.session.vault, "frida", frozenset({Role.FRONT_DESK}))
+    task = queue.list_tasks(frida, queue.QueueFilter(kinds=("intake_review",)))[0]
+    queue.escalate(frida, task.id, note="needs a manager")
+    window.notifications.poll()
+    assert window.banner.isVisible()
+    assert f"Task {task.id} (intake_review) was escalated to you" in window.banner_text.text()
+    assert window.notify_button.text() == "Notifications (1)"
+    qtbot.mouseClick(window.banner_open, Qt.MouseButton.LeftButton)
+    page = window.pages["queue"]
+    assert page.current_task_id() == task.id and not window.banner.isVisible()
+    window.notifications.mark_all_read()
+    assert queue.unread_notifications(window.session) == []
+    assert window.notify_button.text() == "Notifications (0)"
+
+
+def test_settings_dialog_for_the_owner(qtbot: Any, open_window: Any) -> None:
+    window = open_window("olivia")
+    window.open_settings()
+    dialog = window.settings_dialog
+    tabs = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    assert tabs[:3] == ["Practice", "Action modes", "Users"]
+    assert dialog.users_table is not None and dialog.users_table.rowCount() == 4
+    box = dialog.mode_boxes["charge_review"]
+    automatic = box.model().item(2)
+    assert not automatic.isEnabled()  # billing codes: never automatic
+    assert dialog.modes_table.item(0, 2) is not None  # trust figures beside each mode
+    box.setCurrentIndex(1)
+    assert queue.get_mode(window.session, "charge_review") is ActionMode.APPROVE_EACH
+    assert window.session.vault.query_one(
+        "SELECT count(*) FROM audit_log WHERE action = 'mode.set' AND object_id = "
+        "'charge_review'")[0] == 1
+    dialog.auto_lock.setValue(3)
+    qtbot.mouseClick(dialog.save_lock, Qt.MouseButton.LeftButton)
+    assert practice.get_setting(window.session, "auto_lock_minutes") == 3
+    assert window.idle.limit_seconds == 180
+
+
+def test_settings_dialog_for_the_front_desk(qtbot: Any, open_window: Any) -> None:
+    window = open_window("frida")
+    window.open_settings()
+    dialog = window.settings_dialog
+    tabs = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    assert "Users" not in tabs
+    assert not dialog.auto_lock.isEnabled() and not dialog.save_lock.isEnabled()
+    assert not any(b.isEnabled() for b in dialog.mode_boxes.values())
+
+
+def test_patient_search_and_page_is_an_audited_view(qtbot: Any, open_window: Any) -> None:
+    window = open_window("frida")
+    window.show_page("patients")
+    page = window.pages["patients"]
+    qtbot.keyClicks(page.search, "Pemberton")
+    qtbot.keyClick(page.search, Qt.Key.Key_Return)
+    assert page.results_model.rowCount() == 1
+    page.results.setCurrentIndex(page.results_model.index(0))
+    patient_id = page.current_patient_id
+    assert patient_id is not None and page.header.text() == "Pemberton, Casey"
+    assert page.coverage.rowCount() == 1
+    views = window.session.vault.query(
+        "SELECT actor FROM audit_log WHERE action = 'patient.view' AND patient_id = ?",
+        (patient_id,))
+    assert views == [("frida",)]
+    open_tasks = page.task_model.tasks
+    if open_tasks:  # double-click a task: the queue opens on it
+        page._open_task(page.task_model.index(0, 0))
+        assert window.pages["queue"].current_task_id() == open_tasks[0].id
+
+
+def test_dashboard_shows_trust_figures_and_counts(qtbot: Any, open_window: Any) -> None:
+    window = open_window("manny")
+    page = window.pages["queue"]
+    page.table.setFocus()
+    qtbot.keyClick(page.table, Qt.Key.Key_A)
+    window.show_page("dashboard")
+    dash = window.pages["dashboard"]
+    assert dash.data is not None
+    decided = {k: t.decided for k, t in dash.data.trust.items() if t.decided}
+    assert sum(decided.values()) == 1
+    assert dash.trust_chart.chart().series()[0].count() == 2  # approval and edit rates
+    assert dash.table.rowCount() == len(dash.data.counts)
+
+
+def test_autologin_is_refused_on_a_real_vault(owner_session: Any, vault_dir: Path,
+                                              capsys: Any) -> None:
+    from ui.cli import main
+    code = main(["gui", "--vault", str(vault_dir), "--autologin", "owner"])
+    assert code == 1
+    assert "--autologin works on demo vaults only" in capsys.readouterr().err
+
+
+def test_autologin_opens_the_demo_as_that_role(qtbot: Any, demo_vault: Path, worker: Any,
+                                               bridge: Any) -> None:
+    from automations.demo import demo_user_for_role
+    from ui.desktop.main import AppController
+    controller = AppController(demo_vault, bridge, worker)
+    entry = demo_user_for_role("biller")
+    dialog = controller.show_login(entry["user"], entry["password"])
+    qtbot.addWidget(dialog)
+    window = controller.window
+    assert window is not None
+    qtbot.addWidget(window)
+    assert window.session.username == "billie"
+    window.logout()
+    assert controller.session is None and controller.login is not None
+    qtbot.addWidget(controller.login)
+    controller.login.close()
