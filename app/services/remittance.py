@@ -171,11 +171,12 @@ def classify(claim: ClaimPayment, *, medicare: bool = False,
                           best.denial, best.why, trigger)
 
 
-def appeal_deadline(base: date, window_days: int | None, medicare: bool) -> date:
+def appeal_deadline(base: date, window_days: int | None, medicare: bool,
+                    default_days: int = DEFAULT_APPEAL_DAYS) -> date:
+    """The payer's appeal window; Medicare redetermination is 120 days from receipt."""
     if window_days:
         return base + timedelta(days=window_days)
-    return base + timedelta(days=MEDICARE_REDETERMINATION_DAYS if medicare
-                            else DEFAULT_APPEAL_DAYS)
+    return base + timedelta(days=MEDICARE_REDETERMINATION_DAYS if medicare else default_days)
 
 
 # -- storing ------------------------------------------------------------------------------
@@ -259,6 +260,8 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
     result = ImportResult("835", None, sha, transactions=len(remits))
     stored: list[StoredClaim] = []
     today = clock.now().date()
+    from app.services.practice import get_setting
+    default_days = int(get_setting(session, "default_appeal_days"))
     for remit in remits:
         result.findings.extend(remit.findings)
         payer_ident = remit.payer_id or remit.originator
@@ -300,7 +303,7 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
                 row = conn.execute("SELECT patient_id FROM claims WHERE id = ?",
                                    (claim_id,)).fetchone()
                 patient_id = row[0] if row else None
-            deadline = (appeal_deadline(notice, window, medicare)
+            deadline = (appeal_deadline(notice, window, medicare, default_days)
                         if cls.is_denial and cls.appealable else None)
             balanced = claim.claim_number not in unbalanced
             cur = conn.execute(

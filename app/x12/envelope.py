@@ -68,7 +68,7 @@ def _el(seg: list[str], i: int) -> str:
 def parse_envelope(data: bytes | str | Tokens, *, lenient: bool = False) -> Interchange:
     tokens = data if isinstance(data, Tokens) else tokenize(data, lenient=lenient)
     segs = tokens.segments
-    tags = [s[0] for s in segs]
+    tags = tokens.tags or [s[0] for s in segs]
     findings = list(tokens.findings)
 
     def problem(reason: str, index: int) -> None:

@@ -8,6 +8,8 @@ cross-check in tests. One pass over the segments, dispatching on the segment ID.
 
 from __future__ import annotations
 
+import gc
+from datetime import date
 from decimal import Decimal
 
 from app.domain.revenue import (
@@ -30,6 +32,16 @@ MAX_CAS_TRIPLETS = 6
 
 def parse_835(data: bytes | str | Interchange, *, lenient: bool = False) -> list[Remittance]:
     """Every 835 transaction in the file, one Remittance each. Raises X12Error."""
+    enabled = gc.isenabled()
+    gc.disable()  # many small objects, no cycles: see app.x12.tokenizer.tokenize
+    try:
+        return _parse_835(data, lenient)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_835(data: bytes | str | Interchange, lenient: bool) -> list[Remittance]:
     inter = data if isinstance(data, Interchange) else parse_envelope(data, lenient=lenient)
     txns = inter.transactions()
     if not txns:
@@ -64,23 +76,33 @@ def _parse_txn(inter: Interchange, txn: Transaction, lenient: bool,
     line: ServiceLine | None = None
     n1 = ""  # the current N1 loop's entity code (PR payer, PE payee)
     seen_bpr = seen_trn = False
+    # Per-file memo tables (amounts and dates repeat); bound locally for speed: this loop
+    # runs once per segment and is the parse's hot path (bench/x12.py).
+    amounts: dict[str, Decimal] = {}
+    dates: dict[str, date] = {}
+    amt = amount
+    ymd = ccyymmdd
+    groups = GROUP_CODES
+    new_adj = Adjustment
     i = txn.start + 1
     try:
         for i in range(txn.start + 1, txn.end):
             s = segs[i]
             tag = s[0]
             if tag == "CAS":
-                need(s, 3)
+                n = len(s)
+                if n < 4:
+                    raise ValueError("CAS needs a group, a reason and an amount")
                 group = s[1]
-                if group not in GROUP_CODES:
+                if group not in groups:
                     raise ValueError(f"CAS01 {group[:4]!r} is not a claim adjustment group code")
-                if len(s) > 2 + 3 * MAX_CAS_TRIPLETS:
+                if n > 2 + 3 * MAX_CAS_TRIPLETS:
                     raise ValueError("CAS carries more than 6 reason/amount/quantity triplets")
                 target = line if line is not None else claim
                 if target is None:
                     raise ValueError("CAS before any CLP claim")
                 adjs = target.adjustments
-                for j in range(2, len(s), 3):
+                for j in range(2, n, 3):
                     reason = s[j]
                     if not reason:
                         if any(s[j:j + 3]):
@@ -88,15 +110,32 @@ def _parse_txn(inter: Interchange, txn: Transaction, lenient: bool,
                         continue
                     if len(reason) > 5 or not reason.isalnum():
                         raise ValueError(f"CAS reason code {reason[:8]!r} is not a CARC")
-                    qty = s[j + 2] if len(s) > j + 2 else ""
-                    adjs.append(Adjustment(group, reason,
-                                           amount(s[j + 1] if len(s) > j + 1 else "",
-                                                  "CAS amount"),
-                                           amount(qty, "CAS quantity") if qty else None))
+                    qty = s[j + 2] if n > j + 2 else ""
+                    adjs.append(new_adj(group, reason,
+                                        amt(s[j + 1] if n > j + 1 else "", "CAS amount",
+                                            amounts),
+                                        amt(qty, "CAS quantity", amounts) if qty else None))
+            elif tag == "DTM":
+                if len(s) < 3:
+                    raise ValueError("DTM needs a qualifier and a date")
+                q = s[1]
+                if line is not None:
+                    if q == "472" or q == "150":
+                        line.service_date = ymd(s[2], "DTM service date", dates)
+                elif claim is not None:
+                    if q == "050":
+                        claim.received_date = ymd(s[2], "DTM received date", dates)
+                    elif q == "232":
+                        claim.service_from = ymd(s[2], "DTM statement from", dates)
+                    elif q == "233":
+                        claim.service_to = ymd(s[2], "DTM statement to", dates)
+                elif q == "405":
+                    remit.production_date = ymd(s[2], "DTM production date", dates)
             elif tag == "SVC":
                 if claim is None:
                     raise ValueError("SVC before any CLP claim")
-                need(s, 3)
+                if len(s) < 4:
+                    raise ValueError("SVC needs a procedure, a charge and a payment")
                 parts = s[1].split(comp)
                 if len(parts) < 2 or not parts[1]:
                     if not lenient or not s[1]:
@@ -105,52 +144,42 @@ def _parse_txn(inter: Interchange, txn: Transaction, lenient: bool,
                     findings.append(f"SVC01 {s[1][:20]!r} is not a qualifier{comp}code "
                                     f"composite ({inter.tokens.position(i)})")
                     parts = ["", s[1]]
-                # Qualifier, code and modifiers only: SVC01-7 (a description) is dropped.
-                mods = [m for m in parts[2:6] if m]
                 charge_text, paid_text = s[2], s[3]
                 if lenient and not (charge_text and paid_text):
                     findings.append("SVC02/SVC03 empty, read as 0 "
                                     f"({inter.tokens.position(i)})")
                     charge_text, paid_text = charge_text or "0", paid_text or "0"
-                line = ServiceLine(comp.join([parts[0], parts[1], *mods]), parts[1], mods,
-                                   amount(charge_text, "SVC02 charge"),
-                                   amount(paid_text, "SVC03 paid"),
-                                   units=opt_amount(el(s, 5), "SVC05 units"),
-                                   revenue_code=el(s, 4), segment_index=i)
+                # Qualifier, code and modifiers only: SVC01-7 (a description) is dropped.
+                if len(parts) == 2:
+                    mods: list[str] = []
+                    proc = s[1]
+                else:
+                    mods = [m for m in parts[2:6] if m]
+                    proc = comp.join([parts[0], parts[1], *mods])
+                units = s[5] if len(s) > 5 else ""
+                line = ServiceLine(proc, parts[1], mods,
+                                   amt(charge_text, "SVC02 charge", amounts),
+                                   amt(paid_text, "SVC03 paid", amounts),
+                                   amt(units, "SVC05 units", amounts) if units else None,
+                                   s[4] if len(s) > 4 else "", None, "", None, [], [], i)
                 claim.lines.append(line)
-            elif tag == "DTM":
-                need(s, 2)
-                q = s[1]
-                if line is not None and q in ("472", "150"):
-                    line.service_date = ccyymmdd(s[2], "DTM service date")
-                elif claim is not None and line is None:
-                    if q == "050":
-                        claim.received_date = ccyymmdd(s[2], "DTM received date")
-                    elif q == "232":
-                        claim.service_from = ccyymmdd(s[2], "DTM statement from")
-                    elif q == "233":
-                        claim.service_to = ccyymmdd(s[2], "DTM statement to")
-                elif claim is None and q == "405":
-                    remit.production_date = ccyymmdd(s[2], "DTM production date")
             elif tag == "CLP":
-                need(s, 4)
+                if len(s) < 5:
+                    raise ValueError("CLP needs CLP01 to CLP04 (claim, status, charge, paid)")
                 if not s[1]:
                     raise ValueError("CLP01 (claim number) is empty")
                 if not s[2]:
                     raise ValueError("CLP02 (claim status) is empty")
-                claim = ClaimPayment(s[1], s[2], amount(s[3], "CLP03 charge"),
-                                     amount(s[4], "CLP04 paid"),
+                claim = ClaimPayment(s[1], s[2], amt(s[3], "CLP03 charge", amounts),
+                                     amt(s[4], "CLP04 paid", amounts),
                                      opt_amount(el(s, 5), "CLP05 patient responsibility"),
-                                     filing_indicator=el(s, 6), payer_claim_number=el(s, 7),
-                                     frequency=el(s, 9), segment_index=i)
+                                     el(s, 6), el(s, 7), el(s, 9), segment_index=i)
                 remit.claims.append(claim)
                 line = None
-            elif tag == "REF":
+            elif tag == "LQ":
                 need(s, 2)
-                if line is not None and s[1] == "6R":
-                    line.control_number = s[2]
-                elif claim is None and s[1] == "2U":
-                    remit.payer_id = s[2]
+                if line is not None and s[1] == "HE":
+                    line.remarks.append(s[2])
             elif tag == "NM1":
                 need(s, 1)
                 if claim is not None:
@@ -162,14 +191,16 @@ def _parse_txn(inter: Interchange, txn: Transaction, lenient: bool,
                             claim.member_id = el(s, 9)
                     elif q == "IL" and el(s, 9):
                         claim.member_id = s[9]
+            elif tag == "REF":
+                need(s, 2)
+                if line is not None and s[1] == "6R":
+                    line.control_number = s[2]
+                elif claim is None and s[1] == "2U":
+                    remit.payer_id = s[2]
             elif tag == "AMT":
                 need(s, 2)
                 if line is not None and s[1] == "B6":
-                    line.allowed = amount(s[2], "AMT allowed")
-            elif tag == "LQ":
-                need(s, 2)
-                if line is not None and s[1] == "HE":
-                    line.remarks.append(s[2])
+                    line.allowed = amt(s[2], "AMT allowed", amounts)
             elif tag == "MOA":
                 if claim is None:
                     raise ValueError("MOA before any CLP claim")
