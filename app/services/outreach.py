@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app import audit, clock
-from app.domain import Patient
+from app.domain import Appointment, Patient
 from app.domain.outreach import Channel
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
@@ -77,3 +77,17 @@ def get_outbox_for_task(session: Session, task_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"task {task_id} has no outbox message")
     return dict(zip(OUTBOX_COLUMNS, row))
+
+
+def last_appointment(session: Session, patient_id: int,
+                     status: str | None = None) -> Appointment | None:
+    """The patient's most recent appointment (optionally with this status)."""
+    require(session, "patient.view")
+    where, params = ("AND status = ?", (status,)) if status else ("", ())
+    row = session.vault.query_one(
+        "SELECT id, patient_id, start_at, provider, visit_type, status FROM appointments "
+        f"WHERE patient_id = ? {where} ORDER BY start_at DESC LIMIT 1", (patient_id, *params))
+    if row is None:
+        return None
+    return Appointment(id=row[0], patient_id=row[1], start_at=clock.parse_iso(row[2]),
+                       provider=row[3], visit_type=row[4], status=row[5])

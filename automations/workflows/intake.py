@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,7 +153,10 @@ def _model_summary(session: Session, result: IntakeResult, natural_key: str,
     result.model_summary = summary
     report = grounding.check_text(summary, result.source_text)
     reason_report = grounding.check_text(reason, result.source_text)
-    passed = report.passed and reason_report.passed
+    parroted = re.findall(r"\b(?:untrusted|instructions?|prompt|BEGIN DATA|END DATA|json)\b",
+                          summary + " " + reason, re.I)
+    grounded_facts = [c for c in report.claims if c.grounded]
+    passed = report.passed and reason_report.passed and not parroted and bool(grounded_facts)
     model_service.set_run_grounding(session, run.last_run_id, passed)
     result.model_ungrounded = [(c.start, c.end) for c in report.ungrounded]
     if report.injection:
@@ -163,10 +167,12 @@ def _model_summary(session: Session, result: IntakeResult, natural_key: str,
             result.reason_phrase = reason
     else:
         bad = [c.text for c in report.ungrounded + reason_report.ungrounded] + \
-            report.injection + reason_report.injection
+            report.injection + reason_report.injection + parroted
+        if not grounded_facts and not bad:
+            bad = ["it states no fact from the form"]
         result.flags.append(IntakeFlag(
-            "model_ungrounded", "The model's summary was not used: these parts are not in the "
-            "form: " + ", ".join(dict.fromkeys(bad)), severity="info"))
+            "model_ungrounded", "The model's summary was not used (not grounded in the form: "
+            + ", ".join(dict.fromkeys(bad)) + ")", severity="info"))
 
 
 def import_intake(session: Session, data: bytes, filename: str = "", *,
