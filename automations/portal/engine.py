@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable
@@ -160,6 +161,7 @@ class PortalEngine:
         self._last_visit: dict[str, float] = {}
         self._closed = False
         self.launches = 0  # browsers launched (the bench and tests read it)
+        self.private_dir: str | None = None  # Chromium's own temp dir, wiped on close
 
     @classmethod
     def from_settings(cls, session: Session, *, recipes_dir: str | None = None,
@@ -213,6 +215,8 @@ class PortalEngine:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop.close()
+            if self.private_dir is not None:
+                shutil.rmtree(self.private_dir, ignore_errors=True)
 
     # -- orchestration (caller's thread) -----------------------------------------------------
 
@@ -324,10 +328,13 @@ class PortalEngine:
             raise PortalUnavailable(f"Chromium was not found at {self.chromium_path}; set "
                                     "the chromium_path setting")
         self.launches += 1
+        if self.private_dir is None:
+            self.private_dir = _private_dir()
         # Playwright adds --no-sandbox unless chromium_sandbox is set; only root needs it.
         return await self._playwright.chromium.launch(
             executable_path=self.chromium_path, headless=True, args=CHROMIUM_ARGS,
-            chromium_sandbox=hasattr(os, "geteuid") and os.geteuid() != 0)
+            chromium_sandbox=hasattr(os, "geteuid") and os.geteuid() != 0,
+            env={**os.environ, "TMPDIR": self.private_dir})
 
     async def _shared(self) -> Browser:
         assert self._start_lock is not None
@@ -452,13 +459,16 @@ class _Runner:
         return re.sub(r"\{([a-z_]+)\}", sub, template)
 
     async def _shot(self, stop_loading: bool = False) -> bytes | None:
-        try:
-            if stop_loading:  # a page still loading never settles for a screenshot
-                await self.page.evaluate("window.stop()")
-            return await self.page.screenshot(type="png", full_page=True,
-                                              timeout=self.nav_ms)
-        except PlaywrightError:
-            return None
+        for _ in range(2 if stop_loading else 1):
+            try:
+                if stop_loading:  # a page still loading never settles for a screenshot;
+                    # the first stop can race the pending navigation, hence two tries
+                    await self.page.evaluate("window.stop()")
+                return await self.page.screenshot(type="png", full_page=True,
+                                                  timeout=self.nav_ms)
+            except PlaywrightError:
+                continue
+        return None
 
     # pages -------------------------------------------------------------------------------
 
@@ -633,6 +643,16 @@ class _Runner:
         return self._result(True, status, status_text, fields,
                             _units(spec.units, fields), _date(spec.valid_from, fields),
                             _date(spec.valid_through, fields), shot)
+
+
+def _private_dir() -> str:
+    """A 0700 temp dir for Chromium (its singleton socket and scratch files), wiped when
+    the engine closes. Chromium aborts when the socket path passes the 107-byte Unix
+    limit, so a deep TMPDIR falls back to a short dir under /tmp."""
+    base = tempfile.gettempdir()
+    if len(os.path.join(base, "offhold-chromium-XXXXXXXX")) + 50 > 107:
+        base = "/tmp"
+    return tempfile.mkdtemp(prefix="offhold-chromium-", dir=base)
 
 
 def _pick(spec: ValueSpec, fields: dict[str, str]) -> str:
