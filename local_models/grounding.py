@@ -279,7 +279,8 @@ _INJECTION = re.compile(
     r"|override|do\s+not\s+(?:flag|review|check)|without\s+review"
     r"|set\s+(?:the\s+)?(?:status|allerg\w*|medications?|member|insurance|dob)"
     r"|change\s+(?:the\s+)?(?:status|allerg\w*|medications?|member|insurance|dob)"
-    r"|delete\s+(?:the|all|this)|<<<|>>>|\[/?inst\]|###\s*instruction|^\s*assistant\s*:"
+    r"|delete\s+(?:the|all|this)|<<<|>>>|\[/?inst\]|###\s*instruction"
+    r"|^\s*(?:system|assistant|user)\s*:|admin\s+mode"
     r"|<\|im_(?:start|end)\|>",
     re.I | re.M)
 

@@ -58,10 +58,9 @@ _LABEL_RE = re.compile(
     r"(?<![A-Za-z0-9])(" + "|".join(re.escape(label).replace(r"\ ", r"\s+")
                                      for label, _ in _ALL) + r")"
     r"\s*(?:\([^)\n]{0,40}\))?\s*:[ \t]*", re.I)
+_BLANK = re.compile(r"[\s_.:\-]*")
+_ONLY_LABELS = re.compile(r"(?:[^:\n]{1,25}:[\s_]*)+")
 _BULLET = re.compile(r"^[ \t]*(?:[-*\u2022\u25aa\u25cf]|\d{1,2}[.)])[ \t]+(.*\S)[ \t]*$")
-
-
-FREE_TEXT = frozenset({"reason", "smoking", "last_screenings"})
 
 
 @dataclass
@@ -84,12 +83,12 @@ class Extraction:
     answered: set[str] = field(default_factory=set)  # fields present on the form
     none_reported: set[str] = field(default_factory=set)  # answered "none"/"NKDA"
     conflicts: list[Occurrence] = field(default_factory=list)  # later, different answers
-    dropped: list[Occurrence] = field(default_factory=list)  # answers on suspicious lines
-    suspect: list[IntakeValue] = field(default_factory=list)  # kept free text to flag
+    dropped: list[Occurrence] = field(default_factory=list)  # labels inside instructions
+    suspect: list[IntakeValue] = field(default_factory=list)  # answers cut before one
 
 
 def _strip_span(text: str, start: int, end: int) -> Span:
-    while start < end and text[start] in " \t,;.":
+    while start < end and text[start] in " \t,;._":
         start += 1
     while end > start and text[end - 1] in " \t,;_":
         end -= 1
@@ -147,6 +146,8 @@ def _occurrences(text: str) -> list[Occurrence]:
                                           False, (m.start(), spans[-1][1])))
             continue
         value = text[v_start:v_end]
+        if _BLANK.fullmatch(value) or _ONLY_LABELS.fullmatch(value):
+            continue  # a blank line on a printed form, or the next column's labels
         line = (m.start(), v_end)
         if name in LIST_FIELDS and NONE_WORDS.match(value):
             out.append(Occurrence(name, [], True, line))
@@ -167,23 +168,51 @@ def _occurrences(text: str) -> list[Occurrence]:
     return out
 
 
-def extract(text: str, suspicious: list[Span] | None = None) -> Extraction:
-    """Labelled values, first clean answer per field. `suspicious` are spans of text that
-    read like instructions to software: a structured answer overlapping one is dropped
-    (and reported), a free-text answer is kept but reported, so an injected "Allergies:
-    none" can never replace the real answer. Screening lines all count (one per test)."""
+def _cut_point(text: str, start: int) -> Span:
+    """Where an instruction that starts at `start` begins (its sentence or column on the
+    line) and where its line ends: the rest of that line is the instruction's."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    line_end = len(text) if line_end < 0 else line_end
+    cut = line_start
+    for m in re.finditer(r"[.!?;]\s+|[ ]{2,}|\t", text[line_start:start]):
+        cut = line_start + m.end()
+    return cut, line_end
+
+
+def extract(text: str, markers: list[Span] | None = None) -> Extraction:
+    """Labelled values, first answer per field wins (later different answers are reported
+    as conflicts). `markers` are spans of instruction-like text (prompt injection): a
+    label inside an instruction's sentence is ignored, and an answer that runs into an
+    instruction is cut before it, so injected text can never supply or replace a value."""
     out = Extraction()
-    bad = suspicious or []
-
-    def is_suspect(o: Occurrence) -> bool:
-        return any(o.line[0] < e and s < o.line[1] for s, e in bad)
-
+    cuts = [_cut_point(text, start) for start, _end in markers or []]
     chosen: dict[str, Occurrence] = {}
     for occ in _occurrences(text):
-        suspect = is_suspect(occ)
-        if suspect and occ.field not in FREE_TEXT:
+        if any(cut <= occ.line[0] <= end for cut, end in cuts):
             out.dropped.append(occ)
             continue
+        kept: list[IntakeValue] = []
+        trimmed = False
+        for v in occ.items:
+            a, b = v.spans[0]
+            for cut, end in cuts:
+                if cut <= a <= end:
+                    a = b = -1
+                    break
+                if a < cut < b:
+                    a, b = _strip_span(text, a, cut)
+            if a < 0 or b <= a:
+                trimmed = True
+                continue
+            if (a, b) != v.spans[0]:
+                trimmed = True
+                v = IntakeValue(v.field, text[a:b], v.origin, [(a, b)])
+            kept.append(v)
+        if occ.items and not kept:
+            out.dropped.append(occ)
+            continue
+        occ = Occurrence(occ.field, kept, occ.none, occ.line)
         if occ.field == "last_screenings" and occ.field in chosen:
             chosen[occ.field].items.extend(occ.items)
         elif occ.field in chosen:
@@ -191,8 +220,8 @@ def extract(text: str, suspicious: list[Span] | None = None) -> Extraction:
                 out.conflicts.append(occ)
             continue
         else:
-            chosen[occ.field] = Occurrence(occ.field, list(occ.items), occ.none, occ.line)
-        if suspect:
+            chosen[occ.field] = occ
+        if trimmed:
             out.suspect.extend(occ.items)
     for occ in chosen.values():
         out.answered.add(occ.field)

@@ -63,12 +63,6 @@ def register_effects() -> None:
     queue.register_effect(TASK_KIND, intake_service.apply_intake)
 
 
-def _line_span(text: str, start: int, end: int) -> Span:
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    return line_start, len(text) if line_end < 0 else line_end
-
-
 def same_drug(a: str, b: str) -> bool:
     """Same drug across brand/generic names: compares the leading drug name."""
     wa, wb = (a.strip().split() or [""])[0], (b.strip().split() or [""])[0]
@@ -198,20 +192,19 @@ def import_intake(session: Session, data: bytes, filename: str = "", *,
         return IntakeOutcome(task, created, result)
 
     text = doc.text
-    suspicious = [_line_span(text, s, e) for _phrase, (s, e) in
-                  grounding.injection_markers(text)]
-    for phrase, (s, e) in grounding.injection_markers(text):
+    markers = grounding.injection_markers(text)
+    for phrase, (s, e) in markers:
         result.flags.append(IntakeFlag(
             "injection", f"The form contains text that reads like an instruction to software "
             f"('{phrase}'). It was treated as data only; check this part of the form.",
             severity="critical", spans=[(s, e)]))
-    ex = extract(text, suspicious)
+    ex = extract(text, [span for _phrase, span in markers])
     result.values = ex.values
     result.answered = sorted(ex.answered)
     result.none_reported = sorted(ex.none_reported)
     for occ in ex.dropped:
         result.flags.append(IntakeFlag(
-            "injection_value_ignored", f"An answer for {FIELDS[occ.field][0]} on a line with "
+            "injection_value_ignored", f"An answer for {FIELDS[occ.field][0]} inside "
             "instruction-like text was ignored.", occ.field, "critical", [occ.line]))
     for occ in ex.conflicts:
         result.flags.append(IntakeFlag(
@@ -219,8 +212,9 @@ def import_intake(session: Session, data: bytes, filename: str = "", *,
             "different values; the first answer is used.", occ.field, "warning", [occ.line]))
     for v in ex.suspect:
         result.flags.append(IntakeFlag(
-            "suspicious_free_text", f"{FIELDS[v.field][0]} contains instruction-like text; it "
-            "was kept as written for you to edit.", v.field, "warning", list(v.spans)))
+            "injection_text_removed", f"{FIELDS[v.field][0]} ran into instruction-like text; "
+            "only the part before it was kept. Check the form.", v.field, "warning",
+            list(v.spans)))
     _normalise(result.values, result.flags)
     _ground(text, result.values, result.flags)
     for required in ("first_name", "last_name", "dob"):
