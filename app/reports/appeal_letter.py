@@ -125,6 +125,8 @@ def appeal_pdf(f: ClaimFacts, text: str | None = None) -> bytes:
     styles = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=10.5, leading=14)
     small = ParagraphStyle("small", parent=body, fontSize=9, leading=12)
+    bullet = ParagraphStyle("bullet", parent=small, leftIndent=14, bulletIndent=4,
+                            spaceAfter=3)
     story: list[object] = []
     if text is not None:
         # The biller's edited draft: one paragraph per line, as written.
@@ -158,11 +160,12 @@ def appeal_pdf(f: ClaimFacts, text: str | None = None) -> bytes:
     story.append(Paragraph("We ask you to reconsider the adjudication of the claim above. "
                            "Your remittance gave these reasons:", body))
     for group, carc, amount, text_ in f.reasons:
-        story.append(Paragraph(f"&bull; <b>{escape(group)}-{escape(carc)}</b> "
-                               f"(${escape(amount)}): {escape(text_)}", small))
+        story.append(Paragraph(f"<b>{escape(group)}-{escape(carc)}</b> "
+                               f"(${escape(amount)}): {escape(text_)}", bullet,
+                               bulletText="\u2022"))
     for code, text_ in f.remarks:
-        story.append(Paragraph(f"&bull; <b>Remark {escape(code)}</b>: {escape(text_)}",
-                               small))
+        story.append(Paragraph(f"<b>Remark {escape(code)}</b>: {escape(text_)}", bullet,
+                               bulletText="\u2022"))
     story.append(Spacer(1, 8))
     story.append(Paragraph(escape(ARGUMENTS.get(f.category, ARGUMENTS["other"])), body))
     if f.appeal_deadline:
@@ -172,7 +175,7 @@ def appeal_pdf(f: ClaimFacts, text: str | None = None) -> bytes:
     story.append(Spacer(1, 8))
     story.append(Paragraph("<b>Enclosures</b>", body))
     for e in f.enclosures:
-        story.append(Paragraph(f"&bull; {escape(e)}", small))
+        story.append(Paragraph(escape(e), bullet, bulletText="\u2022"))
     story += [Spacer(1, 14), Paragraph("Sincerely,", body), Spacer(1, 26),
               Paragraph("______________________________", body),
               Paragraph(f"Billing office, {escape(f.practice_name)}", body)]

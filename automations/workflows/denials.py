@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 
-from app import queue
+from app import clock, queue
 from app.domain import Task
 from app.domain.revenue import NextAction, Remittance
 from app.identity import Session, require
@@ -72,8 +73,25 @@ def _facts(conn: Connection, sc: StoredClaim, practice: str) -> ClaimFacts:
         if row:
             name = f"{row[0]} {row[1]}"
     lines_from = [ln.service_date for ln in c.lines if ln.service_date]
-    reasons = [(a.group, a.reason, str(a.amount), remittance.carc_text(a.reason))
-               for a in c.all_adjustments() if a.amount != 0]
+    # One entry per group+CARC with its total and the lines it hit, not one per line.
+    totals: dict[tuple[str, str], Decimal] = {}
+    where: dict[tuple[str, str], list[str]] = {}
+    for a in c.adjustments:
+        if a.amount != 0:
+            totals[(a.group, a.reason)] = totals.get((a.group, a.reason), Decimal(0)) + a.amount
+    for ln in c.lines:
+        for a in ln.adjustments:
+            if a.amount != 0:
+                key = (a.group, a.reason)
+                totals[key] = totals.get(key, Decimal(0)) + a.amount
+                where.setdefault(key, []).append(ln.code)
+    reasons = []
+    for (group, carc), total in totals.items():
+        text = remittance.carc_text(carc).split(" Usage:")[0]
+        lines_hit = list(dict.fromkeys(where.get((group, carc), [])))
+        if lines_hit:
+            text += f" [line(s) {', '.join(lines_hit)}]"
+        reasons.append((group, carc, str(total), text))
     codes = list(dict.fromkeys(ln.code for ln in c.lines))
     return ClaimFacts(
         practice_name=practice, payer_name=sc.payer_name or "the payer", patient_name=name,
@@ -85,7 +103,7 @@ def _facts(conn: Connection, sc: StoredClaim, practice: str) -> ClaimFacts:
         remarks=[(r, remittance.rarc_text(r)) for r in c.all_remarks()],
         category=sc.classification.category.value, action=sc.classification.action.value,
         medicare=sc.medicare, appeal_deadline=sc.appeal_deadline,
-        letter_date=datetime.now(timezone.utc).date())
+        letter_date=clock.now().date())
 
 
 def _due(sc: StoredClaim, facts: ClaimFacts) -> tuple[datetime, date | None]:
@@ -94,7 +112,7 @@ def _due(sc: StoredClaim, facts: ClaimFacts) -> tuple[datetime, date | None]:
         filing = facts.service_from + timedelta(days=sc.timely_filing_days)
     when = sc.appeal_deadline or filing
     if when is None:
-        when = datetime.now(timezone.utc).date() + timedelta(days=DEFAULT_WORK_DAYS)
+        when = clock.now().date() + timedelta(days=DEFAULT_WORK_DAYS)
     return datetime.combine(when, time(17, 0), tzinfo=timezone.utc), filing
 
 
@@ -129,7 +147,7 @@ def _denial_task(session: Session, conn: Connection, sc: StoredClaim, practice: 
     if not sc.balanced:
         evidence.append(queue.NewEvidence("Balancing problem",
                                           excerpt="this claim does not balance in the 835"))
-    soon = due - datetime.now(timezone.utc) < timedelta(days=14)
+    soon = due - clock.now() < timedelta(days=14)
     title = (f"Denial {cls.trigger or codes.split(',')[0]} ({cls.category.value}): claim "
              f"{sc.claim.claim_number} - {ACTION_LABEL[cls.action]}")
     task, _created = queue.create_task(
