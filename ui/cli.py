@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None, stdin: Any = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx = Context(args, stdin)
+    from automations.effects import register_all
+    register_all()  # what approving a task does, for every face (CLI, GUI, scheduler)
     handler: Callable[[argparse.Namespace, Context], int] = args.handler
     try:
         return int(handler(args, ctx) or 0)
