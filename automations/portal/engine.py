@@ -691,11 +691,11 @@ def infer_year(month_day: date, today: date | None = None) -> date:
     """A date shown without a year ('through 03/31') is the next such date from about six
     months ago: portals show current authorizations, which end in the near future."""
     today = today or clock.now().date()
-    for year in (today.year - 1, today.year, today.year + 1):
+    for year in range(today.year - 1, today.year + 5):
         try:
             candidate = month_day.replace(year=year)
         except ValueError:  # 02/29 in a non-leap year
             continue
         if (candidate - today).days >= -183:
             return candidate
-    return month_day.replace(year=today.year + 1)
+    raise ValueError(f"no year fits {month_day:%m/%d}")  # unreachable: a leap year comes

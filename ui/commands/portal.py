@@ -1,0 +1,198 @@
+"""Payer portal commands: the sandbox portal, portal log-ins and switches, recipe tests."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.errors import ValidationError
+from ui.cli import Context, UsageError
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("sandbox-portal", parents=[common],
+                       help="run the local sandbox payer portal (synthetic data)")
+    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME",
+                   help="start with a fault on: slow, http_500, session_expiry, "
+                        "layout_changed, captcha, interstitial, maintenance")
+    p.add_argument("--day", type=int, default=0, help="simulated days ahead of today")
+    p.add_argument("--seed-from-vault", action="store_true",
+                   help="seed cases from the vault's PAs (needs --vault and --user)")
+    p.set_defaults(handler=cmd_sandbox)
+
+    portal = sub.add_parser("portal", parents=[common], help="payer portal log-ins"
+                            ).add_subparsers(dest="portal_cmd", required=True)
+    # `--user` here is the portal user name (as in the issue); the acting user comes from
+    # OFFHOLD_USER or `offhold --user U portal set ...`, so this parser skips `common`.
+    p = portal.add_parser("set", help="store a portal log-in; the portal password (then the "
+                          "TOTP seed) is read from stdin")
+    p.add_argument("--vault", metavar="DIR", default=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    p.add_argument("--password-stdin", action="store_true", default=argparse.SUPPRESS,
+                   help="your own password is the first stdin line, before the portal's")
+    p.add_argument("payer")
+    p.add_argument("--url", default="", help="portal base URL (default: the recipe's)")
+    p.add_argument("--user", "--portal-user", dest="portal_user", required=True,
+                   help="the portal user name")
+    p.add_argument("--totp-seed-stdin", action="store_true",
+                   help="read the TOTP seed from the line after the password on stdin")
+    p.add_argument("--keep-totp", action="store_true", help="keep the stored TOTP seed")
+    p.set_defaults(handler=cmd_set)
+    p = portal.add_parser("list", parents=[common])
+    p.set_defaults(handler=cmd_list)
+    for name, on in (("enable", True), ("disable", False)):
+        p = portal.add_parser(name, parents=[common], help=f"{name} portal checks for a payer")
+        p.add_argument("payer")
+        p.set_defaults(handler=cmd_switch, on=on)
+
+    recipe = sub.add_parser("recipe", parents=[common], help="portal recipes"
+                            ).add_subparsers(dest="recipe_cmd", required=True)
+    p = recipe.add_parser("test", parents=[common],
+                          help="run a recipe against its portal and show what it read")
+    p.add_argument("file", type=Path)
+    p.add_argument("--payer", help="payer whose log-in to use (default: the payer using "
+                                   "this recipe)")
+    p.add_argument("--kind", default="pa_status",
+                   choices=["pa_status", "eligibility", "claim_status"])
+    p.add_argument("--member-id", default="")
+    p.add_argument("--reference", default="")
+    p.add_argument("--claim-number", default="")
+    p.add_argument("--screenshot", type=Path,
+                   help="write the result page PNG here (an explicit export; it may hold PHI)")
+    p.set_defaults(handler=cmd_recipe_test)
+    p = recipe.add_parser("list", parents=[common], help="recipes the practice would load")
+    p.add_argument("--recipes", metavar="DIR", help="the practice's recipes folder")
+    p.set_defaults(handler=cmd_recipe_list)
+
+
+def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
+    from automations.sandbox_portal import FAULTS, SandboxPortal
+    unknown = [f for f in args.fault if f not in FAULTS]
+    if unknown:
+        raise UsageError(f"unknown fault {unknown[0]!r}; one of: {', '.join(FAULTS)}")
+    seed = None
+    if args.seed_from_vault:
+        from automations.sandbox_portal.from_vault import seed_from_vault
+        seed = seed_from_vault(ctx.session())
+        ctx.close()  # the server needs no vault; don't hold it open
+    sandbox = SandboxPortal(seed, port=args.port, host=args.host, faults=args.fault)
+    sandbox.set_day(args.day)
+    cases = len(seed["cases"]) if seed else 0
+    ctx.emit({"url": sandbox.url, "cases": cases, "faults": args.fault},
+             f"sandbox portal on {sandbox.url} ({cases} cases; admin: {sandbox.url}/__admin/"
+             "state); Ctrl-C stops it")
+    sys.stdout.flush()
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def _read_secret_lines(ctx: Context, want_seed: bool) -> tuple[str, str | None]:
+    """Password (and seed) from stdin; never from argv, where `ps` would show them."""
+    if getattr(ctx.stdin, "isatty", lambda: False)():
+        import getpass
+        password = getpass.getpass("Portal password: ")
+        seed = getpass.getpass("TOTP seed: ") if want_seed else None
+        return password, seed
+    password = ctx.stdin.readline().rstrip("\r\n")
+    seed = ctx.stdin.readline().rstrip("\r\n") if want_seed else None
+    return password, seed
+
+
+def cmd_set(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services import portal_credentials
+    session = ctx.session()  # first: with --password-stdin it reads the first line
+    password, seed = _read_secret_lines(ctx, args.totp_seed_stdin)
+    if not password:
+        raise ValidationError("no portal password on stdin")
+    if args.totp_seed_stdin and not seed:
+        raise ValidationError("--totp-seed-stdin given but no seed on the second stdin line")
+    account = portal_credentials.set_credentials(
+        session, args.payer, url=args.url, username=args.portal_user, password=password,
+        totp_seed=seed if args.totp_seed_stdin else (None if args.keep_totp else ""))
+    ctx.emit(_account_json(account), f"stored the portal log-in for {account.payer_name}"
+             + (" (with TOTP)" if account.has_totp else ""))
+    return 0
+
+
+def _account_json(a: Any) -> dict[str, Any]:
+    return {"payer_id": a.payer_id, "payer": a.payer_name, "recipe": a.recipe,
+            "enabled": a.enabled, "url": a.url, "username": a.username,
+            "has_password": a.has_password, "has_totp": a.has_totp}
+
+
+def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services import portal_credentials
+    accounts = portal_credentials.list_accounts(ctx.session())
+    ctx.emit([_account_json(a) for a in accounts], "\n".join(
+        f"{a.payer_id:>4} {'on ' if a.enabled else 'off'} {a.payer_name:<32} "
+        f"{a.recipe or '-':<22} {a.username or '(no log-in)'}{' +TOTP' if a.has_totp else ''}"
+        for a in accounts) or "no payers")
+    return 0
+
+
+def cmd_switch(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services import portal_credentials
+    payer = portal_credentials.set_enabled(ctx.session(), args.payer, args.on)
+    ctx.emit({"payer_id": payer.id, "enabled": payer.portal_enabled},
+             f"portal checks {'on' if payer.portal_enabled else 'off'} for {payer.name}")
+    return 0
+
+
+def cmd_recipe_list(args: argparse.Namespace, ctx: Context) -> int:
+    from automations.portal import load_recipes, recipe_dirs
+    book = load_recipes(recipe_dirs(args.recipes))
+    rows = [{"name": n, "payer": book.get(n).payer, "kinds": list(book.get(n).kinds),
+             "source": book.get(n).source} for n in book.names()]
+    ctx.emit(rows, "\n".join(f"{r['name']:<24} {', '.join(r['kinds']):<40} {r['source']}"
+                             for r in rows))
+    return 0
+
+
+def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services import patients
+    from automations.portal import PortalEngine, PortalFailure, PortalQuery, load_recipe_file
+    recipe = load_recipe_file(args.file)  # validation errors name the file and key
+    if args.kind not in recipe.kinds:
+        raise ValidationError(f"{args.file}: the recipe has no {args.kind} look-up")
+    if not args.member_id:
+        raise UsageError("give --member-id (and --reference or --claim-number)")
+    session = ctx.session()
+    if args.payer:
+        payer = patients.find_payer(session, args.payer)
+    else:
+        users = [p for p in patients.list_payers(session) if p.portal_recipe == recipe.name]
+        if not users:
+            raise ValidationError(f"no payer uses recipe {recipe.name!r}; pass --payer")
+        payer = users[0]
+    query = PortalQuery(member_id=args.member_id, reference=args.reference,
+                        claim_number=args.claim_number, subject_type="recipe_test")
+    with PortalEngine.from_settings(session, min_interval_seconds=0, attempts=1) as engine:
+        try:
+            result = engine.check(session, payer, args.kind, query, recipe=recipe)
+        except PortalFailure as exc:
+            if args.screenshot and exc.screenshot:
+                args.screenshot.write_bytes(exc.screenshot)
+            ctx.emit({"ok": False, "failure": type(exc).__name__, "reason": str(exc)},
+                     f"FAILED ({type(exc).__name__}): {exc}")
+            return 1
+    if args.screenshot:
+        args.screenshot.write_bytes(result.screenshot)
+    data = {"ok": True, "recipe": recipe.name, "payer": payer.name, "kind": args.kind,
+            "found": result.found, "status": result.status, "status_text": result.status_text,
+            "units": result.units,
+            "valid_from": result.valid_from.isoformat() if result.valid_from else None,
+            "valid_through": result.valid_through.isoformat() if result.valid_through
+            else None, "fields": result.fields, "screenshot_bytes": len(result.screenshot)}
+    lines = [f"{k}: {v}" for k, v in data.items() if k != "fields"]
+    lines += [f"  field {k}: {v}" for k, v in result.fields.items()]
+    ctx.emit(data, "\n".join(lines))
+    return 0
