@@ -1,0 +1,139 @@
+"""APScheduler wiring. The job store lives inside the encrypted vault: a SQLAlchemy engine
+whose `creator` opens a second keyed SQLCipher connection to the same file (the app keeps
+its own connection; SQLite's WAL lets both work, one writer at a time).
+
+Job defaults: `coalesce` (several missed runs become one), `misfire_grace_time=None`
+(a run missed while the scheduler was down still runs, however late) and
+`max_instances=1`. Together with the workflow's natural keys, a restart after a crash
+catches up on every missed check and creates no duplicate task.
+
+    scheduler = start_scheduler(vault, source_factory, blocking=False)   # GUI / tests
+    run_forever(vault, source_factory)                                    # `offhold run`
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import timedelta, timezone
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from app import clock
+from app.identity import Session
+from app.pa.cadence import DEFAULT_CADENCE, Cadence
+from app.vault.db import Vault, connect_raw
+from automations.jobs import pa_jobs
+from automations.jobs.runtime import JobRuntime, current, install
+from automations.workflows.pa_followup import PortalStatusSource, StatusSource
+
+log = logging.getLogger(__name__)
+
+JOB_TABLE = "apscheduler_jobs"
+
+__all__ = ["JobRuntime", "build_scheduler", "current", "jobstore_engine",
+           "portal_source_factory", "run_forever", "start_scheduler", "stop_scheduler"]
+
+
+def jobstore_engine(vault: Vault) -> Engine:
+    """A SQLAlchemy engine on the vault file, keyed like the app's own connection.
+    NullPool: each job-store operation opens and closes its own connection, so no
+    connection is shared across APScheduler's threads."""
+    import sqlcipher3
+    path, key = vault.path, vault.key
+    return create_engine("sqlite://", creator=lambda: connect_raw(path, key),
+                         module=sqlcipher3.dbapi2, poolclass=NullPool)
+
+
+def portal_source_factory(session: Session) -> StatusSource:
+    """The production status source: the portal recipe engine from practice settings."""
+    from automations.portal import PortalEngine
+    engine = PortalEngine.from_settings(session)
+    source = PortalStatusSource(engine)
+    setattr(source, "close", engine.close)
+    return source
+
+
+def build_scheduler(vault: Vault,
+                    source_factory: Callable[[Session], StatusSource] = portal_source_factory,
+                    *, cadence: Cadence = DEFAULT_CADENCE, sweep_seconds: float = 300.0,
+                    blocking: bool = False, workers: int = 2) -> BaseScheduler:
+    """A scheduler (not started) on the vault's job store, with the runtime installed and
+    the sweep queued to run at once (catch-up on every start), then every sweep_seconds."""
+    runtime = JobRuntime(vault=vault, source_factory=source_factory, cadence=cadence,
+                         sweep_seconds=sweep_seconds)
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler: BaseScheduler = cls(
+        jobstores={"default": SQLAlchemyJobStore(engine=jobstore_engine(vault),
+                                                 tablename=JOB_TABLE)},
+        executors={"default": ThreadPoolExecutor(max_workers=workers)},
+        job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+        timezone=timezone.utc)
+    runtime.scheduler = scheduler
+    install(runtime)
+    scheduler.add_job(pa_jobs.sweep, IntervalTrigger(seconds=sweep_seconds,
+                                                     timezone=timezone.utc),
+                      id=pa_jobs.SWEEP_ID, name=pa_jobs.SWEEP_ID, replace_existing=True,
+                      next_run_time=clock.now() + timedelta(milliseconds=10))
+    return scheduler
+
+
+def start_scheduler(vault: Vault,
+                    source_factory: Callable[[Session], StatusSource] = portal_source_factory,
+                    *, cadence: Cadence = DEFAULT_CADENCE, sweep_seconds: float = 300.0,
+                    workers: int = 2) -> BaseScheduler:
+    """A background scheduler (desktop app, tests); stop it with stop_scheduler."""
+    scheduler = build_scheduler(vault, source_factory, cadence=cadence,
+                                sweep_seconds=sweep_seconds, workers=workers)
+    log.info("scheduler starting (sweep every %ss)", sweep_seconds)
+    scheduler.start()
+    return scheduler
+
+
+def stop_scheduler(scheduler: BaseScheduler, wait: bool = True) -> None:
+    if scheduler.running:
+        scheduler.shutdown(wait=wait)
+    try:
+        current().close()
+    except RuntimeError:
+        pass
+    install(None)
+
+
+def run_forever(vault: Vault,
+                source_factory: Callable[[Session], StatusSource] = portal_source_factory,
+                *, cadence: Cadence = DEFAULT_CADENCE, sweep_seconds: float = 300.0,
+                on_started: Callable[[], Any] | None = None) -> None:
+    """`offhold run`: a blocking scheduler that stops cleanly on SIGTERM or Ctrl-C."""
+    from apscheduler.events import EVENT_SCHEDULER_STARTED
+    scheduler = build_scheduler(vault, source_factory, cadence=cadence,
+                                sweep_seconds=sweep_seconds, blocking=True)
+
+    def stop(signum: int, frame: object) -> None:
+        # shutdown() from a signal handler would deadlock on the scheduler's lock.
+        threading.Thread(target=scheduler.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    if on_started is not None:
+        callback = on_started
+        scheduler.add_listener(lambda event: callback(), EVENT_SCHEDULER_STARTED)
+    try:
+        scheduler.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        try:
+            current().close()
+        finally:
+            install(None)

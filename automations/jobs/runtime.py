@@ -1,0 +1,61 @@
+"""What job functions need at run time (the open vault, the status source, the cadence).
+
+APScheduler pickles a job's callable reference and arguments into the job store, so jobs
+are module-level functions taking IDs only; everything else lives here, installed once by
+the process that runs the scheduler."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.identity import Session
+from app.pa.cadence import DEFAULT_CADENCE, Cadence
+from app.vault.db import Vault
+from automations.workflows.pa_followup import SYSTEM_ACTOR, StatusSource
+
+
+@dataclass
+class JobRuntime:
+    vault: Vault
+    source_factory: Callable[[Session], StatusSource]
+    cadence: Cadence = DEFAULT_CADENCE
+    sweep_seconds: float = 300.0
+    scheduler: Any = None  # the running APScheduler scheduler
+    running: set[int] = field(default_factory=set)  # PA ids being checked right now
+    _source: StatusSource | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def system(self) -> Session:
+        return Session.system(self.vault, SYSTEM_ACTOR)
+
+    def source(self) -> StatusSource:
+        """Built on first use (the portal engine starts Chromium), then shared."""
+        with self._lock:
+            if self._source is None:
+                self._source = self.source_factory(self.system())
+            return self._source
+
+    def close(self) -> None:
+        with self._lock:
+            closer = getattr(self._source, "close", None)
+            if callable(closer):
+                closer()
+            self._source = None
+
+
+_current: JobRuntime | None = None
+
+
+def install(runtime: JobRuntime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> JobRuntime:
+    if _current is None:
+        raise RuntimeError("no job runtime installed (start the scheduler through "
+                           "automations.jobs.start_scheduler)")
+    return _current
