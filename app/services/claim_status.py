@@ -58,10 +58,11 @@ class StoredStatus:
 
 
 def store_277(session: Session, conn: Connection, statuses: list[ClaimStatus], data: bytes,
-              *, lenient: bool = False) -> tuple[ImportResult, list[StoredStatus]]:
+              *, lenient: bool = False, findings: list[str] | None = None,
+              ) -> tuple[ImportResult, list[StoredStatus]]:
     require(session, "claim.manage")
     result = ImportResult("277", None, hashlib.sha256(data).hexdigest(),
-                          transactions=len(statuses))
+                          transactions=len(statuses), findings=list(findings or []))
     stored: list[StoredStatus] = []
     now = clock.iso(clock.now())
     for st in statuses:
@@ -76,7 +77,8 @@ def store_277(session: Session, conn: Connection, statuses: list[ClaimStatus], d
             result.duplicates += 1
             continue
         if result.import_id is None:
-            result.import_id, _sha = import_row(session, conn, "277", data, lenient, [])
+            result.import_id, _sha = import_row(session, conn, "277", data, lenient,
+                                                result.findings)
         claim = conn.execute("SELECT id, patient_id FROM claims WHERE claim_number = ? "
                              "ORDER BY id DESC LIMIT 1", (st.claim_number,)).fetchone()
         claim_id = int(claim[0]) if claim else None

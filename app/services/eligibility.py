@@ -199,8 +199,9 @@ def _pick(benefits: list[Benefit], info: str, service_type: str, *,
     """The most specific benefit of a kind: the visit's service type before plan-level
     (30) before none; in-network and individual level first."""
     def rank(b: Benefit) -> tuple[int, int, int]:
-        st = 0 if service_type in b.service_types else 1 if "30" in b.service_types or \
-            not b.service_types else 2
+        # 1 (medical care) and 30 (plan coverage) are the general fallbacks
+        st = 0 if service_type in b.service_types else 1 if not b.service_types or \
+            "30" in b.service_types or "1" in b.service_types else 2
         return (st, 0 if b.in_network in ("Y", "") else 1,
                 0 if b.coverage_level in ("IND", "") else 1)
     found = [b for b in benefits if b.info == info and (period is None or b.time_period == period)
@@ -254,7 +255,7 @@ def compute_estimate(elig: Eligibility | None, visit_type: str, allowed: Decimal
     remaining = ded.amount if ded is not None and ded.amount is not None else Decimal("0")
     pct = coins.percent if coins is not None and coins.percent is not None else None
     inputs["deductible remaining"] = f"${remaining}" if ded is not None else "not given"
-    inputs["coinsurance"] = f"{(pct * 100).normalize()}%" if pct is not None else "not given"
+    inputs["coinsurance"] = f"{(pct * 100).normalize():f}%" if pct is not None else "not given"
     if ded is None and pct is None:
         return Estimate("estimate", visit_type, None,
                         "the response has no copay, deductible or coinsurance for this service",

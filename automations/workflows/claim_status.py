@@ -10,6 +10,7 @@ from app import clock, queue
 from app.identity import Session, require
 from app.services import claim_status
 from app.services.remittance import ImportResult
+from app.x12.envelope import parse_envelope
 from app.x12.x277 import parse_277
 
 KIND = "claim_status"
@@ -24,10 +25,11 @@ NEXT_STEP = {
 
 def import_277_file(session: Session, data: bytes, *, lenient: bool = False) -> ImportResult:
     require(session, "claim.manage")
-    statuses = parse_277(data, lenient=lenient)  # raises X12Error; nothing written
+    inter = parse_envelope(data, lenient=lenient)  # raises X12Error; nothing written
+    statuses = parse_277(inter, lenient=lenient)
     with session.vault.write() as conn:
         result, stored = claim_status.store_277(session, conn, statuses, data,
-                                                lenient=lenient)
+                                                lenient=lenient, findings=inter.findings)
         for s in stored:
             if s.outcome not in NEXT_STEP:
                 continue
