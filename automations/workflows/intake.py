@@ -144,29 +144,54 @@ def _model_summary(session: Session, result: IntakeResult, natural_key: str,
         return
     summary = str(run.result.data.get("summary", "")).strip()
     reason = str(run.result.data.get("reason_for_visit", "")).strip()
-    result.model_summary = summary
+    verdict = judge_model_text(result, summary, reason)
+    model_service.set_run_grounding(session, run.last_run_id, verdict.passed)
+    apply_verdict(result, verdict)
+
+
+@dataclass
+class Verdict:
+    summary: str
+    reason: str
+    passed: bool
+    problems: list[str]
+    ungrounded: list[Span]
+
+
+def judge_model_text(result: IntakeResult, summary: str, reason: str) -> Verdict:
+    """The grounding gate for the model's prose: every number, date, drug and name must be
+    in the form; no instruction-like or approval language; no parroted prompt; and at
+    least one fact from the form (an empty platitude is not a summary)."""
     report = grounding.check_text(summary, result.source_text)
     reason_report = grounding.check_text(reason, result.source_text)
     parroted = re.findall(r"\b(?:untrusted|instructions?|prompt|BEGIN DATA|END DATA|json)\b",
                           summary + " " + reason, re.I)
-    grounded_facts = [c for c in report.claims if c.grounded]
-    passed = report.passed and reason_report.passed and not parroted and bool(grounded_facts)
-    model_service.set_run_grounding(session, run.last_run_id, passed)
-    result.model_ungrounded = [(c.start, c.end) for c in report.ungrounded]
-    if report.injection:
-        result.model_ungrounded += [s for _p, s in grounding.injection_markers(summary)]
-    if passed:
-        result.summary, result.summary_origin = summary, "model"
-        if reason and reason.lower() != result.first("reason").lower():
-            result.reason_phrase = reason
+    facts = [c for c in report.claims if c.grounded]
+    problems = list(dict.fromkeys(
+        [c.text for c in report.ungrounded + reason_report.ungrounded]
+        + report.injection + reason_report.injection + parroted))
+    if not facts and summary:
+        problems.append("it states no fact from the form")
+    if not summary:
+        problems.append("it is empty")
+    spans = [(c.start, c.end) for c in report.ungrounded]
+    spans += [span for _p, span in grounding.injection_markers(summary)]
+    spans += [m.span() for m in re.finditer(r"\b(?:approved|verified|authori[sz]ed)\b",
+                                             summary, re.I)]
+    return Verdict(summary, reason, not problems, problems, sorted(set(spans)))
+
+
+def apply_verdict(result: IntakeResult, verdict: Verdict) -> None:
+    result.model_summary = verdict.summary
+    result.model_ungrounded = verdict.ungrounded
+    if verdict.passed:
+        result.summary, result.summary_origin = verdict.summary, "model"
+        if verdict.reason and verdict.reason.lower() != result.first("reason").lower():
+            result.reason_phrase = verdict.reason
     else:
-        bad = [c.text for c in report.ungrounded + reason_report.ungrounded] + \
-            report.injection + reason_report.injection + parroted
-        if not grounded_facts and not bad:
-            bad = ["it states no fact from the form"]
         result.flags.append(IntakeFlag(
             "model_ungrounded", "The model's summary was not used (not grounded in the form: "
-            + ", ".join(dict.fromkeys(bad)) + ")", severity="info"))
+            + ", ".join(verdict.problems) + ")", severity="info"))
 
 
 def import_intake(session: Session, data: bytes, filename: str = "", *,
