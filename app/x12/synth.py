@@ -135,3 +135,64 @@ def bulk_claims(n: int, rng: random.Random) -> list[SynthClaim]:
         out.append(SynthClaim(f"C{i:07d}", "1", "SYNTH", f"P{i}", f"M{i:09d}",
                               date(2026, 10, 1 + i % 28), lines))
     return out
+
+
+def _envelope(body: list[list[str]], functional: str, version: str, control: int,
+              on: date, seps: Separators) -> bytes:
+    e, t = seps.element, seps.segment
+    body = [*body, ["SE", str(len(body) + 1), body[0][2]]]
+    ctl = f"{control:09d}"
+    isa = ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", "PAYER".ljust(15), "ZZ",
+           "MAPLESTREET".ljust(15), f"{on:%y%m%d}", "1200", seps.repetition or "^", "00501",
+           ctl, "0", "T", seps.component]
+    gs = ["GS", functional, "PAYER", "MAPLESTREET", f"{on:%Y%m%d}", "1200", str(control), "X",
+          version]
+    lines = [isa, gs, *body, ["GE", "1", str(control)], ["IEA", "1", ctl]]
+    return "".join(e.join(s) + t + "\n" for s in lines).encode("latin-1")
+
+
+def build_271(*, payer_name: str, payer_id: str, last: str, first: str, member_id: str,
+              dob: date, benefits: list[list[str]], trace: str, on: date,
+              group_number: str = "", rejection: tuple[str, str] | None = None,
+              control: int = 1, seps: Separators = DEFAULT_SEPARATORS) -> bytes:
+    """A 271 for one subscriber. `benefits` are EB element lists (without 'EB')."""
+    body: list[list[str]] = [
+        ["ST", "271", "0001", "005010X279A1"],
+        ["BHT", "0022", "11", trace, f"{on:%Y%m%d}", "1200"],
+        ["HL", "1", "", "20", "1"], ["NM1", "PR", "2", payer_name, "", "", "", "", "PI",
+                                     payer_id],
+        ["HL", "2", "1", "21", "1"], ["NM1", "1P", "2", "MAPLE STREET FAMILY MEDICINE", "",
+                                      "", "", "", "XX", "1234567893"],
+        ["HL", "3", "2", "22", "0"], ["TRN", "2", trace, "9MAPLE0001"],
+        ["NM1", "IL", "1", last, first, "", "", "", "MI", member_id]]
+    if group_number:
+        body.append(["REF", "6P", group_number])
+    if rejection:
+        body.append(["AAA", "N", "", rejection[0], rejection[1]])
+    body.append(["DMG", "D8", f"{dob:%Y%m%d}"])
+    body.extend(["EB", *b] for b in benefits)
+    return _envelope(body, "HB", "005010X279A1", control, on, seps)
+
+
+def build_277(*, payer_name: str, claims: list[tuple[str, str, str, str, str, str]],
+              on: date, control: int = 1, seps: Separators = DEFAULT_SEPARATORS) -> bytes:
+    """A 277 (X212) with one status per claim: (claim number, payer claim number, last,
+    first, member id, 'CATEGORY:CODE')."""
+    c = seps.component
+    body: list[list[str]] = [
+        ["ST", "277", "0001", "005010X212"],
+        ["BHT", "0010", "08", "STATUS1", f"{on:%Y%m%d}", "1200", "DG"],
+        ["HL", "1", "", "20", "1"], ["NM1", "PR", "2", payer_name, "", "", "", "", "PI", "P1"],
+        ["HL", "2", "1", "21", "1"], ["NM1", "41", "2", "MAPLE STREET", "", "", "", "", "46",
+                                      "MAPLE"],
+        ["HL", "3", "2", "19", "1"], ["NM1", "1P", "2", "MAPLE STREET", "", "", "", "", "XX",
+                                      "1234567893"]]
+    hl = 3
+    for number, pcn, last, first, member, status in claims:
+        hl += 1
+        body += [["HL", str(hl), "3", "22", "0"],
+                 ["NM1", "IL", "1", last, first, "", "", "", "MI", member],
+                 ["TRN", "2", f"T{number}"],
+                 ["STC", status.replace(":", c), f"{on:%Y%m%d}", "", "150.00", "0.00"],
+                 ["REF", "1K", pcn], ["REF", "EJ", number]]
+    return _envelope(body, "HN", "005010X212", control, on, seps)
