@@ -182,8 +182,10 @@ def list_prior_auths(session: Session, *, statuses: tuple[str, ...] = (),
     clauses: list[str] = []
     params: list[Any] = []
     wanted = list(statuses) or ([s.value for s in OPEN_STATUSES] if open_only else [])
-    for s in wanted:
-        PAStatus(s)  # refuse unknown names rather than silently matching nothing
+    unknown = [s for s in wanted if s not in {st.value for st in PAStatus}]
+    if unknown:  # refuse rather than silently match nothing
+        raise ValidationError(f"unknown status {unknown[0]!r}; one of: "
+                              + ", ".join(st.value for st in PAStatus))
     if wanted:
         clauses.append(f"a.status IN ({','.join('?' * len(wanted))})")
         params.extend(wanted)
