@@ -69,6 +69,7 @@ def build_835(claims: list[SynthClaim], *, payer_name: str, payer_id: str, trace
         ["DTM", "405", d8],
         ["N1", "PR", payer_name, "XV", payer_id],
         ["N3", "100 PAYER WAY"], ["N4", "SPRINGFIELD", "IL", "62701"],
+        ["PER", "BL", "EDI SUPPORT", "TE", "8005550100"],
         ["N1", "PE", "MAPLE STREET FAMILY MEDICINE", "XX", "1234567893"],
         ["LX", "1"],
     ]
@@ -99,9 +100,11 @@ def build_835(claims: list[SynthClaim], *, payer_name: str, payer_id: str, trace
                                              for x in (code, f"{amt:.2f}", "1")]])
             for r in ln.remarks:
                 segs.append(["LQ", "HE", r])
-    for reason, ref, amt in plb or []:
-        segs.append(["PLB", "1234567893", f"{paid_on:%Y}1231", c.join([reason, ref]),
-                     f"{amt:.2f}"])
+    items = plb or []
+    for k in range(0, len(items), 6):  # up to six adjustments per PLB segment
+        segs.append(["PLB", "1234567893", f"{paid_on:%Y}1231",
+                     *[x for reason, ref, amt in items[k:k + 6]
+                       for x in (c.join([reason, ref]), f"{amt:.2f}")]])
     body = [["ST", "835", "0001"], *segs]
     body.append(["SE", str(len(body) + 1), "0001"])
     ctl = f"{control:09d}"

@@ -263,3 +263,17 @@ def test_fuzz_import_is_all_or_nothing(practice: Any) -> None:
         except X12Error:
             assert counts(practice) == before
     run()
+
+
+def test_synthetic_835s_are_valid_per_pyx12() -> None:
+    """The generator behind the demo, the bench and these tests writes 835s that pyx12's
+    X221A1 map accepts (PLB offsets and reversals included)."""
+    from app.x12.strict import pyx12_validate
+    rev = SynthLine("99213", D("-150.00"), D("-90.00"),
+                    [("CO", "45", D("-40.00")), ("PR", "2", D("-20.00"))])
+    claims = [*bulk_claims(25, random.Random(2)), one_claim("22", number="R1", lines=[rev])]
+    data = build_835(claims, payer_name="ACME HEALTH", payer_id="12345", trace="T1",
+                     paid_on=date(2026, 10, 1),
+                     plb=[("WO", "REF1", D("5.00")), ("L6", "INT", D("-1.00"))])
+    assert pyx12_validate(data) == (True, [])
+    assert parse_835(data)[0].balanced

@@ -210,3 +210,21 @@ def test_tokenizer_matches_pyx12(rel: str) -> None:
         s.split("\x01")[0] for s in theirs)
     assert [s for s in ours if not s.startswith("ISA")] == \
         [s for s in theirs if not s.startswith("ISA")]
+
+
+PYX12_VALID_835 = ["835/edi835parser__emedny_sample.txt", "835/pyx12__835_mult_loops.txt",
+                   "835/stupidedi__era-sample.edi",
+                   "835/stupidedi__multiple-claims-single-check.edi",
+                   "835/stupidedi__secondary-payments.edi", "835/tastypackets__profee.edi"]
+
+
+@pytest.mark.parametrize("rel", PYX12_VALID_835)
+def test_pyx12_valid_files_parse_strictly(rel: str) -> None:
+    """Where pyx12's implementation-guide validation passes, our strict parse does too
+    and finds the same number of claims as pyx12's reader."""
+    from app.x12.strict import pyx12_validate
+    data = (X12 / rel).read_bytes()
+    ok, messages = pyx12_validate(data)
+    assert ok, messages
+    theirs = sum(1 for s in _pyx12_segments(data.decode("latin-1")) if s.startswith("CLP"))
+    assert sum(len(r.claims) for r in parse_835(data)) == theirs
