@@ -100,10 +100,10 @@ def build_835(claims: list[SynthClaim], *, payer_name: str, payer_id: str, trace
                                              for x in (code, f"{amt:.2f}", "1")]])
             for r in ln.remarks:
                 segs.append(["LQ", "HE", r])
-    items = plb or []
-    for k in range(0, len(items), 6):  # up to six adjustments per PLB segment
+    plb_items = plb or []
+    for k in range(0, len(plb_items), 6):  # up to six adjustments per PLB segment
         segs.append(["PLB", "1234567893", f"{paid_on:%Y}1231",
-                     *[x for reason, ref, amt in items[k:k + 6]
+                     *[x for reason, ref, amt in plb_items[k:k + 6]
                        for x in (c.join([reason, ref]), f"{amt:.2f}")]])
     body = [["ST", "835", "0001"], *segs]
     body.append(["SE", str(len(body) + 1), "0001"])
