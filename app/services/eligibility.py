@@ -279,8 +279,12 @@ def estimate_for_visit(session: Session, patient_id: int, visit_type: str) -> Es
         raise ValidationError(f"no expected allowed amount for visit type {visit_type!r}; "
                               f"known: {', '.join(sorted(types))}")
     allowed, service_type = types[visit_type]
-    return compute_estimate(latest_for_patient(session, patient_id), visit_type, allowed,
-                            service_type)
+    estimate = compute_estimate(latest_for_patient(session, patient_id), visit_type, allowed,
+                                service_type)
+    audit.record_now(session.vault, session, "eligibility.estimate", object_type="patient",
+                     object_id=patient_id, patient_id=patient_id,
+                     details={"visit_type": visit_type, "basis": estimate.basis})
+    return estimate
 
 
 # -- 270 requests and the clearinghouse -----------------------------------------------------

@@ -492,3 +492,27 @@ def mark_worked(session: Session, conn: Connection, remit_claim_id: int, pdf: by
                                             blob_id, clock.iso(clock.now())))
     audit.record(session.vault, conn, session, "denial.worked", "remit_claim", remit_claim_id,
                  details={"task_id": task_id, "letter": pdf is not None})
+
+
+def export_letter(session: Session, task_id: int, target: Path) -> Path:
+    """Write a denial task's latest letter PDF to a file the user chose: the only way
+    the PDF leaves the vault. Audited as an export."""
+    import os
+
+    require(session, "claim.manage")
+    row = session.vault.query_one(
+        "SELECT e.blob_id, t.patient_id FROM task_evidence e JOIN tasks t ON t.id = e.task_id "
+        "JOIN blobs b ON b.id = e.blob_id WHERE e.task_id = ? AND t.kind = 'denial_review' "
+        "AND b.mime = 'application/pdf' ORDER BY e.id DESC LIMIT 1", (task_id,))
+    if row is None:
+        raise NotFound(f"denial task {task_id} has no letter PDF")
+    data = session.vault.query_one("SELECT data FROM blobs WHERE id = ?", (row[0],))[0]
+    target = Path(target)
+    if target.is_dir():
+        target = target / f"appeal_task{task_id}.pdf"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(bytes(data))
+    audit.record_now(session.vault, session, "denial.letter_export", object_type="task",
+                     object_id=task_id, patient_id=row[1], details={"bytes": len(data)})
+    return target

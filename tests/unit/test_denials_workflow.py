@@ -147,3 +147,14 @@ def test_nothing_written_to_disk(practice: Any, tmp_path: Any, private_tmp: Any)
     run(practice, [denied("C50", "50")])
     assert files_containing(private_tmp, b"ZQM4455667") == []
     assert files_containing(practice.vault.directory, b"ZQM4455667") == []
+
+
+def test_letter_export_is_explicit_and_audited(practice: Any, tmp_path: Any) -> None:
+    import os
+    import stat
+    result = run(practice, [denied("C52", "50")])
+    path = remittance.export_letter(practice, result.tasks[0], tmp_path)
+    assert path.read_bytes().startswith(b"%PDF")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert practice.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
+                                    "'denial.letter_export'")[0] == 1

@@ -61,6 +61,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--visit-type", required=True)
     p.set_defaults(handler=cmd_estimate)
 
+    den = sub.add_parser("denial", parents=[common], help="denial drafts"
+                         ).add_subparsers(dest="denial_cmd", required=True)
+    p = den.add_parser("export", parents=[common], help="write a denial task's letter PDF")
+    p.add_argument("task_id", type=int)
+    p.add_argument("--out", required=True, help="file or folder (the PDF holds PHI)")
+    p.set_defaults(handler=cmd_denial_export)
+
     remit = sub.add_parser("remit", parents=[common], help="imported remittances"
                            ).add_subparsers(dest="remit_cmd", required=True)
     p = remit.add_parser("list", parents=[common])
@@ -165,4 +172,10 @@ def cmd_remit_list(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_remit_show(args: argparse.Namespace, ctx: Context) -> int:
     data = remittance_service.remittance_summary(ctx.session(), args.remittance_id)
     ctx.emit(data)
+    return 0
+
+
+def cmd_denial_export(args: argparse.Namespace, ctx: Context) -> int:
+    path = remittance_service.export_letter(ctx.session(), args.task_id, Path(args.out))
+    ctx.emit({"written": str(path)}, f"letter written to {path}")
     return 0
