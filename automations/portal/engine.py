@@ -17,7 +17,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable
+import concurrent.futures
+from collections.abc import Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -199,7 +200,7 @@ class PortalEngine:
         return outcome.result
 
     def check_many(self, session: Session,
-                   requests: list[tuple[Payer | int | str, str, PortalQuery]]
+                   requests: Sequence[tuple[Payer | int | str, str, PortalQuery]]
                    ) -> list[CheckOutcome]:
         """Many look-ups, in input order; failures are returned, not raised."""
         return self._check_all(session, requests, None)
@@ -220,10 +221,11 @@ class PortalEngine:
 
     # -- orchestration (caller's thread) -----------------------------------------------------
 
-    def _run(self, coro: Awaitable[T]) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._closed:
             raise RuntimeError("the portal engine is closed")
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro,
+                                                                                self._loop)
         return future.result()
 
     def _resolve(self, session: Session, payer: Payer | int | str) -> Payer:
@@ -259,7 +261,7 @@ class PortalEngine:
         return payer, recipe, creds
 
     def _check_all(self, session: Session,
-                   requests: list[tuple[Payer | int | str, str, PortalQuery]],
+                   requests: Sequence[tuple[Payer | int | str, str, PortalQuery]],
                    override: Recipe | None) -> list[CheckOutcome]:
         outcomes: list[CheckOutcome] = []
         jobs: dict[tuple[int, str], _Job] = {}
@@ -582,6 +584,8 @@ class _Runner:
         if await self._present(spec.not_found):
             return await self._not_found()
         for sentinel in spec.sentinels:
+            if await self._present((sentinel,)):
+                continue  # the usual case: no waiting
             try:
                 await self.page.locator(sentinel).first.wait_for(state="attached",
                                                                  timeout=self.sel_ms)
@@ -620,7 +624,8 @@ class _Runner:
         fields: dict[str, str] = {}
         for name, fspec in spec.fields.items():
             loc = scope.locator(fspec.selector)
-            if await loc.count() == 0:
+            texts = [] if fspec.attr else await loc.all_inner_texts()  # one round trip
+            if not texts and (fspec.attr == "" or await loc.count() == 0):
                 if fspec.required:
                     raise RecipeBroken(f"{self.recipe.name}: field {name!r} not on the page "
                                        f"({fspec.selector!r})", screenshot=await self._shot(),
@@ -628,7 +633,7 @@ class _Runner:
                 fields[name] = ""
                 continue
             raw = (await loc.first.get_attribute(fspec.attr) or "") if fspec.attr \
-                else await loc.first.inner_text()
+                else texts[0]
             text = " ".join(raw.split())
             if fspec.regex:
                 match = re.search(fspec.regex, text)

@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from html import escape
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -864,7 +864,8 @@ class SandboxPortal:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        host = self._server.server_address[0]
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
 
     def portal_url(self, recipe_or_portal: str) -> str:
         """The base URL of a recipe's portal (or a portal by name), ending in '/'."""
@@ -924,8 +925,3 @@ class SandboxPortal:
 
     def hits(self) -> int:
         return self.state.hits
-
-
-def parse_when(text: str) -> datetime:
-    """Helper for the CLI: an ISO date or datetime."""
-    return datetime.fromisoformat(text)
