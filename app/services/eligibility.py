@@ -154,6 +154,39 @@ def _load(conn_or_vault: Any, row: Any) -> Eligibility:
     return elig
 
 
+def describe_benefits(elig: Eligibility) -> list[str]:
+    """Readable lines per benefit: what (EB01), for which services (EB03), how much and
+    over which period (EB06), in or out of network. For the front desk and the CLI."""
+    from app.x12.x271 import describe
+
+    lines = []
+    for b in elig.benefits:
+        what = describe("EB01", b.info)
+        services = ", ".join(describe("EB03", t) for t in b.service_types[:4])
+        if len(b.service_types) > 4:
+            services += f" (+{len(b.service_types) - 4} more)"
+        value = f" ${b.amount}" if b.amount is not None else ""
+        if b.percent is not None:
+            value += f" {(b.percent * 100).normalize():f}%"
+        period = f" per {describe('EB06', b.time_period)}" if b.time_period else ""
+        network = {"Y": " in network", "N": " out of network"}.get(b.in_network, "")
+        level = f" [{b.coverage_level}]" if b.coverage_level else ""
+        lines.append(f"{what}{level}:{value}{period}{network}"
+                     + (f" - {services}" if services else ""))
+    return lines
+
+
+def show_eligibility(session: Session, patient_id: int) -> dict[str, Any]:
+    """The latest 271 for a patient, readable; audited as a view of the patient."""
+    elig = latest_for_patient(session, patient_id)
+    audit.record_now(session.vault, session, "eligibility.view", object_type="patient",
+                     object_id=patient_id, patient_id=patient_id)
+    if elig is None:
+        return {"patient_id": patient_id, "eligibility": None, "lines": []}
+    return {"patient_id": patient_id, "eligibility": elig.to_json(),
+            "lines": describe_benefits(elig)}
+
+
 ELIG_COLUMNS = ("id, received_at, payer_name, member_id, active, plan_name, group_number, "
                 "rejections")
 

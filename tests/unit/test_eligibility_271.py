@@ -214,3 +214,14 @@ def test_271_rejects_bad_input_with_position() -> None:
     data = make_271(PPO).replace(b"HL*3*2*22*0", b"HL*3*2*99*0")
     with pytest.raises(X12Error, match="HL03"):
         parse_271(data)
+
+
+def test_readable_benefits(practice: Any) -> None:
+    eligibility.import_271_file(practice, make_271(PPO))
+    shown = svc.show_eligibility(practice, _patient(practice))
+    lines = shown["lines"]
+    assert lines[0].startswith("Active Coverage")
+    assert any("Deductible" in ln and "$350.00" in ln and "Remaining" in ln for ln in lines)
+    assert any("Co-Insurance" in ln.title() or "Coinsurance" in ln for ln in lines)
+    assert practice.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
+                                    "'eligibility.view'")[0] == 1

@@ -52,6 +52,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--date", required=True, help="date of service, YYYY-MM-DD")
     p.add_argument("--out", help="file or folder to write the 270 to (default: stdout)")
     p.set_defaults(handler=cmd_eligibility_request)
+    p = elig.add_parser("show", parents=[common], help="the latest 271 for a patient")
+    p.add_argument("--patient", type=int, required=True)
+    p.set_defaults(handler=cmd_eligibility_show)
     p = elig.add_parser("check", parents=[common], help="check upcoming visits now")
     p.add_argument("--days", type=int, default=1)
     p.set_defaults(handler=cmd_eligibility_check)
@@ -178,4 +181,19 @@ def cmd_remit_show(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_denial_export(args: argparse.Namespace, ctx: Context) -> int:
     path = remittance_service.export_letter(ctx.session(), args.task_id, Path(args.out))
     ctx.emit({"written": str(path)}, f"letter written to {path}")
+    return 0
+
+
+def cmd_eligibility_show(args: argparse.Namespace, ctx: Context) -> int:
+    data = eligibility_service.show_eligibility(ctx.session(), args.patient)
+    elig = data["eligibility"]
+    if elig is None:
+        text = "no eligibility response on file"
+    else:
+        state = {True: "ACTIVE", False: "INACTIVE", None: "unknown"}[elig["active"]]
+        text = "\n".join([f"{elig['payer']} {elig['plan']} (group {elig['group'] or '-'}): "
+                          f"{state}, received {elig['received_at'][:10]}"]
+                         + [f"  rejected: {r['code']} {r['reason']}" for r in elig["rejections"]]
+                         + [f"  {line}" for line in data["lines"]])
+    ctx.emit(data, text)
     return 0
