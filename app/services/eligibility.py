@@ -171,8 +171,9 @@ def describe_benefits(elig: Eligibility) -> list[str]:
         period = f" per {describe('EB06', b.time_period)}" if b.time_period else ""
         network = {"Y": " in network", "N": " out of network"}.get(b.in_network, "")
         level = f" [{b.coverage_level}]" if b.coverage_level else ""
-        lines.append(f"{what}{level}:{value}{period}{network}"
-                     + (f" - {services}" if services else ""))
+        details = f"{value}{period}{network}".strip()
+        lines.append(f"{what}{level}" + (f": {details}" if details else "")
+                     + (f" ({services})" if services else ""))
     return lines
 
 
