@@ -228,3 +228,26 @@ def test_pyx12_valid_files_parse_strictly(rel: str) -> None:
     assert ok, messages
     theirs = sum(1 for s in _pyx12_segments(data.decode("latin-1")) if s.startswith("CLP"))
     assert sum(len(r.claims) for r in parse_835(data)) == theirs
+
+
+def test_every_malformed_file_imports_nothing(practice: Any) -> None:
+    """Through the real import workflows (one transaction each): every file under
+    x12/malformed/ is rejected with a position and leaves every table as it was."""
+    from automations.workflows import claim_status, denials, eligibility
+    tables = ["x12_imports", "remittances", "remit_claims", "eligibility_responses",
+              "claim_statuses", "tasks", "blobs"]
+
+    def counts() -> list[int]:
+        return [practice.vault.query_one(f"SELECT count(*) FROM {t}")[0] for t in tables]
+
+    before = counts()
+    files = sorted(p for p in (X12 / "malformed").rglob("*") if p.is_file())
+    assert len(files) >= 20
+    for path in files:
+        data = path.read_bytes()
+        for importer in (denials.import_835_file, eligibility.import_271_file,
+                         claim_status.import_277_file):
+            with pytest.raises(X12Error) as info:
+                importer(practice, data)
+            _check_position(data, info.value)
+        assert counts() == before, path.name
