@@ -1,0 +1,91 @@
+"""The real bundled model through the runtime: loaded once, generation off the caller's
+thread with streamed tokens, cancellation, the deadline, the prefix cache, and the
+settings page's streamed "test this model" with its audited run."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from app.identity import Session
+from automations.workflows import models as flow
+from local_models import registry
+from local_models.errors import GenerationTimeout
+from local_models.prompts import load_prompt
+from local_models.runtime import GenerationParams, ModelSpec, default_runtime
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def spec() -> ModelSpec:
+    path = registry.bundled_model_path()
+    spec = ModelSpec(path, registry.sha256_file(path), n_ctx=2048)
+    default_runtime().load(spec)  # once for the module
+    return spec
+
+
+def _msgs(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": text}]
+
+
+def test_loaded_once_and_tokens_stream_off_the_callers_thread(spec: ModelSpec) -> None:
+    runtime = default_runtime()
+    assert runtime.load(spec) is runtime.load(spec)
+    seen: list[tuple[str, str]] = []
+    caller = threading.current_thread().name
+    handle = runtime.start(spec, _msgs("Say hello to the office staff."),
+                           GenerationParams(max_tokens=24),
+                           on_token=lambda t: seen.append((t, threading.current_thread().name)))
+    streamed = list(handle)  # the iterator ends when the generation ends
+    result = handle.result(timeout=120)
+    assert streamed and "".join(streamed) == result.text
+    assert [t for t, _ in seen] == streamed
+    assert all(name != caller for _, name in seen)
+    assert result.completion_tokens == len(streamed) <= 24
+    assert result.ttft_s is not None and result.duration_s >= result.ttft_s
+    assert result.model_sha256 == spec.sha256
+
+
+def test_a_call_can_be_cancelled(spec: ModelSpec) -> None:
+    handle = default_runtime().start(spec, _msgs("Write a long story about a lighthouse."),
+                                     GenerationParams(max_tokens=400, temperature=0.7))
+    for _token in handle:
+        handle.cancel()
+        break
+    result = handle.result(timeout=120)
+    assert result.finish_reason == "cancelled" and result.completion_tokens < 400
+
+
+def test_every_call_has_a_deadline(spec: ModelSpec) -> None:
+    params = GenerationParams(max_tokens=400, temperature=0.7, timeout_s=0.3)
+    started = time.monotonic()
+    with pytest.raises(GenerationTimeout, match="did not finish within"):
+        default_runtime().chat(spec, _msgs("Write a long story about a river."), params)
+    assert time.monotonic() - started < 60
+
+
+def test_a_repeated_prefix_reuses_the_kv_cache(spec: ModelSpec) -> None:
+    runtime = default_runtime()
+    prompt = load_prompt("intake_summary")
+    form = "Patient Name: Test Person\nReason for visit: {}\n"
+    params = GenerationParams(max_tokens=1)
+    runtime.load(spec).reset()
+    cold = runtime.chat(spec, prompt.render(untrusted={"f": form.format("cough")}), params)
+    warm = runtime.chat(spec, prompt.render(untrusted={"f": form.format("rash")}), params)
+    assert cold.ttft_s is not None and warm.ttft_s is not None
+    assert warm.ttft_s < cold.ttft_s
+
+
+def test_model_test_streams_and_records_the_run(owner_session: Session) -> None:
+    tokens: list[str] = []
+    test = flow.start_model_test(owner_session, on_token=tokens.append)
+    result = test.wait(timeout=120)
+    assert tokens and "".join(tokens) == result.text
+    row = owner_session.vault.query_one(
+        "SELECT model_sha256, prompt_name, prompt_version, output, task_kind FROM model_runs "
+        "WHERE id = ?", (test.run_id,))
+    assert row == (test.model.sha256, "model_test", 1, result.text, "model_test")
