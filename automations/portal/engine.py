@@ -163,6 +163,8 @@ class PortalEngine:
         self._closed = False
         self.launches = 0  # browsers launched (the bench and tests read it)
         self.private_dir: str | None = None  # Chromium's own temp dir, wiped on close
+        self.active_sessions = 0
+        self.peak_sessions = 0  # most portal sessions open at once (tests check the bound)
 
     @classmethod
     def from_settings(cls, session: Session, *, recipes_dir: str | None = None,
@@ -365,9 +367,12 @@ class PortalEngine:
             own = browser = await self._launch()
         context = await browser.new_context(accept_downloads=False, service_workers="block",
                                             viewport={"width": 1100, "height": 800})
+        self.active_sessions += 1
+        self.peak_sessions = max(self.peak_sessions, self.active_sessions)
         try:
             yield await context.new_page()
         finally:
+            self.active_sessions -= 1
             try:
                 await context.close()
             finally:
@@ -410,6 +415,18 @@ class PortalEngine:
                             pending.pop(0)
                             if pending:
                                 await self._rate_wait(base)
+            except PlaywrightError as exc:  # the browser or page died under us
+                log.warning("portal session error payer=%s recipe=%s: %s", job.payer.id,
+                            job.recipe.name, type(exc).__name__)
+                retry = _Retry("the browser session failed")
+                if attempt >= self.attempts:
+                    error = PortalUnavailable(f"{job.payer.name} portal check failed after "
+                                              f"{attempt} tries: {retry.reason}",
+                                              attempts=attempt)
+                    for index, _q in pending:
+                        done[index] = error
+                    break
+                await asyncio.sleep(self.backoff * (2 ** (attempt - 1)))
             except _Retry as exc:
                 if attempt >= self.attempts:
                     error = PortalUnavailable(

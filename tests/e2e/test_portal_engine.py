@@ -219,6 +219,27 @@ def test_check_many_keeps_order_and_groups_logins(portals: Session, engine: Port
     assert len(visits(portals)) == len(CASES)
 
 
+def test_concurrency_is_bounded_and_each_portal_rate_limited(
+        portals: Session, engine: PortalEngine) -> None:
+    """Sessions of one look-up each: at most `concurrency` open at once, and look-ups on
+    one portal (Summit and Harbor share the clearing portal) spaced by the interval."""
+    import time
+    requests = [(PAYER_BY_RECIPE[c.recipe], "pa_status", PortalQuery(c.member_id, c.reference))
+                for c in CASES if c.recipe.startswith("clearinghouse")]
+    before = (engine.min_interval, engine.lookups_per_session, engine.peak_sessions)
+    engine.min_interval, engine.lookups_per_session, engine.peak_sessions = 0.6, 1, 0
+    try:
+        started = time.monotonic()
+        outcomes = engine.check_many(portals, requests)
+        elapsed = time.monotonic() - started
+        peak = engine.peak_sessions
+    finally:
+        engine.min_interval, engine.lookups_per_session, engine.peak_sessions = before
+    assert all(o.result is not None for o in outcomes)
+    assert 1 < peak <= engine.concurrency
+    assert elapsed >= 0.6 * (len(requests) - 1)
+
+
 def test_totp_seed_missing_or_wrong_hands_off_to_a_person(portals: Session,
                                                           engine: PortalEngine,
                                                           sandbox: SandboxPortal) -> None:
@@ -391,3 +412,15 @@ def test_clock_faked_by_app_moves_the_sandbox_too(portals: Session, engine: Port
     result = engine.check(portals, "Northwind National Health", "pa_status",
                           PortalQuery("NW2000002", "NW-7003"))
     assert result.status == "approved"
+
+
+def test_a_dead_browser_is_relaunched(portals: Session, engine: PortalEngine) -> None:
+    assert engine.check(portals, "Harbor Marketplace QHP", "pa_status",
+                        QUERY_FOR["clearinghouse_harbor"]).found
+    launches = engine.launches
+    browser = engine._browser
+    assert browser is not None
+    engine._run(browser.close())  # as if Chromium crashed between checks
+    result = engine.check(portals, "Harbor Marketplace QHP", "pa_status",
+                          QUERY_FOR["clearinghouse_harbor"])
+    assert result.found and engine.launches == launches + 1
