@@ -230,7 +230,7 @@ def mutations(seed: bytes) -> st.SearchStrategy[bytes]:
     return st.lists(op, min_size=1, max_size=4).map(apply)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(mutations(SEED_835))
 def test_fuzz_835_parser_only_raises_typed_errors(data: bytes) -> None:
     try:
@@ -240,7 +240,7 @@ def test_fuzz_835_parser_only_raises_typed_errors(data: bytes) -> None:
         assert exc.position
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(mutations(SEED_271))
 def test_fuzz_271_parser_only_raises_typed_errors(data: bytes) -> None:
     try:
@@ -250,7 +250,7 @@ def test_fuzz_271_parser_only_raises_typed_errors(data: bytes) -> None:
 
 
 def test_fuzz_import_is_all_or_nothing(practice: Any) -> None:
-    @settings(max_examples=40, deadline=None,
+    @settings(max_examples=40, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(mutations(SEED_835), st.booleans())
     def run(data: bytes, use_271: bool) -> None:
@@ -277,3 +277,18 @@ def test_synthetic_835s_are_valid_per_pyx12() -> None:
                      plb=[("WO", "REF1", D("5.00")), ("L6", "INT", D("-1.00"))])
     assert pyx12_validate(data) == (True, [])
     assert parse_835(data)[0].balanced
+
+
+SEED_277 = (X12 / "277/lfh__claim-level-status.277").read_bytes()
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(mutations(SEED_277), st.booleans())
+def test_fuzz_277_and_270_parsers_only_raise_typed_errors(data: bytes, lenient: bool) -> None:
+    from app.x12.x271 import parse_270
+    from app.x12.x277 import parse_277
+    for parser in (parse_277, parse_270):
+        try:
+            parser(data, lenient=lenient)
+        except X12Error as exc:
+            assert exc.position
