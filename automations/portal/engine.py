@@ -10,6 +10,7 @@ no trace/HAR/video is recorded, and screenshots are PNG bytes in memory.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -302,13 +303,18 @@ class PortalEngine:
                 details: dict[str, Any] = {"recipe": o.recipe, "kind": o.kind,
                                            "subject_type": o.query.subject_type,
                                            "subject_id": str(o.query.subject_id)}
+                shot: bytes | None = None
                 if o.result is not None:
                     details.update(outcome="ok" if o.result.found else "not_found",
                                    status=o.result.status, attempts=o.result.attempts,
                                    duration_ms=o.result.duration_ms)
+                    shot = o.result.screenshot
                 elif o.error is not None:
                     details.update(outcome=o.error.outcome, reason=str(o.error),
                                    attempts=o.error.attempts)
+                    shot = o.error.screenshot
+                if shot:  # ties the visit to the evidence blob the caller stores (blobs.sha256)
+                    details["screenshot_sha256"] = hashlib.sha256(shot).hexdigest()
                 audit.record(vault, conn, session, "portal.visit", "payer", o.payer_id,
                              patient_id=o.query.patient_id, details=details)
                 log.info("portal visit payer=%s recipe=%s kind=%s outcome=%s", o.payer_id,

@@ -145,3 +145,30 @@ def test_sandbox_portal_command_runs_a_server(tmp_path: Path) -> None:
     bad = subprocess.run([*OFFHOLD, "sandbox-portal", "--fault", "nope"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown fault 'nope'" in bad.stderr
+
+
+def test_sandbox_portal_seeded_from_a_vault(cli_vault: Path) -> None:
+    from app.identity import unlock
+    from app.services import prior_auth as pa_svc
+    session = unlock(cli_vault, "owner", PASSWORD)
+    try:
+        patient = patients.add_patient(session, "Test", "Person", "1970-01-01",
+                                       member_id="NWV0001", payer="Northwind National Health")
+        pa_svc.add_prior_auth(session, patient_id=patient.id, payer="Northwind National Health",
+                              cpt_code="97110", units=4,
+                              service_date=date.today() + timedelta(days=5), payer_ref="NW-V-1")
+    finally:
+        session.vault.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*OFFHOLD, "sandbox-portal", "--port", "0", "--vault",
+                             str(cli_vault), "--json"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert info["cases"] == 1
+        with urllib.request.urlopen(info["url"] + "/__admin/state", timeout=10) as r:
+            assert json.loads(r.read())["cases"] == 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

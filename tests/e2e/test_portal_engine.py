@@ -300,6 +300,8 @@ def test_fault_becomes_typed_failure_and_visible_task(
     assert queue.blob_data(portals, evidence.blob_id)[0] == error.screenshot
     [row] = visits(portals)
     assert row["outcome"] == error.outcome and row["subject_id"] == str(query.subject_id)
+    assert row["screenshot_sha256"] == portals.vault.query_one(
+        "SELECT sha256 FROM blobs WHERE id = ?", (evidence.blob_id,))[0]
     # the same failure again refreshes the task instead of making another one
     again = failure_task(portals, payer, recipe, error)
     assert again.id == task.id

@@ -195,3 +195,31 @@ def test_cli_style_start_with_faults_on_a_free_port() -> None:
         assert "maintenance-notice" in body
     with pytest.raises(ValueError, match="unknown fault"):
         SandboxPortal(None, faults=["nope"])
+
+
+def test_seed_from_a_vaults_pas(practice: Any) -> None:
+    """The sandbox can be seeded from the vault's own PAs (what `offhold sandbox-portal
+    --vault DIR` does); payers without a sandbox recipe are left out."""
+    from app.services import patients
+    from app.services import prior_auth as pa_svc
+    from automations.sandbox_portal.from_vault import default_outcome, seed_from_vault
+    patients.update_payer(practice, patients.find_payer(practice, "Acme Health").id,
+                          portal_recipe="northwind")
+    [patient] = patients.list_patients(practice, "Zzyzxquell")
+    pa = pa_svc.add_prior_auth(practice, patient_id=patient.id, payer="Acme Health",
+                               cpt_code="97110", units=8,
+                               service_date=TODAY + timedelta(days=10), payer_ref="ACME-1")
+    seed = seed_from_vault(practice)
+    [case] = seed["cases"]
+    assert (case["member_id"], case["reference"], case["portal"]) == ("ZQM4455667", "ACME-1",
+                                                                      "northwind")
+    assert case["requested_units"] == 8 and case["service_code"] == "97110"
+    outcome, days = default_outcome(pa.id)
+    assert case["timeline"] == pa_timeline(PaSeedRecord(
+        "ZQM4455667", "ACME-1", "northwind", pa.submitted_at.date(), outcome,
+        decide_after_days=days, units=8))
+    with SandboxPortal(seed) as portal:
+        b = Browser(portal.url)
+        northwind_login(b)
+        _s, _u, body = b.post("/northwind/priorauth", member="ZQM4455667", authnum="ACME-1")
+        assert "nw-pa-table" in body

@@ -21,7 +21,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         "layout_changed, captcha, interstitial, maintenance")
     p.add_argument("--day", type=int, default=0, help="simulated days ahead of today")
     p.add_argument("--seed-from-vault", action="store_true",
-                   help="seed cases from the vault's PAs (needs --vault and --user)")
+                   help="seed cases from the vault's PAs (implied by --vault; a demo vault "
+                        "needs no --user)")
     p.set_defaults(handler=cmd_sandbox)
 
     portal = sub.add_parser("portal", parents=[common], help="payer portal log-ins"
@@ -75,10 +76,15 @@ def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
     if unknown:
         raise UsageError(f"unknown fault {unknown[0]!r}; one of: {', '.join(FAULTS)}")
     seed = None
-    if args.seed_from_vault:
+    if args.seed_from_vault or getattr(args, "vault", None):
         from automations.sandbox_portal.from_vault import seed_from_vault
-        seed = seed_from_vault(ctx.session())
-        ctx.close()  # the server needs no vault; don't hold it open
+        session, owned = _seed_session(args, ctx)
+        try:
+            seed = seed_from_vault(session)
+        finally:  # the server needs no vault; don't hold it open
+            if owned:
+                session.vault.close()
+            ctx.close()
     sandbox = SandboxPortal(seed, port=args.port, host=args.host, faults=args.fault)
     sandbox.set_day(args.day)
     cases = len(seed["cases"]) if seed else 0
@@ -93,6 +99,20 @@ def cmd_sandbox(args: argparse.Namespace, ctx: Context) -> int:
     finally:
         sandbox.stop()
     return 0
+
+
+def _seed_session(args: argparse.Namespace, ctx: Context) -> tuple[Any, bool]:
+    """The acting user's session; on a demo vault with no user given, the demo owner (its
+    password is printed by `offhold demo` anyway). Real vaults always need a user."""
+    import os
+
+    from automations.demo import DEMO_USERS, is_demo_vault
+    if not (getattr(args, "user", None) or os.environ.get("OFFHOLD_USER")) \
+            and is_demo_vault(ctx.vault_dir):
+        from app.identity import unlock
+        owner = DEMO_USERS[0]
+        return unlock(ctx.vault_dir, owner["user"], owner["password"]), True
+    return ctx.session(), False
 
 
 def _read_secret_lines(ctx: Context, want_seed: bool) -> tuple[str, str | None]:
