@@ -1,6 +1,6 @@
 """277 claim status: attach statuses to claims and decide which need a person.
-Rejections (A3, A6, A7, A8; F2 denials) and pends (P0-P5), and requests for more
-information (R*), become `claim_status` tasks through the workflow."""
+Rejections (A3, A6, A7, A8), denials (F2), pends (P0-P5) and requests for more
+information (R*) become `claim_status` tasks through the workflow."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from app.identity import Session, require
 from app.services.remittance import CODES_DIR, ImportResult, import_row, match_patient
 from app.vault.db import Connection
 
-REJECTED = frozenset({"A3", "A6", "A7", "A8", "F2"})
+REJECTED = frozenset({"A3", "A6", "A7", "A8"})
+DENIED = frozenset({"F2"})
 PENDED = frozenset({"P0", "P1", "P2", "P3", "P4", "P5"})
 REQUESTS = frozenset({"R0", "R1", "R3", "R4", "R5"})
 
@@ -37,6 +38,8 @@ def status_text(code: str) -> str:
 def outcome(category: str) -> str:
     if category in REJECTED:
         return "rejected"
+    if category in DENIED:
+        return "denied"
     if category in PENDED:
         return "pended"
     if category in REQUESTS:

@@ -17,6 +17,8 @@ KIND = "claim_status"
 NEXT_STEP = {
     "rejected": "Correct the claim and resubmit it (a rejected claim was never adjudicated, "
                 "so send it as a new original claim, frequency 1).",
+    "denied": "The payer denied the claim; the 835 will carry the reason codes and the "
+              "denial queue will draft the next step.",
     "pended": "The payer is holding the claim; send what it asks for, or check back in a "
               "few days.",
     "info_requested": "The payer asks for more information; send it with the claim number.",
@@ -48,7 +50,7 @@ def import_277_file(session: Session, data: bytes, *, lenient: bool = False) -> 
                 f"Claim {s.outcome}: {primary.category}:{primary.code} claim "
                 f"{st.claim_number}"[:200], draft="\n".join(lines),
                 due_at=clock.now() + timedelta(days=2 if s.outcome == "rejected" else 5),
-                priority=queue.PRIORITY_HIGH if s.outcome == "rejected"
+                priority=queue.PRIORITY_HIGH if s.outcome in ("rejected", "denied")
                 else queue.PRIORITY_NORMAL,
                 subject_type="claim_status", subject_id=s.status_row_id,
                 patient_id=s.patient_id,

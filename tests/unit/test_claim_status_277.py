@@ -32,7 +32,7 @@ def test_277ca_rejection() -> None:
 
 
 @pytest.mark.parametrize("category, expected", [
-    ("A7", "rejected"), ("A3", "rejected"), ("F2", "rejected"), ("P3", "pended"),
+    ("A7", "rejected"), ("A3", "rejected"), ("F2", "denied"), ("P3", "pended"),
     ("P5", "pended"), ("R4", "info_requested"), ("F1", "finalized"), ("A2", "accepted")])
 def test_outcomes(category: str, expected: str) -> None:
     assert outcome(category) == expected
@@ -46,10 +46,14 @@ def test_import_creates_tasks_and_updates_claims(practice: Any) -> None:
     data = (X12 / "277/lfh__claim-level-status.277").read_bytes()
     result = claim_status.import_277_file(practice, data)
     assert result.stored == 3 and len(result.tasks) == 2  # P3 pended, F2 denied
+    rejects = claim_status.import_277_file(
+        practice, (X12 / "277/imsweb__x12_277CA_rejected.txt").read_bytes())
+    task = queue.get_task(practice, rejects.tasks[0])
+    assert task.payload["outcome"] == "rejected" and "new original claim" in task.draft
     tasks = [queue.get_task(practice, t) for t in result.tasks]
-    assert {t.payload["outcome"] for t in tasks} == {"pended", "rejected"}
+    assert {t.payload["outcome"] for t in tasks} == {"pended", "denied"}
     assert all(t.kind == "claim_status" for t in tasks)
-    rejected = next(t for t in tasks if t.payload["outcome"] == "rejected")
+    rejected = next(t for t in tasks if t.payload["outcome"] == "denied")
     assert rejected.priority == queue.PRIORITY_HIGH and "F2" in rejected.draft
     row = practice.vault.query_one("SELECT status, status_detail, payer_claim_number FROM "
                                    "claims WHERE claim_number = 'SM123456'")
