@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,7 +51,9 @@ def main(argv: list[str]) -> int:
     from ui.desktop.login import LoginDialog
     from ui.desktop.mainwindow import MainWindow
     from ui.desktop.messages import MessageBridge
-    from ui.desktop.style import apply_style
+    from ui.desktop.patients_page import PatientsPage
+    from ui.desktop.queue_page import QueuePage
+    from ui.desktop.style import apply_style, apply_stylesheet
     from ui.desktop.worker import Worker
 
     app = QApplication.instance() or QApplication(argv[:1])
@@ -71,7 +74,11 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="offhold-shot-") as tmp:
         vault_dir = Path(tmp) / "demo-vault"
-        build_demo(vault_dir)
+        if os.environ.get("OFFHOLD_SCREENSHOT_QUICK"):  # base seed only (iterating on looks)
+            from tests.gui.conftest import build_base_demo
+            build_base_demo(vault_dir)
+        else:
+            build_demo(vault_dir)
         bridge = MessageBridge()
         worker = Worker(bridge, synchronous=True)  # deterministic pictures
 
@@ -84,13 +91,14 @@ def main(argv: list[str]) -> int:
         save(login, "login-wrong-password.png")
         login.close()
 
+        apply_stylesheet(app)  # as AppController.open_main does after a login
         entry = demo_user_for_role("office_manager")
         session = unlock(vault_dir, entry["user"], entry["password"])
         window = MainWindow(session, worker, bridge, vault_dir)
         window.resize(1500, 900)
         window.show()
         window.start()
-        queue_page = window.pages["queue"]
+        queue_page = cast(QueuePage, window.pages["queue"])
         queue_page.select_row(1)
         save(window, "main-queue.png")
 
@@ -102,7 +110,7 @@ def main(argv: list[str]) -> int:
         first = queue_page.model.tasks[0]
         if first.patient_id is not None:
             window.show_page("patients", first.patient_id)
-            window.pages["patients"].run_search()
+            cast(PatientsPage, window.pages["patients"]).run_search()
             save(window, "patients.png")
         window.show_page("dashboard")
         save(window, "dashboard.png")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from automations.demo import DEMO_USERS, build_demo
+from automations.demo import DEMO_PRACTICE, DEMO_USERS, SEED
 
 GUI_DIR = Path(__file__).parent
 
@@ -29,10 +29,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_ONLY))
 
 
+def build_base_demo(directory: Path) -> None:
+    """A demo vault (flagged demo, the demo users) with only the base seed: payers, 30
+    patients, appointments and two tasks of every kind. The full `build_demo` also runs
+    the feature seeds (model drafts among them), which GUI tests do not need."""
+    import random
+
+    from app.identity import init_vault
+    from app.services import users
+    from automations.seeds import s10_practice
+    owner = DEMO_USERS[0]
+    session, _ = init_vault(directory, DEMO_PRACTICE, owner["user"], owner["password"],
+                            demo=True)
+    try:
+        for entry in DEMO_USERS[1:]:
+            users.add_user(session, entry["user"], entry["password"], entry["roles"])
+        s10_practice.seed(session, random.Random(SEED))
+    finally:
+        session.vault.close()
+
+
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("demo-template") / "vault"
-    build_demo(directory)
+    build_base_demo(directory)
     return directory
 
 

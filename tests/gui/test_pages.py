@@ -125,3 +125,34 @@ def test_autologin_opens_the_demo_as_that_role(qtbot: Any, demo_vault: Path, wor
     assert controller.session is None and controller.login is not None
     qtbot.addWidget(controller.login)
     controller.login.close()
+
+
+def test_evidence_image_is_shown_from_memory(qtbot: Any, open_window: Any, private_tmp: Path,
+                                             demo_vault: Path) -> None:
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QColor, QImage
+
+    from app.identity import Session
+    from tests.conftest import files_containing
+    image = QImage(64, 40, QImage.Format.Format_RGB32)
+    image.fill(QColor("#3d6aa8"))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    png = bytes(data.data())
+    window = open_window("manny")
+    system = Session.system(window.session.vault, "portal-bot")
+    task, _ = queue.create_task(system, "pa_followup", "test:image", "PA portal screenshot",
+                                draft="Status: pending review.",
+                                evidence=[queue.NewEvidence("Portal page", excerpt="Pending",
+                                                            blob=png, mime="image/png")])
+    page = window.pages["queue"]
+    page.open_item(task.id)
+    assert page.current_task_id() == task.id
+    labels = page.detail.image_labels()
+    assert len(labels) == 1
+    pixmap = labels[0].pixmap()
+    assert not pixmap.isNull() and (pixmap.width(), pixmap.height()) == (64, 40)
+    assert files_containing(private_tmp, png[:16]) == []
+    assert files_containing(demo_vault, png[:16]) == []  # only encrypted in the vault

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 
 from app import queue
 from app.domain import TaskState
+from ui.desktop.models import SORT_ROLE, TASK_ID_ROLE
 
 
 def _select_pending(qtbot: Any, page: Any, skip: int = 0) -> Any:
@@ -110,17 +111,19 @@ def test_sorting_and_filtering_the_table(qtbot: Any, open_window: Any) -> None:
     window = open_window("manny")
     page = window.pages["queue"]
     page.table.sortByColumn(5, Qt.SortOrder.AscendingOrder)
-    dues = [page.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 2)
-            for r in range(page.proxy.rowCount())]
+    keys = [page.proxy.index(r, 5).data(SORT_ROLE) for r in range(page.proxy.rowCount())]
+    assert keys == sorted(keys) and len(set(keys)) > 3
     tasks = {t.id: t for t in page.model.tasks}
-    times = [tasks[i].due_at for i in dues]
-    assert times == sorted(times)
+    dated = [tasks[page.proxy.index(r, 0).data(TASK_ID_ROLE)].due_at
+             for r in range(page.proxy.rowCount())]
+    dated = [d for d in dated if d is not None]
+    assert dated == sorted(dated)  # undated tasks sort last
     total = page.proxy.rowCount()
     qtbot.keyClick(page.table, Qt.Key.Key_Slash)
     assert page.filter_edit.hasFocus()
     qtbot.keyClicks(page.filter_edit, "Denial")
     assert 0 < page.proxy.rowCount() < total
-    shown = [tasks[page.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 2)]
+    shown = [tasks[page.proxy.index(r, 0).data(TASK_ID_ROLE)]
              for r in range(page.proxy.rowCount())]
     assert all(t.kind == "denial_review" for t in shown)
 

@@ -8,6 +8,7 @@ adds a kind-specific tab (e.g. the future intake review pane with highlighted sp
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
@@ -136,7 +137,7 @@ class TaskDetailPane(QWidget):
         self.snooze_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         snooze_menu = QMenu(self.snooze_button)
         for text, hours in SNOOZE_CHOICES:
-            snooze_menu.addAction(text, lambda h=hours: self.snooze_requested.emit(h))
+            snooze_menu.addAction(text, partial(self.snooze_requested.emit, hours))
         self.snooze_button.setMenu(snooze_menu)
         self.snooze_button.clicked.connect(lambda: self.snooze_requested.emit(24))
         self.reassign_button = QToolButton()
@@ -177,7 +178,7 @@ class TaskDetailPane(QWidget):
         self.reassign_menu.clear()
         self.reassign_menu.addAction("Unassigned", lambda: self.reassign_requested.emit(""))
         for user in users:
-            self.reassign_menu.addAction(user, lambda u=user: self.reassign_requested.emit(u))
+            self.reassign_menu.addAction(user, partial(self.reassign_requested.emit, user))
         self.reassign_button.setEnabled(enabled and self.task is not None)
         self._reassign_allowed = enabled
 
@@ -274,7 +275,7 @@ class TaskDetailPane(QWidget):
     def _clear_evidence(self) -> None:
         while self.evidence_layout.count():
             item = self.evidence_layout.takeAt(0)
-            widget = item.widget()
+            widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.hide()
                 widget.deleteLater()

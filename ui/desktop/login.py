@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -30,6 +31,12 @@ def _unlock(vault_dir: Path, user: str, password: str, code: str | None) -> Any:
     return unlock(vault_dir, user, password, code)
 
 
+def _color(label: QLabel, color: str) -> None:
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText, QColor(color))
+    label.setPalette(palette)
+
+
 class LoginDialog(QDialog):
     """Emits `logged_in(session)` on success; stays open, with a clear message, otherwise."""
 
@@ -47,6 +54,12 @@ class LoginDialog(QDialog):
         self.setMinimumWidth(380)
         heading = QLabel("OffHold")
         heading.setObjectName("loginHeading")
+        # Styled directly (not by the app stylesheet, which loads after login).
+        font = QFont(heading.font())
+        font.setPointSize(font.pointSize() + 8)
+        font.setBold(True)
+        heading.setFont(font)
+        _color(heading, "#1f3a5f")
         sub = QLabel(practice_label or "Log in to the practice vault")
         sub.setObjectName("loginSub")
         sub.setWordWrap(True)
@@ -69,6 +82,10 @@ class LoginDialog(QDialog):
         self.error = QLabel()
         self.error.setObjectName("loginError")
         self.error.setWordWrap(True)
+        bold = QFont(self.error.font())
+        bold.setBold(True)
+        self.error.setFont(bold)
+        _color(self.error, "#a4161a")
         self.error.hide()
         self.button = QPushButton("Log in")
         self.button.setDefault(True)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ui.desktop.login import LoginDialog
@@ -55,6 +55,10 @@ class AppController(QObject):
 
     def open_main(self, session: Any) -> None:
         from ui.desktop.mainwindow import MainWindow  # after login: keeps startup light
+        from ui.desktop.style import apply_stylesheet
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_stylesheet(app)
         self.session = session
         window = MainWindow(session, self.worker, self.bridge, self.vault_dir)
         window.session_ended.connect(self.logged_out)
@@ -84,7 +88,7 @@ def show_crash(report: CrashReport) -> None:
     """A non-modal crash dialog with code locations only (no PHI)."""
     box = QMessageBox(QMessageBox.Icon.Critical, "OffHold — unexpected problem", report.text)
     box.setDetailedText(f"{report.error_type}\n{report.where}")
-    box.setAttribute(box.WidgetAttribute.WA_DeleteOnClose)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.show()
 
 

@@ -7,7 +7,6 @@ reports hold only the exception type and code locations (never its message or lo
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,6 +32,7 @@ class CrashReport:
 
 
 def crash_report(exc: BaseException) -> CrashReport:
+    import traceback  # only when something went wrong: keeps startup light
     frames = traceback.extract_tb(exc.__traceback__)
     where = "\n".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} in {f.name}"
                       for f in frames[-12:])

@@ -270,13 +270,22 @@ class QueuePage(Page):
             self.detail.show_task(task)
             for item in task.evidence:
                 if item.blob_id is not None and item.mime.startswith("image/"):
-                    blob_id = item.blob_id
-                    self.ctx.worker.run(lambda b=blob_id: queue.blob_data(session, b),
-                                        done=lambda data, b=blob_id: self.detail.set_image(
-                                            b, data[0]), label="Loading evidence")
+                    self._load_image(item.blob_id)
 
         self.ctx.worker.run(lambda: queue.get_task(session, task_id), done=shown,
                             label="Opening task")
+
+    def _load_image(self, blob_id: int) -> None:
+        """Evidence images come from vault blobs into memory and a QPixmap, never a file."""
+        session = self.ctx.session
+
+        def fetch() -> tuple[bytes, str]:
+            return queue.blob_data(session, blob_id)
+
+        def show(data: tuple[bytes, str]) -> None:
+            self.detail.set_image(blob_id, data[0])
+
+        self.ctx.worker.run(fetch, done=show, label="Loading evidence")
 
     # -- keyboard navigation
     def next_task(self) -> None:
