@@ -49,6 +49,7 @@ def test_denial_task_with_drafts(practice: Any) -> None:
     assert "Reconsideration" in task.draft
     labels = {e.label: e for e in task.evidence}
     pdf_ev = labels["Appeal letter draft (PDF)"]
+    assert pdf_ev.blob_id is not None
     pdf, mime = queue.blob_data(practice, pdf_ev.blob_id)
     assert mime == "application/pdf" and pdf.startswith(b"%PDF")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
@@ -125,6 +126,7 @@ def test_approval_stores_the_final_letter(practice: Any) -> None:
     final = [e for e in queue.get_task(practice, task.id).evidence
              if e.label == "Approved appeal letter (PDF)"]
     assert len(final) == 1
+    assert final[0].blob_id is not None
     pdf, _mime = queue.blob_data(practice, final[0].blob_id)
     assert "Dear appeals reviewer" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert practice.vault.query_one("SELECT worked_at FROM remit_claims")[0] is not None

@@ -27,7 +27,8 @@ NOW = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
 
 
 def make_271(ebs: list[str], *, member: str = "ZQM4455667", last: str = "ZZYZXQUELL",
-             first: str = "QUINTESSA", trace: str = "TR1", extra: list[str] = ()) -> bytes:
+             first: str = "QUINTESSA", trace: str = "TR1",
+             extra: tuple[str, ...] | list[str] = ()) -> bytes:
     body = ["ST*271*0001*005010X279A1", "BHT*0022*11*X1*20261101*1200", "HL*1**20*1",
             "NM1*PR*2*ACME HEALTH*****PI*ACME", "HL*2*1*21*1",
             "NM1*1P*2*MAPLE STREET*****XX*1234567893", "HL*3*2*22*0", f"TRN*2*{trace}*9999",
