@@ -290,6 +290,9 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
         remittance_id = int(cur.lastrowid)
         result.stored += 1
         unbalanced = {i.claim_number for i in remit.issues if i.level != "payment"}
+        # The appeal clock runs from receipt of the determination. CMS presumes receipt 5
+        # days after the notice date; counting from the notice (payment) date itself
+        # gives an earlier, safe deadline.
         notice = remit.payment_date or remit.production_date or today
         for ordinal, claim in enumerate(remit.claims):
             medicare = is_medicare(claim, plan_type)
@@ -454,8 +457,9 @@ def remit_claim_detail(session: Session, remit_claim_id: int) -> dict[str, Any]:
     r = vault.query_one(
         "SELECT c.id, c.claim_number, c.status_code, c.charge, c.paid, c.category, "
         "c.next_action, c.rule_id, c.is_denial, c.appealable, c.appeal_deadline, c.balanced, "
-        "c.payer_claim_number, c.patient_id, m.payer_name, m.trace_number "
-        "FROM remit_claims c JOIN remittances m ON m.id = c.remittance_id WHERE c.id = ?",
+        "c.payer_claim_number, c.patient_id, m.payer_name, m.trace_number, c.service_from, "
+        "p.timely_filing_days FROM remit_claims c JOIN remittances m ON m.id = "
+        "c.remittance_id LEFT JOIN payers p ON p.id = m.payer_id WHERE c.id = ?",
         (remit_claim_id,))
     if r is None:
         raise NotFound(f"no remittance claim {remit_claim_id}")
@@ -475,6 +479,9 @@ def remit_claim_detail(session: Session, remit_claim_id: int) -> dict[str, Any]:
             "rule": r[7], "denial": bool(r[8]), "appealable": bool(r[9]),
             "appeal_deadline": r[10], "balanced": bool(r[11]), "payer_claim_number": r[12],
             "patient_id": r[13], "payer": r[14], "trace_number": r[15],
+            "service_from": r[16], "payer_timely_filing_days": r[17],
+            "timely_filing_deadline": (date.fromisoformat(r[16]) + timedelta(days=r[17])
+                                       ).isoformat() if r[16] and r[17] else None,
             "adjustments": adjs, "remarks": remarks, "lines": lines}
 
 

@@ -142,6 +142,8 @@ def test_review_pane_detail(practice: Any) -> None:
         detail["adjustments"][0]["reason"]
     assert detail["remarks"][0]["code"] == "N290"
     assert detail["lines"][0]["code"] == "99214"
+    # Acme files within 90 days of the date of service (2026-09-01)
+    assert detail["timely_filing_deadline"] == "2026-11-30"
 
 
 def test_nothing_written_to_disk(practice: Any, tmp_path: Any, private_tmp: Any) -> None:
