@@ -430,7 +430,8 @@ def remittance_summary(session: Session, remittance_id: int) -> dict[str, Any]:
             "SELECT id, claim_number, status_code, charge, paid, category, next_action, rule_id,"
             " is_denial, appealable, appeal_deadline, balanced, patient_id, task_id "
             "FROM remit_claims WHERE remittance_id = ? ORDER BY ordinal", (remittance_id,))]
-    plb = [{"reason": r[0], "reference": r[1], "amount": r[2]} for r in vault.query(
+    plb = [{"reason": r[0], "reason_text": _codes("plb_reasons.csv").get(r[0], ""),
+            "reference": r[1], "amount": r[2]} for r in vault.query(
         "SELECT reason, reference, amount FROM remit_plb WHERE remittance_id = ? ORDER BY id",
         (remittance_id,))]
     return {"id": row[0], "payer": row[1], "trace_number": row[2], "payment": row[3],
