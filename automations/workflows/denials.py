@@ -55,6 +55,18 @@ def import_835_file(session: Session, data: bytes, *, lenient: bool = False) -> 
         result, stored = remittance.store_remittances(session, conn, remits, data,
                                                       lenient=lenient)
         practice = str(conn.execute("SELECT name FROM practice WHERE id = 1").fetchone()[0])
+        for remittance_id, issues in _unbalanced(conn, stored, result):
+            task, _created = queue.create_task(
+                session, KIND, f"remit_balance:{remittance_id}",
+                f"835 does not balance (remittance {remittance_id})", draft="\n".join(
+                    ["The remittance's amounts do not add up; check them against the "
+                     "payment received and ask the payer for a corrected 835 if needed:", ""]
+                    + [f"- {i}" for i in issues]),
+                priority=queue.PRIORITY_HIGH, subject_type="remittance",
+                subject_id=remittance_id, payload={"remittance_id": remittance_id,
+                                                   "issues": issues},
+                evidence=[queue.NewEvidence("Balancing checks", excerpt="\n".join(issues))])
+            result.tasks.append(task.id)
         for sc in stored:
             if sc.classification.is_denial:
                 task_id = _denial_task(session, conn, sc, practice)
@@ -62,6 +74,24 @@ def import_835_file(session: Session, data: bytes, *, lenient: bool = False) -> 
                              (task_id, sc.remit_claim_id))
                 result.tasks.append(task_id)
     return result
+
+
+def _unbalanced(conn: Connection, stored: list[StoredClaim], result: ImportResult,
+                ) -> list[tuple[int, list[str]]]:
+    """New remittances that failed a balancing check, with the messages (PHI-free:
+    claim numbers and amounts only)."""
+    if not result.issues:
+        return []
+    ids = sorted({sc.remittance_id for sc in stored} | {
+        int(r[0]) for r in conn.execute("SELECT id FROM remittances WHERE import_id = ?",
+                                        (result.import_id,))})
+    out = []
+    for rid in ids:
+        row = conn.execute("SELECT balanced, issues FROM remittances WHERE id = ?",
+                           (rid,)).fetchone()
+        if row is not None and not row[0]:
+            out.append((rid, [i["message"] for i in json.loads(row[1])]))
+    return out
 
 
 def _facts(conn: Connection, sc: StoredClaim, practice: str) -> ClaimFacts:
@@ -169,6 +199,8 @@ def _approve(session: Session, task: Task) -> str:
     """Approving a denial: the (possibly edited) letter becomes the final PDF in the
     vault; sending it is the biller's explicit export."""
     payload = task.payload
+    if "remit_claim_id" not in payload:  # a balancing task: approving acknowledges it
+        return "balancing problem acknowledged"
     rc_id = int(payload["remit_claim_id"])
     pdf = None
     if payload.get("action") == NextAction.APPEAL.value and payload.get("appealable"):

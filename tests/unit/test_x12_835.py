@@ -161,6 +161,12 @@ def test_imbalance_is_stored_and_shown(practice: Any) -> None:
     assert listed[0]["balanced"] is False
     summary = remittance.remittance_summary(practice, listed[0]["id"])
     assert summary["issues"][0]["level"] == "payment"
+    from app import queue
+    assert len(result.tasks) == 1  # the biller sees it in the queue too
+    task = queue.get_task(practice, result.tasks[0])
+    assert task.kind == "denial_review" and "BPR02" in task.draft
+    queue.set_mode(practice, "denial_review", "approve_each")
+    assert queue.approve(practice, task.id).state.value == "done"
 
 
 def test_rejected_import_writes_nothing(practice: Any) -> None:
