@@ -89,3 +89,14 @@ def test_model_test_streams_and_records_the_run(owner_session: Session) -> None:
         "SELECT model_sha256, prompt_name, prompt_version, output, task_kind FROM model_runs "
         "WHERE id = ?", (test.run_id,))
     assert row == (test.model.sha256, "model_test", 1, result.text, "model_test")
+
+
+def test_invalid_structured_output_is_retried_once_then_failed(spec: ModelSpec) -> None:
+    from local_models.structured import generate_json
+    prompt = load_prompt("intake_summary")
+    out = generate_json(default_runtime(), spec, prompt,
+                        untrusted={"intake_form": "Reason for visit: cough"}, max_tokens=4)
+    assert not out.ok and out.data is None
+    assert len(out.attempts) == 2  # the first try and exactly one retry
+    assert all("token limit" in a.errors[0] for a in out.attempts)
+    assert out.attempts[1].result.params["temperature"] > 0  # the retry is not a replay
