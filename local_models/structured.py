@@ -21,8 +21,9 @@ def validate(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
     Hand-written because jsonschema is not a dependency and this subset is ~30 lines."""
     errors: list[str] = []
     kind = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "integer": int,
-             "number": (int, float), "boolean": bool}
+    types: dict[str, type | tuple[type, ...]] = {
+        "object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
+        "boolean": bool}
     if kind and not isinstance(value, types[kind]) or (
             kind in ("integer", "number") and isinstance(value, bool)):
         return [f"{where}: expected {kind}"]

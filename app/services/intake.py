@@ -205,7 +205,7 @@ def apply_intake(session: Session, task: Task) -> str:
 
 def _differs(current: Any, new: Any) -> bool:
     if isinstance(current, date):
-        return current.isoformat() != new
+        return bool(current.isoformat() != new)
     return bool(current != new)
 
 
