@@ -149,12 +149,21 @@ class TaskDetailPane(QWidget):
         self.escalate_button.clicked.connect(self.escalate_requested.emit)
         self.retry_button = QPushButton("Retry")
         self.retry_button.clicked.connect(self.retry_requested.emit)
-        for widget in (self.approve_button, self.reject_button, self.save_button,
-                       self.snooze_button, self.reassign_button, self.escalate_button,
-                       self.retry_button):
+        first_row: tuple[QWidget, ...] = (self.approve_button, self.reject_button,
+                                          self.save_button)
+        for widget in first_row:
             row.addWidget(widget)
         row.addStretch(1)
         layout.addWidget(self.buttons)
+        self.more_buttons = QWidget()
+        row2 = QHBoxLayout(self.more_buttons)
+        row2.setContentsMargins(0, 0, 0, 0)
+        second_row: tuple[QWidget, ...] = (self.snooze_button, self.reassign_button,
+                                           self.escalate_button, self.retry_button)
+        for other in second_row:
+            row2.addWidget(other)
+        row2.addStretch(1)
+        layout.addWidget(self.more_buttons)
 
         self.shadow_buttons = QWidget()
         srow = QHBoxLayout(self.shadow_buttons)

@@ -88,6 +88,7 @@ class LockScreen(QWidget):
                            "hidden. Enter your password to continue.")
         self.info.setWordWrap(True)
         self.info.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.info.setMinimumHeight(48)  # two wrapped lines inside the fixed-width box
         self.password = QLineEdit()
         self.password.setObjectName("lockPassword")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)

@@ -74,6 +74,7 @@ PAGES: dict[str, PageSpec] = {}
 # Built-in page modules, imported in order; each calls register_page().
 PAGE_MODULES = [
     "ui.desktop.queue_page",
+    "ui.desktop.pa_board",
     "ui.desktop.patients_page",
     "ui.desktop.dashboard",
 ]
@@ -87,6 +88,6 @@ def load_pages() -> list[PageSpec]:
     for name in PAGE_MODULES:
         try:
             importlib.import_module(name)
-        except ImportError as exc:  # an optional page whose service is not installed
+        except ModuleNotFoundError as exc:  # an optional page whose service is absent
             log.info("page module %s skipped: %s", name, type(exc).__name__)
     return sorted(PAGES.values(), key=lambda s: (s.order, s.key))

@@ -3,6 +3,7 @@ and appointments). Opening a patient is audited as a view by the service."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
@@ -131,11 +132,13 @@ class PatientsPage(Page):
                                "yes" if c.active else "no"] for c in p.coverages])
         names = {p.id: p.display_name}
         self.task_model.set_rows(page.open_tasks, names)
-        history = [[local_time(t.acted_at or t.updated_at), "Task", t.title, t.state.value]
-                   for t in page.closed_tasks]
-        history += [[local_time(a.start_at), "Appointment", f"{a.visit_type} with "
-                     f"{a.provider}", a.status] for a in page.appointments]
-        history.sort(key=lambda row: row[0], reverse=True)
+        events: list[tuple[datetime, list[str]]] = [
+            (t.acted_at or t.updated_at or t.created_at or datetime.min.replace(tzinfo=timezone.utc),
+             ["Task", t.title, t.state.value]) for t in page.closed_tasks]
+        events += [(a.start_at, ["Appointment", f"{a.visit_type.replace('_', ' ')} with "
+                                 f"{a.provider}", a.status]) for a in page.appointments]
+        events.sort(key=lambda e: e[0], reverse=True)
+        history = [[local_time(when), *rest] for when, rest in events]
         _fill(self.history, history)
         self.tabs.setTabText(1, f"Open tasks ({len(page.open_tasks)})")
 

@@ -58,6 +58,8 @@ class QueuePage(Page):
         self.sidebar.setModel(self.sidebar_model)
         self.sidebar.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.sidebar.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sidebar.setMinimumWidth(230)
         self.sidebar.selectionModel().currentChanged.connect(self._kind_chosen)
         self.overdue_only = QCheckBox("Overdue only")
         self.overdue_only.toggled.connect(lambda _on: self.refresh())
@@ -87,8 +89,8 @@ class QueuePage(Page):
         self.table.verticalHeader().setDefaultSectionSize(26)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for column, width in ((0, 58), (1, 230), (2, 150), (3, 165), (4, 80), (5, 140),
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # the title takes the rest
+        for column, width in ((0, 58), (1, 200), (2, 145), (3, 140), (4, 72), (5, 150),
                               (6, 70)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
@@ -135,7 +137,7 @@ class QueuePage(Page):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
-        self.splitter.setSizes([210, 880, 440])
+        self.splitter.setSizes([245, 815, 440])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.splitter)
