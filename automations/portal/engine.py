@@ -464,6 +464,8 @@ class _Runner:
         self.sel_ms = 1000 * (engine.selector_timeout_override
                               or job.recipe.selector_timeout_seconds)
         self.vars: dict[str, str] = dict(job.recipe.variables)
+        self.not_found: tuple[str, ...] = ()  # watched along with the detectors (look-ups)
+        self.saw_not_found = False
 
     # values ------------------------------------------------------------------------------
 
@@ -511,7 +513,8 @@ class _Runner:
         if status is not None and status >= 500:
             raise _Retry(f"HTTP {status}", await self._shot(), step.where)
         d = self.recipe.detect
-        if not await self._present(tuple(s for k in d for s in d[k])):
+        self.saw_not_found = False
+        if not await self._present(tuple(s for k in d for s in d[k]) + self.not_found):
             return  # the usual case, in one round trip
         name = self.job.payer.name
         if await self._present(d["maintenance"]):
@@ -529,6 +532,7 @@ class _Runner:
         if await self._present(d["mfa_failed"]):
             raise HumanHandoff(f"{name} portal refused the MFA code",
                                screenshot=await self._shot(), step=step.where)
+        self.saw_not_found = bool(self.not_found)  # none of the detectors: a 'no match' page
 
     async def _find(self, step: Step) -> Locator:
         locator = self.page.locator(step.selector).first
@@ -592,19 +596,24 @@ class _Runner:
             service_date=query.service_date.isoformat() if query.service_date else "",
             service_date_us=query.service_date.strftime("%m/%d/%Y")
             if query.service_date else "")
-        for step in spec.steps:
-            try:
-                await self._step(step)
-                if (step.action == "goto" or (step.action == "click" and step.navigates)) \
-                        and await self._present(spec.not_found):
+        self.not_found = spec.not_found
+        navigated = False
+        try:
+            for step in spec.steps:
+                navigated = step.action == "goto" or (step.action == "click" and step.navigates)
+                try:
+                    await self._step(step)
+                except _Missing as exc:
+                    if await self._present(spec.not_found):
+                        return await self._not_found()
+                    raise RecipeBroken(f"{self.recipe.name}: the {self.job.kind} page changed"
+                                       f" (no {step.selector!r})",
+                                       screenshot=await self._shot(), step=exc.step) from exc
+                if navigated and self.saw_not_found:
                     return await self._not_found()
-            except _Missing as exc:
-                if await self._present(spec.not_found):
-                    return await self._not_found()
-                raise RecipeBroken(f"{self.recipe.name}: the {self.job.kind} page changed "
-                                   f"(no {step.selector!r})", screenshot=await self._shot(),
-                                   step=exc.step) from exc
-        if await self._present(spec.not_found):
+        finally:
+            self.not_found = ()
+        if not navigated and await self._present(spec.not_found):
             return await self._not_found()
         for sentinel in spec.sentinels:
             if await self._present((sentinel,)):
