@@ -228,7 +228,7 @@ class Estimate:
                           "not a bill."])
 
 
-def _pick(benefits: list[Benefit], info: str, service_type: str, *,
+def pick_benefit(benefits: list[Benefit], info: str, service_type: str, *,
           period: str | None = None) -> Benefit | None:
     """The most specific benefit of a kind: the visit's service type before plan-level
     (30) before none; in-network and individual level first."""
@@ -279,13 +279,13 @@ def compute_estimate(elig: Eligibility | None, visit_type: str, allowed: Decimal
         return Estimate("estimate", visit_type, allowed, "coverage inactive: the patient may "
                         "owe the full expected allowed amount", inputs)
     b = elig.benefits
-    copay = _pick(b, "B", service_type)
+    copay = pick_benefit(b, "B", service_type)
     if copay is not None and copay.amount is not None:
         inputs["copay"] = f"${copay.amount}"
         return Estimate("estimate", visit_type, copay.amount.quantize(CENT), "copay", inputs)
-    ded = _pick(b, "C", service_type, period="29")
-    coins = _pick(b, "A", service_type)
-    oop = _pick(b, "G", service_type, period="29")
+    ded = pick_benefit(b, "C", service_type, period="29")
+    coins = pick_benefit(b, "A", service_type)
+    oop = pick_benefit(b, "G", service_type, period="29")
     remaining = ded.amount if ded is not None and ded.amount is not None else Decimal("0")
     pct = coins.percent if coins is not None and coins.percent is not None else None
     inputs["deductible remaining"] = f"${remaining}" if ded is not None else "not given"

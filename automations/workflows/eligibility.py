@@ -68,7 +68,7 @@ def find_gaps(session: Session, patient_id: int, visit_type: str, now: datetime,
     elif elig.group_number and known_plan[1] and elig.group_number != known_plan[1]:
         gaps.append(Gap("plan_change", f"Group number changed from {known_plan[1]!r} to "
                                        f"{elig.group_number!r}."))
-    ded = eligibility._pick(elig.benefits, "C", "30", period="29")
+    ded = eligibility.pick_benefit(elig.benefits, "C", "30", period="29")
     if ded is not None and ded.amount is not None and ded.amount > Decimal("0"):
         gaps.append(Gap("deductible", f"Deductible not met: ${ded.amount} remaining; tell "
                                       "the patient their estimate at check-in."))
