@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from app import clock, queue
+from app.errors import ValidationError
 from app.identity import Session, require
 from app.services import eligibility
 from app.services.practice import get_setting
@@ -91,7 +92,7 @@ def check_upcoming_visits(session: Session, days_ahead: int = 1) -> list[int]:
             continue
         try:
             est = eligibility.estimate_for_visit(session, patient_id, visit_type).text()
-        except Exception:  # an unknown visit type must not stop the other checks
+        except ValidationError:  # an unknown visit type must not stop the other checks
             est = "No estimate: this visit type has no expected allowed amount set."
         start = clock.parse_iso(start_at)
         kinds = ", ".join(g.kind for g in gaps)
