@@ -226,3 +226,10 @@ def test_readable_benefits(practice: Any) -> None:
     assert any("Co-Insurance" in ln.title() or "Coinsurance" in ln for ln in lines)
     assert practice.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
                                     "'eligibility.view'")[0] == 1
+
+
+def test_unknown_visit_type_still_gets_its_gap_task(practice: Any) -> None:
+    clock.set_clock(lambda: NOW)
+    _appointment(practice, visit_type="space_walk")
+    task = queue.get_task(practice, eligibility.check_upcoming_visits(practice)[0])
+    assert task.payload["gaps"] == ["missing"] and "No estimate" in task.draft
