@@ -264,6 +264,9 @@ class TaskDetailPane(QWidget):
             getattr(tab, "show_task")(task)
             self._extension_tabs.append(tab)
             self.tabs.addTab(tab, kind_label(task.kind))
+            self.tabs.setCurrentWidget(tab)
+        elif self.tabs.currentIndex() >= 3:
+            self.tabs.setCurrentIndex(0)
 
     def image_labels(self) -> list[QLabel]:
         return [w for w in self.evidence_box.findChildren(QLabel)

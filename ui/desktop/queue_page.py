@@ -34,6 +34,11 @@ from app import clock, queue
 from app.domain import ActionMode, Task, TaskState
 from app.services import desktop_session
 from ui.desktop.detail import TaskDetailPane
+
+try:  # kind-specific detail tabs register themselves in DETAIL_EXTENSIONS
+    import ui.desktop.intake_pane  # noqa: F401
+except ModuleNotFoundError:  # the intake service is not in this build
+    pass
 from ui.desktop.models import TASK_ID_ROLE, QueueListModel, TaskFilterProxy, TaskTableModel
 from ui.desktop.pages import AppContext, Page, PageSpec, register_page
 
