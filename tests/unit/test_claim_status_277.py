@@ -14,7 +14,7 @@ from app.x12.errors import X12Error
 from app.x12.x277 import parse_277
 from automations.workflows import claim_status
 
-X12 = Path("/work/shared/corpus/x12")
+X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus
 
 
 def test_parse_claim_level_statuses() -> None:

@@ -17,7 +17,7 @@ from app.identity import init_vault
 from app.x12.synth import SynthClaim, SynthLine, build_835
 from ui.cli import main
 
-X12 = Path("/work/shared/corpus/x12")
+X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus
 PW = "owner-password-1"
 
 

@@ -12,7 +12,7 @@ from app.domain.revenue import Adjustment, ClaimPayment, DenialCategory, NextAct
 from app.services.remittance import classify, is_medicare, load_rules
 from app.x12.x835 import parse_835
 
-X12 = Path("/work/shared/corpus/x12")
+X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus
 D = Decimal
 
 

@@ -22,7 +22,7 @@ from app.x12.tokenizer import tokenize
 from app.x12.x271 import parse_270, parse_271
 from automations.workflows import eligibility
 
-X12 = Path("/work/shared/corpus/x12")
+X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)
 
 

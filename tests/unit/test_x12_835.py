@@ -20,7 +20,7 @@ from app.x12.x271 import parse_271
 from app.x12.x835 import parse_835
 from automations.workflows import denials, eligibility
 
-X12 = Path("/work/shared/corpus/x12")
+X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus
 D = Decimal
 TABLES = ["x12_imports", "remittances", "remit_claims", "remit_lines", "remit_adjustments",
           "remit_remarks", "remit_plb", "tasks", "task_evidence", "blobs", "claims",

@@ -22,10 +22,7 @@ from app.x12.x271 import parse_270, parse_271
 from app.x12.x277 import parse_277
 from app.x12.x835 import parse_835
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-X12 = CORPUS / "x12"
-if not X12.is_dir():  # the lead's checkout may sit elsewhere
-    X12 = Path("/work/shared/corpus/x12")
+X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus
 MANIFEST = {e["file"]: e for e in json.loads((X12.parent / "manifest_x12.json").read_text())}
 
 PARSERS: dict[str, Callable[..., list[Any]]] = {

@@ -16,7 +16,7 @@ from app.x12.tokenizer import Separators, tokenize
 from app.x12.x271 import parse_270
 from app.x12.x835 import parse_835
 
-X12 = Path("/work/shared/corpus/x12")
+X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus
 
 
 @pytest.mark.parametrize("rel, element, component, repetition, segment", [
