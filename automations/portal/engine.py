@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 import concurrent.futures
 from collections.abc import Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -340,6 +341,8 @@ class PortalEngine:
         self.launches += 1
         if self.private_dir is None:
             self.private_dir = _private_dir()
+            # also wiped if the engine is dropped unclosed or the process exits
+            weakref.finalize(self, shutil.rmtree, self.private_dir, True)
         # Playwright adds --no-sandbox unless chromium_sandbox is set; only root needs it.
         return await self._playwright.chromium.launch(
             executable_path=self.chromium_path, headless=True, args=CHROMIUM_ARGS,
