@@ -231,6 +231,10 @@ class MainWindow(QMainWindow):
         if self.locked:
             return
         from ui.desktop.settings_dialog import SettingsDialog
+        try:  # optional tabs register themselves in SETTINGS_PAGES on import
+            import ui.desktop.models_page  # noqa: F401
+        except ModuleNotFoundError:  # the model registry is not in this build
+            pass
         dialog = SettingsDialog(self.ctx, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.auto_lock_changed.connect(self.idle.set_limit_minutes)

@@ -1,0 +1,41 @@
+"""The Models settings tab: the bundled model listed with its pinned hash, chosen as the
+default, and its file re-verified; managing models is for the owner only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from app.services import models as model_service
+
+
+def _models_tab(window: Any) -> Any:
+    window.open_settings()
+    dialog = window.settings_dialog
+    titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    dialog.tabs.setCurrentIndex(titles.index("Models"))
+    return dialog.tabs.currentWidget()
+
+
+def test_owner_lists_verifies_and_chooses_the_model(qtbot: Any, open_window: Any) -> None:
+    window = open_window("olivia")
+    tab = _models_tab(window)
+    assert tab.table.rowCount() >= 1
+    bundled = next(m for m in tab.models if m.bundled)
+    assert "(bundled)" in tab.table.item(0, 0).text()
+    assert tab.table.item(0, 3).text() == bundled.sha256[:16] + "…"
+    qtbot.mouseClick(tab.verify_button, Qt.MouseButton.LeftButton)
+    assert tab.status.text() == "All model files match their pinned SHA-256."
+    tab.default_box.setCurrentText(bundled.name)
+    qtbot.mouseClick(tab.use_button, Qt.MouseButton.LeftButton)
+    assert model_service.active_model(window.session, "outreach").name == bundled.name
+    assert model_service.DEFAULT_KIND in tab.table.item(0, 5).text()
+
+
+def test_front_desk_sees_models_but_cannot_change_them(qtbot: Any, open_window: Any) -> None:
+    window = open_window("frida")
+    tab = _models_tab(window)
+    assert tab.table.rowCount() >= 1
+    assert not tab.use_button.isEnabled() and not tab.verify_button.isEnabled()
+    assert not tab.import_button.isEnabled()
