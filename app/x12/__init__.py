@@ -7,4 +7,15 @@ from app.x12.envelope import Interchange, parse_envelope
 from app.x12.errors import X12Error
 from app.x12.tokenizer import Separators, tokenize
 
-__all__ = ["Interchange", "Separators", "X12Error", "parse_envelope", "tokenize"]
+__all__ = ["Interchange", "Separators", "X12Error", "detect_kind", "parse_envelope",
+           "tokenize"]
+
+
+def detect_kind(data: bytes | str) -> str:
+    """The transaction set of a file (ST01 of its first transaction: '835', '271', ...),
+    for an import dialog that accepts any X12 file. Raises X12Error if unreadable."""
+    inter = parse_envelope(data, lenient=True)
+    txns = inter.transactions()
+    if not txns:
+        raise inter.tokens.error("no transaction sets in the file", 0)
+    return txns[0].set_id

@@ -3,7 +3,8 @@ biller's queue as a `denial_review` task with its drafts (appeal letter text + P
 corrected-claim worksheet) as evidence. The whole import is one transaction: a bad
 file is rejected before anything is written, and a failure mid-way rolls back all.
 
-Desktop import dialog: `import_835_file(session, data, lenient=False)`.
+Desktop import dialog: `import_x12_file(session, data, lenient=False)` (any 835, 271 or
+277, detected from ST01) or `import_835_file` directly.
 Denial review pane: `app.services.remittance.remit_claim_detail(session, id)` for the
 facts, the task's draft/evidence for the letter; approving the task runs `_approve`.
 """
@@ -92,6 +93,25 @@ def _unbalanced(conn: Connection, stored: list[StoredClaim], result: ImportResul
         if row is not None and not row[0]:
             out.append((rid, [i["message"] for i in json.loads(row[1])]))
     return out
+
+
+def import_x12_file(session: Session, data: bytes, *, lenient: bool = False) -> ImportResult:
+    """Import an 835, 271 or 277, whichever the file is; anything else is refused with
+    the position of its ST segment."""
+    from app.x12 import detect_kind
+    from app.x12.envelope import parse_envelope
+    from automations.workflows import claim_status, eligibility
+
+    kind = detect_kind(data)
+    if kind == "835":
+        return import_835_file(session, data, lenient=lenient)
+    if kind == "271":
+        return eligibility.import_271_file(session, data, lenient=lenient)
+    if kind == "277":
+        return claim_status.import_277_file(session, data, lenient=lenient)
+    inter = parse_envelope(data, lenient=True)
+    raise inter.tokens.error(f"OffHold imports 835, 271 and 277 files, not {kind}",
+                             inter.transactions()[0].start)
 
 
 def _facts(conn: Connection, sc: StoredClaim, practice: str) -> ClaimFacts:

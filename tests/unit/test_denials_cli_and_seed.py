@@ -106,3 +106,19 @@ def test_demo_seed_spread(owner_session: Any) -> None:
     assert kinds["denial_review"] >= 7 and kinds["claim_status"] == 2
     assert kinds.get("eligibility_gap", 0) >= 1
 
+
+
+@pytest.mark.parametrize("rel, kind", [
+    ("835/stupidedi__era-sample.edi", "835"), ("271/lfh__subscriber-health-benefit-check.271",
+                                               "271"),
+    ("277/lfh__claim-level-status.277", "277"), ("837p/uhin__837.edi", None)])
+def test_import_any_kind(practice: Any, rel: str, kind: str | None) -> None:
+    from app.x12.errors import X12Error
+    from automations.workflows.denials import import_x12_file
+    data = (X12 / rel).read_bytes()
+    if kind is None:
+        with pytest.raises(X12Error, match="not 837") as info:
+            import_x12_file(practice, data)
+        assert info.value.segment_id == "ST"
+        return
+    assert import_x12_file(practice, data).kind == kind
