@@ -44,6 +44,8 @@ COMMON_WORDS = frozenset("""
 a an and or the this that these those he she they we you i it his her their our your its
 there here what when where who why how all any some each every both also but if so then
 hi hello dear thanks thank please reply call text stop visit visits appointment office
+takes take taking uses use using needs wants has is was reports states lists notes came
+comes presents seen seeks currently recently today she he patient's
 is are was were be been has have had do does did will would can could may might should
 patient patients pt mr mrs ms dr doctor new existing adult reason visit reasons for of in on
 at to with without by from as not no none nkda known unknown yes denies reports reported
@@ -61,7 +63,7 @@ monday tuesday wednesday thursday friday saturday sunday
 
 @dataclass(frozen=True)
 class Claim:
-    kind: str  # number | date | drug | name | text
+    kind: str  # number | date | drug | dose | name
     text: str
     start: int  # in the checked text
     end: int
@@ -290,6 +292,20 @@ def injection_markers(text: str) -> list[tuple[str, Span]]:
     return [(m.group(), (m.start(), m.end())) for m in _INJECTION.finditer(text)]
 
 
+def _rest_of_line(text: str, start: int) -> str:
+    end = text.find("\n", start)
+    return text[start:len(text) if end < 0 else end]
+
+
+def _dose_after(text: str, start: int) -> tuple[int, int, str] | None:
+    """The dose/frequency written right after a drug name, up to punctuation or 'and'."""
+    m = re.match(r"[ \t]*\(?[ \t]*([^,;.()\n]*?)(?=\s+and\s|\s*[,;.()]|\s*$)",
+                 text[start:])
+    if m is None or not re.search(r"\d", m.group(1)):
+        return None
+    return start + m.start(1), start + m.end(1), normalize(m.group(1))
+
+
 def check_text(text: str, source: str, *, allowed: Iterable[str] = ()) -> GroundingReport:
     """Every number, date, drug and capitalised name in `text` must be found in `source`
     (or in `allowed`, trusted strings our own code supplied, e.g. the practice name).
@@ -318,6 +334,14 @@ def check_text(text: str, source: str, *, allowed: Iterable[str] = ()) -> Ground
         spans = grounded_spans(find_drug, name)
         report.claims.append(Claim("drug", text[s:e], s, e, bool(spans), spans))
         covered.append((s, e))
+        dose = _dose_after(text, e)
+        if dose is not None:  # "metformin 850 mg twice daily": the dose must match too
+            d_start, d_end, wanted = dose
+            found = [(a, b) for a, b in find_drug(source, name)
+                     if wanted in normalize(_rest_of_line(source, b))]
+            report.claims.append(Claim("dose", text[d_start:d_end], d_start, d_end,
+                                       bool(found), tuple(found)))
+            covered.append((d_start, d_end))
     source_numbers = {n.lstrip("0") or "0" for n in re.findall(r"\d+", source + "\n" + trusted)}
     for m in re.finditer(r"\d+(?:[.,]\d+)*", text):
         if not free(m.start(), m.end()):

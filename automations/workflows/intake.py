@@ -166,10 +166,14 @@ def judge_model_text(result: IntakeResult, summary: str, reason: str) -> Verdict
     reason_report = grounding.check_text(reason, result.source_text)
     parroted = re.findall(r"\b(?:untrusted|instructions?|prompt|BEGIN DATA|END DATA|json)\b",
                           summary + " " + reason, re.I)
+    # The reason phrase is a short copy from the form, so all its words must be there too.
+    missing_words = [w for w in re.findall(r"[A-Za-z]{4,}", reason)
+                     if w.lower() not in grounding.COMMON_WORDS
+                     and not grounding.find_text(result.source_text, w)]
     facts = [c for c in report.claims if c.grounded]
     problems = list(dict.fromkeys(
         [c.text for c in report.ungrounded + reason_report.ungrounded]
-        + report.injection + reason_report.injection + parroted))
+        + report.injection + reason_report.injection + parroted + missing_words))
     if not facts and summary:
         problems.append("it states no fact from the form")
     if not summary:
