@@ -27,6 +27,10 @@ from app.x12.errors import X12Error
 
 VERSIONS = ("005010X221",)
 GROUP_CODES = frozenset({"CO", "PR", "OA", "PI", "CR"})
+# CLP02 claim status codes (resources/codes/clp02.csv) and BPR01 transaction handling.
+CLP02_CODES = frozenset({"1", "2", "3", "4", "5", "11", "13", "15", "16", "17", "19",
+                         "20", "21", "22", "23", "25", "27"})
+BPR01_CODES = frozenset({"C", "D", "H", "I", "P", "U", "X"})
 MAX_CAS_TRIPLETS = 6
 
 
@@ -168,8 +172,8 @@ def _parse_txn(inter: Interchange, txn: Transaction, lenient: bool,
                     raise ValueError("CLP needs CLP01 to CLP04 (claim, status, charge, paid)")
                 if not s[1]:
                     raise ValueError("CLP01 (claim number) is empty")
-                if not s[2]:
-                    raise ValueError("CLP02 (claim status) is empty")
+                if s[2] not in CLP02_CODES:
+                    raise ValueError(f"CLP02 {s[2][:4]!r} is not a claim status code")
                 claim = ClaimPayment(s[1], s[2], amt(s[3], "CLP03 charge", amounts),
                                      amt(s[4], "CLP04 paid", amounts),
                                      opt_amount(el(s, 5), "CLP05 patient responsibility"),
@@ -223,6 +227,8 @@ def _parse_txn(inter: Interchange, txn: Transaction, lenient: bool,
             elif tag == "BPR":
                 need(s, 2)
                 seen_bpr = True
+                if s[1] not in BPR01_CODES:
+                    raise ValueError(f"BPR01 {s[1][:4]!r} is not a transaction handling code")
                 remit.handling = s[1]
                 remit.payment_amount = amount(s[2], "BPR02 payment amount")
                 remit.credit_debit = el(s, 3)

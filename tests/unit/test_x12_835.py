@@ -298,3 +298,18 @@ def test_fuzz_277_and_270_parsers_only_raise_typed_errors(data: bytes, lenient: 
             parser(data, lenient=lenient)
         except X12Error as exc:
             assert exc.position
+
+
+def test_code_values_are_checked() -> None:
+    import csv
+    from app.services.remittance import CODES_DIR
+    from app.x12.x835 import CLP02_CODES
+    with open(CODES_DIR / "clp02.csv", newline="") as fh:
+        assert CLP02_CODES == {r["code"] for r in csv.DictReader(fh)}
+    good = build_835([one_claim()], payer_name="P", payer_id="1", trace="T",
+                     paid_on=date(2026, 10, 1))
+    for old, new, what in ((b"CLP*CLM1*1*", b"CLP*CLM1*9*", "CLP02"),
+                           (b"BPR*I*", b"BPR*Q*", "BPR01"),
+                           (b"CAS*PR*2*", b"CAS*XX*2*", "CAS01")):
+        with pytest.raises(X12Error, match=what):
+            parse_835(good.replace(old, new, 1))
