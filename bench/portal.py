@@ -29,7 +29,7 @@ from automations.sandbox_portal import (
 )
 
 CHECKS = 100
-PER_LAUNCH = 12
+PER_LAUNCH = 10
 PAYERS = [("Summit Medicare Advantage", "medicare_advantage", "clearinghouse_summit"),
           ("Northwind National Health", "commercial", "northwind"),
           ("Bluestem State Medicaid", "medicaid", "bluestem_medicaid"),

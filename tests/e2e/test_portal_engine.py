@@ -4,6 +4,7 @@ production path (vault credentials, recipes from resources/recipes, audit, tasks
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -373,9 +374,12 @@ def test_a_new_payer_is_a_new_yaml_file(portals: Session, sandbox: SandboxPortal
 
 
 def test_no_phi_left_on_disk_after_a_check_run(practice: Session, sandbox: SandboxPortal,
-                                              private_tmp: Path, vault_dir: Path) -> None:
+                                              private_tmp: Path, vault_dir: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
     """The engine is started after TMPDIR points at a private dir, so every temp file the
-    driver or Chromium makes lands there; after the run nothing holds the name or ID."""
+    driver or Chromium makes lands there; after the run nothing holds the name or ID, and
+    no log record (at any level) carries them either."""
+    caplog.set_level(logging.DEBUG)
     sandbox.reset()
     for name, plan, recipe in PAYERS[1:3]:
         payer = patients.add_payer(practice, name, plan, portal_recipe=recipe,
@@ -399,6 +403,9 @@ def test_no_phi_left_on_disk_after_a_check_run(practice: Session, sandbox: Sandb
     sandbox.reset()
     assert own.private_dir is not None and not Path(own.private_dir).exists()
     practice.vault.close()
+    assert "portal visit" in caplog.text  # the engine did log, with ids only
+    assert MEMBER not in caplog.text and "Zzyzxquell" not in caplog.text
+    assert "NW-7001" not in caplog.text
     for needle in (b"Zzyzxquell", MEMBER.encode(), MEMBER.encode("utf-16-le")):
         assert files_containing(vault_dir, needle) == []
         assert files_containing(private_tmp, needle) == []
