@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +42,7 @@ TASK_KIND = "outreach"
 PROMPT = "outreach_personalize"
 EMAIL_MAX_CHARS = 2000
 WAITLIST_HOLD_HOURS = 4
+REVIEW_WITHIN = timedelta(hours=4)  # patient messages go out the same day
 
 
 @lru_cache(maxsize=1)
@@ -268,6 +269,7 @@ def draft_outreach(session: Session, patient_id: int, kind: str, channel: str = 
     task, created = queue.create_task(
         session, TASK_KIND, natural_key, f"{label} ({ochannel.value.upper()})",
         draft=message.body, priority=queue.PRIORITY_HIGH if critical else queue.PRIORITY_NORMAL,
+        due_at=clock.now() + REVIEW_WITHIN,
         subject_type="patient", subject_id=patient_id, patient_id=patient_id,
         payload={"kind": okind.value, "channel": ochannel.value, "recipient": message.recipient,
                  "subject": message.subject, "tcpa_exempt": message.tcpa_exempt,
