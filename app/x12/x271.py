@@ -92,6 +92,7 @@ def _parse_271_txn(inter: Interchange, txn: Transaction) -> list[EligibilityResp
     member: Member | None = None
     benefit: Benefit | None = None
     in_ls = False
+    eb01 = code_lists()["EB01"]
     i = txn.start + 1
     try:
         for i in range(txn.start + 1, txn.end):
@@ -143,6 +144,8 @@ def _parse_271_txn(inter: Interchange, txn: Transaction) -> list[EligibilityResp
                 need(s, 1)
                 if current is None:
                     raise ValueError("EB outside a subscriber or dependent loop")
+                if s[1] not in eb01:
+                    raise ValueError(f"EB01 {s[1][:4]!r} is not an eligibility or benefit code")
                 types = el(s, 3)
                 benefit = Benefit(
                     s[1], coverage_level=el(s, 2),

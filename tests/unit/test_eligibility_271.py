@@ -215,6 +215,8 @@ def test_271_rejects_bad_input_with_position() -> None:
     data = make_271(PPO).replace(b"HL*3*2*22*0", b"HL*3*2*99*0")
     with pytest.raises(X12Error, match="HL03"):
         parse_271(data)
+    with pytest.raises(X12Error, match="EB01 'ZZ'"):
+        parse_271(make_271(["EB*ZZ*IND*30"]))
 
 
 def test_readable_benefits(practice: Any) -> None:
