@@ -82,3 +82,15 @@ def test_progress_reaches_the_status_bar(qtbot: Any, open_window: Any) -> None:
     assert steps == [(1, 3), (2, 3), (3, 3)]
     assert bar[1] == (2, 3, "Importing 2/3", True)
     assert not window.progress.isVisible()  # hidden again when idle
+
+
+def test_a_bug_in_a_result_callback_is_a_crash_report(qtbot: Any, bridge: Any) -> None:
+    worker = Worker(bridge, synchronous=True)
+
+    def show(_result: Any) -> None:
+        raise ValueError("Zzyzxquell")
+
+    worker.run(lambda: 1, done=show)
+    assert [c.error_type for c in bridge.crashes] == ["ValueError"]
+    assert worker.active == 0
+    bridge.crashes.clear()

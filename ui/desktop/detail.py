@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from app.domain import Task, TaskState
 from ui.desktop.models import STATE_TEXT, kind_label, local_time
 
+# A factory may have `accepts(task) -> bool` to skip tasks it cannot show.
 DETAIL_EXTENSIONS: dict[str, Callable[[Any], QWidget]] = {}
 
 SNOOZE_CHOICES = (("1 hour", 1), ("4 hours", 4), ("Tomorrow (24 h)", 24), ("Next week", 168))
@@ -259,7 +260,7 @@ class TaskDetailPane(QWidget):
             QTreeWidgetItem(self.history, [local_time(entry.ts), entry.actor,
                                            f"{entry.action} {moved}".strip(), entry.note])
         factory = DETAIL_EXTENSIONS.get(task.kind)
-        if factory is not None:
+        if factory is not None and getattr(factory, "accepts", lambda _t: True)(task):
             tab = factory(self)
             getattr(tab, "show_task")(task)
             self._extension_tabs.append(tab)

@@ -80,6 +80,11 @@ class IntakeReviewTab(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
+    @staticmethod
+    def accepts(task: Task) -> bool:
+        """Only tasks made by the intake workflow carry an IntakeResult payload."""
+        return isinstance(task.payload, dict) and "source_kind" in task.payload
+
     def show_task(self, task: Task) -> None:
         self.result = IntakeResult.from_json(task.payload)
         try:

@@ -49,6 +49,8 @@ class _Delivery(QObject):
         try:
             if self.done is not None and not (self.phi and self.worker.locked):
                 self.done(result)
+        except Exception as exc:  # a bug in showing the result: report it, keep running
+            self.worker.bridge.crash(exc)
         finally:
             self.worker._job_ended(self)
 
