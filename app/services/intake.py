@@ -95,7 +95,8 @@ def create_review(session: Session, result: IntakeResult, *, data: bytes, mime: 
                          details={"source_kind": result.source_kind.value,
                                   "sha256": sha256, "values": len(result.values),
                                   "flags": sorted({f.code for f in result.flags}),
-                                  "summary_origin": result.summary_origin})
+                                  "summary_origin": result.summary_origin,
+                                  "match": result.match})
     return task, created
 
 
