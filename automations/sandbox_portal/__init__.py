@@ -21,7 +21,9 @@ Public API:
 
 Admin URLs (what the CLI-started server offers to other processes):
     /__admin/fault?name=NAME&on=1[&count=N][&seconds=S][&portal=P]
-    /__admin/reset    /__admin/clock?day=N | ?date=YYYY-MM-DD    /__admin/state
+    /__admin/reset    /__admin/state
+    /__admin/clock?day=N[&hours=H] | ?date=YYYY-MM-DD   (simulated offset from app.clock)
+    POST /__admin/seed  with form field seed=<JSON from build_seed>
 """
 
 from automations.sandbox_portal.seed import (

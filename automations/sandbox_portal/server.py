@@ -51,6 +51,7 @@ class State:
                                              "claims": []}
         self.faults: dict[str, Fault] = {}
         self.offset_days = 0
+        self.offset_hours = 0.0  # finer than days: lets a test cross midnight at the payer
         self.sessions: dict[str, dict[str, Any]] = {}
         self.hits = 0
 
@@ -58,7 +59,7 @@ class State:
         return dict(self.seed.get("accounts", {}).get(portal) or SANDBOX_ACCOUNTS[portal])
 
     def today(self) -> date:
-        return (clock.now() + timedelta(days=self.offset_days)).date()
+        return (clock.now() + timedelta(days=self.offset_days, hours=self.offset_hours)).date()
 
     def set_fault(self, name: str, on: bool = True, *, count: int | None = None,
                   seconds: float | None = None, portal: str = "") -> None:
@@ -94,13 +95,15 @@ class State:
         with self.lock:
             self.faults.clear()
             self.offset_days = 0
+            self.offset_hours = 0.0
             self.sessions.clear()
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {"faults": {k: {"count": f.count, "seconds": f.seconds, "portal": f.portal}
                                for k, f in self.faults.items()},
-                    "offset_days": self.offset_days, "today": self.today().isoformat(),
+                    "offset_days": self.offset_days, "offset_hours": self.offset_hours,
+                    "today": self.today().isoformat(),
                     "sessions": len(self.sessions), "cases": len(self.seed.get("cases", [])),
                     "hits": self.hits}
 
@@ -802,8 +805,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if params.get("date"):
                     target = date.fromisoformat(params["date"])
                     state.offset_days = (target - clock.now().date()).days
-                elif params.get("day") is not None:
-                    state.offset_days = int(params["day"])
+                    state.offset_hours = 0.0
+                else:
+                    if params.get("day") is not None:
+                        state.offset_days = int(params["day"])
+                    if params.get("hours") is not None:
+                        state.offset_hours = float(params["hours"])
         elif action == "seed":
             body = params.get("seed")
             if not body:

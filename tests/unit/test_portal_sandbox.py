@@ -122,6 +122,9 @@ def test_admin_clock_advances_statuses(sandbox: SandboxPortal) -> None:
     assert admin(sandbox, "clock", day=2)["offset_days"] == 2
     _s, _u, body = b.post("/northwind/priorauth", member="NW1", authnum="NW-1")
     assert "Approved – 12 units through" in body
+    state = admin(sandbox, "clock", day=0, hours=48)
+    assert state["offset_hours"] == 48 and state["today"] == (TODAY + timedelta(days=2)
+                                                               ).isoformat()
     target = TODAY + timedelta(days=30)
     assert admin(sandbox, "clock", date=target.isoformat())["today"] == target.isoformat()
     _s, _u, body = b.post("/northwind/claims", member="NW1", claim="C-1")
@@ -184,6 +187,12 @@ def test_admin_refuses_unknown_faults_and_reset_clears(sandbox: SandboxPortal) -
     for name in FAULTS:
         admin(sandbox, "fault", name=name, on=1, seconds=0)
     assert set(admin(sandbox, "state")["faults"]) == set(FAULTS)
+    seed = build_seed([PaSeedRecord("NEW1", "NEW-1", "bluestem_medicaid", TODAY, "denied")])
+    req = urllib.request.Request(f"{sandbox.url}/__admin/seed",
+                                 data=urlencode({"seed": json.dumps(seed)}).encode())
+    with urllib.request.urlopen(req) as r:
+        assert json.loads(r.read())["cases"] == 1
+    sandbox.load_seed(SEED)
     state = admin(sandbox, "reset")
     assert state["faults"] == {} and state["offset_days"] == 0
 
