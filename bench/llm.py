@@ -89,8 +89,9 @@ def main() -> int:
         raw_tps.append(raw_run(raw))
     raw.close()
     ratio = max(app_tps) / max(raw_tps)
-    print(f"bench llm_app_vs_raw_tps {ratio:.2f} target >= 0.95  "
-          f"# app {max(app_tps):.0f} tok/s, raw {max(raw_tps):.0f} tok/s", flush=True)
+    print(f"bench llm_app_vs_raw_tps {ratio:.2f} target >= 0.95", flush=True)
+    print(f"  app {max(app_tps):.0f} tok/s, raw {max(raw_tps):.0f} tok/s (best of {ROUNDS})",
+          file=sys.stderr)
 
     prompt = load_prompt("intake_summary")
     params = GenerationParams(max_tokens=1, temperature=0.0, timeout_s=600)
@@ -106,9 +107,9 @@ def main() -> int:
         colds.append(cold.ttft_s)
         warms.append(warm.ttft_s)
     ratio = statistics.median(warms) / statistics.median(colds)
-    print(f"bench llm_ttft_cached_vs_cold {ratio:.2f} target <= 0.3  "
-          f"# cached {statistics.median(warms) * 1000:.0f} ms, cold "
-          f"{statistics.median(colds) * 1000:.0f} ms", flush=True)
+    print(f"bench llm_ttft_cached_vs_cold {ratio:.2f} target <= 0.3", flush=True)
+    print(f"  cached {statistics.median(warms) * 1000:.0f} ms, cold "
+          f"{statistics.median(colds) * 1000:.0f} ms (medians of {ROUNDS})", file=sys.stderr)
     runtime.close()
     return 0
 
