@@ -239,19 +239,17 @@ class PortalEngine:
             return patients.get_payer(session, payer)
         return patients.find_payer(session, payer)
 
-    def _prepare(self, session: Session, payer_ref: Payer | int | str, kind: str,
-                 override: Recipe | None) -> tuple[Payer, Recipe, PortalCredentials]:
-        if kind not in KIND_PERMISSION:
-            raise ValidationError(f"unknown look-up kind {kind!r}; one of: "
-                                  + ", ".join(KIND_PERMISSION))
-        require(session, KIND_PERMISSION[kind])
-        payer = self._resolve(session, payer_ref)
+    def _prepare(self, session: Session, payer: Payer, kind: str,
+                 override: Recipe | None) -> tuple[Recipe, PortalCredentials]:
         if not payer.portal_enabled:
             raise PortalDisabled(f"portal checks are switched off for payer {payer.id} "
                                  f"({payer.name}); turn them on with 'offhold portal enable'")
         name = override.name if override is not None else payer.portal_recipe
         if not name:
             raise PortalDisabled(f"payer {payer.id} ({payer.name}) has no portal recipe")
+        if override is None and name not in self.recipes:
+            raise RecipeBroken(f"payer {payer.id} ({payer.name}) uses recipe {name!r}, which "
+                               "is not installed (built-in or the practice's recipes_dir)")
         recipe = override if override is not None else self.recipes.get(name)
         if kind not in recipe.kinds:
             raise ValidationError(f"recipe {recipe.name!r} has no {kind} look-up; it has: "
@@ -262,7 +260,7 @@ class PortalEngine:
         except NotFound as exc:
             raise PortalDisabled(f"no portal log-in is stored for payer {payer.id} "
                                  f"({payer.name}); add one with 'offhold portal set'") from exc
-        return payer, recipe, creds
+        return recipe, creds
 
     def _check_all(self, session: Session,
                    requests: Sequence[tuple[Payer | int | str, str, PortalQuery]],
@@ -270,13 +268,16 @@ class PortalEngine:
         outcomes: list[CheckOutcome] = []
         jobs: dict[tuple[int, str], _Job] = {}
         for index, (payer_ref, kind, query) in enumerate(requests):
+            if kind not in KIND_PERMISSION:
+                raise ValidationError(f"unknown look-up kind {kind!r}; one of: "
+                                      + ", ".join(KIND_PERMISSION))
+            require(session, KIND_PERMISSION[kind])
+            payer = self._resolve(session, payer_ref)
             try:
-                payer, recipe, creds = self._prepare(session, payer_ref, kind, override)
-            except PortalDisabled as exc:
-                pid = payer_ref.id if isinstance(payer_ref, Payer) else (
-                    payer_ref if isinstance(payer_ref, int) else 0)
-                outcomes.append(CheckOutcome(pid, payer_ref if isinstance(payer_ref, Payer)
-                                             else None, "", kind, query, error=exc))
+                recipe, creds = self._prepare(session, payer, kind, override)
+            except PortalFailure as exc:  # disabled, or no such recipe: no visit made
+                outcomes.append(CheckOutcome(payer.id, payer, payer.portal_recipe or "", kind,
+                                             query, error=exc))
                 continue
             outcomes.append(CheckOutcome(payer.id, payer, recipe.name, kind, query))
             job = jobs.setdefault((payer.id, kind), _Job(payer, recipe, creds, kind, []))

@@ -344,7 +344,21 @@ def test_disabled_portal_is_refused_without_a_visit(portals: Session, engine: Po
     assert visits(portals)[-1]["outcome"] == "disabled"
     [outcome] = engine.check_many(portals, [("Northwind National Health", "pa_status",
                                              QUERY_FOR["northwind"])])
-    assert isinstance(outcome.error, PortalDisabled)
+    assert isinstance(outcome.error, PortalDisabled) and outcome.recipe == "northwind"
+    assert visits(portals)[-1]["payer_id"] == str(outcome.payer_id) != "0"
+    task = failure_task(portals, outcome.payer_id, outcome.recipe, outcome.error)
+    assert task.kind == "portal_failure" and "switched off" in task.draft
+
+
+def test_a_payer_whose_recipe_is_missing_gets_recipe_broken(portals: Session,
+                                                            engine: PortalEngine,
+                                                            sandbox: SandboxPortal) -> None:
+    payer = patients.add_payer(portals, "Ghost Health", "commercial",
+                               portal_recipe="ghost_health", portal_enabled=True)
+    hits = sandbox.hits()
+    with pytest.raises(RecipeBroken, match="'ghost_health', which is not installed"):
+        engine.check(portals, payer.id, "pa_status", PortalQuery("X1", "R1"))
+    assert sandbox.hits() == hits and visits(portals)[-1]["outcome"] == "recipe_broken"
 
 
 def test_a_new_payer_is_a_new_yaml_file(portals: Session, sandbox: SandboxPortal,
