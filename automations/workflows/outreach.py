@@ -131,6 +131,12 @@ def _truncate(text: str, limit: int) -> str:
     return cut + "\u2026"
 
 
+def _first_sentence(text: str) -> str:
+    """Only the greeting: a small model tends to add a second, invented sentence."""
+    m = re.match(r"\s*(.+?[.!?])(?:\s|$)", text)
+    return (m.group(1) if m else text).strip()
+
+
 def _sentence_problems(text: str, first_name: str) -> list[str]:
     """Cheap sanity checks on the model's sentence: a 135M model drifts into other
     languages or parrots its instructions, and grounding alone cannot see that."""
@@ -146,6 +152,9 @@ def _sentence_problems(text: str, first_name: str) -> list[str]:
         problems.append("not a complete sentence")
     if re.search(r"\b(instruction|untrusted|data|json|prompt)\b", text, re.I):
         problems.append("repeats its instructions")
+    if re.search(r"\b(today|tonight|tomorrow|yesterday|scheduled|(mon|tues|wednes|thurs|fri|"
+                 r"satur|sun)day|a\.?m\.?|p\.?m\.?)\b", text, re.I):
+        problems.append("mentions a time")
     if fk_grade(text) > 10:
         problems.append("too hard to read")
     return problems
@@ -188,7 +197,7 @@ def compose(session: Session, patient: Patient, kind: OutreachKind, channel: Cha
                     "practice": practice_name}, subject=f"outreach:{kind.value}",
                 patient_id=patient.id, runtime=runtime)
             run_ids = run.run_ids
-            candidate = str((run.result.data or {}).get("opening", "")).strip()
+            candidate = _first_sentence(str((run.result.data or {}).get("opening", "")))
             if not run.result.ok or not candidate:
                 checks.append(OutreachCheck("model_dropped", "the model's sentence was invalid; "
                                             "the template greeting is used", "info"))
