@@ -107,6 +107,16 @@ def main(argv: list[str]) -> int:
             queue_page.select_row(queue_page._proxy_row_of(shadow[0].id))
             save(window, "main-shadow-task.png")
 
+        intake = [t for t in queue_page.model.tasks if t.kind == "intake_review"
+                  and "source_kind" in (queue.get_task_unchecked(session, t.id).payload or {})]
+        if intake:
+            queue_page.select_row(queue_page._proxy_row_of(intake[0].id))
+            save(window, "main-intake-review.png")
+
+        if "pa_board" in window.specs:
+            window.show_page("pa_board")
+            save(window, "pa-board.png")
+
         first = queue_page.model.tasks[0]
         if first.patient_id is not None:
             window.show_page("patients", first.patient_id)
@@ -127,7 +137,6 @@ def main(argv: list[str]) -> int:
         window.close()
         worker.wait()
         session.vault.close()
-        _ = queue  # imported so a broken core fails here, loudly
     return 0
 
 

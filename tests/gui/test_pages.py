@@ -156,3 +156,42 @@ def test_evidence_image_is_shown_from_memory(qtbot: Any, open_window: Any, priva
     assert not pixmap.isNull() and (pixmap.width(), pixmap.height()) == (64, 40)
     assert files_containing(private_tmp, png[:16]) == []
     assert files_containing(demo_vault, png[:16]) == []  # only encrypted in the vault
+
+
+def test_run_gui_autologin_end_to_end(qtbot: Any, demo_vault: Path) -> None:
+    """`offhold gui --autologin front_desk` on a demo vault: the real event loop, the real
+    pool; the main window opens as frida and the app quits cleanly."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ui.desktop.main import run_gui
+    from ui.desktop.mainwindow import MainWindow
+    seen: dict[str, Any] = {}
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(QApplication.quit)  # never hang the suite
+    poll = QTimer()
+
+    def check() -> None:
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if isinstance(w, MainWindow) and w.isVisible()]
+        if windows and windows[0].pages.get("queue") is not None and \
+                windows[0].pages["queue"].model.rowCount():
+            seen["user"] = windows[0].session.username
+            seen["rows"] = windows[0].pages["queue"].model.rowCount()
+            poll.stop()
+            windows[0].close()
+
+    poll.timeout.connect(check)
+    poll.start(50)
+    deadline.start(20000)
+    try:
+        code = run_gui(demo_vault, autologin_role="front_desk")
+    finally:
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        app.setStyleSheet("")  # later tests run with Qt's defaults again
+    poll.stop()
+    deadline.stop()
+    assert code == 0
+    assert seen.get("user") == "frida" and seen["rows"] > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -50,7 +51,8 @@ class IntakeReviewTab(QWidget):
         self.summary.setWordWrap(True)
         self.flags = QListWidget()
         self.flags.setObjectName("intakeFlags")
-        self.flags.setMaximumHeight(110)
+        self.flags.setMaximumHeight(90)
+        self.flags.setWordWrap(True)
         self.edits: dict[str, QLineEdit] = {}
         form_box = QWidget()
         form = QFormLayout(form_box)
@@ -73,9 +75,11 @@ class IntakeReviewTab(QWidget):
         right_layout.addWidget(QLabel("Flags"))
         right_layout.addWidget(self.flags)
         right_layout.addWidget(scroll, 1)
-        splitter = QSplitter()
+        # Stacked (source above the fields): the detail pane is narrower than it is tall.
+        splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.source)
         splitter.addWidget(right)
+        splitter.setSizes([260, 420])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)

@@ -95,7 +95,9 @@ class PABoardPage(Page):
                 header = QLabel()
                 header.setObjectName("sectionLabel")
                 items = QListWidget()
+                items.setObjectName("paColumn")
                 items.setWordWrap(True)
+                items.setSpacing(3)
                 items.itemDoubleClicked.connect(self._open_patient)
                 box_layout.addWidget(header)
                 box_layout.addWidget(items, 1)
@@ -113,8 +115,7 @@ class PABoardPage(Page):
                 item = QListWidgetItem(self._item_text(pa, names, late))
                 item.setData(PA_ID_ROLE, pa.id)
                 item.setData(PA_ID_ROLE + 1, pa.patient_id)
-                if late:
-                    item.setBackground(QBrush(QColor("#fde2e1")))
+                item.setBackground(QBrush(QColor("#fde2e1" if late else "#ffffff")))
                 items.addItem(item)
         self.summary.setText(f"{total} open prior authorizations · {overdue} past the payer's "
                              "decision deadline")

@@ -76,6 +76,7 @@ PAGE_MODULES = [
     "ui.desktop.queue_page",
     "ui.desktop.pa_board",
     "ui.desktop.patients_page",
+    "ui.desktop.remittance_page",
     "ui.desktop.dashboard",
 ]
 

@@ -142,7 +142,7 @@ class QueuePage(Page):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
-        self.splitter.setSizes([245, 815, 440])
+        self.splitter.setSizes([235, 855, 410])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.splitter)
@@ -193,6 +193,8 @@ class QueuePage(Page):
         self.sidebar_model.set_counts(view.counts)
         self._select_sidebar_row()
         self.model.set_rows(view.tasks, view.names)
+        # The assignee column only when someone is assigned: room for the titles.
+        self.table.setColumnHidden(6, not any(t.assignee for t in view.tasks))
         self.count_label.setText(f"{len(view.tasks)} shown"
                                  + (f" (first {PAGE_LIMIT})" if len(view.tasks) >= PAGE_LIMIT
                                     else ""))

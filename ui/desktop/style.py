@@ -33,6 +33,10 @@ QFrame#banner { background: #e8f1fb; border-bottom: 1px solid #b9d1ee; }
 QFrame#banner[level="warning"] { background: #fff4d6; border-bottom: 1px solid #e9c46a; }
 QFrame#banner[level="error"], QFrame#banner[level="critical"] { background: #fde2e1;
     border-bottom: 1px solid #e5a3a0; }
+QListWidget#paColumn { background: #eef1f5; border: 1px solid #d5d9e0; }
+QListWidget#paColumn::item { border: 1px solid #d5d9e0; border-radius: 4px; padding: 6px;
+    color: #1a1a1a; }
+QListWidget#paColumn::item:selected { border: 2px solid #3d6aa8; }
 QWidget#lockScreen { background: #1f3a5f; }
 QWidget#lockBox { background: white; border-radius: 8px; padding: 18px; }
 QLabel#lockTitle { font-size: 20px; font-weight: 700; color: #1f3a5f; }

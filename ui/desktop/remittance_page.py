@@ -1,0 +1,140 @@
+"""Remittances: the 835s received (payer, trace, payment, balance) with each claim's
+classification, next action and appeal deadline, and importing an X12 file (835, 271 or
+277) in the background. Calls app.services.remittance (role-checked) and
+automations.workflows.denials.import_x12_file (all-or-nothing; denials become tasks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.errors import ValidationError
+from app.services import remittance
+from ui.desktop.pages import AppContext, Page, PageSpec, register_page
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
+    table.setRowCount(len(rows))
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            table.setItem(r, c, QTableWidgetItem(value))
+
+
+class RemittancePage(Page):
+    title = "Remittances"
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.remits: list[dict[str, Any]] = []
+        self.path = QLineEdit()
+        self.path.setPlaceholderText("path to an 835, 271 or 277 file")
+        self.import_button = QPushButton("Import X12 file")
+        self.import_button.clicked.connect(self.import_file)
+        self.import_button.setEnabled(ctx.session.can("remit.import"))
+        top = QHBoxLayout()
+        top.addWidget(self.path, 1)
+        top.addWidget(self.import_button)
+        self.list = _table(["Payer", "Trace", "Payment", "Balanced", "Claims", "Denials"])
+        self.list.currentCellChanged.connect(lambda row, *_: self._chosen(row))
+        self.header = QLabel("Choose a remittance.")
+        self.header.setObjectName("detailTitle")
+        self.header.setWordWrap(True)
+        self.claims = _table(["Claim", "Status", "Charge", "Paid", "Category", "Next action",
+                              "Appeal by"])
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.header)
+        right_layout.addWidget(self.claims, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.list)
+        splitter.addWidget(right)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+    def refresh(self) -> None:
+        session = self.ctx.session
+        self.ctx.worker.run(lambda: remittance.list_remittances(session), done=self.show_list,
+                            label="Loading remittances")
+
+    def show_list(self, remits: list[dict[str, Any]]) -> None:
+        self.remits = remits
+        _fill(self.list, [[r["payer"], r["trace_number"], f"${r['payment']}",
+                           "yes" if r["balanced"] else "NO", str(r["claims"]),
+                           str(r["denials"])] for r in remits])
+
+    def _chosen(self, row: int) -> None:
+        if not 0 <= row < len(self.remits):
+            return
+        remit_id = int(self.remits[row]["id"])
+        session = self.ctx.session
+        self.ctx.worker.run(lambda: remittance.remittance_summary(session, remit_id),
+                            done=self.show_summary, label="Opening remittance")
+
+    def show_summary(self, summary: dict[str, Any]) -> None:
+        issues = "; ".join(summary["issues"]) or "balanced"
+        self.header.setText(f"{summary['payer']} · trace {summary['trace_number']} · "
+                            f"${summary['payment']} on {summary['payment_date'] or '?'} · "
+                            f"{issues}")
+        _fill(self.claims, [[c["claim_number"], c["status_text"], f"${c['charge']}",
+                             f"${c['paid']}", c["category"] or "", c["next_action"] or "",
+                             c["appeal_deadline"] or ""] for c in summary["claims"]])
+
+    def import_file(self) -> None:
+        path = Path(self.path.text().strip())
+        session = self.ctx.session
+
+        def job() -> Any:
+            from automations.workflows.denials import import_x12_file
+            try:
+                data = path.read_bytes()
+            except OSError as exc:  # a file problem the person can fix: a clear message
+                raise ValidationError(f"cannot read {path.name or 'the file'}: "
+                                      f"{exc.strerror or exc}") from exc
+            return import_x12_file(session, data)
+
+        def done(result: Any) -> None:
+            self.path.clear()
+            self.ctx.bridge.info(f"Imported a {result.kind}: {result.stored} new, "
+                                 f"{result.duplicates} already here, {result.denials} denials,"
+                                 f" {len(result.tasks)} tasks.")
+            self.refresh()
+
+        self.ctx.worker.run(job, done=done, label="Importing X12")
+
+    def clear_phi(self) -> None:
+        self.remits = []
+        _fill(self.list, [])
+        _fill(self.claims, [])
+        self.header.setText("Choose a remittance.")
+
+
+register_page(PageSpec("remittances", "Remittances", RemittancePage,
+                       permission="remit.import", shortcut="Ctrl+5", order=25))
