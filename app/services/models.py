@@ -104,6 +104,13 @@ def ensure_bundled(session: Session, info: ModelRecord) -> ModelRecord:
     return get_model(session, model_id)
 
 
+def find_bundled(session: Session, sha256: str) -> ModelRecord | None:
+    require(session, "model.generate")
+    row = session.vault.query_one(f"SELECT {MODEL_COLUMNS} FROM models WHERE bundled = 1 AND "
+                                  "active = 1 AND sha256 = ?", (sha256,))
+    return None if row is None else _record(session, row)
+
+
 def _insert(conn: Any, session: Session, info: ModelRecord, filename: str,
             bundled: bool) -> int:
     cur = conn.execute(

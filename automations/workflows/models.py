@@ -63,7 +63,16 @@ def _to_record(info: registry.ModelFileInfo, filename: str) -> ModelRecord:
 
 
 def ensure_bundled(session: Session) -> ModelRecord:
-    return model_service.ensure_bundled(session, _bundled_record())
+    """Register the bundled model once. Later calls only hash the file (cached per
+    process) and find its row, without asking llama.cpp to read the metadata again."""
+    try:
+        path = registry.bundled_model_path()
+        sha = registry.sha256_file(path)
+    except (ModelError, OSError) as exc:
+        raise ModelUnavailable(str(exc)) from exc
+    known = model_service.find_bundled(session, sha)
+    return known if known is not None else model_service.ensure_bundled(session,
+                                                                        _bundled_record())
 
 
 def list_models(session: Session) -> list[ModelRecord]:
