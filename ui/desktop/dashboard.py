@@ -147,8 +147,10 @@ class DashboardPage(Page):
         axis_y.append([kind_label(k) for k in kinds])
         axis_x = QValueAxis()
         top = max([data.counts.get(k, 0) for k in kinds] + [1]) + 1
+        step = 1 if top <= 10 else 5 if top <= 50 else 10 ** (len(str(top)) - 1)
+        top = -(-top // step) * step  # whole-number ticks
         axis_x.setRange(0, top)
-        axis_x.setTickCount(min(top, 10) + 1)
+        axis_x.setTickCount(top // step + 1)
         axis_x.setLabelFormat("%d")
         chart.addAxis(axis_y, Qt.AlignmentFlag.AlignLeft)
         chart.addAxis(axis_x, Qt.AlignmentFlag.AlignBottom)

@@ -55,12 +55,14 @@ class AppController(QObject):
 
     def open_main(self, session: Any) -> None:
         from ui.desktop.mainwindow import MainWindow  # after login: keeps startup light
-        from ui.desktop.style import apply_stylesheet
+        from ui.desktop.style import app_icon, apply_stylesheet
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_stylesheet(app)
         self.session = session
-        window = MainWindow(session, self.worker, self.bridge, self.vault_dir)
+        icon = app_icon()
+        window = MainWindow(session, self.worker, self.bridge, self.vault_dir, icon=icon)
+        window.setWindowIcon(icon)
         window.session_ended.connect(self.logged_out)
         self.window = window
         window.show()

@@ -3,7 +3,8 @@ shadow-mode warning, the lock screen)."""
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
 STYLESHEET = """
@@ -63,3 +64,22 @@ def apply_style(app: QApplication) -> None:
 def apply_stylesheet(app: QApplication) -> None:
     if app.styleSheet() != STYLESHEET:
         app.setStyleSheet(STYLESHEET)
+
+
+def app_icon() -> QIcon:
+    """A drawn icon (no image file to ship): the tray and the window use it."""
+    pixmap = QPixmap(64, 64)
+    pixmap.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor("#1f3a5f"))
+    painter.setPen(QColor("#1f3a5f"))
+    painter.drawRoundedRect(2, 2, 60, 60, 12, 12)
+    painter.setPen(QColor("#ffffff"))
+    font = QFont()
+    font.setPixelSize(40)
+    font.setBold(True)
+    painter.setFont(font)
+    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, "O")
+    painter.end()
+    return QIcon(pixmap)
