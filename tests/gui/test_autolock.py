@@ -105,3 +105,29 @@ def test_too_many_wrong_unlocks_end_the_session(qtbot: Any, open_window: Any) ->
             window.lock_screen.password.setText("nope-nope-nope")
             qtbot.keyClick(window.lock_screen.password, Qt.Key.Key_Return)
     assert "session.end" in _audit_actions(window.session, "frida")
+
+
+def test_every_page_is_cleared_on_lock(qtbot: Any, open_window: Any, fake_clock: Any) -> None:
+    from app.services import prior_auth
+    window = open_window("olivia")
+    session = window.session
+    patient_id, payer_id = session.vault.query_one(
+        "SELECT patient_id, payer_id FROM coverages ORDER BY id LIMIT 1")
+    prior_auth.add_prior_auth(session, patient_id=patient_id, payer=int(payer_id),
+                              cpt_code="72148", units=1, service_date="2030-01-15")
+    seen_names = []
+    for key in window.specs:
+        window.show_page(key)
+        seen_names += _phi_on_screen()
+    window.show_page("patients", patient_id)
+    assert seen_names and _phi_on_screen()
+    fake_clock.advance(601)
+    window.idle.check()
+    assert window.locked and _phi_on_screen() == []
+    for page in window.pages.values():  # nothing kept behind the lock screen either
+        for model_owner in (getattr(page, "model", None), getattr(page, "task_model", None),
+                            getattr(page, "results_model", None)):
+            if model_owner is not None:
+                assert model_owner.rowCount() == 0, type(page).__name__
+    board = window.pages["pa_board"]
+    assert all(col.count() == 0 for col in board.columns.values())
