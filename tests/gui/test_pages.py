@@ -195,3 +195,36 @@ def test_run_gui_autologin_end_to_end(qtbot: Any, demo_vault: Path) -> None:
     deadline.stop()
     assert code == 0
     assert seen.get("user") == "frida" and seen["rows"] > 0
+
+
+def test_sidebar_counts_are_live(qtbot: Any, open_window: Any) -> None:
+    from app.identity import Session
+    window = open_window("manny", counts_interval_ms=30)
+    page = window.pages["queue"]
+    before = page.sidebar_model.count_for("outreach")
+    system = Session.system(window.session.vault, "outreach-bot")
+    queue.create_task(system, "outreach", "test:live-count", "No-show follow-up",
+                      draft="We missed you today.")
+    qtbot.waitUntil(lambda: page.sidebar_model.count_for("outreach") == before + 1,
+                    timeout=3000)
+    assert page.sidebar_model.index(0).data().startswith("All my work")
+
+
+def test_crash_dialog_holds_no_phi(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from ui.desktop.main import show_crash
+    from ui.desktop.messages import crash_report
+    try:
+        raise RuntimeError("Zzyzxquell, Quintessa, member ZQM4455667")
+    except RuntimeError as exc:
+        report = crash_report(exc)
+    show_crash(report)
+    boxes = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, QMessageBox) and w.isVisible()]
+    assert len(boxes) == 1
+    box = boxes[0]
+    text = box.text() + box.detailedText()
+    assert "RuntimeError" in text and "test_crash_dialog_holds_no_phi" in text
+    assert "Zzyzxquell" not in text and "ZQM4455667" not in text
+    box.close()

@@ -86,11 +86,16 @@ class AppController(QObject):
             self.session = None
 
 
+_open_crash_dialogs: list[QMessageBox] = []  # parentless dialogs live while shown
+
+
 def show_crash(report: CrashReport) -> None:
     """A non-modal crash dialog with code locations only (no PHI)."""
     box = QMessageBox(QMessageBox.Icon.Critical, "OffHold — unexpected problem", report.text)
     box.setDetailedText(f"{report.error_type}\n{report.where}")
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    _open_crash_dialogs.append(box)
+    box.finished.connect(lambda _r: _open_crash_dialogs.remove(box))
     box.show()
 
 
