@@ -128,6 +128,8 @@ def run_gui(vault_dir: Path, autologin_role: str | None = None,
     worker = Worker(bridge)
     controller = AppController(vault_dir, bridge, worker)
     controller.show_login(user, password)
+    from ui.desktop.style import app_icon
+    app.setWindowIcon(app_icon())  # after the login is up: it is not needed to show it
     try:
         return int(app.exec())
     finally:

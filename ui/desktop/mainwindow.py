@@ -231,10 +231,12 @@ class MainWindow(QMainWindow):
         if self.locked:
             return
         from ui.desktop.settings_dialog import SettingsDialog
-        try:  # optional tabs register themselves in SETTINGS_PAGES on import
-            import ui.desktop.models_page  # noqa: F401
-        except ModuleNotFoundError:  # the model registry is not in this build
-            pass
+        import importlib
+        for name in ("ui.desktop.models_page", "ui.desktop.portals_page"):
+            try:  # optional tabs register themselves in SETTINGS_PAGES on import
+                importlib.import_module(name)
+            except ModuleNotFoundError:  # that service is not in this build
+                pass
         dialog = SettingsDialog(self.ctx, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.auto_lock_changed.connect(self.idle.set_limit_minutes)

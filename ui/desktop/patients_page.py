@@ -100,6 +100,8 @@ class PatientsPage(Page):
         self.setFocusProxy(self.search)
 
     def refresh(self) -> None:
+        if self.results_model.rowCount() == 0:
+            self.run_search()  # a small practice's list fits: show it (one audited search)
         if self.current_patient_id is not None:
             self.open_item(self.current_patient_id)
 
