@@ -57,6 +57,7 @@ class PatientsPage(Page):
         self.search.returnPressed.connect(self.run_search)
         self.results_model = PatientListModel(self)
         self.results = QListView()
+        self.results.setObjectName("patientList")
         self.results.setModel(self.results_model)
         self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results.selectionModel().currentChanged.connect(self._chosen)

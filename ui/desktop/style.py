@@ -17,6 +17,9 @@ QToolBar#pagesToolbar QToolButton:hover { background: #2f5688; }
 QLabel#sectionLabel { font-weight: 700; color: #1f3a5f; padding: 4px 2px; }
 QListView#queueSidebar { background: white; border: 1px solid #d5d9e0; padding: 2px; }
 QListView#queueSidebar::item { padding: 6px 4px; }
+QListView#patientList { background: white; border: 1px solid #d5d9e0; }
+QListView#patientList::item { padding: 5px 4px; border-bottom: 1px solid #eef0f3; }
+QListView#patientList::item:selected { background: #dce8f7; color: #1f3a5f; }
 QListView#queueSidebar::item:selected { background: #dce8f7; color: #1f3a5f; }
 QTableView { background: white; gridline-color: #e6e8ec; border: 1px solid #d5d9e0;
     selection-background-color: #cfe0f6; selection-color: #111; }
