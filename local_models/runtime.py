@@ -1,14 +1,16 @@
 """The llama-cpp-python runtime: load once, generate off the caller's thread, stream tokens.
 
-* One Llama object per (file, hash, context size, threads), kept for the life of the
-  process. Reusing the instance is also the prefix cache: llama.cpp keeps the KV cache of
-  the last prompt and only evaluates the tokens after the longest common prefix, so the
+* Models run in one worker process (local_models.worker), spawned on first use. It keeps
+  one Llama object per (file, hash, context size, threads) for the life of the app, and
+  runs one generation at a time on its main thread (see worker.py for why a process).
+* Reusing the Llama object is also the prefix cache: llama.cpp keeps the KV cache of the
+  last prompt and only evaluates the tokens after the longest common prefix, so the
   shared system prompt and template of repeated drafts cost nothing the second time.
-* A Llama object is not thread-safe, so calls to one model are serialized by its lock.
-* Every call runs on a worker thread, has a token limit and a deadline, and can be
-  cancelled; tokens reach the caller through a callback and/or by iterating the handle.
-  Cancellation and the deadline are checked after every token; llama.cpp cannot interrupt
-  the prompt evaluation itself, so a very long prompt is only stopped after its first token.
+* Every call has a token limit and a deadline and can be cancelled; tokens reach the
+  caller through a callback (called on the runtime's reader thread) and/or by iterating
+  the handle. Cancellation and the deadline are checked after every token; llama.cpp
+  cannot interrupt the prompt evaluation itself.
+* The file's SHA-256 is checked against the registry's before every load and use.
 """
 
 from __future__ import annotations
@@ -21,13 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from local_models.errors import (
-    GenerationCancelled,
-    GenerationTimeout,
-    ModelError,
-    ModelFileError,
-)
-from local_models.registry import check_gguf_header, verify_file
+from local_models.errors import GenerationCancelled, GenerationTimeout, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +88,20 @@ _DONE = object()
 class Generation:
     """A running generation. Iterate it for tokens, or call result() to wait."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_cancel: Callable[[], None] | None = None) -> None:
         self._tokens: queue.Queue[object] = queue.Queue()
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._result: GenerationResult | None = None
         self._error: BaseException | None = None
-        self.thread: threading.Thread | None = None
+        self._on_cancel = on_cancel
 
     def cancel(self) -> None:
-        self._cancel.set()
+        """Ask the worker to stop after the current token (no-op once finished)."""
+        if not self._cancel.is_set() and not self.done:
+            self._cancel.set()
+            if self._on_cancel is not None:
+                self._on_cancel()
 
     @property
     def cancelled(self) -> bool:
@@ -135,79 +135,179 @@ class Generation:
         self._finished.set()
 
 
-@dataclass
-class _Loaded:
-    llm: Any
-    lock: threading.Lock
-
-
 class ModelRuntime:
-    """Loads models once and runs generations on worker threads."""
+    """Parent side of the worker process: requests go down a pipe, tokens come back and
+    are dispatched to their Generation handles by a reader thread."""
 
     def __init__(self) -> None:
-        self._models: dict[tuple[str, str, int, int], _Loaded] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # spawning, the job table, sending
+        self._proc: Any = None
+        self._conn: Any = None
+        self._reader: threading.Thread | None = None
+        self._jobs: dict[int, tuple[Generation, ModelSpec, GenerationParams,
+                                    TokenCallback | None]] = {}
+        self._replies: dict[int, "queue.Queue[tuple[Any, ...]]"] = {}
+        self._next = 0
+
+    # -- the worker process -------------------------------------------------------------
+
+    def _ensure_worker(self) -> Any:
+        if self._proc is not None and self._proc.is_alive():
+            return self._conn
+        import multiprocessing
+
+        from local_models import worker
+
+        ctx = multiprocessing.get_context("spawn")  # fork is unsafe with threads
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker.serve, args=(child,), name="offhold-model-worker",
+                           daemon=True)
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        self._reader = threading.Thread(target=self._read, args=(parent,),
+                                        name="offhold-llm-reader", daemon=True)
+        self._reader.start()
+        log.info("model worker started (pid %s)", proc.pid)
+        return parent
+
+    def _send(self, msg: tuple[Any, ...]) -> None:
+        with self._lock:
+            conn = self._ensure_worker()
+            conn.send(msg)
+
+    def _new_job(self) -> int:
+        with self._lock:
+            self._next += 1
+            return self._next
+
+    def _read(self, conn: Any) -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                self._worker_died(conn)
+                return
+            kind, job = msg[0], int(msg[1])
+            if kind in ("token", "done") or (kind == "error" and job in self._jobs):
+                self._dispatch(msg)
+            else:
+                reply = self._replies.get(job)
+                if reply is not None:
+                    reply.put(msg)
+
+    def _dispatch(self, msg: tuple[Any, ...]) -> None:
+        kind, job = msg[0], int(msg[1])
+        entry = self._jobs.get(job)
+        if entry is None:
+            return
+        handle, spec, params, on_token = entry
+        if kind == "token":
+            handle._tokens.put(msg[2])
+            if on_token is not None:
+                try:
+                    on_token(msg[2])
+                except Exception:  # a broken callback must not kill the reader
+                    log.exception("token callback failed")
+            return
+        self._jobs.pop(job, None)
+        if kind == "done":
+            out = msg[2]
+            handle._finish(GenerationResult(
+                text=out["text"], finish_reason=out["finish_reason"],
+                prompt_tokens=out["prompt_tokens"], completion_tokens=out["completion_tokens"],
+                duration_s=out["duration_s"], ttft_s=out["ttft_s"], model_sha256=spec.sha256,
+                params=params.as_dict()), None)
+        else:
+            handle._finish(None, _rebuild_error(msg[2], msg[3]))
+
+    def _worker_died(self, conn: Any) -> None:
+        with self._lock:
+            if self._conn is conn:
+                self._proc, self._conn = None, None
+            jobs, self._jobs = dict(self._jobs), {}
+            replies = dict(self._replies)
+        for handle, *_rest in jobs.values():
+            handle._finish(None, ModelError("the model worker stopped unexpectedly; the "
+                                            "next call starts a new one"))
+        for job, reply in replies.items():
+            reply.put(("error", job, "ModelError", "the model worker stopped unexpectedly"))
+
+    def _request(self, msg: tuple[Any, ...], timeout: float = 600.0) -> tuple[Any, ...]:
+        job = int(msg[1])
+        reply: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._replies[job] = reply
+        try:
+            self._send(msg)
+            try:
+                answer = reply.get(timeout=timeout)
+            except queue.Empty as exc:
+                raise GenerationTimeout("the model worker did not answer in time") from exc
+        finally:
+            self._replies.pop(job, None)
+        if answer[0] == "error":
+            raise _rebuild_error(answer[2], answer[3])
+        return answer
 
     # -- loading ------------------------------------------------------------------------
 
-    def load(self, spec: ModelSpec) -> Any:
-        """The cached Llama for this spec; the file's hash is checked before every use (the
-        hash itself is cached per file size and mtime, so this costs a stat)."""
-        return self._loaded(spec).llm
+    def load(self, spec: ModelSpec) -> dict[str, Any]:
+        """Load (once) and verify the model; returns {"cached": bool, "load_s": float}."""
+        return dict(self._request(("load", self._new_job(), _spec_dict(spec)))[2])
 
-    def _loaded(self, spec: ModelSpec) -> _Loaded:
-        try:
-            verify_file(Path(spec.path), spec.sha256)
-        except ModelError:
-            self.evict(spec)
-            raise
-        with self._lock:
-            loaded = self._models.get(spec.key)
-            if loaded is not None:
-                return loaded
-            import llama_cpp
-
-            check_gguf_header(Path(spec.path))
-            started = time.monotonic()
-            try:
-                llm = llama_cpp.Llama(model_path=str(spec.path), n_ctx=spec.n_ctx,
-                                      n_threads=spec.n_threads, n_threads_batch=spec.n_threads,
-                                      seed=spec.seed, verbose=False)
-            except (ValueError, RuntimeError) as exc:
-                raise ModelFileError(f"llama.cpp could not load {spec.path}: {exc}") from exc
-            log.info("model %s loaded in %.2fs", spec.sha256[:12], time.monotonic() - started)
-            loaded = _Loaded(llm, threading.Lock())
-            self._models[spec.key] = loaded
-            return loaded
+    def reset(self, spec: ModelSpec) -> None:
+        """Forget the model's KV cache (the next prompt is evaluated cold)."""
+        self._request(("reset", self._new_job(), _spec_dict(spec)))
 
     def evict(self, spec: ModelSpec) -> None:
-        with self._lock:
-            loaded = self._models.pop(spec.key, None)
-        if loaded is not None:
-            with loaded.lock:
-                loaded.llm.close()
+        if self._proc is not None:
+            self._request(("evict", self._new_job(), _spec_dict(spec)))
+
+    @property
+    def worker_pid(self) -> int | None:
+        return None if self._proc is None else int(self._proc.pid)
 
     def close(self) -> None:
         with self._lock:
-            items = list(self._models.values())
-            self._models.clear()
-        for loaded in items:
-            with loaded.lock:
-                loaded.llm.close()
+            proc, conn = self._proc, self._conn
+            self._proc = self._conn = None
+        if proc is None:
+            return
+        try:
+            conn.send(("stop",))
+        except (OSError, ValueError):
+            pass
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=5)
+        conn.close()
+        proc.close()
 
     # -- generating ---------------------------------------------------------------------
 
     def start(self, spec: ModelSpec, messages: list[Message],
               params: GenerationParams = GenerationParams(),
               on_token: TokenCallback | None = None) -> Generation:
-        """Start a chat completion on a worker thread and return its handle at once."""
-        handle = Generation()
-        deadline = time.monotonic() + params.timeout_s
-        thread = threading.Thread(target=self._run, name="offhold-llm", daemon=True,
-                                  args=(handle, spec, messages, params, on_token, deadline))
-        handle.thread = thread
-        thread.start()
+        """Queue a chat completion in the worker and return its handle at once."""
+        job = self._new_job()
+        handle = Generation(lambda: self._cancel(job))
+        self._jobs[job] = (handle, spec, params, on_token)
+        params_dict = {**params.as_dict(), "json_schema": params.json_schema}
+        try:
+            self._send(("generate", job, _spec_dict(spec), messages, params_dict,
+                        time.time() + params.timeout_s))
+        except (OSError, ValueError) as exc:
+            self._jobs.pop(job, None)
+            raise ModelError(f"could not reach the model worker: {exc}") from exc
         return handle
+
+    def _cancel(self, job: int) -> None:
+        if job in self._jobs:
+            try:
+                self._send(("cancel", job))
+            except (OSError, ValueError):
+                pass
 
     def chat(self, spec: ModelSpec, messages: list[Message],
              params: GenerationParams = GenerationParams(),
@@ -222,72 +322,22 @@ class ModelRuntime:
             raise GenerationCancelled("the generation was cancelled")
         return result
 
-    def _run(self, handle: Generation, spec: ModelSpec, messages: list[Message],
-             params: GenerationParams, on_token: TokenCallback | None,
-             deadline: float) -> None:
-        try:
-            loaded = self._loaded(spec)
-            if not loaded.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                handle._finish(GenerationResult("", "timeout", 0, 0, 0.0, None, spec.sha256,
-                                                params.as_dict()), None)
-                return
-            try:
-                result = self._generate(loaded.llm, handle, spec, messages, params, on_token,
-                                        deadline)
-            finally:
-                loaded.lock.release()
-        except BaseException as exc:  # handed to the caller through result()
-            handle._finish(None, exc)
-        else:
-            handle._finish(result, None)
 
-    def _generate(self, llm: Any, handle: Generation, spec: ModelSpec,
-                  messages: list[Message], params: GenerationParams,
-                  on_token: TokenCallback | None, deadline: float) -> GenerationResult:
-        # create_chat_completion takes no stopping criteria; the stream yields once per
-        # token, so cancellation and the deadline are checked between tokens below.
-        kwargs: dict[str, Any] = dict(
-            messages=messages, stream=True, max_tokens=params.max_tokens,
-            temperature=params.temperature, top_p=params.top_p,
-            repeat_penalty=params.repeat_penalty, seed=spec.seed)
-        if params.json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": params.json_schema}
-        started = time.monotonic()
-        ttft: float | None = None
-        pieces: list[str] = []
-        finish = "stop"
-        stream = llm.create_chat_completion(**kwargs)
-        try:
-            for chunk in stream:
-                choice = chunk["choices"][0]
-                piece = choice.get("delta", {}).get("content") or ""
-                if piece:
-                    if ttft is None:
-                        ttft = time.monotonic() - started
-                    pieces.append(piece)
-                    handle._tokens.put(piece)
-                    if on_token is not None:
-                        on_token(piece)
-                if choice.get("finish_reason"):
-                    finish = str(choice["finish_reason"])
-                if handle.cancelled:
-                    finish = "cancelled"
-                    break
-                if time.monotonic() > deadline:
-                    finish = "timeout"
-                    break
-        finally:
-            stream.close()
-        if finish == "stop" and handle.cancelled:
-            finish = "cancelled"
-        elif finish == "stop" and time.monotonic() > deadline:
-            finish = "timeout"
-        completion = len(pieces)
-        return GenerationResult(
-            text="".join(pieces), finish_reason=finish,
-            prompt_tokens=max(0, int(llm.n_tokens) - completion), completion_tokens=completion,
-            duration_s=time.monotonic() - started, ttft_s=ttft, model_sha256=spec.sha256,
-            params=params.as_dict())
+def _spec_dict(spec: ModelSpec) -> dict[str, Any]:
+    return {"path": str(spec.path), "sha256": spec.sha256, "n_ctx": spec.n_ctx,
+            "n_threads": spec.n_threads, "seed": spec.seed}
+
+
+def _rebuild_error(name: str, message: str) -> ModelError:
+    """The worker's exception, as the same local_models error class where there is one."""
+    from local_models import errors
+
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ModelError)):
+        return ModelError(f"model worker failed ({name}): {message}")
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    return exc
 
 
 _DEFAULT: ModelRuntime | None = None

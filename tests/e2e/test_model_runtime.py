@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def spec() -> ModelSpec:
     path = registry.bundled_model_path()
     spec = ModelSpec(path, registry.sha256_file(path), n_ctx=2048)
-    default_runtime().load(spec)  # once for the module
+    default_runtime().load(spec)  # once for the module (in the worker process)
     return spec
 
 
@@ -34,7 +34,8 @@ def _msgs(text: str) -> list[dict[str, str]]:
 
 def test_loaded_once_and_tokens_stream_off_the_callers_thread(spec: ModelSpec) -> None:
     runtime = default_runtime()
-    assert runtime.load(spec) is runtime.load(spec)
+    pid = runtime.worker_pid
+    assert runtime.load(spec)["cached"] and runtime.worker_pid == pid  # loaded once, reused
     seen: list[tuple[str, str]] = []
     caller = threading.current_thread().name
     handle = runtime.start(spec, _msgs("Say hello to the office staff."),
@@ -73,7 +74,7 @@ def test_a_repeated_prefix_reuses_the_kv_cache(spec: ModelSpec) -> None:
     prompt = load_prompt("intake_summary")
     form = "Patient Name: Test Person\nReason for visit: {}\n"
     params = GenerationParams(max_tokens=1)
-    runtime.load(spec).reset()
+    runtime.reset(spec)
     cold = runtime.chat(spec, prompt.render(untrusted={"f": form.format("cough")}), params)
     warm = runtime.chat(spec, prompt.render(untrusted={"f": form.format("rash")}), params)
     assert cold.ttft_s is not None and warm.ttft_s is not None
