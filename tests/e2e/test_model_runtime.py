@@ -101,3 +101,22 @@ def test_invalid_structured_output_is_retried_once_then_failed(spec: ModelSpec) 
     assert len(out.attempts) == 2  # the first try and exactly one retry
     assert all("token limit" in a.errors[0] for a in out.attempts)
     assert out.attempts[1].result.params["temperature"] > 0  # the retry is not a replay
+
+
+def test_a_dead_worker_fails_its_calls_and_is_replaced(spec: ModelSpec) -> None:
+    import os
+    import signal
+
+    from local_models.errors import ModelError
+    runtime = default_runtime()
+    handle = runtime.start(spec, _msgs("Write a long story about a mountain."),
+                           GenerationParams(max_tokens=400, temperature=0.7))
+    for _token in handle:
+        pid = runtime.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        break
+    with pytest.raises(ModelError, match="stopped unexpectedly"):
+        handle.result(timeout=60)
+    again = runtime.chat(spec, _msgs("Say hi."), GenerationParams(max_tokens=8))
+    assert again.completion_tokens > 0 and runtime.worker_pid != pid
