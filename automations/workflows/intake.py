@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 TASK_KIND = "intake_review"
 PROMPT = "intake_summary"
+# The form text given to the model is capped so prompt + answer fit a 4k context; the
+# grounding check still uses the whole form.
+MODEL_SOURCE_CHARS = 8000
 
 
 @dataclass
@@ -129,7 +132,8 @@ def _model_summary(session: Session, result: IntakeResult, natural_key: str,
     """Ask the model for prose; keep it only if it is valid and fully grounded."""
     try:
         run = model_flow.run_structured(
-            session, TASK_KIND, PROMPT, untrusted={"intake_form": result.source_text},
+            session, TASK_KIND, PROMPT,
+            untrusted={"intake_form": result.source_text[:MODEL_SOURCE_CHARS]},
             subject=natural_key, patient_id=result.patient_id, runtime=runtime)
     except model_flow.ModelUnavailable as exc:
         result.flags.append(IntakeFlag("model_unavailable", f"The model could not run ({exc});"
