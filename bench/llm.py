@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-# bench/queue.py would shadow the standard library's queue (used by the runtime's token
-# stream) while this folder is on sys.path as the script's directory.
+# Keep this folder off sys.path so no bench script can shadow a standard library module
+# (the runtime's token stream uses `queue`).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

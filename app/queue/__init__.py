@@ -268,7 +268,7 @@ def list_tasks(session: Session, flt: QueueFilter = QueueFilter(), *, limit: int
     orders = {"priority": "priority, due_at IS NULL, due_at, id",
               "due": "due_at IS NULL, due_at, priority, id", "newest": "id DESC"}
     # A many-kind page in priority order reads its first rows off tasks_page (m0006)
-    # instead of sorting every open task (bench/queue.py: flat from 1k to 100k tasks).
+    # instead of sorting every open task (bench/queue_page.py: flat from 1k to 100k tasks).
     hint = ("INDEXED BY tasks_page " if order == "priority" and len(kinds) > 1
             and flt.patient_id is None else "")
     sql = (f"SELECT {TASK_COLUMNS} FROM tasks {hint}WHERE {' AND '.join(clauses)} "

@@ -1,5 +1,5 @@
 """Pure-logic tests: no Qt. `make test` runs this folder with the Qt plugin disabled and
-fails if anything imported PySide6."""
+fails if anything imported the Qt binding."""
 
 from __future__ import annotations
 

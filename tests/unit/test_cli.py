@@ -25,7 +25,7 @@ def run(args: list[str], password: str | None = PW, stdin: str | None = None,
         env["OFFHOLD_PASSWORD"] = password
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=ROOT, env=env,
-                          input=stdin, capture_output=True, text=True, timeout=120)
+                          input=stdin, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture
@@ -153,12 +153,12 @@ def test_tasks_commands(cli_vault: Path) -> None:
     from app.identity import unlock
     from app import queue
     session = unlock(cli_vault, "boss", PW)
-    queue.set_mode(session, "outreach", "approve_each")
-    task, _ = queue.create_task(session, "outreach", "cli:1", "Say hi", draft="hi")
-    other, _ = queue.create_task(session, "outreach", "cli:2", "Say bye", draft="bye")
+    queue.set_mode(session, "portal_failure", "approve_each")
+    task, _ = queue.create_task(session, "portal_failure", "cli:1", "Retry", draft="hi")
+    other, _ = queue.create_task(session, "portal_failure", "cli:2", "Retry", draft="bye")
     session.vault.close()
     v = ["--vault", str(cli_vault), "--user", "boss"]
-    r = run(["tasks", "list", "--kind", "outreach", "--json", *v])
+    r = run(["tasks", "list", "--kind", "portal_failure", "--json", *v])
     assert {t["id"] for t in json.loads(r.stdout)} == {task.id, other.id}
     r = run(["tasks", "show", str(task.id), "--json", *v])
     assert json.loads(r.stdout)["draft"] == "hi"

@@ -1,6 +1,6 @@
 """Queue pages in the desktop app's order (priority, then due time, no-due last) read
 the first rows straight off an index instead of sorting every open task: the page cost
-stays flat as the tasks table grows (bench/queue.py, 100k vs 1k tasks). State and kind
+stays flat as the tasks table grows (bench/queue_page.py, 100k vs 1k tasks). State and kind
 ride along in the index so the filter needs no table lookups."""
 
 from typing import Any
