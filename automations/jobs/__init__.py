@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import timedelta, timezone
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_SUBMITTED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -77,14 +78,19 @@ def build_scheduler(vault: Vault,
     scheduler: BaseScheduler = cls(
         jobstores={"default": SQLAlchemyJobStore(engine=jobstore_engine(vault),
                                                  tablename=JOB_TABLE)},
-        executors={"default": ThreadPoolExecutor(max_workers=workers)},
+        # The sweep has its own thread so it never queues behind slow portal checks.
+        executors={"default": ThreadPoolExecutor(max_workers=workers),
+                   "sweep": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
         timezone=timezone.utc)
     runtime.scheduler = scheduler
     install(runtime)
+    scheduler.add_listener(lambda event: runtime.submitted.add(event.job_id),
+                           EVENT_JOB_SUBMITTED)
     scheduler.add_job(pa_jobs.sweep, IntervalTrigger(seconds=sweep_seconds,
                                                      timezone=timezone.utc),
                       id=pa_jobs.SWEEP_ID, name=pa_jobs.SWEEP_ID, replace_existing=True,
+                      executor="sweep",
                       next_run_time=clock.now() + timedelta(milliseconds=10))
     return scheduler
 
@@ -101,14 +107,28 @@ def start_scheduler(vault: Vault,
     return scheduler
 
 
-def stop_scheduler(scheduler: BaseScheduler, wait: bool = True) -> None:
+def _stop(scheduler: BaseScheduler, runtime: JobRuntime, wait_seconds: float) -> None:
+    """Stop taking jobs, then let running ones finish. Not shutdown(wait=True): that holds
+    the job-store lock while it waits, and a finishing job re-plans itself under it."""
+    runtime.stopping = True
     if scheduler.running:
-        scheduler.shutdown(wait=wait)
+        scheduler.shutdown(wait=False)
+    if not runtime.wait_idle(wait_seconds):
+        log.warning("scheduler stopped with jobs still running after %ss", wait_seconds)
+
+
+def stop_scheduler(scheduler: BaseScheduler, wait_seconds: float = 60.0) -> None:
     try:
-        current().close()
+        runtime = current()
     except RuntimeError:
-        pass
-    install(None)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        return
+    try:
+        _stop(scheduler, runtime, wait_seconds)
+    finally:
+        runtime.close()
+        install(None)
 
 
 def run_forever(vault: Vault,
@@ -120,20 +140,24 @@ def run_forever(vault: Vault,
     scheduler = build_scheduler(vault, source_factory, cadence=cadence,
                                 sweep_seconds=sweep_seconds, blocking=True)
 
+    runtime = current()
+
     def stop(signum: int, frame: object) -> None:
-        # shutdown() from a signal handler would deadlock on the scheduler's lock.
-        threading.Thread(target=scheduler.shutdown, daemon=True).start()
+        # Not from the signal handler itself: shutdown takes the scheduler's locks.
+        threading.Thread(target=_stop, args=(scheduler, runtime, 0.0), daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     if on_started is not None:
         callback = on_started
         scheduler.add_listener(lambda event: callback(), EVENT_SCHEDULER_STARTED)
     try:
-        scheduler.start()
+        scheduler.start()  # returns after shutdown
     except KeyboardInterrupt:
-        pass
+        _stop(scheduler, runtime, 0.0)
     finally:
         try:
-            current().close()
+            if not runtime.wait_idle(60.0):
+                log.warning("stopping with portal checks still running")
+            runtime.close()
         finally:
             install(None)

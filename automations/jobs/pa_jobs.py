@@ -1,28 +1,27 @@
 """The prior-auth jobs. Module-level callables with ID-only arguments (they are pickled
 into the vault's job store); PHI never enters a job's arguments or id.
 
-- `sweep()` every few minutes: time rules (stalls, missed deadlines, weak approvals), then
-  make sure every open PA has a `pa-check:{id}` job at its planned `next_check_at`, and
-  none is left for a closed one.
-- `check_pa(pa_id)`: look one PA up and act on it; the workflow plans the next check
-  (risk-based cadence, business hours) and the job re-adds itself for that time.
-
-Re-adding from inside the job is race-free: APScheduler removes a spent date job while
-holding its job-store lock, and add_job waits for that lock. If the process dies between
-the two, the sweep at the next start re-creates the job from the vault's next_check_at,
-which is then in the past, so the missed check runs at once.
+- `check_pa(pa_id)`, job `pa-check:{id}`: look one PA up and act on it. The workflow plans
+  the next check (risk-based cadence, business hours); the job then moves its own
+  `next_run_time` there. Its trigger is an interval (the cadence's slowest step) only as a
+  fallback, so the job is never "spent": it stays in the job store while it runs or waits
+  in the pool, and a crash leaves it there with its planned time, which a restart then
+  finds missed and runs (misfire_grace_time=None, coalesce).
+- `sweep()`, every few minutes: the time rules (stalls, missed deadlines, weak approvals),
+  a job for every open PA that lacks one (new PAs, or added by another process), and no
+  job for a closed PA.
 """
-
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
 
-from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from app import clock
 from app.services import prior_auth as pa_svc
-from automations.jobs.runtime import current
+from app.identity import Session
+from automations.jobs.runtime import JobRuntime, current
 from automations.workflows.pa_followup import evaluate_time_rules, run_checks
 
 log = logging.getLogger(__name__)
@@ -38,61 +37,105 @@ def check_job_id(pa_id: int) -> str:
 def check_pa(pa_id: int) -> None:
     rt = current()
     system = rt.system()
-    rt.running.add(pa_id)
+    rt.enter()
+    try:
+        _check(rt, system, pa_id)
+    finally:
+        rt.leave()
+
+
+def _check(rt: JobRuntime, system: Session, pa_id: int) -> None:
     try:
         summary = run_checks(system, rt.source(), pa_ids=[pa_id], cadence=rt.cadence)
+        log.info("pa-check %s: %s", pa_id, summary.line())
     finally:
-        rt.running.discard(pa_id)
-    log.info("pa-check %s: %s", pa_id, summary.line())
-    if rt.scheduler is not None:
-        pa = pa_svc.get_prior_auth_unchecked(system, pa_id)
-        if pa.next_check_at is not None and not pa.status.is_terminal:
-            schedule_check(rt.scheduler, pa_id, pa.next_check_at)
+        # Never touch the scheduler once it is stopping: shutdown(wait=True) would hold
+        # the job-store lock while waiting for this very job (a deadlock).
+        if rt.scheduler is not None and not rt.stopping:
+            pa = pa_svc.get_prior_auth_unchecked(system, pa_id)
+            if pa.status.is_terminal or pa.next_check_at is None:
+                unschedule_check(rt.scheduler, pa_id)
+            else:
+                schedule_check(rt.scheduler, pa_id, pa.next_check_at)
+
+
+def _fallback_seconds() -> float:
+    """The trigger's own interval: a backstop only (each run re-plans its job), long
+    enough never to fire while a check is still running."""
+    return max(3600.0, current().cadence.beyond.total_seconds())
 
 
 def schedule_check(scheduler: object, pa_id: int, when: datetime) -> None:
-    """Upsert the PA's date job. A run time in the past (missed while the scheduler was
-    down) runs at once."""
+    """Move the PA's job to `when`, creating it if needed. A time in the past (missed while
+    the scheduler was down) runs at once. Safe from inside a running job: APScheduler
+    updates a job's store row under its job-store lock, and this waits for that lock."""
+    from apscheduler.jobstores.base import JobLookupError
     from apscheduler.schedulers.base import BaseScheduler
     assert isinstance(scheduler, BaseScheduler)
     job_id = check_job_id(pa_id)
-    scheduler.add_job(check_pa, DateTrigger(run_date=when, timezone=timezone.utc),
-                      args=[pa_id], id=job_id, name=job_id, replace_existing=True)
+    if scheduler.get_job(job_id) is not None:
+        try:
+            scheduler.modify_job(job_id, next_run_time=when)
+            return
+        except JobLookupError:
+            pass  # removed meanwhile (the PA closed); add it back below only if open
+    scheduler.add_job(check_pa, IntervalTrigger(seconds=_fallback_seconds(),
+                                                timezone=timezone.utc),
+                      args=[pa_id], id=job_id, name=job_id, next_run_time=when,
+                      replace_existing=True)
+
+
+def unschedule_check(scheduler: object, pa_id: int) -> None:
+    from apscheduler.jobstores.base import JobLookupError
+    from apscheduler.schedulers.base import BaseScheduler
+    assert isinstance(scheduler, BaseScheduler)
+    try:
+        scheduler.remove_job(check_job_id(pa_id))
+    except JobLookupError:
+        pass
 
 
 def sweep() -> None:
     rt = current()
-    system = rt.system()
-    summary = evaluate_time_rules(system)
-    if summary.tasks_created:
-        log.info("pa-sweep: %s time-rule tasks", summary.tasks_created)
-    if rt.scheduler is not None:
-        sync_check_jobs(rt.scheduler)
+    rt.enter()
+    try:
+        summary = evaluate_time_rules(rt.system())
+        if summary.tasks_created:
+            log.info("pa-sweep: %s time-rule tasks", summary.tasks_created)
+        if rt.scheduler is not None and not rt.stopping:
+            sync_check_jobs(rt.scheduler, catch_up=not rt.swept)
+            rt.swept = True
+    finally:
+        rt.leave()
 
 
-def sync_check_jobs(scheduler: object) -> int:
-    """Reconcile the job store with the vault; returns how many jobs were added/moved."""
+def sync_check_jobs(scheduler: object, *, catch_up: bool = False) -> int:
+    """Give every open PA a job and drop the jobs of closed ones; returns jobs added or
+    moved. Existing jobs are left where their own runs put them, except with `catch_up`
+    (the first sweep after a start): a check that was running when the process died never
+    re-planned its job, so the vault's earlier, missed next_check_at wins."""
     from apscheduler.schedulers.base import BaseScheduler
     assert isinstance(scheduler, BaseScheduler)
-    rt = current()
-    system = rt.system()
+    system = current().system()
     now = clock.now()
-    wanted: dict[str, datetime] = {}
-    for pa_id in pa_svc.open_pa_ids(system):
-        pa = pa_svc.get_prior_auth_unchecked(system, pa_id)
-        wanted[check_job_id(pa_id)] = pa.next_check_at or now
-    touched = 0
-    existing = {job.id: job for job in scheduler.get_jobs() if job.id.startswith(CHECK_PREFIX)}
-    for job_id, job in existing.items():
-        if job_id not in wanted:
-            scheduler.remove_job(job_id)
-    for job_id, when in wanted.items():
-        if int(job_id[len(CHECK_PREFIX):]) in rt.running:
-            continue  # its job re-adds itself when the check finishes
-        job = existing.get(job_id)
-        if job is not None and job.next_run_time is not None and \
-                job.next_run_time.astimezone(timezone.utc) == when:
+    open_ids = set(pa_svc.open_pa_ids(system))
+    existing = {job.id for job in scheduler.get_jobs() if job.id.startswith(CHECK_PREFIX)}
+    for job_id in existing:
+        if int(job_id[len(CHECK_PREFIX):]) not in open_ids:
+            unschedule_check(scheduler, int(job_id[len(CHECK_PREFIX):]))
+    added = 0
+    for pa_id in sorted(open_ids):
+        job_id = check_job_id(pa_id)
+        if job_id in existing and not catch_up:
             continue
-        schedule_check(scheduler, int(job_id[len(CHECK_PREFIX):]), when)
-        touched += 1
-    return touched
+        pa = pa_svc.get_prior_auth_unchecked(system, pa_id)
+        planned = pa.next_check_at or now
+        if job_id in existing:
+            if job_id in current().submitted:
+                continue  # already run (or running) since this start: it re-plans itself
+            job = scheduler.get_job(job_id)
+            if job is None or job.next_run_time is None or job.next_run_time <= planned:
+                continue
+        schedule_check(scheduler, pa_id, planned)
+        added += 1
+    return added

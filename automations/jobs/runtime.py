@@ -24,9 +24,27 @@ class JobRuntime:
     cadence: Cadence = DEFAULT_CADENCE
     sweep_seconds: float = 300.0
     scheduler: Any = None  # the running APScheduler scheduler
-    running: set[int] = field(default_factory=set)  # PA ids being checked right now
+    stopping: bool = False
+    swept: bool = False  # the first sweep after a start catches up missed checks
+    submitted: set[str] = field(default_factory=set)  # job ids run since this start
     _source: StatusSource | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _inflight: int = 0
+
+    def enter(self) -> None:
+        with self._idle:
+            self._inflight += 1
+
+    def leave(self) -> None:
+        with self._idle:
+            self._inflight -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for running jobs to finish (they may be mid portal visit)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._inflight == 0, timeout)
 
     def system(self) -> Session:
         return Session.system(self.vault, SYSTEM_ACTOR)
