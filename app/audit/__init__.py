@@ -51,9 +51,10 @@ def _mac(vault: Vault, row_hash: str) -> str:
 
 
 def _head(vault: Vault, conn: Connection) -> tuple[int, str]:
-    if vault.audit_head is None:
-        row = conn.execute("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-        vault.audit_head = (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+    # Read inside the write transaction every time, not only once: another process on the
+    # same vault (`offhold run` next to the desktop app) may have appended rows since.
+    row = conn.execute("SELECT id, row_hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    vault.audit_head = (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
     return vault.audit_head
 
 
