@@ -113,3 +113,24 @@ def test_board_groups_by_status_and_sorts_by_deadline(practice: Session,
     data = pa_svc.pa_to_json(early, pa_svc.practice_zone(practice))
     assert data["decision_due_at"]["local"].endswith("-05:00")
     assert "member" not in str(data).lower()
+
+
+def test_two_open_handles_on_one_vault_both_audit(practice: Session, vault_dir: object) -> None:
+    """`offhold run` and the desktop app each hold the vault open; both must keep writing
+    audited changes to one unbroken chain."""
+    from pathlib import Path
+
+    from app.identity import unlock
+    from tests.conftest import OWNER_PASSWORD
+    other = unlock(Path(str(vault_dir)), "owner", OWNER_PASSWORD)
+    try:
+        pid = _patient_id(practice)
+        a = pa_svc.add_prior_auth(practice, patient_id=pid, payer="Acme Health",
+                                  cpt_code="97110", units=1, service_date="2026-12-10")
+        system = Session.system(other.vault, "pa_followup")
+        pa_svc.record_status(system, a.id, "pending", source="manual")
+        pa_svc.record_status(Session.system(practice.vault, "x"), a.id, "approved",
+                             source="manual", approved_units=1)
+        assert audit.verify(practice.vault).ok and audit.verify(other.vault).ok
+    finally:
+        other.vault.close()
