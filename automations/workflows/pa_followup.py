@@ -320,3 +320,18 @@ def check_now(session: Session, source: StatusSource, *, pa_ids: list[int] | Non
                      details={"pa_ids": pa_ids or "all_open"})
     return run_checks(Session.system(session.vault, SYSTEM_ACTOR), source, pa_ids=pa_ids,
                       progress=progress)
+
+
+def check_now_at_portals(session: Session, *, pa_ids: list[int] | None = None,
+                         progress: ProgressFn | None = None, recipes_dir: str | None = None,
+                         engine: Any = None) -> CheckSummary:
+    """The desktop's "Check now": `check_now` through the payer portals. Pass a shared
+    `engine` (automations.portal.PortalEngine) to reuse its browser; otherwise one is
+    built from the practice settings for this run and closed after. Blocking: run it on
+    a worker thread; `progress(done, total, message)` is called from that thread."""
+    if engine is not None:
+        return check_now(session, PortalStatusSource(engine), pa_ids=pa_ids,
+                         progress=progress)
+    from automations.portal import PortalEngine
+    with PortalEngine.from_settings(session, recipes_dir=recipes_dir) as own:
+        return check_now(session, PortalStatusSource(own), pa_ids=pa_ids, progress=progress)

@@ -108,17 +108,15 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_check_now(args: argparse.Namespace, ctx: Context) -> int:
-    from automations.portal import PortalEngine
-    from automations.workflows.pa_followup import PortalStatusSource, check_now
+    from automations.workflows.pa_followup import check_now_at_portals
     session = ctx.session()
 
     def progress(done: int, total: int, message: str) -> None:
         if not ctx.json:
             ctx.say(f"[{done}/{total}] {message}")
 
-    with PortalEngine.from_settings(session, recipes_dir=args.recipes) as engine:
-        summary = check_now(session, PortalStatusSource(engine), pa_ids=args.pa or None,
-                            progress=progress)
+    summary = check_now_at_portals(session, pa_ids=args.pa or None, progress=progress,
+                                   recipes_dir=args.recipes)
     ctx.emit(summary.to_json(), summary.line())
     return 0
 
