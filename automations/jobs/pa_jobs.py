@@ -14,7 +14,7 @@ into the vault's job store); PHI never enters a job's arguments or id.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -27,6 +27,7 @@ from automations.workflows.pa_followup import evaluate_time_rules, run_checks
 log = logging.getLogger(__name__)
 
 CHECK_PREFIX = "pa-check:"
+BATCH_AHEAD = timedelta(minutes=15)  # same-payer PAs due this soon join a check
 SWEEP_ID = "pa-sweep"
 
 
@@ -45,18 +46,33 @@ def check_pa(pa_id: int) -> None:
 
 
 def _check(rt: JobRuntime, system: Session, pa_id: int) -> None:
+    """Check the PA, batched with the same payer's PAs that are due soon (one portal
+    log-in for all of them instead of one each)."""
+    now = clock.now()
+    batch = [pa_id]
     try:
-        summary = run_checks(system, rt.source(), pa_ids=[pa_id], cadence=rt.cadence)
-        log.info("pa-check %s: %s", pa_id, summary.line())
+        pa = pa_svc.get_prior_auth_unchecked(system, pa_id)
+        if pa.status.is_terminal:
+            return
+        if pa.next_check_at is not None and pa.next_check_at > now + timedelta(seconds=1):
+            return  # another PA's batch already checked it; the finally moves this job
+        ahead = min(BATCH_AHEAD, rt.cadence.beyond)
+        for other in pa_svc.open_pa_ids(system, due_by=now + ahead):
+            if other != pa_id and pa_svc.get_prior_auth_unchecked(
+                    system, other).payer_id == pa.payer_id:
+                batch.append(other)
+        summary = run_checks(system, rt.source(), pa_ids=batch, cadence=rt.cadence)
+        log.info("pa-check %s (+%s batched): %s", pa_id, len(batch) - 1, summary.line())
     finally:
         # Never touch the scheduler once it is stopping: shutdown(wait=True) would hold
         # the job-store lock while waiting for this very job (a deadlock).
         if rt.scheduler is not None and not rt.stopping:
-            pa = pa_svc.get_prior_auth_unchecked(system, pa_id)
-            if pa.status.is_terminal or pa.next_check_at is None:
-                unschedule_check(rt.scheduler, pa_id)
-            else:
-                schedule_check(rt.scheduler, pa_id, pa.next_check_at)
+            for checked in batch:
+                done = pa_svc.get_prior_auth_unchecked(system, checked)
+                if done.status.is_terminal or done.next_check_at is None:
+                    unschedule_check(rt.scheduler, checked)
+                else:
+                    schedule_check(rt.scheduler, checked, done.next_check_at)
 
 
 def _fallback_seconds() -> float:

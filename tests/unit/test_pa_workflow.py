@@ -158,8 +158,10 @@ def test_scheduler_job_store_lives_encrypted_in_the_vault(
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
+            jobs = {j.id for j in scheduler.get_jobs()}
             if session.vault.query_one("SELECT count(*) FROM pa_status_history WHERE "
-                                       "status = 'pending'")[0] == 3 and len(src.fetched) >= 6:
+                                       "status = 'pending'")[0] == 3 and len(src.fetched) >= 6 \
+                    and {f"pa-check:{i}" for i in ids} <= jobs:
                 break
             time.sleep(0.2)
         jobs = {j.id for j in scheduler.get_jobs()}
@@ -172,3 +174,25 @@ def test_scheduler_job_store_lives_encrypted_in_the_vault(
     assert b"apscheduler" not in session.vault.path.read_bytes()
     followups = [k for k, _ in _tasks(session) if k == "pa_followup"]
     assert len(followups) == 3
+
+
+def test_a_check_job_batches_the_same_payers_due_pas(pas: tuple[Session, list[int]]) -> None:
+    """One job checks every PA of its payer that is due, so a portal is logged in to once;
+    the other PAs' jobs then find their check already done and only re-plan."""
+    from automations.jobs import pa_jobs
+    from automations.jobs.runtime import JobRuntime, install
+    session, (a, b, c) = pas
+    src = ScriptedSource()
+    for pa_id in (a, b, c):
+        src.script[pa_id] = ("pending", "In review", {})
+    install(JobRuntime(vault=session.vault, source_factory=lambda s: src))
+    try:
+        pa_jobs.check_pa(a)
+        assert sorted(src.fetched) == [a, b, c]
+        pa_jobs.check_pa(b)  # already checked in a's batch: no second portal visit
+        assert len(src.fetched) == 3
+        clock.set_clock(lambda: NOW + timedelta(days=1))  # due again
+        pa_jobs.check_pa(c)
+        assert len(src.fetched) == 6
+    finally:
+        install(None)
