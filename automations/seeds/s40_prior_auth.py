@@ -13,11 +13,12 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, time, timedelta
 
-from app import clock
+from app import clock, queue
 from app.domain.pa import PAStatus
 from app.identity import Session
-from app.pa import wording
+from app.pa import rules, wording
 from app.pa.business import local_date
+from app.services import patients
 from app.services import prior_auth as pa_svc
 from automations.sandbox_portal.from_vault import default_outcome
 from automations.sandbox_portal.seed import RECIPE_PORTALS, PaSeedRecord, pa_timeline, status_on
@@ -65,7 +66,8 @@ def seed(session: Session, rng: random.Random) -> None:
         outcome, decide_after = default_outcome(pa.id)
         timeline = pa_timeline(PaSeedRecord("-", ref, recipe, pa.submitted_at.date(), outcome,
                                             decide_after, units=units, service_code=code))
-        event = status_on(timeline, pa.submitted_at.date(), today - timedelta(days=1))
+        # The sandbox counts days in UTC (like from_vault's submitted dates).
+        event = status_on(timeline, pa.submitted_at.date(), now.date() - timedelta(days=1))
         if event is None or event["status"] == "submitted":
             continue
         status = wording.from_source(str(event["status"]))
@@ -76,6 +78,20 @@ def seed(session: Session, rng: random.Random) -> None:
         if status in (PAStatus.APPROVED, PAStatus.PARTIAL) and "units" in event:
             approved_units = int(event["units"])
             approved_through = date.fromisoformat(str(event["valid_through"]))
-        pa_svc.record_status(system, pa.id, status, source="demo-seed", at=min(seen, now),
-                             wording=f"(demo history: {event['status']})",
-                             approved_units=approved_units, approved_through=approved_through)
+        seen = min(seen, now)
+        words = f"(demo history: {event['status']})"
+        after, change = pa_svc.record_status(system, pa.id, status, source="demo-seed",
+                                             at=seen, wording=words,
+                                             approved_units=approved_units,
+                                             approved_through=approved_through)
+        if change is None:
+            continue
+        # The tasks the workflow would have made then (no screenshot: demo history).
+        obs = rules.Observation(status, words, seen)
+        payer = patients.get_payer(session, payer_id)
+        for spec in rules.on_status_change(after, obs, tz,
+                                           appeal_window_days=payer.appeal_window_days):
+            queue.create_task(system, spec.kind, spec.natural_key, spec.title,
+                              draft=spec.draft, due_at=spec.due_at, priority=spec.priority,
+                              subject_type="prior_auth", subject_id=pa.id,
+                              patient_id=pa.patient_id, payload=spec.payload)
