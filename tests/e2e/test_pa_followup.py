@@ -214,14 +214,19 @@ def test_portal_failures_become_visible_tasks(office: tuple[Session, dict[str, i
     session, ids = office
     sandbox.set_fault("layout_changed", portal="bluestem")
     sandbox.set_fault("maintenance", portal="northwind")
+    sandbox.set_fault("captcha", portal="clearing")
     summary = check_now(session, PortalStatusSource(engine))
-    assert summary.failures == 4  # both Bluestem and both Northwind PAs
-    assert summary.checked == 2  # the clearing portal still answered
-    kinds = {r[0] for r in session.vault.query("SELECT kind FROM tasks WHERE kind IN "
-                                               "('recipe_broken','portal_failure')")}
-    assert kinds == {"recipe_broken", "portal_failure"}
+    assert summary.failures == len(CASES) and summary.checked == 0
+    assert sorted(summary.failed_pa_ids) == sorted(ids.values())
+    rows = session.vault.query("SELECT kind, id FROM tasks WHERE kind IN "
+                               "('recipe_broken','portal_failure','human_handoff')")
+    assert {k for k, _ in rows} == {"recipe_broken", "portal_failure", "human_handoff"}
+    for _kind, task_id in rows:  # each with the page it saw
+        assert any(e.mime == "image/png" for e in queue.get_task(session, task_id).evidence)
     failed = pa_svc.get_prior_auth(session, ids["BSM-9201"])
     assert failed.status is PAStatus.SUBMITTED and failed.next_check_at is not None
+    sandbox.reset()
+    assert check_now(session, PortalStatusSource(engine)).failures == 0  # recovers
 
 
 def test_cli_check_now_prints_the_summary(office: tuple[Session, dict[str, int]],
