@@ -3,14 +3,17 @@ into the vault's job store); PHI never enters a job's arguments or id.
 
 - `check_pa(pa_id)`, job `pa-check:{id}`: look one PA up and act on it. The workflow plans
   the next check (risk-based cadence, business hours); the job then moves its own
-  `next_run_time` there. Its trigger is an interval (the cadence's slowest step) only as a
-  fallback, so the job is never "spent": it stays in the job store while it runs or waits
+  `next_run_time` there. It also checks the same payer's PAs due within 15 minutes (one
+  portal log-in); their own jobs then only re-plan. Its trigger is an interval (the
+  cadence's slowest step, at least an hour) only as a backstop, so the job is never "spent": it stays in the job store while it runs or waits
   in the pool, and a crash leaves it there with its planned time, which a restart then
   finds missed and runs (misfire_grace_time=None, coalesce).
 - `sweep()`, every few minutes: the time rules (stalls, missed deadlines, weak approvals),
   a job for every open PA that lacks one (new PAs, or added by another process), and no
-  job for a closed PA.
+  job for a closed PA. The first sweep after a start also pulls any job whose check was
+  cut off by a crash back to the vault's (missed) next_check_at.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +22,8 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app import clock
-from app.services import prior_auth as pa_svc
 from app.identity import Session
+from app.services import prior_auth as pa_svc
 from automations.jobs.runtime import JobRuntime, current
 from automations.workflows.pa_followup import evaluate_time_rules, run_checks
 
