@@ -45,9 +45,9 @@ def test_terminal_states_have_no_exits() -> None:
 
 
 def test_creation_is_idempotent(owner_session) -> None:
-    first, created1 = queue.create_task(owner_session, "outreach", "pa:7:x:2026-11-24", "T",
+    first, created1 = queue.create_task(owner_session, "human_handoff", "pa:7:x:2026-11-24", "T",
                                         draft="v1")
-    second, created2 = queue.create_task(owner_session, "outreach", "pa:7:x:2026-11-24", "T",
+    second, created2 = queue.create_task(owner_session, "human_handoff", "pa:7:x:2026-11-24", "T",
                                          draft="v2")
     assert created1 and not created2 and first.id == second.id
     assert second.draft == "v2"  # refreshed while nobody had edited it
@@ -72,8 +72,8 @@ def test_new_kinds_start_in_shadow_and_cannot_be_approved(owner_session) -> None
 
 
 def test_approve_each_then_approve_with_edit(owner_session) -> None:
-    queue.set_mode(owner_session, "outreach", "approve_each")
-    task = _task(owner_session, kind="outreach")
+    queue.set_mode(owner_session, "human_handoff", "approve_each")
+    task = _task(owner_session, kind="human_handoff")
     assert task.state is TaskState.PENDING
     done = queue.approve(owner_session, task.id, draft="edited")
     assert done.state is TaskState.DONE
@@ -121,9 +121,9 @@ def test_automatic_refused_for_clinical_and_billing_kinds(owner_session, kind: s
 def test_only_owner_or_manager_change_modes(owner_session) -> None:
     desk = Session(owner_session.vault, "desk", frozenset({Role.FRONT_DESK}))
     with pytest.raises(PermissionDenied):
-        queue.set_mode(desk, "outreach", "approve_each")
+        queue.set_mode(desk, "human_handoff", "approve_each")
     manager = Session(owner_session.vault, "mgr", frozenset({Role.OFFICE_MANAGER}))
-    assert queue.set_mode(manager, "outreach", "approve_each").value == "approve_each"
+    assert queue.set_mode(manager, "human_handoff", "approve_each").value == "approve_each"
     row = owner_session.vault.query_one(
         "SELECT actor, details FROM audit_log WHERE action = 'mode.set'")
     assert row[0] == "mgr" and "approve_each" in row[1]
@@ -150,8 +150,8 @@ def test_role_filtering(owner_session) -> None:
 
 
 def test_reject_needs_reason_and_snooze_wakes(owner_session) -> None:
-    queue.set_mode(owner_session, "outreach", "approve_each")
-    task = _task(owner_session, kind="outreach")
+    queue.set_mode(owner_session, "human_handoff", "approve_each")
+    task = _task(owner_session, kind="human_handoff")
     with pytest.raises(ValidationError):
         queue.reject(owner_session, task.id, "  ")
     snoozed = queue.snooze(owner_session, task.id, clock.now() + timedelta(hours=2))
@@ -185,16 +185,16 @@ def test_manual_escalation_moves_to_manager(owner_session) -> None:
 
 
 def test_trust_figures_from_scripted_history(owner_session) -> None:
-    queue.set_mode(owner_session, "outreach", "approve_each")
+    queue.set_mode(owner_session, "human_handoff", "approve_each")
     start = clock.now()
-    ids = [_task(owner_session, key=f"o{i}", kind="outreach").id for i in range(4)]
+    ids = [_task(owner_session, key=f"o{i}", kind="human_handoff").id for i in range(4)]
     clock.set_clock(lambda: start + timedelta(minutes=10))
     queue.approve(owner_session, ids[0])
     clock.set_clock(lambda: start + timedelta(minutes=20))
     queue.approve(owner_session, ids[1], draft="draft text, changed")
     clock.set_clock(lambda: start + timedelta(minutes=30))
     queue.reject(owner_session, ids[2], "wrong patient")
-    fig = queue.trust_figures(owner_session)["outreach"]
+    fig = queue.trust_figures(owner_session)["human_handoff"]
     assert fig.decided == 3
     assert fig.approval_rate == pytest.approx(2 / 3)
     assert fig.edit_rate == pytest.approx(1 / 2)
