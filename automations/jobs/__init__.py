@@ -26,6 +26,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -35,7 +36,7 @@ from app import clock
 from app.identity import Session
 from app.pa.cadence import DEFAULT_CADENCE, Cadence
 from app.vault.db import Vault, connect_raw
-from automations.jobs import pa_jobs
+from automations.jobs import pa_jobs, practice_jobs
 from automations.jobs.runtime import JobRuntime, current, install
 from automations.workflows.pa_followup import PortalStatusSource, StatusSource
 
@@ -92,6 +93,16 @@ def build_scheduler(vault: Vault,
                       id=pa_jobs.SWEEP_ID, name=pa_jobs.SWEEP_ID, replace_existing=True,
                       executor="sweep",
                       next_run_time=clock.now() + timedelta(milliseconds=10))
+    scheduler.add_job(practice_jobs.queue_sweep, IntervalTrigger(seconds=sweep_seconds,
+                                                                 timezone=timezone.utc),
+                      id=practice_jobs.QUEUE_SWEEP_ID, name=practice_jobs.QUEUE_SWEEP_ID,
+                      replace_existing=True, executor="sweep",
+                      next_run_time=clock.now() + timedelta(milliseconds=20))
+    zone = vault.query_one("SELECT timezone FROM practice WHERE id = 1")[0]
+    scheduler.add_job(practice_jobs.eligibility_previsit,
+                      CronTrigger(hour=practice_jobs.ELIGIBILITY_LOCAL_HOUR, timezone=zone),
+                      id=practice_jobs.ELIGIBILITY_ID, name=practice_jobs.ELIGIBILITY_ID,
+                      replace_existing=True, executor="sweep")
     return scheduler
 
 
