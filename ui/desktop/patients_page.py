@@ -15,8 +15,6 @@ from PySide6.QtWidgets import (
     QListView,
     QSplitter,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -25,22 +23,8 @@ from PySide6.QtWidgets import (
 from app.services import desktop_session, patients
 from ui.desktop.models import TASK_ID_ROLE, PatientListModel, TaskTableModel, local_time
 from ui.desktop.pages import AppContext, Page, PageSpec, register_page
-
-
-def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.verticalHeader().hide()
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-    return table
-
-
-def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
-    table.setRowCount(len(rows))
-    for r, values in enumerate(rows):
-        for c, value in enumerate(values):
-            table.setItem(r, c, QTableWidgetItem(value))
+from ui.desktop.tables import fill_table as _fill
+from ui.desktop.tables import readonly_table as _table
 
 
 class PatientsPage(Page):
