@@ -2,7 +2,7 @@
 
 A backup is two files: PATH, an encrypted copy made with SQLite's backup API from the
 open vault into a database keyed with the same key (never `sqlcipher_export` into a
-`KEY ''` database, which writes plaintext), and PATH.keys, the key envelope. A restore
+database attached with an empty key, which writes plaintext), and PATH.keys, the key envelope. A restore
 opens the copy with a user's password, checks it (cipher and SQLite integrity, the audit
 chain) and only then replaces anything.
 """
