@@ -92,6 +92,10 @@ def register_effects() -> None:
 def send_to_outbox(session: Session, task: Task) -> str:
     """The outreach effect: re-check the (possibly edited) text, then queue it as ready."""
     payload = task.payload
+    missing = [k for k in ("channel", "kind", "recipient") if not payload.get(k)]
+    if missing:
+        raise ValidationError("this outreach task has no " + ", ".join(missing) +
+                              "; draft it with 'offhold outreach draft' instead")
     channel = Channel(payload["channel"])
     patient = patients._load_patient(session, task.patient_id) if task.patient_id else None
     hits = restricted_hits(task.draft, restricted_terms(patient))

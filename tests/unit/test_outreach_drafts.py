@@ -148,3 +148,15 @@ def test_missing_inputs_are_clear_errors(practice: Session, pid: int) -> None:
         flow.draft_outreach(practice, pid, "balance_notice", "sms", use_model=False)
     with pytest.raises(ValidationError, match="unknown outreach kind"):
         flow.draft_outreach(practice, pid, "collections", "sms", use_model=False)
+
+
+def test_outreach_task_without_channel_fails_with_a_clear_reason(owner_session) -> None:
+    """Regression: a hand-made outreach task failed with a bare KeyError('channel')."""
+    from app import queue
+    from automations.workflows.outreach import register_effects
+    register_effects()
+    queue.set_mode(owner_session, "outreach", "approve_each")
+    task, _ = queue.create_task(owner_session, "outreach", "hand:1", "Say hi", draft="hi")
+    failed = queue.approve(owner_session, task.id)
+    assert failed.state.value == "failed"
+    assert "no channel, kind, recipient" in failed.history[-1].note
