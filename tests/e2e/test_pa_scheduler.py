@@ -149,13 +149,15 @@ def test_sigkill_mid_run_then_restart_catches_up_without_duplicates(
         "SELECT next_check_at FROM prior_auths WHERE status IN "
         "('submitted','pending','info_requested')")]
     assert planned
-    time.sleep(max(0.0, min(at for job_id, at in stored if job_id.startswith("pa-check:"))
-                   - time.time(), max(planned) - time.time()) + 0.5)
+    # A check that was running when it died keeps only its hour-long backstop in the job
+    # store; its real plan is the vault's next_check_at. Wait for the plans, and for any
+    # stored check due soon, to pass (never for a backstop).
+    now = time.time()
+    soon = [at for job_id, at in stored if job_id.startswith("pa-check:") and at - now < 60]
+    time.sleep(max(0.0, max([*planned, *([min(soon)] if soon else [])]) - now) + 0.5)
     restart = time.time()
-    # Checks waiting in the vault's job store when it died are now missed; a check that
-    # was running has its missed plan in the vault's next_check_at.
     missed = [job_id for job_id, at in stored if job_id.startswith("pa-check:") and at < restart]
-    assert missed, f"expected missed check jobs in the vault's job store, found {stored}"
+    assert missed or not soon, f"expected missed check jobs in the job store, found {stored}"
     assert all(at < restart for at in planned)
     restart_iso = clock.iso(datetime.fromtimestamp(restart).astimezone())
 
