@@ -88,6 +88,21 @@ def test_set_enable_and_recipe_test(cli_vault: Path, sandbox: SandboxPortal,
                                                          "Denied – not medically necessary")
     assert result["fields"]["reference"] == "NW-CLI-1" and result["screenshot_bytes"] > 1000
 
+    # Saving the page to disk is an explicit export, and it is audited.
+    png = cli_vault.parent / "page.png"
+    code, out, err = run(capsys, "recipe", "test", recipe, "--member-id", "NWCLI0001",
+                         "--reference", "NW-CLI-1", "--screenshot", str(png))
+    assert code == 0, err
+    assert png.read_bytes().startswith(b"\x89PNG")
+    from app.identity import unlock
+    session = unlock(cli_vault, "owner", PASSWORD)
+    try:
+        exports = session.vault.query("SELECT object_id, details FROM audit_log WHERE action = "
+                                      "'portal.screenshot_export'")
+    finally:
+        session.vault.close()
+    assert len(exports) == 1 and exports[0][0] == "northwind" and "page.png" in exports[0][1]
+
     sandbox.set_fault("captcha")
     try:
         code, out, err = run(capsys, "recipe", "test", recipe, "--member-id", "NWCLI0001",

@@ -177,6 +177,14 @@ def cmd_recipe_list(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _export_screenshot(session: Any, path: Path, png: bytes, recipe_name: str) -> None:
+    """The user asked for the page on disk (it may show PHI): an explicit, audited export."""
+    from app import audit
+    audit.record_now(session.vault, session, "portal.screenshot_export", object_type="recipe",
+                     object_id=recipe_name, details={"bytes": len(png), "file": path.name})
+    path.write_bytes(png)
+
+
 def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:
     from app.services import patients
     from automations.portal import PortalEngine, PortalFailure, PortalQuery, load_recipe_file
@@ -200,12 +208,12 @@ def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:
             result = engine.check(session, payer, args.kind, query, recipe=recipe)
         except PortalFailure as exc:
             if args.screenshot and exc.screenshot:
-                args.screenshot.write_bytes(exc.screenshot)
+                _export_screenshot(session, args.screenshot, exc.screenshot, recipe.name)
             ctx.emit({"ok": False, "failure": type(exc).__name__, "reason": str(exc)},
                      f"FAILED ({type(exc).__name__}): {exc}")
             return 1
     if args.screenshot:
-        args.screenshot.write_bytes(result.screenshot)
+        _export_screenshot(session, args.screenshot, result.screenshot, recipe.name)
     data = {"ok": True, "recipe": recipe.name, "payer": payer.name, "kind": args.kind,
             "found": result.found, "status": result.status, "status_text": result.status_text,
             "units": result.units,
