@@ -35,6 +35,7 @@ KINDS: dict[str, TaskKind] = {k.name: k for k in [
     TaskKind("portal_failure", "Portal failures", Role.FRONT_DESK),
     TaskKind("recipe_broken", "Broken portal recipes", Role.OFFICE_MANAGER),
     TaskKind("human_handoff", "Needs a person at the portal", Role.FRONT_DESK),
+    TaskKind("automation_failure", "Failed automations", Role.OFFICE_MANAGER),
 ]}
 
 

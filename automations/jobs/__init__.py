@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import timedelta, timezone
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_SUBMITTED
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_SUBMITTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -88,6 +88,7 @@ def build_scheduler(vault: Vault,
     install(runtime)
     scheduler.add_listener(lambda event: runtime.submitted.add(event.job_id),
                            EVENT_JOB_SUBMITTED)
+    scheduler.add_listener(_on_job_error, EVENT_JOB_ERROR)
     scheduler.add_job(pa_jobs.sweep, IntervalTrigger(seconds=sweep_seconds,
                                                      timezone=timezone.utc),
                       id=pa_jobs.SWEEP_ID, name=pa_jobs.SWEEP_ID, replace_existing=True,
@@ -104,6 +105,13 @@ def build_scheduler(vault: Vault,
                       id=practice_jobs.ELIGIBILITY_ID, name=practice_jobs.ELIGIBILITY_ID,
                       replace_existing=True, executor="sweep")
     return scheduler
+
+
+def _on_job_error(event: JobExecutionEvent) -> None:
+    try:
+        practice_jobs.job_failed(event.job_id, event.exception)
+    except Exception:  # the listener must never take the scheduler down with it
+        log.exception("could not record the failure of job %s as a task", event.job_id)
 
 
 def start_scheduler(vault: Vault,

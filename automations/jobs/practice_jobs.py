@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from app import queue
+from app import clock, queue
 from app.identity import Session
 from app.services import practice
 from automations.jobs.runtime import current
@@ -18,6 +18,27 @@ log = logging.getLogger(__name__)
 QUEUE_SWEEP_ID = "queue-sweep"
 ELIGIBILITY_ID = "eligibility-previsit"
 ELIGIBILITY_LOCAL_HOUR = 6  # before the front desk arrives, in the practice's time zone
+
+
+def job_failed(job_id: str, error: BaseException) -> None:
+    """A scheduled job raised: a visible task for the office manager, never only a log
+    line. One task per job and day; the text names the job and the error type only (an
+    error message could carry PHI)."""
+    rt = current()
+    system = Session.system(rt.vault, "scheduler")
+    name = type(error).__name__
+    task, created = queue.create_task(
+        system, "automation_failure", f"job-error:{job_id}:{clock.now().date().isoformat()}",
+        f"Scheduled job failed: {job_id}", priority=queue.PRIORITY_HIGH,
+        subject_type="job", subject_id=job_id,
+        draft=(f"The scheduled job {job_id} stopped with {name}. It will run again at its "
+               "next time; if this repeats, check the job's inputs and the log (no patient "
+               "data is logged)."),
+        payload={"job_id": job_id, "error_type": name})
+    if created:
+        with rt.vault.write() as conn:
+            queue.notify(conn, f"Scheduled job {job_id} failed ({name})", role="office_manager",
+                         task_id=task.id, level="critical")
 
 
 def queue_sweep() -> None:

@@ -49,6 +49,7 @@ SAMPLE_TASKS = {
     "portal_failure": ("Portal check failed", "The payer portal returned an error 3 times."),
     "recipe_broken": ("Portal page changed", "A sentinel was not found on the results page."),
     "human_handoff": ("Portal asks for a person", "The portal showed a CAPTCHA."),
+    "automation_failure": ("Scheduled job failed", "The nightly job stopped with an error."),
 }
 
 

@@ -64,3 +64,34 @@ def test_previsit_eligibility_job_creates_gap_for_unknown_coverage(practice) -> 
     finally:
         install(None)
         scheduler.remove_all_jobs()
+
+
+def failing_job() -> None:
+    raise RuntimeError("Zzyzxquell broke it")  # a message with PHI must not reach the task
+
+
+def test_a_failing_job_becomes_a_visible_task(practice) -> None:
+    import threading
+    from apscheduler.events import EVENT_JOB_ERROR
+    scheduler = build_scheduler(practice.vault, _no_portal, sweep_seconds=3600)
+    done = threading.Event()
+    scheduler.add_listener(lambda event: done.set(), EVENT_JOB_ERROR)
+    try:
+        scheduler.start()
+        scheduler.add_job(failing_job, id="nightly-thing")
+        assert done.wait(30)
+        for _ in range(100):  # the task listener runs just before ours
+            rows = practice.vault.query("SELECT title, draft, role FROM tasks WHERE kind = "
+                                        "'automation_failure'")
+            if rows:
+                break
+            threading.Event().wait(0.05)
+        assert len(rows) == 1
+        title, draft, role = rows[0]
+        assert "nightly-thing" in title and "RuntimeError" in draft and role == "office_manager"
+        assert "Zzyzxquell" not in title + draft
+        assert practice.vault.query("SELECT level FROM notifications WHERE role = "
+                                    "'office_manager'") == [("critical",)]
+    finally:
+        scheduler.shutdown(wait=True)
+        install(None)
