@@ -160,7 +160,8 @@ def create_task(session: Session, kind_name: str, natural_key: str, title: str, 
                              patient_id=patient_id, details={"kind": kind_name})
             return _load(conn, task_id), False
         mode = get_mode(vault, kind_name)
-        state = TaskState.SHADOW if mode is ActionMode.SHADOW else TaskState.PENDING
+        shadow = mode is ActionMode.SHADOW and not spec.is_notice
+        state = TaskState.SHADOW if shadow else TaskState.PENDING
         cur = conn.execute(
             "INSERT INTO tasks (kind, state, priority, due_at, role, subject_type, subject_id, "
             "patient_id, title, draft, original_draft, payload, natural_key, created_at, "

@@ -15,6 +15,9 @@ class TaskKind:
     role: Role
     automatic_allowed: bool = False
     reason_no_auto: str = ""
+    # Failure notices are not drafts of an action, so shadow mode does not apply: they
+    # always reach a person as pending work.
+    is_notice: bool = False
 
 
 _CLINICAL = "touches clinical content"
@@ -32,10 +35,10 @@ KINDS: dict[str, TaskKind] = {k.name: k for k in [
     TaskKind("intake_review", "Intake review", Role.FRONT_DESK, reason_no_auto=_CLINICAL),
     TaskKind("referral_triage", "Referrals", Role.FRONT_DESK, reason_no_auto=_CLINICAL),
     TaskKind("care_gap", "Care gaps", Role.OFFICE_MANAGER, reason_no_auto=_CLINICAL),
-    TaskKind("portal_failure", "Portal failures", Role.FRONT_DESK),
-    TaskKind("recipe_broken", "Broken portal recipes", Role.OFFICE_MANAGER),
-    TaskKind("human_handoff", "Needs a person at the portal", Role.FRONT_DESK),
-    TaskKind("automation_failure", "Failed automations", Role.OFFICE_MANAGER),
+    TaskKind("portal_failure", "Portal failures", Role.FRONT_DESK, is_notice=True),
+    TaskKind("recipe_broken", "Broken portal recipes", Role.OFFICE_MANAGER, is_notice=True),
+    TaskKind("human_handoff", "Needs a person at the portal", Role.FRONT_DESK, is_notice=True),
+    TaskKind("automation_failure", "Failed automations", Role.OFFICE_MANAGER, is_notice=True),
 ]}
 
 

@@ -295,7 +295,7 @@ def test_fault_becomes_typed_failure_and_visible_task(
     assert query.member_id not in str(error)
     task = failure_task(portals, payer, recipe, error, subject_type="prior_auth",
                         subject_id=query.subject_id)
-    assert task.kind == task_kind and task.state.value in ("shadow", "pending")
+    assert task.kind == task_kind and task.state.value == "pending"  # notices skip shadow mode
     [evidence] = task.evidence
     assert evidence.mime == "image/png"
     assert queue.blob_data(portals, evidence.blob_id)[0] == error.screenshot

@@ -217,3 +217,11 @@ def test_reassign_requires_manager(owner_session) -> None:
     with pytest.raises(PermissionDenied):
         queue.reassign(desk, task.id, "desk")
     assert queue.reassign(owner_session, task.id, "desk").assignee == "desk"
+
+
+@pytest.mark.parametrize("kind", ["portal_failure", "recipe_broken", "human_handoff",
+                                  "automation_failure"])
+def test_failure_notices_skip_shadow_mode(owner_session, kind: str) -> None:
+    """A failed automation must reach a person as real work, even in a new practice."""
+    task, _ = queue.create_task(owner_session, kind, f"fail:{kind}", "It failed")
+    assert task.state is TaskState.PENDING
