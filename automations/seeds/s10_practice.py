@@ -97,5 +97,5 @@ def seed(session: Session, rng: random.Random) -> None:
     # The demo practice has moved a few low-risk kinds out of shadow mode already.
     for kind_name in ("pa_followup", "outreach", "eligibility_gap", "denial_review",
                       "portal_failure", "recipe_broken", "human_handoff", "pa_escalation",
-                      "pa_next_action", "claim_status", "intake_review"):
+                      "pa_next_action", "claim_status", "intake_review", "automation_failure"):
         queue.set_mode(session, kind_name, "approve_each")
