@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from app import audit, clock
-from app.errors import ValidationError, VaultCorrupt, VaultExists
+from app.errors import PermissionDenied, ValidationError, VaultCorrupt, VaultExists
 from app.identity import Session, open_with_key, require, unlock
+from app.identity.permissions import allowed, parse_roles
 from app.vault.db import Vault, connect_raw, db_path, keys_path
 from app.vault.keys import KeyEnvelope
 
@@ -95,19 +96,46 @@ def verify_backup(backup: Path, username: str, password: str) -> dict[str, Any]:
                 extra.unlink()
 
 
+def _require_restore(backup: Path, directory: Path, username: str, password: str,
+                     totp: str | None) -> None:
+    """Restore is owner-only (backup.restore). A live vault is asked first, so a refusal
+    is audited there; the backup's own roles must allow it too, since they become the
+    live ones (the only check when restoring into an empty folder)."""
+    if db_path(directory).exists():
+        live = unlock(directory, username, password, totp)
+        try:
+            require(live, "backup.restore")
+        finally:
+            live.vault.close()
+    envelope = KeyEnvelope.load(_keys_for(backup))
+    key = envelope.unwrap_for_user(username, password)
+    conn = connect_raw(backup, key)
+    try:
+        row = conn.execute("SELECT roles FROM users WHERE username = ? AND active = 1",
+                           (username,)).fetchone()
+    finally:
+        conn.close()
+        for extra in (Path(str(backup) + "-wal"), Path(str(backup) + "-shm")):
+            extra.unlink(missing_ok=True)
+    if row is None or not allowed(parse_roles(str(row[0])), "backup.restore"):
+        # Not audited in the backup: it stays exactly as it was made.
+        raise PermissionDenied(username, "backup.restore")
+
+
 def restore_backup(backup: Path, directory: Path, username: str, password: str,
-                   replace: bool = False) -> dict[str, Any]:
-    """Verify the backup, then install it as the vault in `directory`.
+                   replace: bool = False, totp: str | None = None) -> dict[str, Any]:
+    """Verify the backup, then install it as the vault in `directory` (owner-only).
 
     An existing vault there is kept aside (still encrypted) as vault.db.pre-restore-<time>
     only when `replace` is set; otherwise an existing vault is refused."""
     backup, directory = Path(backup), Path(directory)
     if not backup.exists():
         raise ValidationError(f"no backup at {backup}")
-    checked = verify_backup(backup, username, password)
     existing = db_path(directory)
     if existing.exists() and not replace:
         raise VaultExists(f"a vault already exists at {directory}; pass --replace to swap it")
+    _require_restore(backup, directory, username, password, totp)
+    checked = verify_backup(backup, username, password)
     directory.mkdir(parents=True, exist_ok=True)
     stamp = clock.now().strftime("%Y%m%dT%H%M%S")
     staging = directory / f".restore-{stamp}.db"
@@ -135,8 +163,8 @@ def restore_backup(backup: Path, directory: Path, username: str, password: str,
     shutil.copyfile(_keys_for(backup), keys_path(directory))
     restored = open_with_key(directory, key, KeyEnvelope.load(keys_path(directory)))
     restored.close()
-    session = unlock(directory, username, password, None) if not _needs_totp(directory, key) \
-        else None
+    session = unlock(directory, username, password, totp) \
+        if totp or not _needs_totp(directory, key) else None
     if session is not None:
         audit.record_now(session.vault, session, "backup.restore", object_type="backup",
                          object_id=backup.name, details={"rows_verified": checked["audit_rows"]})

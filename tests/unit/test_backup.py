@@ -70,3 +70,36 @@ def test_backup_name_is_never_overwritten(practice, tmp_path: Path) -> None:
     create_backup(practice, dest)
     with pytest.raises(VaultExists):
         create_backup(practice, dest)
+
+
+def _front_desk(practice) -> None:  # type: ignore[no-untyped-def]
+    from app.services import users
+    users.add_user(practice, "frida", "frida-pass-1", ["front_desk"])
+
+
+def test_front_desk_cannot_replace_the_live_vault(practice, vault_dir: Path,
+                                                  tmp_path: Path) -> None:
+    """Issue 10 #2: `restore --replace` by a front-desk user swapped the vault (exit 0)."""
+    from app.errors import PermissionDenied
+    _front_desk(practice)
+    dest = tmp_path / "b.db"
+    create_backup(practice, dest)
+    before = (vault_dir / "vault.db").read_bytes()
+    with pytest.raises(PermissionDenied, match="backup.restore"):
+        restore_backup(dest, vault_dir, "frida", "frida-pass-1", replace=True)
+    assert (vault_dir / "vault.db").read_bytes() == before
+    assert not list(vault_dir.glob("*.pre-restore-*"))
+    row = practice.vault.query_one("SELECT actor, details FROM audit_log WHERE action = "
+                                   "'permission.denied' ORDER BY id DESC LIMIT 1")
+    assert row[0] == "frida" and "backup.restore" in row[1]
+
+
+def test_front_desk_cannot_restore_into_a_fresh_dir(practice, tmp_path: Path) -> None:
+    """With no live vault, the backup's own roles decide: restore is owner-only there too."""
+    from app.errors import PermissionDenied
+    _front_desk(practice)
+    dest = tmp_path / "b.db"
+    create_backup(practice, dest)
+    with pytest.raises(PermissionDenied, match="backup.restore"):
+        restore_backup(dest, tmp_path / "fresh", "frida", "frida-pass-1")
+    assert not (tmp_path / "fresh" / "vault.db").exists()

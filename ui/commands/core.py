@@ -261,8 +261,9 @@ def cmd_backup(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_restore(args: argparse.Namespace, ctx: Context) -> int:
     from app.vault.backup import restore_backup
+    import os
     result = restore_backup(Path(args.path), ctx.vault_dir, ctx.user, ctx.password(),
-                            replace=args.replace)
+                            replace=args.replace, totp=os.environ.get("OFFHOLD_TOTP") or None)
     ctx.emit(result, f"restored into {result['restored']}; {result['audit_rows']} audit rows "
              "verified")
     return 0
