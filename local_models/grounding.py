@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 import yaml
 
+from local_models import clinical
 from local_models.prompts import resources_dir
 
 Span = tuple[int, int]
@@ -61,14 +62,31 @@ monday tuesday wednesday thursday friday saturday sunday
 """.split())
 
 
+# Words model prose may use without finding them in the form (strict mode): grammar,
+# phrasing and form vocabulary. A clinical word is never exempt, whatever this list says.
+PHRASING_WORDS = COMMON_WORDS | frozenset("""
+about after again against already am around because been before being below between
+can't cannot during few further having into itself more most my myself nor only own same
+she's he's than through too under until very which while whom with within would
+includes including listed lists mentions mentioned noted states stated says said written
+report reporting describes described due given gives following follows including
+she her hers him his they them their patient's reason's mg/day one two three four
+kg lbs lb cm mm times time per every each day days week weeks month months year years
+born aged lives living prefers preferred would like wants needs asks asked requests
+following up follow-up seen see seeing here coming visiting presenting present presents
+known reported reports denied noted list listed currently usually sometimes often
+""".split())
+
+
 @dataclass(frozen=True)
 class Claim:
-    kind: str  # number | date | drug | dose | name
+    kind: str  # number | date | drug | dose | name | clinical | allergen | word
     text: str
     start: int  # in the checked text
     end: int
     grounded: bool
     source_spans: tuple[Span, ...] = ()
+    reason: str = ""  # for the reviewer, when not grounded
 
 
 @dataclass
@@ -83,6 +101,11 @@ class GroundingReport:
     @property
     def ungrounded(self) -> list[Claim]:
         return [c for c in self.claims if not c.grounded]
+
+    @property
+    def reasons(self) -> list[str]:
+        """One sentence per ungrounded claim, for the task."""
+        return list(dict.fromkeys(c.reason for c in self.ungrounded if c.reason))
 
 
 # -- normalization ----------------------------------------------------------------------
@@ -306,12 +329,26 @@ def _dose_after(text: str, start: int) -> tuple[int, int, str] | None:
     return start + m.start(1), start + m.end(1), normalize(m.group(1))
 
 
-def check_text(text: str, source: str, *, allowed: Iterable[str] = ()) -> GroundingReport:
-    """Every number, date, drug and capitalised name in `text` must be found in `source`
-    (or in `allowed`, trusted strings our own code supplied, e.g. the practice name).
-    Instruction-like phrases in `text` fail the check too."""
+def _clause_at(text: str, pos: int) -> Span:
+    starts = [m.end() for m in re.finditer(r"[.;!?\n]", text[:pos])]
+    end = re.search(r"[.;!?\n]", text[pos:])
+    return (starts[-1] if starts else 0), (pos + end.start() if end else len(text))
+
+
+def check_text(text: str, source: str, *, allowed: Iterable[str] = (), strict: bool = False,
+               noun: str = "the summary", where: str = "the form") -> GroundingReport:
+    """Every number, date, drug, capitalised name and clinical term (symptom, condition,
+    body site, injury, with its negation) in `text` must be found in `source` (or in
+    `allowed`, trusted strings our own code supplied, e.g. the practice name). A drug or
+    word named as an allergy must be on the form's allergy line. With `strict`, every
+    other word must be in the source too, unless it is plain phrasing (PHRASING_WORDS).
+    Instruction-like phrases in `text` fail the check too. `noun` and `where` name the
+    two texts in the reasons ("the summary names 'sore throat', which the form does not
+    say")."""
     trusted = "\n".join(allowed)
     report = GroundingReport()
+    reasons = {"number": "the number", "date": "the date", "drug": "the drug",
+               "dose": "the dose", "name": "the name"}
 
     def grounded_spans(finder: Callable[[str, str], list[Span]],
                        value: str) -> tuple[Span, ...]:
@@ -359,6 +396,46 @@ def check_text(text: str, source: str, *, allowed: Iterable[str] = ()) -> Ground
             continue
         spans = grounded_spans(find_text, word)
         report.claims.append(Claim("name", word, m.start(), m.end(), bool(spans), spans))
+    # Clinical terms, with their polarity ("denies chest pain" is not "chest pain").
+    clinical_src = source + ("\n" + trusted if trusted else "")
+    for check in clinical.check_claims(text, clinical_src, noun=noun, where=where):
+        mention = check.mention
+        report.claims.append(Claim("clinical", mention.text, mention.start, mention.end,
+                                   check.grounded, check.source_spans, check.reason))
+        covered.append((mention.start, mention.end))
+    # A drug or word said to be an allergy must be on the form's allergy lines.
+    allergy_text = [source[a:b] for a, b in clinical.allergy_segments(source)]
+    for said in clinical.mentions(text, clinical.MAX_OUTPUT_CHARS):
+        if "allergy" not in said.words or said.negated:
+            continue
+        c_start, c_end = _clause_at(text, said.start)
+        for w in re.finditer(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]", text[c_start:c_end]):
+            word = w.group()
+            s_, e_ = c_start + w.start(), c_start + w.end()
+            if word.lower() in PHRASING_WORDS or word.lower() in clinical.not_clinical() \
+                    or "allergy" in {clinical.canonical(word)} or len(word) < 3:
+                continue
+            ok = any(find_text(seg, word) or find_drug(seg, word) for seg in allergy_text)
+            if not ok:
+                report.claims.append(Claim(
+                    "allergen", word, s_, e_, False, (),
+                    f"{noun} names '{word}' as an allergy, which {where} does not list as one"))
+                covered.append((s_, e_))
+    for claim in report.claims:
+        if not claim.grounded and not claim.reason:
+            object.__setattr__(claim, "reason", f"{noun} names {reasons.get(claim.kind, '')} "
+                               f"'{claim.text}', which {where} does not say".replace("  ", " "))
+    if strict:  # closed world: any other word must be in the source too
+        known = {clinical.canonical(w) for w in re.findall(r"[A-Za-z][A-Za-z'\-]*",
+                                                              source + "\n" + trusted)}
+        for w in re.finditer(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]", text):
+            word = w.group()
+            low = word.lower()
+            if not free(w.start(), w.end()) or low in PHRASING_WORDS or \
+                    re.split(r"'", low)[0] in PHRASING_WORDS or clinical.canonical(word) in known:
+                continue
+            report.claims.append(Claim("word", word, w.start(), w.end(), False, (),
+                                       f"{noun} says '{word}', which {where} does not say"))
     report.claims.sort(key=lambda c: c.start)
     # In generated text a bare claim of approval is as bad as an instruction.
     report.injection = [phrase for phrase, _ in injection_markers(text)] + re.findall(

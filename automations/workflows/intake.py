@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app import queue
@@ -158,16 +158,20 @@ class Verdict:
     summary: str
     reason: str
     passed: bool
-    problems: list[str]
+    problems: list[str]  # the offending words or phrases
     ungrounded: list[Span]
+    reasons: list[str] = field(default_factory=list)  # one sentence each, for the task
 
 
 def judge_model_text(result: IntakeResult, summary: str, reason: str) -> Verdict:
-    """The grounding gate for the model's prose: every number, date, drug and name must be
-    in the form; no instruction-like or approval language; no parroted prompt; and at
-    least one fact from the form (an empty platitude is not a summary)."""
-    report = grounding.check_text(summary, result.source_text)
-    reason_report = grounding.check_text(reason, result.source_text)
+    """The grounding gate for the model's prose: every number, date, drug, name and
+    clinical term (symptom, condition, body site, injury, allergy, with its negation) must
+    be in the form, and in strict mode every other word too unless it is plain phrasing;
+    no instruction-like or approval language; no parroted prompt; and at least one fact
+    from the form (an empty platitude is not a summary)."""
+    report = grounding.check_text(summary, result.source_text, strict=True)
+    reason_report = grounding.check_text(reason, result.source_text, strict=True,
+                                         noun="the reason for visit")
     parroted = re.findall(r"\b(?:untrusted|instructions?|prompt|BEGIN DATA|END DATA|json)\b",
                           summary + " " + reason, re.I)
     # The reason phrase is a short copy from the form, so all its words must be there too.
@@ -178,15 +182,24 @@ def judge_model_text(result: IntakeResult, summary: str, reason: str) -> Verdict
     problems = list(dict.fromkeys(
         [c.text for c in report.ungrounded + reason_report.ungrounded]
         + report.injection + reason_report.injection + parroted + missing_words))
+    reasons = report.reasons + reason_report.reasons
+    reasons += [f"it contains instruction or approval language ('{p}')"
+                for p in report.injection + reason_report.injection]
+    reasons += [f"it repeats its instructions ('{p}')" for p in dict.fromkeys(parroted)]
+    reasons += [f"the reason for visit says '{w}', which the form does not say"
+                for w in missing_words if not any(f"'{w}'" in r for r in reasons)]
     if not facts and summary:
         problems.append("it states no fact from the form")
+        reasons.append("it states no fact from the form")
     if not summary:
         problems.append("it is empty")
+        reasons.append("it is empty")
     spans = [(c.start, c.end) for c in report.ungrounded]
     spans += [span for _p, span in grounding.injection_markers(summary)]
     spans += [m.span() for m in re.finditer(r"\b(?:approved|verified|authori[sz]ed)\b",
                                              summary, re.I)]
-    return Verdict(summary, reason, not problems, problems, sorted(set(spans)))
+    return Verdict(summary, reason, not problems, problems, sorted(set(spans)),
+                   list(dict.fromkeys(reasons)))
 
 
 def apply_verdict(result: IntakeResult, verdict: Verdict) -> None:
@@ -198,8 +211,8 @@ def apply_verdict(result: IntakeResult, verdict: Verdict) -> None:
             result.reason_phrase = verdict.reason
     else:
         result.flags.append(IntakeFlag(
-            "model_ungrounded", "The model's summary was not used (not grounded in the form: "
-            + ", ".join(verdict.problems) + ")", severity="info"))
+            "model_ungrounded", "The model's summary was not used: "
+            + "; ".join(verdict.reasons or verdict.problems) + ".", severity="warning"))
 
 
 def import_intake(session: Session, data: bytes, filename: str = "", *,

@@ -1,0 +1,297 @@
+"""Clinical claims in free text: which symptoms, conditions, body sites and injuries a
+text names, and whether it says the patient has them or not (NegEx-style negation).
+
+The vocabulary is resources/clinical_vocabulary/ (ICD-10-CM words, public domain, plus a
+curated list of everyday words and body sites; see the README there). Negation triggers
+are medspaCy's ConText rule literals (MIT). We match words and triggers ourselves rather
+than run medspaCy: it needs a spaCy pipeline (spaCy, thinc, numpy and PyRuSH, about
+150 MB installed) to decide negation on one short form, and this matcher runs a whole
+intake form in about a millisecond (tests/unit/test_clinical_claims.py times it).
+
+A mention is a run of clinical words, joined across small connectors ("pain in the left
+knee"). Its polarity is negated when a forward trigger ("denies", "no") precedes it in
+the same clause, or a backward trigger (": none", "- no") follows it before a comma.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import yaml
+
+from local_models.prompts import resources_dir
+
+# Size limits: texts longer than these are only read up to the limit; grounding treats
+# anything past it as absent, which can only fail a claim, never pass one.
+MAX_SOURCE_CHARS = 200_000
+MAX_OUTPUT_CHARS = 20_000
+FORWARD_SCOPE_WORDS = 12  # "denies chest pain, shortness of breath, nausea or fever"
+BACKWARD_SCOPE_WORDS = 6  # "Chest pain: no"
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]")
+# Words that may sit inside one mention between two clinical words.
+_CONNECTORS = frozenset("of in on the to at her his their a an".split())
+_CLAUSE_END = re.compile(r"[.;!?\n]|\s{3,}|\t")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A clinical term in a text: its canonical words, kind and polarity."""
+
+    text: str
+    start: int
+    end: int
+    kind: str  # symptom | condition | body_site | injury
+    words: frozenset[str]
+    negated: bool
+    line: int  # index of the line (source segment) it is on
+
+
+def _word_file(name: str) -> set[str]:
+    text = (resources_dir() / "clinical_vocabulary" / name).read_text(encoding="utf-8")
+    return {w.strip().lower() for w in text.splitlines() if w.strip() and
+            not w.startswith("#")}
+
+
+@lru_cache(maxsize=1)
+def not_clinical() -> frozenset[str]:
+    return frozenset(_word_file("not_clinical.txt"))
+
+
+@lru_cache(maxsize=1)
+def _curated() -> dict[str, object]:
+    data = yaml.safe_load((resources_dir() / "clinical_vocabulary" / "curated.yaml")
+                          .read_text(encoding="utf-8"))
+    return dict(data)
+
+
+@lru_cache(maxsize=1)
+def same_as() -> dict[str, str]:
+    table = _curated().get("same_as") or {}
+    assert isinstance(table, dict)
+    return {str(k).lower(): str(v).lower() for k, v in table.items()}
+
+
+def _singulars(w: str) -> list[str]:
+    out = []
+    if len(w) > 4 and w.endswith("ies"):
+        out.append(w[:-3] + "y")
+    if len(w) > 4 and w.endswith("es"):
+        out.append(w[:-2])
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        out.append(w[:-1])
+    return out
+
+
+def canonical(word: str) -> str:
+    """A word's canonical form: lower case, possessive dropped, a plural made singular
+    when the singular is a known word ("knees" -> "knee", but "diabetes" stays), and
+    synonyms merged ("Allergies" -> "allergy")."""
+    w = word.lower().strip("'-")
+    if w.endswith("'s"):
+        w = w[:-2]
+    table = same_as()
+    if w in table:
+        return table[w]
+    known = _raw_vocabulary()
+    if w not in known or w.endswith("s"):
+        for single in _singulars(w):
+            if single in known:
+                return table.get(single, single)
+    return w
+
+
+@lru_cache(maxsize=1)
+def _raw_vocabulary() -> dict[str, str]:
+    """Every clinical word as written in the lists -> its kind (curated kinds win)."""
+    vocab: dict[str, str] = {}
+    stop = not_clinical()
+    for name, kind in (("conditions.txt", "condition"), ("symptoms.txt", "symptom")):
+        for w in _word_file(name):
+            if w not in stop:
+                vocab[w] = kind
+    for kind, key in (("body_site", "body_sites"), ("symptom", "symptoms"),
+                      ("injury", "injuries"), ("condition", "conditions")):
+        words = _curated().get(key) or []
+        assert isinstance(words, list)
+        for w in words:
+            vocab[str(w).lower()] = kind
+    return vocab
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> dict[str, str]:
+    """Canonical clinical word -> its kind."""
+    vocab: dict[str, str] = {}
+    for w, kind in _raw_vocabulary().items():
+        vocab.setdefault(canonical(w), kind)
+    for alias, target in same_as().items():
+        vocab.setdefault(target, _raw_vocabulary().get(alias, "condition"))
+    return vocab
+
+
+def clinical_kind(word: str) -> str | None:
+    w = word.lower()
+    if w in not_clinical() or len(w) < 2:
+        return None
+    return vocabulary().get(canonical(w))
+
+
+@lru_cache(maxsize=1)
+def _triggers() -> dict[str, re.Pattern[str]]:
+    data = yaml.safe_load((resources_dir() / "clinical_vocabulary" / "negation_triggers.yaml")
+                          .read_text(encoding="utf-8"))
+    out: dict[str, re.Pattern[str]] = {}
+    for direction in ("forward", "backward", "terminate"):
+        phrases = {str(p).strip().lower() for group in data.values()
+                   for p in (group.get(direction) or [])}
+        phrases.discard("")
+        alts = []
+        for p in sorted(phrases, key=len, reverse=True):
+            body = re.escape(p).replace(r"\ ", r"\s+")
+            left = r"(?<![A-Za-z0-9])" if p[0].isalnum() else ""
+            right = r"(?![A-Za-z0-9])" if p[-1].isalnum() else ""
+            alts.append(left + body + right)
+        out[direction] = re.compile("|".join(alts), re.I)
+    return out
+
+
+def _negation_scopes(text: str) -> list[tuple[int, int]]:
+    """Character ranges whose clinical words are negated."""
+    trig = _triggers()
+    scopes: list[tuple[int, int]] = []
+    clause_ends = [m.start() for m in _CLAUSE_END.finditer(text)] + [len(text)]
+    terminators = [m.start() for m in trig["terminate"].finditer(text)]
+    backward = list(trig["backward"].finditer(text))
+    # ": no" is a backward trigger; the bare "no" inside it must not also look forward.
+    forward = [m for m in trig["forward"].finditer(text)
+               if not any(b.start() <= m.start() < b.end() for b in backward)]
+    taken = [(m.start(), m.end()) for m in forward]
+    for m in forward:
+        end = min([e for e in clause_ends if e >= m.end()] +
+                  [t for t in terminators if t >= m.end()])
+        words = list(_WORD.finditer(text, m.end(), end))
+        if len(words) > FORWARD_SCOPE_WORDS:
+            end = words[FORWARD_SCOPE_WORDS - 1].end()
+        scopes.append((m.end(), end))
+    for m in backward:
+        if any(s <= m.start() < e for s, e in taken):
+            continue  # part of a forward trigger ("no known")
+        starts = [e + 1 for e in clause_ends if e < m.start()]
+        starts += [i + 1 for i in (text.rfind(",", 0, m.start()),) if i >= 0]
+        starts += [t for t in terminators if t < m.start()]
+        start = max(starts, default=0)
+        words = list(_WORD.finditer(text, start, m.start()))
+        if len(words) > BACKWARD_SCOPE_WORDS:
+            start = words[-BACKWARD_SCOPE_WORDS].start()
+        scopes.append((start, m.start()))
+    return scopes
+
+
+def mentions(text: str, limit: int = MAX_SOURCE_CHARS) -> list[Mention]:
+    """Clinical mentions in text (read up to `limit` characters), in order."""
+    text = text[:limit]
+    scopes = _negation_scopes(text)
+    found: list[Mention] = []
+    run: list[re.Match[str]] = []
+    pending: list[re.Match[str]] = []  # connectors after the last clinical word
+
+    def close() -> None:
+        if not run:
+            return
+        start, end = run[0].start(), run[-1].end()
+        kinds = [clinical_kind(m.group()) for m in run]
+        words = frozenset(canonical(m.group()) for m, k in zip(run, kinds) if k)
+        kind = next((k for k in ("symptom", "injury", "condition", "body_site")
+                     if k in kinds), "condition")
+        negated = any(s <= start < e for s, e in scopes)
+        found.append(Mention(text[start:end], start, end, kind, words, negated,
+                             text.count("\n", 0, start)))
+        run.clear()
+
+    for m in _WORD.finditer(text):
+        if run and _CLAUSE_END.search(text, run[-1].end(), m.start()) is not None:
+            close()
+            pending.clear()
+        if run and re.search(r"[,:()\[\]/]", text[run[-1].end():m.start()]):
+            close()
+            pending.clear()
+        if clinical_kind(m.group()):
+            run.extend(pending)
+            pending.clear()
+            run.append(m)
+        elif run and m.group().lower() in _CONNECTORS and len(pending) < 3:
+            pending.append(m)
+        else:
+            close()
+            pending.clear()
+    close()
+    return found
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    mention: Mention
+    grounded: bool
+    reason: str  # empty when grounded
+    source_spans: tuple[tuple[int, int], ...] = ()
+
+
+def _segments(source: str, found: list[Mention]) -> dict[tuple[int, bool], set[str]]:
+    """Words per (line, polarity) in the source: one output mention must be covered by
+    mentions on one line, so 'knee' and 'pain' from two unrelated lines do not ground
+    'knee pain'."""
+    seg: dict[tuple[int, bool], set[str]] = {}
+    for m in found:
+        seg.setdefault((m.line, m.negated), set()).update(m.words)
+    return seg
+
+
+def check_claims(text: str, source: str, *, noun: str = "the summary",
+                 where: str = "the form") -> list[ClaimCheck]:
+    """Every clinical mention in `text` must be said, with the same polarity, on one line
+    of `source`. Reasons are sentences for the reviewer."""
+    if len(text) > MAX_OUTPUT_CHARS:
+        whole = Mention(text[:40], 0, len(text), "condition", frozenset(), False, 0)
+        return [ClaimCheck(whole, False, f"{noun} is too long to check "
+                           f"({len(text)} characters)")]
+    src_mentions = mentions(source)
+    seg = _segments(source, src_mentions)
+    out: list[ClaimCheck] = []
+    for m in mentions(text, MAX_OUTPUT_CHARS):
+        same = [line for (line, neg), words in seg.items()
+                if neg == m.negated and m.words <= words]
+        if same:
+            spans = tuple((s.start, s.end) for s in src_mentions
+                          if s.line in same and s.negated == m.negated and s.words & m.words)
+            out.append(ClaimCheck(m, True, "", spans))
+            continue
+        opposite = any(neg != m.negated and m.words <= words for (_l, neg), words in seg.items())
+        if opposite and m.negated:
+            reason = (f"{noun} says the patient does not have '{m.text}', but {where} "
+                      "says they do")
+        elif opposite:
+            reason = f"{noun} names '{m.text}', which {where} says the patient does not have"
+        else:
+            reason = f"{noun} names '{m.text}', which {where} does not say"
+        out.append(ClaimCheck(m, False, reason))
+    return out
+
+
+def allergy_segments(source: str) -> list[tuple[int, int]]:
+    """Where the source lists allergies: each line naming an allergy, and the bullet or
+    indented lines right under it."""
+    out: list[tuple[int, int]] = []
+    lines = source[:MAX_SOURCE_CHARS].split("\n")
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    allergy_lines = {m.line for m in mentions(source) if "allergy" in m.words}
+    for i in sorted(allergy_lines):
+        end = i
+        while end + 1 < len(lines) and re.match(r"[ \t]+\S|[ \t]*[-*\u2022]", lines[end + 1]):
+            end += 1
+        out.append((offsets[i], offsets[end] + len(lines[end])))
+    return out
