@@ -1,7 +1,9 @@
 """The tamper-evident audit log: an append-only, hash-chained table with an HMAC per row.
 
 Each row's hash covers its own fields and the previous row's hash, and its HMAC is keyed
-from the vault key, so an edited, deleted or reordered row breaks verification.
+from the vault key, so an edited, deleted or reordered row breaks verification by anyone
+who lacks the vault key. Against a user who has it (every user's password unwraps it),
+owner-signed checkpoints (app.audit.checkpoints) pin the row count and head hash.
 `record()` must be called inside the same `vault.write()` transaction as the action it
 records: if the audit write fails, the action fails too.
 """
@@ -18,7 +20,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from app import clock
+from app.audit import checkpoints as cps
+from app.audit.checkpoints import Checkpoint
+from app.errors import AuthError, VaultCorrupt
 from app.vault.db import Connection, Vault
+from app.vault.keys import public_key_of
 
 GENESIS = "0" * 64
 
@@ -99,33 +105,189 @@ class VerifyResult:
     rows: int
     broken_row: int | None = None
     reason: str = ""
+    problems: tuple[str, ...] = ()
+    checkpoint_rows: int = 0  # rows covered by the latest owner-signed checkpoint
+    notes: tuple[str, ...] = ()
+
+
+def _walk(conn: Connection, audit_key: bytes, after_id: int = 0,
+          prev: str = GENESIS) -> tuple[int, int | None, str]:
+    """Check the chain from row after_id+1 on; returns (last id, first broken id, why)."""
+    expected_id = after_id + 1
+    cursor = conn.execute(
+        "SELECT id, ts, actor, role, action, object_type, object_id, patient_id, details,"
+        " prev_hash, row_hash, hmac FROM audit_log WHERE id > ? ORDER BY id", (after_id,))
+    for row in cursor:
+        row_id = int(row[0])
+        if row_id != expected_id:
+            return expected_id - 1, expected_id, f"row {expected_id} is missing"
+        if row[9] != prev:
+            return row_id, row_id, "chain broken: previous hash differs"
+        computed = _row_hash(list(row[:10]))
+        if computed != row[10]:
+            return row_id, row_id, "row content was changed"
+        expected_mac = hmac.new(audit_key, computed.encode("ascii"), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected_mac, str(row[11])):
+            return row_id, row_id, "row signature is invalid"
+        prev = computed
+        expected_id += 1
+    return expected_id - 1, None, ""
+
+
+def _trusted_public_key(vault: Vault, problems: list[str]) -> str | None:
+    """The owner public key: derived from the owner key when an owner is logged in (so a
+    swapped public key shows), else the one in the key file."""
+    stored = vault.envelope.signing_public
+    signing = vault.signing_key
+    if signing is None:
+        return stored
+    derived = public_key_of(signing)
+    if stored is not None and stored != derived:
+        problems.append("the owner public key in the key file was replaced")
+    return derived
+
+
+def _signed_checkpoints(vault: Vault, conn: Connection, problems: list[str]) -> list[Checkpoint]:
+    """Checkpoints whose owner signature holds, from the table and the key file's copy."""
+    public = _trusted_public_key(vault, problems)
+    if public is None:
+        return []
+    vault_id = vault.envelope.vault_id
+    good: list[Checkpoint] = []
+    for cp in cps.load_all(conn):
+        if cps.signature_ok(cp, vault_id, public):
+            good.append(cp)
+        else:
+            problems.append(f"checkpoint {cp.seq} is not signed by the owner key (forged or "
+                            "altered)")
+    copy = vault.envelope.checkpoint
+    if copy:
+        try:
+            kept = Checkpoint.from_json(copy)
+        except (KeyError, TypeError, ValueError):
+            kept = None
+        if kept is None or not cps.signature_ok(kept, vault_id, public):
+            problems.append("the checkpoint copy in the key file is not signed by the owner key")
+        elif not good or kept.seq > good[-1].seq:
+            problems.append(f"signed checkpoints up to {kept.seq} were removed from the vault")
+            good.append(kept)
+    if not good:
+        problems.append("no owner-signed checkpoint is left: the checkpoints were deleted")
+    return good
+
+
+def _row_hash_at(conn: Connection, row_id: int) -> str | None:
+    row = conn.execute("SELECT row_hash FROM audit_log WHERE id = ?", (row_id,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def verify(vault: Vault) -> VerifyResult:
-    """Walk the chain in id order; name the first row that does not check out."""
-    prev = GENESIS
-    expected_id = 1
-    count = 0
+    """Walk the chain in id order and hold it against the owner-signed checkpoints: name
+    the first broken row, a missing tail, a rewritten range and dropped triggers."""
+    problems: list[str] = []
+    notes: list[str] = []
+    broken: int | None = None
     with vault.read() as conn:
-        cursor = conn.execute(
-            "SELECT id, ts, actor, role, action, object_type, object_id, patient_id, details,"
-            " prev_hash, row_hash, hmac FROM audit_log ORDER BY id"
-        )
-        for row in cursor:
-            count += 1
-            row_id = int(row[0])
-            if row_id != expected_id:
-                return VerifyResult(False, count, expected_id, f"row {expected_id} is missing")
-            if row[9] != prev:
-                return VerifyResult(False, count, row_id, "chain broken: previous hash differs")
-            computed = _row_hash(list(row[:10]))
-            if computed != row[10]:
-                return VerifyResult(False, count, row_id, "row content was changed")
-            if not hmac.compare_digest(_mac(vault, computed), str(row[11])):
-                return VerifyResult(False, count, row_id, "row signature is invalid")
-            prev = computed
-            expected_id += 1
-    return VerifyResult(True, count)
+        count = int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+        _last, broken, why = _walk(conn, vault.audit_key)
+        if broken is not None:
+            problems.append(f"audit row {broken}: {why}")
+        signed = _signed_checkpoints(vault, conn, problems)
+        good_rows = 0
+        for cp in signed:
+            if cp.rows > count:
+                problems.append(f"rows {count + 1}-{cp.rows} are missing: the checkpoint "
+                                f"signed at {cp.ts} counted {cp.rows} rows")
+                broken = count + 1 if broken is None else broken
+                break
+            if cp.rows and _row_hash_at(conn, cp.rows) != cp.head:
+                problems.append(f"rows {good_rows + 1}-{cp.rows} were rewritten after the "
+                                f"checkpoint signed at {cp.ts}")
+                broken = good_rows + 1 if broken is None else broken
+                break
+            good_rows = cp.rows
+        for name in cps.missing_triggers(conn):
+            problems.append(f"the append-only trigger {name} is missing")
+        restored = conn.execute("SELECT ts, details FROM audit_log WHERE action = "
+                                "'audit.triggers_restored' ORDER BY id").fetchall()
+    for ts, details in restored:
+        notes.append(f"append-only triggers were found dropped and restored at {ts} "
+                     f"({details})")
+    if signed and count > good_rows and not problems:
+        notes.append(f"rows {good_rows + 1}-{count} come after the latest owner-signed "
+                     "checkpoint (covered by the HMAC chain only)")
+    ok = not problems
+    reason = "" if ok else problems[0]
+    if broken is not None and why and problems and problems[0].startswith("audit row"):
+        reason = why
+    return VerifyResult(ok, count, broken, reason, tuple(problems), good_rows, tuple(notes))
+
+
+class AuditTampered(VaultCorrupt):
+    """The chain no longer matches what an owner signed; nothing new is signed over it."""
+
+
+def write_checkpoint(vault: Vault, conn: Connection, signer: str,
+                     first: bool = False) -> Checkpoint:
+    """Sign the chain as it stands, inside the caller's transaction. The rows since the
+    previous checkpoint are checked first, so a checkpoint never blesses tampering;
+    `first` only for a new owner key (a new vault, or one from before owner keys)."""
+    signing = vault.signing_key
+    if signing is None:
+        raise AuthError("this needs an owner's authentication (the owner key is not unlocked)")
+    problems: list[str] = []
+    signed = [] if first else _signed_checkpoints(vault, conn, problems)
+    last = signed[-1] if signed else None
+    after, prev = 0, GENESIS
+    if last is not None and last.rows:
+        head = _row_hash_at(conn, last.rows)
+        if head != last.head:
+            problems.append(f"rows up to {last.rows} differ from the checkpoint signed at "
+                            f"{last.ts}")
+        after, prev = last.rows, last.head
+    _end, broken, why = _walk(conn, vault.audit_key, after, prev)
+    if broken is not None:
+        problems.append(f"audit row {broken}: {why}")
+    if problems:
+        raise AuditTampered("the audit log does not match its signed checkpoints (" +
+                            problems[0] + "); run 'offhold audit verify'")
+    count = int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+    head_row = conn.execute("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    seq_row = conn.execute("SELECT coalesce(max(id), 0) FROM audit_checkpoints").fetchone()
+    seq = max(int(seq_row[0]), last.seq if last else 0) + 1
+    cp = cps.sign(signing, vault.envelope.vault_id, Checkpoint(
+        seq, clock.iso(clock.now()), count, GENESIS if head_row is None else str(head_row[0]),
+        cps.current_roles(conn), signer))
+    cps.insert(conn, cp)
+    return cp
+
+
+def publish_checkpoint(vault: Vault, cp: Checkpoint) -> None:
+    """After the commit: keep a copy in the key file, outside what a database user alone
+    rewrites (and so in every backup's key file too)."""
+    if vault.signing_key is not None:
+        vault.envelope.signing_public = public_key_of(vault.signing_key)
+    vault.envelope.checkpoint = cp.to_json()
+    vault.envelope.save()
+
+
+def checkpoint_now(vault: Vault, signer: str) -> Checkpoint:
+    """Sign a checkpoint in a transaction of its own and publish it."""
+    with vault.write() as conn:
+        cp = write_checkpoint(vault, conn, signer)
+    publish_checkpoint(vault, cp)
+    return cp
+
+
+def signed_roles(vault: Vault) -> dict[str, list[str]] | None:
+    """The roles in the latest checkpoint whose owner signature holds; None when the
+    vault has no owner key yet."""
+    if vault.envelope.signing_public is None:
+        return None
+    problems: list[str] = []
+    with vault.read() as conn:
+        signed = _signed_checkpoints(vault, conn, problems)
+    return signed[-1].roles if signed else {}
 
 
 EXPORT_COLUMNS = ["id", "ts", "actor", "role", "action", "object_type", "object_id",

@@ -33,8 +33,16 @@ from app.errors import (
 )
 from app.identity.permissions import ALL_ROLES, Role, allowed, parse_roles
 from app.vault import migrations
-from app.vault.db import Vault, connect_raw, db_path, ensure_vault_file, keys_path
-from app.vault.keys import KeyEnvelope
+from app.vault.db import (
+    Vault,
+    connect_raw,
+    db_path,
+    ensure_vault_file,
+    keys_path,
+    make_private,
+)
+from app.audit.checkpoints import restore_triggers
+from app.vault.keys import KeyEnvelope, new_signing_key, public_key_of
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +103,55 @@ def _validate_username(username: str) -> None:
 
 
 def open_with_key(directory: Path, key: bytes, envelope: KeyEnvelope) -> Vault:
+    """Open and migrate; dropped append-only triggers are recreated, audited and reported
+    in `vault.warnings`."""
     path = ensure_vault_file(directory)
     conn = connect_raw(path, key)
     try:
         migrations.migrate(conn)
+        missing = restore_triggers(conn)
     except BaseException:
         conn.close()
         raise
-    return Vault(directory, key, envelope, conn)
+    vault = Vault(directory, key, envelope, conn)
+    if missing:
+        vault.warnings.append("the audit log's append-only triggers were missing and have "
+                              "been restored: " + ", ".join(missing))
+        audit.record_now(vault, audit.SystemActor(), "audit.triggers_restored",
+                         details={"missing": missing})
+        log.warning("audit triggers were missing and have been restored: %s", missing)
+    return vault
+
+
+def require_owner_key(session: Session) -> None:
+    """Role changes need an owner's own authentication: a person holding the owner role
+    whose login unwrapped the owner key (never a system actor)."""
+    if session.is_system or Role.OWNER not in session.roles or session.vault.signing_key is None:
+        raise AuthError("this needs an owner's authentication: log in as an owner with "
+                        "a password (or recover with the recovery key)")
+
+
+def _check_signed_roles(vault: Vault, username: str, roles: frozenset[Role],
+                        holds_owner_key: bool) -> None:
+    """Refuse a login whose roles differ from the latest owner-signed checkpoint (an
+    insider edited the users table). An owner who holds the key still gets in, with a
+    warning, so someone can repair a vault whose checkpoints were destroyed."""
+    signed = audit.signed_roles(vault)
+    if signed is None:
+        return
+    mine = {r.value for r in roles}
+    if username in signed and set(signed[username]) == mine:
+        return
+    if holds_owner_key and Role.OWNER in roles and not signed:
+        vault.warnings.append("no owner-signed audit checkpoint was found; run 'offhold audit "
+                              "verify'")
+        return
+    audit.record_now(vault, audit.SystemActor(username=username, acting_role="unauthenticated"),
+                     "login.refused", object_type="user", object_id=username,
+                     details={"reason": "roles differ from the owner-signed checkpoint",
+                              "roles": sorted(mine)})
+    raise AuthError(f"the roles of user {username!r} differ from what an owner signed; an "
+                    "owner must set them again")
 
 
 def init_vault(
@@ -122,13 +171,17 @@ def init_vault(
     _check_password_strength(password)
     directory.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
+    signing = new_signing_key()
     envelope = KeyEnvelope.create(keys_path(directory), demo=demo)
-    envelope.wrap_for_user(owner, password, key)
-    recovery = envelope.set_recovery(key)
+    envelope.wrap_for_user(owner, password, key, signing)
+    recovery = envelope.set_recovery(key, signing)
+    make_private(directory)
     conn = connect_raw(db_path(directory), key)
     migrations.migrate(conn)
     vault = Vault(directory, key, envelope, conn)
+    vault.set_signing_key(signing)
     envelope.save()
+    make_private(db_path(directory))
     now = clock.iso(clock.now())
     session = Session(vault, owner, frozenset({Role.OWNER}))
     with vault.write() as c:
@@ -141,6 +194,8 @@ def init_vault(
         audit.record(vault, c, session, "vault.init", "practice", 1, details={"demo": demo})
         audit.record(vault, c, session, "user.create", "user", owner,
                      details={"roles": [Role.OWNER.value]})
+        cp = audit.write_checkpoint(vault, c, owner, first=True)
+    audit.publish_checkpoint(vault, cp)
     log.info("vault created (id %s)", envelope.vault_id)
     return session, recovery
 
@@ -180,15 +235,39 @@ def _check_lockout(envelope: KeyEnvelope, username: str) -> None:
     state["locked_until"] = None
 
 
+# Pending entries are written without the vault key (a wrong password cannot open it), so
+# anyone who can edit vault.keys can add one. Only these shapes are copied into the log,
+# and only as unauthenticated reports of a failed login: nothing a wrong password could
+# not have produced anyway.
+_PENDING_ACTIONS = frozenset({"login.failed", "login.lockout"})
+_PENDING_DETAILS = frozenset({"reason", "failures", "minutes"})
+
+
 def _flush_pending(vault: Vault) -> None:
     pending = vault.envelope.pending_audit
     if not pending:
         return
+    rejected = 0
     with vault.write() as c:
         for item in pending:
-            actor = audit.SystemActor(username=str(item["actor"]), acting_role="unauthenticated")
-            audit.record(vault, c, actor, str(item["action"]), "user", str(item["actor"]),
-                         details=dict(item.get("details", {}), at=item["ts"]))
+            try:
+                action, actor = str(item["action"]), str(item["actor"])
+                details = {k: v for k, v in dict(item.get("details") or {}).items()
+                           if k in _PENDING_DETAILS and isinstance(v, (str, int))}
+                at = clock.iso(clock.parse_iso(str(item["ts"])))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                rejected += 1
+                continue
+            plain = actor.replace("_", "").replace(".", "").replace("-", "")
+            if action not in _PENDING_ACTIONS or not plain.isalnum() or len(actor) > 64:
+                rejected += 1
+                continue
+            who = audit.SystemActor(username=actor, acting_role="unauthenticated")
+            audit.record(vault, c, who, action, "user", actor,
+                         details=dict(details, at=at, source="key file, unauthenticated"))
+        if rejected:
+            audit.record(vault, c, audit.SystemActor(), "keyfile.pending_rejected",
+                         details={"entries": rejected})
     vault.envelope.pending_audit = []
     vault.envelope.save()
 
@@ -200,7 +279,7 @@ def unlock(directory: Path, username: str, password: str, totp_code: str | None 
     envelope = KeyEnvelope.load(keys_path(directory))
     _check_lockout(envelope, username)
     try:
-        key = envelope.unwrap_for_user(username, password)
+        key, signing = envelope.unwrap_user(username, password)
     except WrongPassword:
         if _note_failure(envelope, username, "password"):
             raise LockedOut(f"user {username!r} is now locked out after {MAX_FAILURES} "
@@ -228,11 +307,44 @@ def unlock(directory: Path, username: str, password: str, totp_code: str | None 
         _login_state(envelope, username).update(failures=0, locked_until=None)
         envelope.save()
         _flush_pending(vault)
-        audit.record_now(vault, session, "login.success", object_type="user", object_id=username)
+        _start_session(session, password, signing)
         return session
     except BaseException:
         vault.close()
         raise
+
+
+def _start_session(session: Session, password: str, signing: bytes | None) -> None:
+    """After the credentials check out: hold the roles against the owner-signed
+    checkpoint, unlock the owner key for an owner, audit the login and, for an owner,
+    sign a checkpoint of the chain as it now stands."""
+    vault, username = session.vault, session.username
+    first = False
+    if signing is None and Role.OWNER in session.roles and vault.envelope.signing_public is None \
+            and not vault.envelope.holds_owner_key():
+        # A vault from before owner keys: its first owner login creates the key pair.
+        signing, first = new_signing_key(), True
+        vault.envelope.wrap_for_user(username, password, vault.key, signing)
+    if signing is not None:
+        vault.set_signing_key(signing)  # also the trusted public key for the role check
+        stored = vault.envelope.signing_public
+        if stored is not None and stored != public_key_of(signing):
+            vault.warnings.append("the owner public key in vault.keys was replaced; run "
+                                  "'offhold audit verify'")
+    if not first:
+        _check_signed_roles(vault, username, session.roles, signing is not None)
+    if Role.OWNER not in session.roles:
+        vault.set_signing_key(None)  # a former owner's copy may still hold the key
+    audit.record_now(vault, session, "login.success", object_type="user", object_id=username)
+    if vault.signing_key is not None:
+        try:
+            with vault.write() as conn:
+                cp = audit.write_checkpoint(vault, conn, username, first=first)
+            audit.publish_checkpoint(vault, cp)
+        except audit.AuditTampered as exc:
+            vault.warnings.append(str(exc))
+            audit.record_now(vault, session, "audit.tamper_detected",
+                             details={"problem": str(exc)[:300]})
 
 
 def verify_password(session: Session, password: str) -> bool:

@@ -1,4 +1,8 @@
-"""Managing users: add, roles, passwords, TOTP, unlock, deactivate."""
+"""Managing users: add, roles, passwords, TOTP, unlock, deactivate.
+
+Adding a user, changing roles and deactivating need an owner's own authentication (the
+owner key unlocked by an owner's login) and sign an audit checkpoint in the same
+transaction: the roles a login accepts are the ones an owner signed."""
 
 from __future__ import annotations
 
@@ -8,7 +12,14 @@ import pyotp
 
 from app import audit, clock
 from app.errors import NotFound, ValidationError
-from app.identity import Session, hash_password, new_totp_secret, require, validate_new_user
+from app.identity import (
+    Session,
+    hash_password,
+    new_totp_secret,
+    require,
+    require_owner_key,
+    validate_new_user,
+)
 from app.identity.permissions import Role, parse_roles
 
 
@@ -23,6 +34,7 @@ def list_users(session: Session) -> list[dict[str, Any]]:
 def add_user(session: Session, username: str, password: str, roles: list[str] | str,
              display_name: str = "") -> dict[str, Any]:
     require(session, "user.manage", target=username)
+    require_owner_key(session)
     validate_new_user(username, password)
     role_set = parse_roles(roles)
     if not role_set:
@@ -38,14 +50,23 @@ def add_user(session: Session, username: str, password: str, roles: list[str] | 
                       clock.iso(clock.now())))
         audit.record(vault, conn, session, "user.create", "user", username,
                      details={"roles": role_text.split(",")})
+        cp = audit.write_checkpoint(vault, conn, session.username)
         # The envelope is written last: if it fails, the row rolls back with the audit.
-        vault.envelope.wrap_for_user(username, password, vault.key)
+        vault.envelope.wrap_for_user(username, password, vault.key, _owner_key_for(
+            session, role_set))
         vault.envelope.save()
+    audit.publish_checkpoint(vault, cp)
     return {"user": username, "roles": role_text.split(",")}
+
+
+def _owner_key_for(session: Session, roles: frozenset[Role]) -> bytes | None:
+    """An owner's wrapped copy carries the owner key, when the acting session holds it."""
+    return session.vault.signing_key if Role.OWNER in roles else None
 
 
 def set_roles(session: Session, username: str, roles: list[str] | str) -> None:
     require(session, "user.manage", target=username)
+    require_owner_key(session)
     role_set = parse_roles(roles)
     if not role_set:
         raise ValidationError("a user needs at least one role")
@@ -63,6 +84,8 @@ def set_roles(session: Session, username: str, roles: list[str] | str) -> None:
         conn.execute("UPDATE users SET roles = ? WHERE username = ?", (text, username))
         audit.record(vault, conn, session, "user.roles", "user", username,
                      details={"before": row[0].split(","), "after": text.split(",")})
+        cp = audit.write_checkpoint(vault, conn, session.username)
+    audit.publish_checkpoint(vault, cp)
 
 
 def change_password(session: Session, username: str, new_password: str) -> None:
@@ -76,7 +99,10 @@ def change_password(session: Session, username: str, new_password: str) -> None:
         if cur.rowcount == 0:
             raise NotFound(f"no user {username!r}")
         audit.record(vault, conn, session, "user.password", "user", username)
-        vault.envelope.wrap_for_user(username, new_password, vault.key)
+        roles = conn.execute("SELECT roles FROM users WHERE username = ?",
+                             (username,)).fetchone()[0]
+        vault.envelope.wrap_for_user(username, new_password, vault.key,
+                                     _owner_key_for(session, parse_roles(roles)))
         vault.envelope.save()
 
 
@@ -105,6 +131,7 @@ def unlock_user(session: Session, username: str) -> None:
 
 def deactivate_user(session: Session, username: str) -> None:
     require(session, "user.manage", target=username)
+    require_owner_key(session)
     if username == session.username:
         raise ValidationError("you cannot deactivate yourself")
     vault = session.vault
@@ -113,5 +140,7 @@ def deactivate_user(session: Session, username: str) -> None:
         if cur.rowcount == 0:
             raise NotFound(f"no user {username!r}")
         audit.record(vault, conn, session, "user.deactivate", "user", username)
+        cp = audit.write_checkpoint(vault, conn, session.username)
         vault.envelope.remove_user(username)
         vault.envelope.save()
+    audit.publish_checkpoint(vault, cp)

@@ -8,6 +8,7 @@ service and its audit row always commit or fail together.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,6 +96,11 @@ class Vault:
     """An open vault. Holds the key in memory for as long as it is open."""
 
     def __init__(self, directory: Path, key: bytes, envelope: KeyEnvelope, conn: Connection):
+        try:
+            envelope.bind(key)  # a hand-edited key file is refused here
+        except BaseException:
+            conn.close()
+            raise
         self.directory = Path(directory)
         self._key = bytearray(key)
         self.envelope = envelope
@@ -103,6 +109,17 @@ class Vault:
         self._depth = 0
         self.audit_key = derive_subkey(key, "offhold-audit")
         self.audit_head: tuple[int, str] | None = None  # cached (id, row_hash) of the last row
+        # The owner signing key, only while an owner who unwrapped it is logged in.
+        self._signing_key: bytearray | None = None
+        # Repairs made at open (dropped audit triggers), for the faces to show.
+        self.warnings: list[str] = []
+
+    @property
+    def signing_key(self) -> bytes | None:
+        return None if self._signing_key is None else bytes(self._signing_key)
+
+    def set_signing_key(self, signing_key: bytes | None) -> None:
+        self._signing_key = None if signing_key is None else bytearray(signing_key)
 
     @property
     def key(self) -> bytes:
@@ -170,13 +187,35 @@ class Vault:
             finally:
                 for i in range(len(self._key)):
                     self._key[i] = 0
+                if self._signing_key is not None:
+                    for i in range(len(self._signing_key)):
+                        self._signing_key[i] = 0
+                    self._signing_key = None
 
 
 def ensure_vault_file(directory: Path) -> Path:
+    """The vault file, if it is there and could be a vault. An empty or unreadable file is
+    an error naming the restore command, never a cue to create a new, empty vault."""
     path = db_path(directory)
     if not path.exists():
         raise VaultNotFound(f"no vault at {directory} (run 'offhold init' first)")
-    with open(path, "rb") as fh:
-        if fh.read(16) == PLAINTEXT_HEADER:
-            raise InsecureVault(f"{path} is an unencrypted SQLite file; refusing to use it")
+    restore = f"restore it with 'offhold restore BACKUP --vault {directory} --replace'"
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(16)
+    except OSError as exc:
+        raise VaultCorrupt(f"cannot read {path} ({exc.strerror}); {restore}") from exc
+    if len(header) < 16:
+        raise VaultCorrupt(f"{path} is empty or truncated ({path.stat().st_size} bytes); "
+                           f"{restore}")
+    if header == PLAINTEXT_HEADER:
+        raise InsecureVault(f"{path} is an unencrypted SQLite file; refusing to use it")
     return path
+
+
+def make_private(path: Path) -> None:
+    """Owner-only permissions (0600 files, 0700 directories): these may hold PHI."""
+    try:
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+    except OSError:
+        pass  # e.g. a file system without POSIX modes; the data is encrypted anyway
