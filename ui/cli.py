@@ -152,4 +152,7 @@ def main(argv: list[str] | None = None, stdin: Any = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the imported module's main, not __main__'s: commands raise ui.cli.UsageError,
+    # which __main__.main would not recognise as its own (a traceback instead of exit 2).
+    from ui.cli import main as _main
+    raise SystemExit(_main())

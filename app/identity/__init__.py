@@ -298,6 +298,11 @@ def unlock(directory: Path, username: str, password: str, totp_code: str | None 
             _note_failure(envelope, username, "password")
             raise WrongPassword() from None
         session = Session(vault, username, parse_roles(row[2]), user_id=int(row[0]))
+        if not row[3] and Role.OWNER in session.roles and _owner_mfa_required(vault):
+            audit.record_now(vault, session, "login.refused", object_type="user",
+                             object_id=username, details={"reason": "owner without TOTP"})
+            raise AuthError("this practice requires owners to log in with a TOTP code; ask "
+                            "another owner to enrol you (offhold user mfa-enable USER)")
         if row[3]:
             if not totp_code:
                 raise MfaRequired()
@@ -312,6 +317,59 @@ def unlock(directory: Path, username: str, password: str, totp_code: str | None 
     except BaseException:
         vault.close()
         raise
+
+
+def recover(directory: Path, username: str, recovery_key: str,
+            new_password: str) -> tuple[Session, str]:
+    """A lost owner password: unwrap the vault with the recovery key, set the owner's new
+    password, and rotate the recovery key (the old one stops working). Returns the
+    owner's session and the new recovery key, to show once. Audited; a wrong recovery key
+    counts as a failed login for that user."""
+    directory = Path(directory)
+    ensure_vault_file(directory)
+    envelope = KeyEnvelope.load(keys_path(directory))
+    _check_lockout(envelope, username)
+    _check_password_strength(new_password)
+    try:
+        key, signing = envelope.unwrap_recovery(recovery_key)
+    except WrongPassword:
+        if _note_failure(envelope, username, "recovery_key"):
+            raise LockedOut(f"user {username!r} is now locked out after {MAX_FAILURES} "
+                            f"failed logins") from None
+        raise
+    vault = open_with_key(directory, key, envelope)
+    try:
+        row = vault.query_one("SELECT id, roles, active FROM users WHERE username = ?",
+                              (username,))
+        if row is None or not row[2] or Role.OWNER not in parse_roles(row[1]):
+            raise AuthError("the recovery key resets an active owner's password only")
+        session = Session(vault, username, parse_roles(row[1]), user_id=int(row[0]))
+        if signing is not None:
+            vault.set_signing_key(signing)
+        _check_signed_roles(vault, username, session.roles, signing is not None)
+        require(session, "user.recover")
+        _flush_pending(vault)
+        with vault.write() as conn:
+            conn.execute("UPDATE users SET pw_hash = ? WHERE username = ?",
+                         (_hasher.hash(new_password), username))
+            audit.record(vault, conn, session, "user.recover", "user", username,
+                         details={"recovery_key": "rotated"})
+            cp = audit.write_checkpoint(vault, conn, username) if signing else None
+            envelope.wrap_for_user(username, new_password, key, signing)
+            new_key = envelope.set_recovery(key, signing)
+            envelope.login_state.pop(username, None)
+            envelope.save()
+        if cp is not None:
+            audit.publish_checkpoint(vault, cp)
+        return session, new_key
+    except BaseException:
+        vault.close()
+        raise
+
+
+def _owner_mfa_required(vault: Vault) -> bool:
+    row = vault.query_one("SELECT value FROM settings WHERE key = 'require_owner_mfa'")
+    return row is not None and str(row[0]).strip().lower() in ("true", "1")
 
 
 def _start_session(session: Session, password: str, signing: bytes | None) -> None:

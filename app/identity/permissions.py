@@ -20,6 +20,7 @@ O, M, F, B = Role.OWNER, Role.OFFICE_MANAGER, Role.FRONT_DESK, Role.BILLER
 PERMISSIONS: dict[str, frozenset[Role]] = {
     # people and the practice
     "user.manage": frozenset({O}),
+    "user.recover": frozenset({O}),  # set a lost owner password with the recovery key
     "settings.manage": frozenset({O}),
     "settings.view": ALL_ROLES,
     "mode.set": frozenset({O, M}),
@@ -32,6 +33,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # audit, backup
     "audit.verify": frozenset({O}),
     "audit.export": frozenset({O}),
+    "audit.checkpoint": frozenset({O}),
+    "vault.check": frozenset({O, M}),
     "backup.create": frozenset({O}),
     "backup.restore": frozenset({O}),
     # the work queue (which kinds a role works is in app.queue.kinds)

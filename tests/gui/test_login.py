@@ -78,3 +78,34 @@ def test_totp_is_asked_when_enabled(qtbot: Any, dialog: LoginDialog, login_as: A
     with qtbot.waitSignal(dialog.logged_in) as blocker:
         _login(qtbot, dialog, "manny", password_of("manny"))
     blocker.args[0].vault.close()
+
+
+def test_forgot_password_uses_the_recovery_key(qtbot: Any, dialog: LoginDialog,
+                                               demo_vault: Any, bridge: Any) -> None:
+    """Issue 10 #5: from a lost owner password to a session, through the login window;
+    the recovery key rotates and the new one is shown once."""
+    from app.identity import unlock
+    owner = unlock(demo_vault, "olivia", password_of("olivia"))
+    recovery = owner.vault.envelope.set_recovery(owner.vault.key, owner.vault.signing_key)
+    owner.vault.envelope.save()
+    owner.vault.close()
+    qtbot.mouseClick(dialog.forgot, Qt.MouseButton.LeftButton)
+    assert dialog.recovery_form.isVisible() and not dialog.login_form.isVisible()
+    dialog.rec_user.setText("olivia")
+    dialog.rec_key.setText("AAAA-" * 7 + "AAAA")
+    dialog.rec_new.setText("olivia-new-pass")
+    dialog.rec_again.setText("olivia-new-pass")
+    qtbot.mouseClick(dialog.rec_button, Qt.MouseButton.LeftButton)
+    assert dialog.error.text() == "Wrong recovery key" and dialog.session is None
+    dialog.rec_key.setText(recovery)
+    dialog.rec_new.setText("olivia-new-pass")
+    dialog.rec_again.setText("olivia-new-pass")
+    qtbot.mouseClick(dialog.rec_button, Qt.MouseButton.LeftButton)
+    new_key = dialog.new_key.text()
+    assert dialog.new_key.isVisible() and new_key and new_key != recovery
+    assert dialog.rec_new.text() == "" and dialog.rec_key.text() == ""
+    with qtbot.waitSignal(dialog.logged_in) as blocker:
+        qtbot.mouseClick(dialog.rec_done, Qt.MouseButton.LeftButton)
+    blocker.args[0].vault.close()
+    assert dialog.new_key.text() == ""
+    unlock(demo_vault, "olivia", "olivia-new-pass").vault.close()

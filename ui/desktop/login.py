@@ -3,6 +3,8 @@
 Kept light on imports (the core is imported when the person presses Log in) so the
 window appears fast. Errors come back through the worker as typed errors and are shown
 inline from the message bridge: wrong password, lockout, TOTP required or wrong.
+"Forgot password? Use the recovery key" swaps the form for the recovery one: an owner's
+name, the recovery key and a new password; the new recovery key is shown once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ from ui.desktop.worker import Worker
 def _unlock(vault_dir: Path, user: str, password: str, code: str | None) -> Any:
     from app.identity import unlock
     return unlock(vault_dir, user, password, code)
+
+
+def _recover(vault_dir: Path, user: str, key: str, password: str) -> Any:
+    from app.identity import recover
+    return recover(vault_dir, user, key, password)
 
 
 def _color(label: QLabel, color: str) -> None:
@@ -90,13 +97,105 @@ class LoginDialog(QDialog):
         self.button = QPushButton("Log in")
         self.button.setDefault(True)
         self.button.clicked.connect(self.attempt)
+        self.forgot = QPushButton("Forgot password? Use the recovery key")
+        self.forgot.setObjectName("loginForgot")
+        self.forgot.setFlat(True)
+        self.forgot.clicked.connect(self.show_recovery)
+        self.login_form = QWidget()
+        login_layout = QVBoxLayout(self.login_form)
+        login_layout.setContentsMargins(0, 0, 0, 0)
+        login_layout.addLayout(form)
+        self.recovery_form = self._build_recovery_form()
+        self.recovery_form.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
         layout.addWidget(sub)
-        layout.addLayout(form)
+        layout.addWidget(self.login_form)
+        layout.addWidget(self.recovery_form)
         layout.addWidget(self.error)
         layout.addWidget(self.button, alignment=Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.forgot, alignment=Qt.AlignmentFlag.AlignLeft)
         bridge.message.connect(self._message)
+
+    def _build_recovery_form(self) -> QWidget:
+        box = QWidget()
+        self.rec_user = QLineEdit()
+        self.rec_user.setObjectName("recoveryUser")
+        self.rec_key = QLineEdit()
+        self.rec_key.setObjectName("recoveryKey")
+        self.rec_key.setPlaceholderText("XXXX-XXXX-… (from the sheet printed at setup)")
+        self.rec_new = QLineEdit()
+        self.rec_new.setObjectName("recoveryNewPassword")
+        self.rec_new.setEchoMode(QLineEdit.EchoMode.Password)
+        self.rec_again = QLineEdit()
+        self.rec_again.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_key = QLineEdit()
+        self.new_key.setObjectName("recoveryNewKey")
+        self.new_key.setReadOnly(True)
+        self.new_key_label = QLabel("New recovery key — store it offline now; it is shown "
+                                    "only once and the old one no longer works:")
+        self.new_key_label.setWordWrap(True)
+        self.rec_button = QPushButton("Set new password")
+        self.rec_button.clicked.connect(self.attempt_recovery)
+        self.rec_done = QPushButton("I have stored the new key — continue")
+        self.rec_done.clicked.connect(self._finish_recovery)
+        form = QFormLayout()
+        form.addRow("Owner", self.rec_user)
+        form.addRow("Recovery key", self.rec_key)
+        form.addRow("New password", self.rec_new)
+        form.addRow("Again", self.rec_again)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(self.rec_button, alignment=Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.new_key_label)
+        layout.addWidget(self.new_key)
+        layout.addWidget(self.rec_done, alignment=Qt.AlignmentFlag.AlignRight)
+        for w in (self.new_key_label, self.new_key, self.rec_done):
+            w.hide()
+        return box
+
+    def show_recovery(self) -> None:
+        self.login_form.hide()
+        self.button.hide()
+        self.forgot.hide()
+        self.error.hide()
+        self.rec_user.setText(self.user.text())
+        self.recovery_form.show()
+        self.rec_key.setFocus()
+
+    def attempt_recovery(self) -> None:
+        user, key = self.rec_user.text().strip(), self.rec_key.text().strip()
+        password = self.rec_new.text()
+        if not user or not key or not password:
+            self.show_error("Enter the owner's user name, the recovery key and a new password.")
+            return
+        if password != self.rec_again.text():
+            self.show_error("The two new passwords differ.")
+            return
+        self.rec_button.setEnabled(False)
+        self.worker.run(lambda: _recover(self.vault_dir, user, key, password),
+                        done=self._recovered, failed=self._recovery_failed,
+                        label="Recovering", phi=False)
+
+    def _recovered(self, result: Any) -> None:
+        self.session, new_key = result
+        for w in (self.rec_new, self.rec_again, self.rec_key):
+            w.clear()
+        self.error.hide()
+        self.new_key.setText(new_key)
+        for w in (self.new_key_label, self.new_key, self.rec_done):
+            w.show()
+        self.rec_button.hide()
+
+    def _recovery_failed(self, exc: BaseException) -> None:
+        self.rec_button.setEnabled(True)
+        self.rec_key.setFocus()
+
+    def _finish_recovery(self) -> None:
+        self.new_key.clear()
+        self.logged_in.emit(self.session)
+        self.accept()
 
     def _message(self, level: str, text: str) -> None:
         if self.isVisible() and level in ("error", "warning"):
