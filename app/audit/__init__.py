@@ -94,7 +94,13 @@ def record(
 
 
 def record_now(vault: Vault, actor: Actor, action: str, **kwargs: Any) -> int:
-    """Record in a transaction of its own (refusals, views, logins)."""
+    """Record in a transaction of its own (refusals, views, logins). Called inside a write
+    transaction, the row is written right after it ends, so a refusal survives the
+    rollback of the work it refused; the id is then not known yet and 0 is returned."""
+    if vault.in_transaction:
+        kwargs.setdefault("at", clock.now())
+        vault.after_transaction(lambda: record_now(vault, actor, action, **kwargs))
+        return 0
     with vault.write() as conn:
         return record(vault, conn, actor, action, **kwargs)
 

@@ -120,6 +120,16 @@ def open_with_key(directory: Path, key: bytes, envelope: KeyEnvelope) -> Vault:
         audit.record_now(vault, audit.SystemActor(), "audit.triggers_restored",
                          details={"missing": missing})
         log.warning("audit triggers were missing and have been restored: %s", missing)
+    # Imported here: app.queue builds on app.identity (Session, require).
+    from app.queue import recover_interrupted
+    try:
+        interrupted = recover_interrupted(Session.system(vault, "recovery"))
+    except BaseException:
+        vault.close()
+        raise
+    if interrupted:
+        vault.warnings.append(f"{len(interrupted)} task(s) were interrupted while executing "
+                              "and are back in the queue as failed")
     return vault
 
 

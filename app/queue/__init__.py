@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
+import socket
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -319,8 +321,9 @@ def _checked(session: Session, conn: Connection, task_id: int) -> Task:
     require(session, "task.act", task_id=task_id)
     task = _load(conn, task_id)
     if not _may_work(session, task):
-        audit.record(session.vault, conn, session, "permission.denied", "task", task_id,
-                     details={"attempted": f"act on {task.kind}"})
+        # In its own transaction: the caller's rolls back with this refusal.
+        audit.record_now(session.vault, session, "permission.denied", object_type="task",
+                         object_id=task_id, details={"attempted": f"act on {task.kind}"})
         raise PermissionDenied(session.username, f"work {task.kind} tasks")
     return task
 
@@ -369,7 +372,9 @@ def _execute(session: Session, task: Task) -> Task:
                   note="approved; nothing to send automatically")
         return get_task_unchecked(session, task.id)
     with vault.write() as conn:
-        _move(session, conn, task.id, TaskState.APPROVED, TaskState.EXECUTING, "execute")
+        # Who runs it, so a later open can tell a killed run from one still under way.
+        _move(session, conn, task.id, TaskState.APPROVED, TaskState.EXECUTING, "execute",
+              note=_RUNNER_PREFIX + _runner())
     try:
         result = effect(session, get_task_unchecked(session, task.id))
     except Exception as exc:  # the failure goes back to a person as a visible task
@@ -383,6 +388,63 @@ def _execute(session: Session, task: Task) -> Task:
             _move(session, conn, task.id, TaskState.EXECUTING, TaskState.DONE, "complete",
                   note=result)
     return get_task_unchecked(session, task.id)
+
+
+_RUNNER_PREFIX = "runner "
+INTERRUPTED = ("interrupted: OffHold stopped while this ran; check whether it took effect, "
+               "then retry or reject")
+
+
+def _runner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _runner_gone(note: str) -> bool:
+    """True when the process that ran the effect is no longer running on this machine (or
+    the note predates runners). A run on another machine is never judged from here."""
+    if not note.startswith(_RUNNER_PREFIX):
+        return True
+    host, _, pid_text = note[len(_RUNNER_PREFIX):].rpartition(":")
+    if host != socket.gethostname():
+        return False
+    if not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def recover_interrupted(session: Session) -> list[int]:
+    """Tasks left `executing` by a process that died (kill -9, power loss) go back to a
+    person as failed with the reason "interrupted"; returns their ids. Run at every open.
+    Effects are not re-run here: whether one took effect is for a person to check."""
+    vault = session.vault
+    rows = vault.query(
+        "SELECT t.id, coalesce((SELECT h.note FROM task_history h WHERE h.task_id = t.id "
+        "AND h.action = 'execute' ORDER BY h.id DESC LIMIT 1), '') FROM tasks t "
+        "WHERE t.state = 'executing'")
+    recovered = []
+    for task_id, note in rows:
+        if not _runner_gone(str(note)):
+            continue
+        with vault.write() as conn:
+            state = conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if state is None or state[0] != TaskState.EXECUTING.value:
+                continue
+            _move(session, conn, int(task_id), TaskState.EXECUTING, TaskState.FAILED, "fail",
+                  note=INTERRUPTED)
+        recovered.append(int(task_id))
+    if recovered:
+        log.warning("%d task(s) interrupted while executing were returned as failed",
+                    len(recovered))
+    return recovered
 
 
 def reject(session: Session, task_id: int, reason: str) -> Task:

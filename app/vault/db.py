@@ -12,7 +12,7 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import sqlcipher3
 
@@ -107,6 +107,8 @@ class Vault:
         self._conn = conn
         self._lock = threading.RLock()
         self._depth = 0
+        self._writer: int | None = None  # the thread inside the open write transaction
+        self._after: list[Callable[[], Any]] = []
         self.audit_key = derive_subkey(key, "offhold-audit")
         self.audit_head: tuple[int, str] | None = None  # cached (id, row_hash) of the last row
         # The owner signing key, only while an owner who unwrapped it is logged in.
@@ -133,6 +135,16 @@ class Vault:
     def path(self) -> Path:
         return db_path(self.directory)
 
+    @property
+    def in_transaction(self) -> bool:
+        """True inside a write transaction opened by this thread."""
+        return self._depth > 0 and self._writer == threading.get_ident()
+
+    def after_transaction(self, job: Callable[[], Any]) -> None:
+        """Run `job` once the current write transaction has ended, committed or rolled
+        back (a refusal must be recorded even when the work it refused rolls back)."""
+        self._after.append(job)
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (BEGIN IMMEDIATE). Nested calls join the outer one."""
@@ -147,6 +159,7 @@ class Vault:
             head = self.audit_head
             self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
+            self._writer = threading.get_ident()
             try:
                 yield self._conn
             except BaseException:
@@ -157,6 +170,10 @@ class Vault:
                 self._conn.execute("COMMIT")
             finally:
                 self._depth = 0
+                self._writer = None
+                jobs, self._after = self._after, []
+                for job in jobs:
+                    job()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
