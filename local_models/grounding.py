@@ -305,7 +305,7 @@ _INJECTION = re.compile(
     r"|set\s+(?:the\s+)?(?:status|allerg\w*|medications?|member|insurance|dob)"
     r"|change\s+(?:the\s+)?(?:status|allerg\w*|medications?|member|insurance|dob)"
     r"|delete\s+(?:the|all|this)|<<<|>>>|\[/?inst\]|###\s*instruction"
-    r"|^\s*(?:system|assistant|user)\s*:|admin\s+mode"
+    r"|^[ \t]*(?:system|assistant|user)\s*:|admin\s+mode"
     r"|<\|im_(?:start|end)\|>",
     re.I | re.M)
 

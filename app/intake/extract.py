@@ -10,6 +10,7 @@ the workflow normalises dates and phone numbers and checks every value against t
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from app.domain.intake import LIST_FIELDS, IntakeValue, Span
@@ -48,8 +49,11 @@ LABELS: dict[str, list[str]] = {
 }
 # Screening labels whose label words are part of the value ("Last mammogram: 05/2024").
 _KEEP_LABEL = re.compile(r"^last (mammogram|colonoscopy|pap|physical|flu|a1c|eye)", re.I)
+# Every pattern below is written so that no two parts can match the same run of text:
+# with `\s*\.?\s*` or `\s*(...)?\s*`, a long run of spaces that does not end the
+# way the pattern wants is retried split every way (quadratic; 2 MB never finished).
 NONE_WORDS = re.compile(r"^\s*(none|none known|no|nkda|nka|n/?a|no known (drug )?allergies|"
-                        r"denies|not applicable|-+)\s*\.?\s*$", re.I)
+                        r"denies|not applicable|-+)\s*(?:\.\s*)?$", re.I)
 
 _ALL = sorted(((label, name) for name, labels in LABELS.items() for label in labels),
               key=lambda item: len(item[0]), reverse=True)
@@ -57,10 +61,31 @@ _LABEL_FIELD = {label.lower(): name for label, name in _ALL}
 _LABEL_RE = re.compile(
     r"(?<![A-Za-z0-9])(" + "|".join(re.escape(label).replace(r"\ ", r"\s+")
                                      for label, _ in _ALL) + r")"
-    r"\s*(?:\([^)\n]{0,40}\))?\s*:[ \t]*", re.I)
+    r"\s*(?:\([^)\n]{0,40}\)\s*)?:[ \t]*", re.I)
 _BLANK = re.compile(r"[\s_.:\-]*")
-_ONLY_LABELS = re.compile(r"(?:[^:\n]{1,25}:[\s_]*)+")
-_BULLET = re.compile(r"^[ \t]*(?:[-*\u2022\u25aa\u25cf]|\d{1,2}[.)])[ \t]+(.*\S)[ \t]*$")
+_BULLET = re.compile(r"^[ \t]*(?:[-*\u2022\u25aa\u25cf]|\d{1,2}[.)])[ \t]+(\S(?:.*\S)?)[ \t]*$")
+_SEPARATOR = re.compile(r"[.!?;]\s+|[ ]{2,}|\t")
+_LEADING_BLANK = re.compile(r"[\s_]*")
+
+
+def _only_labels(value: str) -> bool:
+    r"""True for the next column's labels with no answers ("Sex: ___ Phone:"): what the
+    regex (?:[^:\n]{1,25}:[\s_]*)+ matches in full, decided piece by piece between the
+    colons, because that regex backtracks exponentially (18 short labels took 44 s)."""
+    pieces = value.split(":")
+    if len(pieces) < 2 or not _LEADING_BLANK.fullmatch(pieces[-1]):
+        return False
+    first = pieces[0]
+    if not 1 <= len(first) <= 25 or "\n" in first:
+        return False
+    for piece in pieces[1:-1]:
+        rest = piece[_LEADING_BLANK.match(piece).end():]  # type: ignore[union-attr]
+        if not rest:  # all blank: the label is its last character
+            if not piece or piece[-1] == "\n":
+                return False
+        elif len(rest) > 25 or "\n" in rest:
+            return False
+    return True
 
 
 @dataclass
@@ -128,13 +153,15 @@ def _name_parts(text: str, start: int, end: int) -> list[tuple[str, Span]]:
 def _occurrences(text: str) -> list[Occurrence]:
     out: list[Occurrence] = []
     matches = list(_LABEL_RE.finditer(text))
+    line_end = -1
     for i, m in enumerate(matches):
         label = " ".join(m.group(1).lower().replace("\u2019", "'").split())
         name = _LABEL_FIELD.get(label, "")
         if not name:
             continue
-        line_end = text.find("\n", m.end())
-        line_end = len(text) if line_end < 0 else line_end
+        if line_end < m.end():  # labels on one line share its end: one search per line
+            line_end = text.find("\n", m.end())
+            line_end = len(text) if line_end < 0 else line_end
         next_start = matches[i + 1].start() if i + 1 < len(matches) else len(text)
         v_start, v_end = _strip_span(text, m.end(), min(line_end, next_start))
         if v_end <= v_start:
@@ -146,7 +173,7 @@ def _occurrences(text: str) -> list[Occurrence]:
                                           False, (m.start(), spans[-1][1])))
             continue
         value = text[v_start:v_end]
-        if _BLANK.fullmatch(value) or _ONLY_LABELS.fullmatch(value):
+        if _BLANK.fullmatch(value) or _only_labels(value):
             continue  # a blank line on a printed form, or the next column's labels
         line = (m.start(), v_end)
         if name in LIST_FIELDS and NONE_WORDS.match(value):
@@ -168,16 +195,45 @@ def _occurrences(text: str) -> list[Occurrence]:
     return out
 
 
-def _cut_point(text: str, start: int) -> Span:
-    """Where an instruction that starts at `start` begins (its sentence or column on the
-    line) and where its line ends: the rest of that line is the instruction's."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", start)
-    line_end = len(text) if line_end < 0 else line_end
-    cut = line_start
-    for m in re.finditer(r"[.!?;]\s+|[ ]{2,}|\t", text[line_start:start]):
-        cut = line_start + m.end()
-    return cut, line_end
+def _cut_points(text: str, starts: list[int]) -> list[Span]:
+    """For each instruction start (ascending): where the instruction begins (its sentence
+    or column on the line) and where its line ends; the rest of that line is the
+    instruction's. Each line is scanned once however many instructions it holds."""
+    out: list[Span] = []
+    line_start, line_end = -1, -1
+    ends: list[int] = []
+    for start in starts:
+        if start > line_end or line_start < 0:
+            line_start = text.rfind("\n", 0, start) + 1
+            line_end = text.find("\n", start)
+            line_end = len(text) if line_end < 0 else line_end
+            ends = [m.end() for m in _SEPARATOR.finditer(text, line_start, line_end)]
+        # the last separator that ends at or before the start (as if the line stopped there)
+        k = bisect_right(ends, start)
+        cut = ends[k - 1] if k else line_start
+        out.append((cut, line_end))
+    return out
+
+
+class _Cuts:
+    """The instructions' [cut, line end] ranges, sorted, for O(log n) look-ups."""
+
+    def __init__(self, cuts: list[Span]) -> None:
+        self.cuts = sorted(cuts)
+        self.starts = [c for c, _e in self.cuts]
+        self.reach: list[int] = []  # the furthest end among ranges starting at or before
+        furthest = -1
+        for _c, end in self.cuts:
+            furthest = max(furthest, end)
+            self.reach.append(furthest)
+
+    def covers(self, pos: int) -> bool:
+        k = bisect_right(self.starts, pos)
+        return k > 0 and pos <= self.reach[k - 1]
+
+    def next_after(self, pos: int) -> int | None:
+        k = bisect_right(self.starts, pos)
+        return self.starts[k] if k < len(self.starts) else None
 
 
 def extract(text: str, markers: list[Span] | None = None) -> Extraction:
@@ -186,22 +242,21 @@ def extract(text: str, markers: list[Span] | None = None) -> Extraction:
     label inside an instruction's sentence is ignored, and an answer that runs into an
     instruction is cut before it, so injected text can never supply or replace a value."""
     out = Extraction()
-    cuts = [_cut_point(text, start) for start, _end in markers or []]
+    cuts = _Cuts(_cut_points(text, sorted(start for start, _end in markers or [])))
     chosen: dict[str, Occurrence] = {}
     for occ in _occurrences(text):
-        if any(cut <= occ.line[0] <= end for cut, end in cuts):
+        if cuts.covers(occ.line[0]):
             out.dropped.append(occ)
             continue
         kept: list[IntakeValue] = []
         trimmed = False
         for v in occ.items:
             a, b = v.spans[0]
-            for cut, end in cuts:
-                if cut <= a <= end:
-                    a = b = -1
-                    break
-                if a < cut < b:
-                    a, b = _strip_span(text, a, cut)
+            cut = cuts.next_after(a)
+            if cuts.covers(a):
+                a = b = -1
+            elif cut is not None and cut < b:  # cut before the first instruction inside
+                a, b = _strip_span(text, a, cut)
             if a < 0 or b <= a:
                 trimmed = True
                 continue
