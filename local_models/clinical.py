@@ -164,10 +164,21 @@ def _negation_scopes(text: str) -> list[tuple[int, int]]:
     scopes: list[tuple[int, int]] = []
     clause_ends = [m.start() for m in _CLAUSE_END.finditer(text)] + [len(text)]
     terminators = [m.start() for m in trig["terminate"].finditer(text)]
-    backward = list(trig["backward"].finditer(text))
+    # A backward trigger ends its clause ("Chest pain: no", "Numbness: denies"); one with
+    # more words after it ("ROS: denies chest pain") is read forward instead.
+    backward = []
+    pos = 0
+    while pos < len(text):  # overlapping: ": none reported" holds ": none" and "none reported"
+        m = trig["backward"].search(text, pos)
+        if m is None:
+            break
+        if re.match(r"[^\S\n]*(?:[\n,;.)]|$)|[ ]{2,}|\t", text[m.end():]):
+            backward.append(m)
+        pos = m.start() + 1
     # ": no" is a backward trigger; the bare "no" inside it must not also look forward.
     forward = [m for m in trig["forward"].finditer(text)
-               if not any(b.start() <= m.start() < b.end() for b in backward)]
+               if not any(b.start() <= m.start() < b.end() and b.end() - b.start() >
+                          m.end() - m.start() for b in backward)]
     taken = [(m.start(), m.end()) for m in forward]
     for m in forward:
         end = min([e for e in clause_ends if e >= m.end()] +

@@ -392,8 +392,9 @@ def check_text(text: str, source: str, *, allowed: Iterable[str] = (), strict: b
     for m in re.finditer(r"\b[A-Z][A-Za-z'\-]+\b", text):
         word = m.group()
         base = re.split(r"['\u2019]", word)[0].lower()  # "It's" -> "it", "Doe's" -> "doe"
-        if not free(m.start(), m.end()) or base in COMMON_WORDS or word.lower() in COMMON_WORDS:
-            continue
+        if not free(m.start(), m.end()) or base in COMMON_WORDS or \
+                word.lower() in COMMON_WORDS or clinical.clinical_kind(word):
+            continue  # clinical words are checked below, with their negation
         spans = grounded_spans(find_text, word)
         report.claims.append(Claim("name", word, m.start(), m.end(), bool(spans), spans))
     # Clinical terms, with their polarity ("denies chest pain" is not "chest pain").

@@ -58,8 +58,11 @@ def test_a_grounded_summary_replaces_the_deterministic_one() -> None:
         "She takes Glucophage 500 mg and lisinopril 10 mg; allergic to penicillin.",
         "knee pain after a fall")
     assert verdict.passed, verdict.problems
-    intake_flow.apply_verdict(result, verdict)
-    assert result.summary_origin == "model"
+    intake_flow.apply_verdict(result, verdict)  # by default the deterministic one stays
+    assert result.summary_origin == "deterministic" and result.model_summary == verdict.summary
+    assert [f.code for f in result.flags] == ["model_grounded"]
+    intake_flow.apply_verdict(result, verdict, show=True)
+    assert result.summary_origin == "model" and result.summary == verdict.summary
 
 
 @pytest.mark.parametrize("summary, bad", [
