@@ -77,6 +77,8 @@ class Context:
             from app.identity import unlock
             self._session = unlock(self.vault_dir, self.user, self.password(),
                                    os.environ.get("OFFHOLD_TOTP") or None)
+            for warning in self._session.vault.warnings:  # repairs made at open
+                self.say(f"offhold: warning: {warning}")
         return self._session
 
     @property

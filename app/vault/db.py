@@ -42,6 +42,8 @@ def connect_raw(path: Path, key: bytes) -> Connection:
     """A keyed connection with OffHold's pragmas; the settings are checked, not trusted."""
     conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
     try:
+        # SQLCipher logs page errors to stderr ("ERROR CORE ..."); ours are one-line errors.
+        conn.execute("PRAGMA cipher_log_level = NONE")
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
         conn.execute("PRAGMA cipher_memory_security = ON")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -189,13 +191,11 @@ class Vault:
             return conn.execute(sql, params).fetchone()
 
     def integrity_problems(self) -> list[str]:
-        """cipher_integrity_check plus integrity_check; empty means healthy."""
+        """The full check (every page's HMAC, then SQLite's), on connections of its own so
+        a damaged page cannot poison this one; empty means healthy."""
         with self.read() as conn:
-            problems = [str(r[0]) for r in conn.execute("PRAGMA cipher_integrity_check")]
-            rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
-        if rows != ["ok"]:
-            problems.extend(rows)
-        return problems
+            main = conn.execute("PRAGMA database_list").fetchone()
+        return integrity_check(Path(str(main[2])), self.key)
 
     def close(self) -> None:
         with self._lock:
@@ -208,6 +208,56 @@ class Vault:
                     for i in range(len(self._signing_key)):
                         self._signing_key[i] = 0
                     self._signing_key = None
+
+
+def _probe(path: Path, key: bytes) -> Connection:
+    conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA cipher_log_level = NONE")
+    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
+def integrity_check(path: Path, key: bytes, limit: int = 5) -> list[str]:
+    """cipher_integrity_check (names the page) and integrity_check; when they fail, each
+    table is checked on a fresh connection (an error is sticky on its connection) to name
+    the damaged tables. Empty means healthy."""
+    problems: list[str] = []
+    conn = _probe(path, key)
+    try:
+        try:
+            problems += [str(r[0]) for r in conn.execute("PRAGMA cipher_integrity_check")]
+            rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check")]
+            if rows != ["ok"]:
+                problems += rows
+        except sqlcipher3.DatabaseError as exc:
+            problems.append(str(exc))
+        if not problems:
+            return []
+        tables: list[str] = []
+        fresh = _probe(path, key)
+        try:
+            tables = [str(r[0]) for r in fresh.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        except sqlcipher3.DatabaseError:
+            problems.append("the schema page is damaged")
+        finally:
+            fresh.close()
+    finally:
+        conn.close()
+    for table in tables:
+        probe = _probe(path, key)
+        try:
+            name = table.replace('"', '""')
+            rows = [str(r[0]) for r in probe.execute(f'PRAGMA integrity_check("{name}")')]
+            if rows != ["ok"]:
+                problems.append(f"table {table}: {rows[0]}")
+        except sqlcipher3.DatabaseError:
+            problems.append(f"table {table} is damaged")
+        finally:
+            probe.close()
+    return problems[:limit] + ([f"and {len(problems) - limit} more"] if len(problems) > limit
+                               else [])
 
 
 def ensure_vault_file(directory: Path) -> Path:

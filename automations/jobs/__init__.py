@@ -104,6 +104,11 @@ def build_scheduler(vault: Vault,
                       CronTrigger(hour=practice_jobs.ELIGIBILITY_LOCAL_HOUR, timezone=zone),
                       id=practice_jobs.ELIGIBILITY_ID, name=practice_jobs.ELIGIBILITY_ID,
                       replace_existing=True, executor="sweep")
+    scheduler.add_job(practice_jobs.vault_check,
+                      CronTrigger(day_of_week=practice_jobs.VAULT_CHECK_DAY,
+                                  hour=practice_jobs.VAULT_CHECK_LOCAL_HOUR, timezone=zone),
+                      id=practice_jobs.VAULT_CHECK_ID, name=practice_jobs.VAULT_CHECK_ID,
+                      replace_existing=True, executor="sweep")
     return scheduler
 
 

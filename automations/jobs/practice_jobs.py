@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from app import clock, queue
 from app.identity import Session
-from app.services import practice
+from app.services import practice, vault_health
 from automations.jobs.runtime import current
 from automations.workflows.eligibility import check_upcoming_visits
 
@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 QUEUE_SWEEP_ID = "queue-sweep"
 ELIGIBILITY_ID = "eligibility-previsit"
+VAULT_CHECK_ID = "vault-check"
+VAULT_CHECK_DAY, VAULT_CHECK_LOCAL_HOUR = "sun", 3  # weekly, when nobody is working
 ELIGIBILITY_LOCAL_HOUR = 6  # before the front desk arrives, in the practice's time zone
 
 
@@ -64,5 +66,27 @@ def eligibility_previsit() -> None:
     try:
         created = check_upcoming_visits(Session.system(rt.vault, ELIGIBILITY_ID), days_ahead=1)
         log.info("eligibility-previsit: %s gap tasks", len(created))
+    finally:
+        rt.leave()
+
+
+def vault_check() -> None:
+    """The weekly full integrity check. Its result is on the dashboard; a damaged vault
+    also becomes a task for the owner, since corruption in a page nobody reads would
+    otherwise go unnoticed until a backup is needed."""
+    rt = current()
+    rt.enter()
+    try:
+        system = Session.system(rt.vault, VAULT_CHECK_ID)
+        result = vault_health.check_vault(system)
+        if not result["ok"]:
+            queue.create_task(
+                system, "automation_failure", f"vault-check:{clock.now().date().isoformat()}",
+                "The vault failed its weekly integrity check", priority=queue.PRIORITY_HIGH,
+                role="owner", subject_type="job", subject_id=VAULT_CHECK_ID,
+                draft=("The weekly integrity check found damage: " +
+                       "; ".join(result["problems"][:3]) + ". Make no backup over a good "
+                       "one; run 'offhold restore --drill' and restore the latest good backup."),
+                payload={"job_id": VAULT_CHECK_ID, "problems": result["problems"][:5]})
     finally:
         rt.leave()

@@ -87,8 +87,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("path")
     p.set_defaults(handler=cmd_backup)
     p = sub.add_parser("restore", parents=[common], help="verify and restore a backup")
-    p.add_argument("path")
+    p.add_argument("path", nargs="?", help="the backup (with --drill: default the latest)")
     p.add_argument("--replace", action="store_true", help="replace an existing vault")
+    p.add_argument("--drill", action="store_true",
+                   help="restore into a scratch folder, verify, report the time; "
+                        "the live vault is not touched")
     p.set_defaults(handler=cmd_restore)
 
     st = sub.add_parser("settings", parents=[common], help="practice settings").add_subparsers(
@@ -225,13 +228,19 @@ def cmd_audit_verify(args: argparse.Namespace, ctx: Context) -> int:
     require(session, "audit.verify")
     result = audit.verify(session.vault)
     audit.record_now(session.vault, session, "audit.verify",
-                     details={"ok": result.ok, "rows": result.rows})
+                     details={"ok": result.ok, "rows": result.rows,
+                              "problems": list(result.problems[:5])})
     data = {"ok": result.ok, "rows": result.rows, "broken_row": result.broken_row,
-            "reason": result.reason}
+            "reason": result.reason, "problems": list(result.problems),
+            "checkpoint_rows": result.checkpoint_rows, "notes": list(result.notes)}
     if result.ok:
-        ctx.emit(data, f"OK: {result.rows} audit rows verified")
+        if session.vault.signing_key is not None:
+            audit.checkpoint_now(session.vault, session.username)  # sign what was verified
+        ctx.emit(data, "\n".join([f"OK: {result.rows} audit rows verified; "
+                                   f"{result.checkpoint_rows} under an owner-signed checkpoint",
+                                   *result.notes]))
         return 0
-    ctx.emit(data, f"BROKEN: audit row {result.broken_row}: {result.reason}")
+    ctx.emit(data, "\n".join([f"BROKEN: {p}" for p in result.problems] + list(result.notes)))
     return 1
 
 
@@ -260,7 +269,16 @@ def cmd_backup(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, ctx: Context) -> int:
-    from app.vault.backup import restore_backup
+    from app.vault.backup import restore_backup, restore_drill
+    if args.drill:
+        drill = restore_drill(ctx.session(), ctx.password(),
+                              Path(args.path) if args.path else None)
+        ctx.emit(drill, f"drill OK: {drill['backup']} restored into a scratch folder and "
+                 f"verified ({drill['audit_rows']} audit rows) in {drill['seconds']} s")
+        return 0
+    if not args.path:
+        from ui.cli import UsageError
+        raise UsageError("say which backup to restore (or use --drill)")
     import os
     result = restore_backup(Path(args.path), ctx.vault_dir, ctx.user, ctx.password(),
                             replace=args.replace, totp=os.environ.get("OFFHOLD_TOTP") or None)

@@ -22,6 +22,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="environment variable holding the new password (else a prompt)")
     p.set_defaults(handler=cmd_recover)
 
+    vault = sub.add_parser("vault", parents=[common], help="the vault's health").add_subparsers(
+        dest="vault_cmd", required=True)
+    p = vault.add_parser("check", parents=[common],
+                         help="full integrity check (every page) and the audit chain")
+    p.set_defaults(handler=cmd_vault_check)
+
 
 def _recovery_key(args: argparse.Namespace, ctx: Context) -> str:
     if args.recovery_key_file:
@@ -58,3 +64,15 @@ def cmd_recover(args: argparse.Namespace, ctx: Context) -> int:
              f"The password of {session.username} is set. The old recovery key no longer "
              f"works.\n\nNew recovery key (shown once; store it offline):\n  {new_key}")
     return 0
+
+
+def cmd_vault_check(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services.vault_health import check_vault
+    result = check_vault(ctx.session())
+    if result["ok"]:
+        ctx.emit(result, f"OK: the vault passed its integrity check ({result['seconds']} s)")
+        return 0
+    ctx.emit(result, "DAMAGED: " + "; ".join(result["problems"]) +
+             "\nRestore the latest good backup: offhold restore --drill, then "
+             "offhold restore BACKUP --replace")
+    return 1

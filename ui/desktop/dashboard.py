@@ -5,6 +5,7 @@ login window starts without it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCharts import (
     QBarCategoryAxis,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import queue
 from app.identity import Session
+from app.services import vault_health
 from app.queue.kinds import kinds_for_roles
 from ui.desktop.models import kind_label
 from ui.desktop.pages import AppContext, Page, PageSpec, register_page
@@ -39,11 +41,24 @@ class DashboardData:
     trust: dict[str, queue.TrustFigures]
     counts: dict[str, int]
     modes: dict[str, str]
+    vault_check: dict[str, Any] | None = None
 
 
 def load_dashboard(session: Session) -> DashboardData:
     return DashboardData(queue.trust_figures(session), queue.queue_counts(session),
-                         {k: m.value for k, m in queue.all_modes(session).items()})
+                         {k: m.value for k, m in queue.all_modes(session).items()},
+                         vault_health.last_check(session))
+
+
+def vault_check_text(check: dict[str, Any] | None) -> str:
+    """The last integrity check, in one line (weekly, scheduled; or `offhold vault check`)."""
+    if check is None:
+        return "Vault integrity: not checked yet (runs weekly)"
+    when = str(check.get("checked_at", ""))[:10]
+    if check.get("ok"):
+        return f"Vault integrity: OK (checked {when})"
+    problems = "; ".join(str(p) for p in check.get("problems", [])[:2])
+    return f"Vault integrity: DAMAGED (checked {when}): {problems} — restore a good backup"
 
 
 def _pct(value: float | None) -> str:
@@ -70,8 +85,12 @@ class DashboardPage(Page):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.summary = QLabel()
         self.summary.setObjectName("detailTitle")
+        self.health = QLabel()
+        self.health.setObjectName("vaultHealth")
+        self.health.setWordWrap(True)
         layout = QGridLayout(self)
-        layout.addWidget(self.summary, 0, 0, 1, 2)
+        layout.addWidget(self.summary, 0, 0)
+        layout.addWidget(self.health, 0, 1)
         layout.addWidget(self.trust_chart, 1, 0)
         layout.addWidget(self.count_chart, 1, 1)
         layout.addWidget(self.table, 2, 0, 1, 2)
@@ -90,6 +109,9 @@ class DashboardPage(Page):
         decided = sum(data.trust[k].decided for k in kinds if k in data.trust)
         self.summary.setText(f"{open_total} open tasks · {decided} decided so far · trust "
                              "figures include shadow-mode verdicts")
+        self.health.setText(vault_check_text(data.vault_check))
+        self.health.setProperty("damaged", bool(data.vault_check) and
+                                not data.vault_check.get("ok"))
         self._trust_chart(kinds, data)
         self._count_chart(kinds, data)
         self.table.setRowCount(len(kinds))

@@ -1,0 +1,40 @@
+"""The vault's health: the full integrity check on demand and weekly (scheduled), its last
+result for the dashboard. Results live in the audit log (`vault.check` rows), so they need
+no table of their own and are themselves tamper-evident."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from app import audit, clock
+from app.identity import Session, require
+
+
+def check_vault(session: Session) -> dict[str, Any]:
+    """Every page's HMAC and SQLite's integrity check, plus the audit chain against its
+    signed checkpoints. Audited with its result (no PHI: page numbers and table names)."""
+    require(session, "vault.check")
+    started = time.monotonic()
+    problems = session.vault.integrity_problems()
+    chain = audit.verify(session.vault) if not problems else None
+    result = {
+        "ok": not problems and chain is not None and chain.ok,
+        "problems": problems + ([] if chain is None or chain.ok else list(chain.problems)),
+        "seconds": round(time.monotonic() - started, 2),
+        "checked_at": clock.iso(clock.now()),
+    }
+    audit.record_now(session.vault, session, "vault.check", details=result)
+    return result
+
+
+def last_check(session: Session) -> dict[str, Any] | None:
+    """The latest integrity check's result (for the dashboard), or None if never run."""
+    require(session, "settings.view")
+    row = session.vault.query_one("SELECT details FROM audit_log WHERE action = 'vault.check' "
+                                  "ORDER BY id DESC LIMIT 1")
+    if row is None:
+        return None
+    data: dict[str, Any] = json.loads(row[0])
+    return data
