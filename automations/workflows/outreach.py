@@ -6,6 +6,9 @@ opt-out line. Checked in code before it becomes a task, and again when it is app
   * minimum necessary: no diagnosis, test, result or medication (a term list, the drug
     list and the patient's own problems and medications) - the model's sentence is
     dropped if it trips the check, and a template that still trips it is flagged;
+  * the intake summaries' claim check: no clinical term (symptom, condition, body site,
+    injury) that the kind's template does not hold, in the model's sentence or in an
+    edit a person makes before approving;
   * readability: Flesch-Kincaid grade, flagged above the readability_max_grade setting;
   * length: SMS cut to sms_max_chars, keeping the practice name and the opt-out line;
   * opt-outs: an opted-out patient gets no draft for that channel.
@@ -33,7 +36,7 @@ from app.services import models as model_service
 from app.services import outreach as outreach_service
 from app.services import patients, practice
 from automations.workflows import models as model_flow
-from local_models import grounding
+from local_models import clinical, grounding
 from local_models.prompts import resources_dir
 from local_models.readability import fk_grade
 from local_models.runtime import ModelRuntime
@@ -85,6 +88,20 @@ def restricted_hits(text: str, terms: list[str]) -> list[str]:
     return sorted(set(hits), key=str.lower)
 
 
+def claim_source(kind: str, practice_name: str, first_name: str) -> str:
+    """What an outreach message of this kind may say: its template texts, the practice's
+    name and the patient's first name. Nothing else may add a clinical term."""
+    spec = templates()["kinds"].get(kind, {})
+    parts = [str(spec.get(k, "")) for k in ("purpose", "body", "body_undated", "subject")]
+    return "\n".join([*parts, practice_name, first_name, *templates()["opt_out"].values()])
+
+
+def clinical_claims(text: str, source: str) -> list[str]:
+    """Reasons for each clinical term in `text` that `source` does not hold."""
+    return [c.reason for c in clinical.check_claims(text, source, noun="the message",
+                                                    where="its template") if not c.grounded]
+
+
 def register_effects() -> None:
     queue.register_effect(TASK_KIND, send_to_outbox)
 
@@ -102,6 +119,11 @@ def send_to_outbox(session: Session, task: Task) -> str:
     if hits:
         raise ValidationError("the message names clinical information (" + ", ".join(hits) +
                               "); remove it before approving")
+    claims = clinical_claims(task.draft, claim_source(
+        str(payload["kind"]), str(practice.practice_info(session)["name"]),
+        patient.first_name if patient is not None else ""))
+    if claims:
+        raise ValidationError("; ".join(claims) + "; remove it before approving")
     limit = _limit(session, channel)
     if len(task.draft) > limit:
         raise ValidationError(f"the message is {len(task.draft)} characters; the "
@@ -207,7 +229,8 @@ def compose(session: Session, patient: Patient, kind: OutreachKind, channel: Cha
                                             "the template greeting is used", "info"))
             else:
                 context = f"{patient.first_name}\n{practice_name}\n{spec['purpose']}\n{body}"
-                report = grounding.check_text(candidate, context)
+                report = grounding.check_text(candidate, context, noun="the sentence",
+                                              where="the message's template")
                 hits = restricted_hits(candidate, terms)
                 problems = _sentence_problems(candidate, patient.first_name)
                 ok = report.passed and not hits and not problems
@@ -216,8 +239,7 @@ def compose(session: Session, patient: Patient, kind: OutreachKind, channel: Cha
                 if ok:
                     opening, personalized = candidate, True
                 else:
-                    why = ", ".join([c.text for c in report.ungrounded] + report.injection
-                                    + hits)
+                    why = "; ".join(report.reasons + report.injection + hits)
                     checks.append(OutreachCheck("model_dropped", "the model's sentence was not "
                                                 f"used ({why})", "info"))
         except model_flow.ModelUnavailable as exc:
@@ -240,6 +262,9 @@ def compose(session: Session, patient: Patient, kind: OutreachKind, channel: Cha
     if hits:
         checks.append(OutreachCheck("restricted_term", "names clinical information: "
                                     + ", ".join(hits), "critical"))
+    claims = clinical_claims(text, claim_source(kind.value, practice_name, patient.first_name))
+    if claims:
+        checks.append(OutreachCheck("clinical_claim", "; ".join(claims), "critical"))
     grade = fk_grade(middle)
     max_grade = float(practice.get_setting(session, "readability_max_grade"))
     if grade > max_grade:
