@@ -30,6 +30,13 @@ class UsageError(Exception):
     pass
 
 
+def one_line(text: str) -> str:
+    """A message safe for a terminal on one line: control bytes (escape sequences, CR, LF,
+    from a file name or a field) are shown escaped, never interpreted."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -134,6 +141,9 @@ def main(argv: list[str] | None = None, stdin: Any = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # pypdf warns about every quirk of a malformed PDF; the import's own one-line result
+    # is what the person needs, so its chatter stays off the terminal.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     ctx = Context(args, stdin)
     from automations.effects import register_all
     register_all()  # what approving a task does, for every face (CLI, GUI, scheduler)
@@ -141,10 +151,10 @@ def main(argv: list[str] | None = None, stdin: Any = None) -> int:
     try:
         return int(handler(args, ctx) or 0)
     except UsageError as exc:
-        print(f"offhold: {exc}", file=sys.stderr)
+        print(f"offhold: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KnownError as exc:
-        print(f"offhold: {exc}", file=sys.stderr)
+        print(f"offhold: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("offhold: interrupted", file=sys.stderr)

@@ -106,6 +106,8 @@ def open_with_key(directory: Path, key: bytes, envelope: KeyEnvelope) -> Vault:
     """Open and migrate; dropped append-only triggers are recreated, audited and reported
     in `vault.warnings`."""
     path = ensure_vault_file(directory)
+    for private in (Path(directory), path, keys_path(directory)):
+        make_private(private)  # also a vault restored or copied with a looser mode
     conn = connect_raw(path, key)
     try:
         migrations.migrate(conn)

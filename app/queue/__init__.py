@@ -75,6 +75,9 @@ def all_modes(session: Session) -> dict[str, ActionMode]:
 def set_mode(session: Session, kind_name: str, mode: str) -> ActionMode:
     """Owner or office manager only; `automatic` is refused for clinical/billing kinds."""
     require(session, "mode.set", kind=kind_name)
+    if kind_name not in KINDS:  # typed by a person: a clear refusal, not a KeyError
+        raise ValidationError(f"unknown task kind {kind_name!r}; known kinds: "
+                              + ", ".join(sorted(KINDS)))
     spec = kind(kind_name)
     try:
         new = ActionMode(mode)

@@ -4,6 +4,7 @@ settings, unattended."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,7 @@ def cmd_audit_verify(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
     from app.identity import require
+    from app.vault.db import make_private
     session = ctx.session()
     require(session, "audit.export")
     rows = audit.rows_between(session.vault, args.start, args.end)
@@ -253,10 +255,18 @@ def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
                      details={"from": args.start, "to": args.end, "rows": len(rows),
                               "to_file": bool(args.out)})
     text = audit.to_csv(rows)
+    notice = ("this audit export may contain PHI (patient ids, task and object details): "
+              "keep it encrypted and share it only as the practice's policy allows")
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-        ctx.say(f"wrote {len(rows)} rows to {args.out}")
+        out = Path(args.out)
+        # Created owner-only before any byte is written.
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        make_private(out)
+        ctx.say(f"wrote {len(rows)} rows to {args.out}; {notice}")
     else:
+        ctx.say(f"offhold: {notice}")
         print(text, end="")
     return 0
 
