@@ -24,7 +24,7 @@ from app.audit import checkpoints as cps
 from app.audit.checkpoints import Checkpoint
 from app.errors import AuthError, VaultCorrupt
 from app.vault.db import Connection, Vault
-from app.vault.keys import public_key_of
+from app.vault.keys import derive_subkey, public_key_of
 
 GENESIS = "0" * 64
 
@@ -91,6 +91,15 @@ def record(
     )
     vault.audit_head = (row_id, row_hash)
     return row_id
+
+
+def digest(vault: Vault, value: Any) -> str:
+    """What changed, by keyed digest rather than the value: audit rows (and exports) never
+    carry a draft or a clinical list, yet a candidate value can be checked against the row
+    by anyone holding the vault key. Keyed, so a date of birth cannot be guessed offline."""
+    key = derive_subkey(vault.key, "offhold-audit-digest")
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return "hmac:" + hmac.new(key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
 def record_now(vault: Vault, actor: Actor, action: str, **kwargs: Any) -> int:

@@ -296,11 +296,12 @@ def queue_counts(session: Session) -> dict[str, int]:
 
 def _history(conn: Connection, task_id: int, actor: str, action: str, from_state: str | None,
              to_state: str | None, note: str = "", before: str | None = None,
-             after: str | None = None) -> None:
-    conn.execute("INSERT INTO task_history (task_id, ts, actor, action, from_state, to_state, "
+             after: str | None = None) -> int:
+    cur = conn.execute("INSERT INTO task_history (task_id, ts, actor, action, from_state, to_state, "
                  "note, draft_before, draft_after) VALUES (?,?,?,?,?,?,?,?,?)",
                  (task_id, clock.iso(clock.now()), actor, action, from_state, to_state, note,
                   before, after))
+    return int(cur.lastrowid)
 
 
 def _move(session: Session, conn: Connection, task_id: int, source: TaskState, target: TaskState,
@@ -336,11 +337,15 @@ def _apply_edit(session: Session, conn: Connection, task: Task, new_draft: str |
         return False
     conn.execute("UPDATE tasks SET draft = ?, updated_at = ? WHERE id = ?",
                  (new_draft, clock.iso(clock.now()), task.id))
-    _history(conn, task.id, session.username, "edit", task.state.value, task.state.value,
-             before=task.draft, after=new_draft)
+    history_id = _history(conn, task.id, session.username, "edit", task.state.value,
+                          task.state.value, before=task.draft, after=new_draft)
+    # By reference (the task history row holds the drafts, inside the vault) and digest.
     audit.record(session.vault, conn, session, "task.edit", "task", task.id,
                  patient_id=task.patient_id,
-                 details={"draft_before": task.draft, "draft_after": new_draft})
+                 details={"history_id": history_id,
+                          "draft_before": audit.digest(session.vault, task.draft),
+                          "draft_after": audit.digest(session.vault, new_draft),
+                          "chars": [len(task.draft), len(new_draft)]})
     return True
 
 

@@ -228,8 +228,9 @@ def update_patient(session: Session, patient_id: int, **changes: Any) -> Patient
             stored = json.dumps(value) if isinstance(value, list) else (
                 int(value) if isinstance(value, bool) else value)
             old = getattr(before, column)
-            diff[column] = {"before": old.isoformat() if isinstance(old, date) else old,
-                            "after": value}
+            old = old.isoformat() if isinstance(old, date) else old
+            # Digests, not values: the audit log and its exports stay free of PHI.
+            diff[column] = {"before": audit.digest(vault, old), "after": audit.digest(vault, value)}
             conn.execute(f"UPDATE patients SET {column} = ?, updated_at = ? WHERE id = ?",
                          (stored, clock.iso(clock.now()), patient_id))
         audit.record(vault, conn, session, "patient.update", "patient", patient_id,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app import queue
+from app import audit, queue
 from app.errors import ValidationError
 from app.identity import Session
 from app.services import intake as intake_service
@@ -104,9 +104,11 @@ def test_approval_writes_the_reviewed_fields_with_before_and_after(practice: Ses
     assert patient.phone == "(555) 010-9999"
     row = practice.vault.query_one("SELECT details FROM audit_log WHERE action = "
                                    "'patient.update' ORDER BY id DESC LIMIT 1")
-    changes = json.loads(row[0])["changes"]
-    assert changes["allergies"] == {"before": ["penicillin", "sulfa"],
-                                    "after": ["penicillin", "sulfa", "latex"]}
+    changes = json.loads(row[0])["changes"]  # keyed digests, not the lists (issue 10 #15)
+    assert changes["allergies"] == {
+        "before": audit.digest(practice.vault, ["penicillin", "sulfa"]),
+        "after": audit.digest(practice.vault, ["penicillin", "sulfa", "latex"])}
+    assert "latex" not in row[0]
     assert practice.vault.query_one("SELECT status FROM intake_forms WHERE task_id = ?",
                                     (out.task.id,))[0] == "applied"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import timedelta
 
 import pytest
@@ -80,7 +81,11 @@ def test_approve_each_then_approve_with_edit(owner_session) -> None:
     edit = [h for h in done.history if h.action == "edit"][0]
     assert (edit.draft_before, edit.draft_after) == ("draft text", "edited")
     row = owner_session.vault.query_one("SELECT details FROM audit_log WHERE action = 'task.edit'")
-    assert "draft_before" in row[0] and "edited" in row[0]
+    details = json.loads(row[0])  # by reference and digest, never the drafts (issue 10 #15)
+    assert "edited" not in row[0] and "draft text" not in row[0]
+    assert details["draft_after"] == audit.digest(owner_session.vault, "edited")
+    assert owner_session.vault.query_one("SELECT draft_after FROM task_history WHERE id = ?",
+                                         (details["history_id"],))[0] == "edited"
 
 
 def test_effect_failure_comes_back_to_a_person(owner_session) -> None:
