@@ -241,6 +241,11 @@ def _check_lockout(envelope: KeyEnvelope, username: str) -> None:
     until = clock.parse_iso(state["locked_until"])
     if clock.now() < until:
         minutes = max(1, int((until - clock.now()).total_seconds() // 60) + 1)
+        # An attempt during the lockout is audited too (at the next successful login).
+        envelope.pending_audit.append(
+            {"ts": clock.iso(clock.now()), "actor": username, "action": "login.locked_attempt",
+             "details": {"minutes": minutes}})
+        envelope.save()
         raise LockedOut(f"user {username!r} is locked out after {MAX_FAILURES} failed logins; "
                         f"try again in {minutes} min or ask the owner to unlock")
     state["failures"] = 0
@@ -251,7 +256,7 @@ def _check_lockout(envelope: KeyEnvelope, username: str) -> None:
 # anyone who can edit vault.keys can add one. Only these shapes are copied into the log,
 # and only as unauthenticated reports of a failed login: nothing a wrong password could
 # not have produced anyway.
-_PENDING_ACTIONS = frozenset({"login.failed", "login.lockout"})
+_PENDING_ACTIONS = frozenset({"login.failed", "login.lockout", "login.locked_attempt"})
 _PENDING_DETAILS = frozenset({"reason", "failures", "minutes"})
 
 

@@ -54,3 +54,22 @@ def test_unknown_user_costs_a_kdf_like_a_wrong_password(owner_session, vault_dir
     wrong = min(timed("owner") for _ in range(3))
     unknown = min(timed("nobody-here") for _ in range(3))
     assert unknown > 0.5 * wrong, (unknown, wrong)
+
+
+def test_attempts_during_lockout_are_audited(practice, vault_dir: Path) -> None:
+    from app.errors import LockedOut
+    from app.identity import MAX_FAILURES
+    users.add_user(practice, "lou", "lou-password-1", ["biller"])
+    for _ in range(MAX_FAILURES):
+        with pytest.raises((WrongPassword, LockedOut)):
+            unlock(vault_dir, "lou", "bad-password")
+    for _ in range(3):
+        with pytest.raises(LockedOut):
+            unlock(vault_dir, "lou", "lou-password-1")
+    owner = unlock(vault_dir, "owner", OWNER_PASSWORD)
+    try:
+        rows = owner.vault.query("SELECT role FROM audit_log WHERE action = "
+                                 "'login.locked_attempt' AND object_id = 'lou'")
+        assert [r[0] for r in rows] == ["unauthenticated"] * 3
+    finally:
+        owner.vault.close()
