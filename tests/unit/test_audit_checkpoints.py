@@ -250,3 +250,26 @@ def test_hand_edited_key_file_is_refused(office, vault_dir: Path, edit: str) -> 
     from app.errors import VaultError
     with pytest.raises(VaultError, match="changed outside OffHold"):
         unlock(vault_dir, "owner", OWNER_PASSWORD)
+
+
+def test_every_backup_carries_a_fresh_checkpoint(office, tmp_path: Path) -> None:
+    from app.errors import VaultCorrupt
+    from app.vault.backup import create_backup, verify_backup
+    backup = tmp_path / "b.db"
+    create_backup(office, backup)
+    copy = json.loads(backup.with_name("b.db.keys").read_text())["checkpoint"]
+    rows = office.vault.query_one("SELECT count(*) FROM audit_log WHERE action <> "
+                                  "'backup.create' OR id <= (SELECT max(id) FROM audit_log "
+                                  "WHERE action = 'backup.create')")[0]
+    assert copy["rows"] == rows  # the checkpoint covers the row recording the backup
+    # a backup whose tail was cut off by someone holding only a non-owner password
+    envelope = KeyEnvelope.load(backup.with_name("b.db.keys"))
+    key = envelope.unwrap_for_user("frida", FRIDA_PASSWORD)
+    conn = connect_raw(backup, key)
+    conn.execute("DROP TRIGGER audit_no_delete")
+    conn.execute("DELETE FROM audit_log WHERE id > ?", (rows - 3,))
+    conn.close()
+    for extra in ("-wal", "-shm"):
+        Path(str(backup) + extra).unlink(missing_ok=True)
+    with pytest.raises(VaultCorrupt, match="audit log is broken"):
+        verify_backup(backup, "owner", OWNER_PASSWORD)
