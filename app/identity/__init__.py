@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyotp
 from argon2 import PasswordHasher
@@ -289,19 +289,26 @@ def _flush_pending(vault: Vault) -> None:
     vault.envelope.save()
 
 
+def _unwrap_counted(envelope: KeyEnvelope, username: str, reason: str,
+                    unwrap: Callable[[], tuple[bytes, bytes | None]]) -> tuple[bytes, bytes | None]:
+    """Unwrap the key; a wrong secret counts as a failed login (and may lock out)."""
+    try:
+        return unwrap()
+    except WrongPassword:
+        if _note_failure(envelope, username, reason):
+            raise LockedOut(f"user {username!r} is now locked out after {MAX_FAILURES} "
+                            f"failed logins") from None
+        raise
+
+
 def unlock(directory: Path, username: str, password: str, totp_code: str | None = None) -> Session:
     """Log in: unwrap the key, open the vault, check the user. Raises AuthError kinds."""
     directory = Path(directory)
     ensure_vault_file(directory)
     envelope = KeyEnvelope.load(keys_path(directory))
     _check_lockout(envelope, username)
-    try:
-        key, signing = envelope.unwrap_user(username, password)
-    except WrongPassword:
-        if _note_failure(envelope, username, "password"):
-            raise LockedOut(f"user {username!r} is now locked out after {MAX_FAILURES} "
-                            f"failed logins") from None
-        raise
+    key, signing = _unwrap_counted(envelope, username, "password",
+                                   lambda: envelope.unwrap_user(username, password))
     vault = open_with_key(directory, key, envelope)
     try:
         row = vault.query_one("SELECT id, pw_hash, roles, totp_secret, active FROM users "
@@ -347,13 +354,8 @@ def recover(directory: Path, username: str, recovery_key: str,
     envelope = KeyEnvelope.load(keys_path(directory))
     _check_lockout(envelope, username)
     _check_password_strength(new_password)
-    try:
-        key, signing = envelope.unwrap_recovery(recovery_key)
-    except WrongPassword:
-        if _note_failure(envelope, username, "recovery_key"):
-            raise LockedOut(f"user {username!r} is now locked out after {MAX_FAILURES} "
-                            f"failed logins") from None
-        raise
+    key, signing = _unwrap_counted(envelope, username, "recovery_key",
+                                   lambda: envelope.unwrap_recovery(recovery_key))
     vault = open_with_key(directory, key, envelope)
     try:
         row = vault.query_one("SELECT id, roles, active FROM users WHERE username = ?",
