@@ -33,7 +33,6 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # audit, backup
     "audit.verify": frozenset({O}),
     "audit.export": frozenset({O}),
-    "audit.checkpoint": frozenset({O}),
     "vault.check": frozenset({O, M}),
     "backup.create": frozenset({O}),
     "backup.restore": frozenset({O}),

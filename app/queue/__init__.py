@@ -433,6 +433,7 @@ def recover_interrupted(session: Session) -> list[int]:
     """Tasks left `executing` by a process that died (kill -9, power loss) go back to a
     person as failed with the reason "interrupted"; returns their ids. Run at every open.
     Effects are not re-run here: whether one took effect is for a person to check."""
+    require(session, "task.act")
     vault = session.vault
     rows = vault.query(
         "SELECT t.id, coalesce((SELECT h.note FROM task_history h WHERE h.task_id = t.id "

@@ -14,7 +14,7 @@ from app.identity.permissions import PERMISSIONS, Role, allowed, parse_roles
 EXPECTED_DENIED = {
     Role.OWNER: set(),
     Role.OFFICE_MANAGER: {"user.manage", "user.recover", "settings.manage", "audit.verify",
-                          "audit.export", "audit.checkpoint", "backup.create", "backup.restore", "remit.import", "claim.manage",
+                          "audit.export", "backup.create", "backup.restore", "remit.import", "claim.manage",
                           "model.manage"},
     Role.FRONT_DESK: {"user.manage", "user.recover", "settings.manage", "mode.set",
                       "payer.manage", "audit.verify", "audit.export", "audit.checkpoint",
@@ -23,7 +23,7 @@ EXPECTED_DENIED = {
                       "remit.import", "claim.manage", "model.manage", "report.export"},
     Role.BILLER: {"user.manage", "user.recover", "settings.manage", "mode.set",
                   "patient.create", "patient.update", "appointment.manage", "audit.verify",
-                  "audit.export", "audit.checkpoint", "vault.check", "backup.create", "backup.restore", "task.reassign", "task.bulk_approve",
+                  "audit.export", "vault.check", "backup.create", "backup.restore", "task.reassign", "task.bulk_approve",
                   "pa.manage", "pa.check", "portal.configure", "intake.import",
                   "outreach.draft", "model.manage", "report.export"},
 }

@@ -67,6 +67,8 @@ class AppController(QObject):
         self.window = window
         window.show()
         window.start()
+        for warning in session.vault.warnings:  # repairs and tamper found at open
+            self.bridge.warning(warning)
         # Startup objects live for the whole session: keep the cyclic collector from
         # re-walking them on every full collection (fewer GUI-thread pauses).
         gc.collect()
