@@ -47,6 +47,8 @@ def add_payer(session: Session, name: str, plan_type: str, *, payer_code: str = 
               decision_hours_expedited: int | None = None, portal_recipe: str | None = None,
               portal_enabled: bool = False) -> Payer:
     require(session, "payer.manage")
+    if portal_recipe or portal_enabled:  # decides where the portal log-in is typed
+        require(session, "portal.configure")
     try:
         plan = PlanType(plan_type)
     except ValueError as exc:
@@ -65,7 +67,8 @@ def add_payer(session: Session, name: str, plan_type: str, *, payer_code: str = 
              int(portal_enabled), clock.iso(clock.now())))
         payer_id = int(cur.lastrowid)
         audit.record(vault, conn, session, "payer.create", "payer", payer_id,
-                     details={"plan_type": plan.value})
+                     details={"plan_type": plan.value, "portal_recipe": portal_recipe,
+                              "portal_enabled": portal_enabled})
     return get_payer(session, payer_id)
 
 
@@ -76,6 +79,8 @@ def update_payer(session: Session, payer_id: int, **changes: Any) -> Payer:
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError(f"cannot change {', '.join(sorted(unknown))} on a payer")
+    if {"portal_recipe", "portal_enabled"} & set(changes):
+        require(session, "portal.configure")  # the recipe decides where the log-in goes
     if "plan_type" in changes:
         changes["plan_type"] = PlanType(changes["plan_type"]).value
     vault = session.vault

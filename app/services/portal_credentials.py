@@ -74,8 +74,30 @@ def set_credentials(session: Session, payer: Payer | int | str, *, url: str, use
             (p.id, url, username.strip(), password, seed, now, session.username))
         audit.record(vault, conn, session, "portal.credentials.set", "payer", p.id,
                      details={"replaced": row is not None, "has_totp": bool(seed),
-                              "url_set": bool(url)})
+                              "url_set": bool(url), "origin": _origin(url)})
     return get_account(session, p.id)
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port]: the only site the payer's log-in is ever typed into."""
+    match = re.match(r"^(https?://[^/?#]+)", url.strip(), re.I)
+    return match.group(1).lower() if match else ""
+
+
+def set_recipe(session: Session, payer: Payer | int | str, recipe: str | None) -> Payer:
+    """Which portal recipe a payer uses (the caller checks it is installed). The recipe
+    says where the stored log-in is typed, so only owners and office managers set it."""
+    require(session, "portal.configure")
+    p = _payer(session, payer)
+    if recipe is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", recipe):
+        raise ValidationError(f"not a recipe name: {recipe!r}")
+    with session.vault.write() as conn:
+        conn.execute("UPDATE payers SET portal_recipe = ?, portal_enabled = CASE WHEN ? IS "
+                     "NULL THEN 0 ELSE portal_enabled END WHERE id = ?",
+                     (recipe, recipe, p.id))
+        audit.record(session.vault, conn, session, "portal.recipe.set", "payer", p.id,
+                     details={"before": p.portal_recipe, "after": recipe})
+    return patients.get_payer(session, p.id)
 
 
 def delete_credentials(session: Session, payer: Payer | int | str) -> None:

@@ -48,6 +48,7 @@ Vault reads and audit writes happen on the caller's thread.
 from automations.portal.engine import CheckOutcome, PortalEngine, PortalQuery
 from automations.portal.errors import (
     HumanHandoff,
+    OffSiteRefused,
     PortalDisabled,
     PortalFailure,
     PortalUnavailable,
@@ -64,6 +65,7 @@ from automations.portal.recipes import (
     builtin_recipes_dir,
     load_recipe_file,
     load_recipes,
+    origin_of,
     recipe_dirs,
 )
 from automations.portal.results import CheckResult
@@ -71,8 +73,9 @@ from automations.portal.tasks import failure_task
 
 __all__ = [
     "CLAIM_STATUSES", "ELIGIBILITY_STATUSES", "KIND_STATUSES", "PA_STATUSES",
-    "CheckOutcome", "CheckResult", "HumanHandoff", "PortalDisabled", "PortalEngine",
+    "CheckOutcome", "CheckResult", "HumanHandoff", "OffSiteRefused", "PortalDisabled",
+    "PortalEngine",
     "PortalFailure", "PortalQuery", "PortalUnavailable", "Recipe", "RecipeBook", "RecipeBroken",
     "RecipeInvalid", "builtin_recipes_dir", "failure_task", "load_recipe_file", "load_recipes",
-    "recipe_dirs",
+    "origin_of", "recipe_dirs",
 ]

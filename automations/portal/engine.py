@@ -20,15 +20,25 @@ import threading
 import time
 import weakref
 import concurrent.futures
+from collections import Counter
 from collections.abc import Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, AsyncIterator, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pyotp
-from playwright.async_api import Browser, Locator, Page, Playwright, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    Route,
+    WebSocketRoute,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -40,18 +50,22 @@ from app.identity import Session, require
 from app.services import patients, portal_credentials, practice
 from automations.portal.errors import (
     HumanHandoff,
+    OffSiteRefused,
     PortalDisabled,
     PortalFailure,
     PortalUnavailable,
     RecipeBroken,
 )
+from automations.portal.fence import OriginFence
 from automations.portal.recipes import (
+    SECRET_VARS,
     KindSpec,
     Recipe,
     RecipeBook,
     Step,
     ValueSpec,
     load_recipes,
+    origin_of,
     recipe_dirs,
 )
 from automations.portal.results import CheckResult
@@ -61,7 +75,9 @@ T = TypeVar("T")
 
 CHROMIUM_ARGS = ["--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-breakpad",
-                 "--disable-gpu-shader-disk-cache", "--disable-features=MediaRouter"]
+                 "--disable-gpu-shader-disk-cache", "--dns-prefetch-disable",
+                 # one flag: Chromium honours only the last --disable-features
+                 "--disable-features=MediaRouter,AutofillServerCommunication"]
 KIND_PERMISSION = {"pa_status": "pa.check", "eligibility": "eligibility.request",
                    "claim_status": "claim.manage"}
 
@@ -119,6 +135,16 @@ class _Job:
     creds: PortalCredentials
     kind: str
     queries: list[tuple[int, PortalQuery]]
+    origin: str = ""  # the payer's own origin: the only one the browser may reach
+    hosts: set[str] = field(default_factory=set)  # host[:port] of every request let through
+    blocked: Counter[str] = field(default_factory=Counter)  # refused requests by host
+    blocked_navigation: str = ""  # the host a page tried to navigate to, if refused
+
+
+def _host(url: str) -> str:
+    """host[:port] for the audit (no path or query: they may carry IDs)."""
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1].lower() or parts.scheme or "?"
 
 
 class PortalEngine:
@@ -240,10 +266,17 @@ class PortalEngine:
         return patients.find_payer(session, payer)
 
     def _prepare(self, session: Session, payer: Payer, kind: str,
-                 override: Recipe | None) -> tuple[Recipe, PortalCredentials]:
+                 override: Recipe | None) -> tuple[Recipe, PortalCredentials, str]:
         if not payer.portal_enabled:
             raise PortalDisabled(f"portal checks are switched off for payer {payer.id} "
                                  f"({payer.name}); turn them on with 'offhold portal enable'")
+        installed = self.recipes.get(payer.portal_recipe) \
+            if payer.portal_recipe and payer.portal_recipe in self.recipes else None
+        if override is not None and not (installed is not None
+                                         and override.same_as(installed)):
+            # A file that is not the payer's installed recipe decides where the payer's
+            # log-in is typed: only those who may set recipes may try one (audited).
+            require(session, "portal.configure", payer_id=payer.id, recipe=override.name)
         name = override.name if override is not None else payer.portal_recipe
         if not name:
             raise PortalDisabled(f"payer {payer.id} ({payer.name}) has no portal recipe")
@@ -260,7 +293,26 @@ class PortalEngine:
         except NotFound as exc:
             raise PortalDisabled(f"no portal log-in is stored for payer {payer.id} "
                                  f"({payer.name}); add one with 'offhold portal set'") from exc
-        return recipe, creds
+        return recipe, creds, self._origin(payer, recipe, installed, creds)
+
+    @staticmethod
+    def _origin(payer: Payer, recipe: Recipe, installed: Recipe | None,
+                creds: PortalCredentials) -> str:
+        """The payer's own origin, set by the owner or office manager: the stored log-in's
+        URL, else the installed recipe's portal.url. A recipe file being tried must point
+        at the same site, or the payer's log-in is not used at all."""
+        pinned = origin_of(creds.url) if creds.url else (
+            origin_of(installed.url) if installed is not None else "")
+        if not pinned:
+            raise OffSiteRefused(f"payer {payer.id} ({payer.name}) has no portal address of "
+                                 "its own; set one with 'offhold portal set --url'")
+        tried = origin_of(recipe.url) if not creds.url else ""
+        host = (urlsplit(recipe.url).hostname or "").lower()
+        if (tried and tried != pinned) or host != (urlsplit(pinned).hostname or ""):
+            raise OffSiteRefused(f"recipe {recipe.name!r} points at {_host(recipe.url)}, not "
+                                 f"at payer {payer.id} ({payer.name})'s portal "
+                                 f"({_host(pinned)}); its log-in is used only there")
+        return pinned
 
     def _check_all(self, session: Session,
                    requests: Sequence[tuple[Payer | int | str, str, PortalQuery]],
@@ -274,20 +326,24 @@ class PortalEngine:
             require(session, KIND_PERMISSION[kind])
             payer = self._resolve(session, payer_ref)
             try:
-                recipe, creds = self._prepare(session, payer, kind, override)
+                recipe, creds, origin = self._prepare(session, payer, kind, override)
             except PortalFailure as exc:  # disabled, or no such recipe: no visit made
                 outcomes.append(CheckOutcome(payer.id, payer, payer.portal_recipe or "", kind,
                                              query, error=exc))
                 continue
             outcomes.append(CheckOutcome(payer.id, payer, recipe.name, kind, query))
-            job = jobs.setdefault((payer.id, kind), _Job(payer, recipe, creds, kind, []))
+            job = jobs.setdefault((payer.id, kind), _Job(payer, recipe, creds, kind, [],
+                                                          origin))
             job.queries.append((index, query))
         sessions: list[_Job] = []
+        session_of: dict[int, _Job] = {}
         for job in jobs.values():
             size = self.lookups_per_session
             for start in range(0, len(job.queries), size):
-                sessions.append(_Job(job.payer, job.recipe, job.creds, job.kind,
-                                     job.queries[start:start + size]))
+                part = _Job(job.payer, job.recipe, job.creds, job.kind,
+                            job.queries[start:start + size], job.origin)
+                sessions.append(part)
+                session_of.update((index, part) for index, _q in part.queries)
         if sessions:
             results = self._run(self._run_jobs(sessions))
             for index, item in results.items():
@@ -295,16 +351,31 @@ class PortalEngine:
                     outcomes[index].result = item
                 else:
                     outcomes[index].error = item
-        self._audit(session, outcomes)
+        self._audit(session, outcomes, session_of)
         return outcomes
 
-    def _audit(self, session: Session, outcomes: list[CheckOutcome]) -> None:
+    def _audit(self, session: Session, outcomes: list[CheckOutcome],
+               session_of: dict[int, _Job]) -> None:
         vault = session.vault
+        reported: set[int] = set()  # a browser session's blocked hosts, audited once
         with vault.write() as conn:
-            for o in outcomes:
+            for index, o in enumerate(outcomes):
                 details: dict[str, Any] = {"recipe": o.recipe, "kind": o.kind,
                                            "subject_type": o.query.subject_type,
                                            "subject_id": str(o.query.subject_id)}
+                job = session_of.get(index)
+                if job is not None:  # every host the browser reached, and every one refused
+                    details["hosts"] = sorted(job.hosts)
+                    details["blocked_hosts"] = sorted(job.blocked)
+                    if id(job) not in reported:
+                        reported.add(id(job))
+                        for host, count in sorted(job.blocked.items()):
+                            audit.record(vault, conn, session, "portal.request_blocked",
+                                         "payer", o.payer_id,
+                                         details={"host": host, "requests": count,
+                                                  "recipe": o.recipe, "kind": o.kind,
+                                                  "allowed_origin": job.origin,
+                                                  "navigation": host == job.blocked_navigation})
                 shot: bytes | None = None
                 if o.result is not None:
                     details.update(outcome="ok" if o.result.found else "not_found",
@@ -368,15 +439,63 @@ class PortalEngine:
             await self._playwright.stop()
             self._playwright = None
 
+    @staticmethod
+    async def _fence(context: BrowserContext, job: _Job) -> None:
+        """Every request, of any kind, goes to the payer's own origin or nowhere: the log-in
+        typed into its fields can only be sent back to it. Refused hosts are counted for
+        the audit; data: and blob: URLs never leave the browser."""
+        async def on_request(route: Route) -> None:
+            url = route.request.url
+            try:
+                if origin_of(url) == job.origin:
+                    job.hosts.add(_host(url))
+                    await route.continue_()
+                elif url.startswith(("data:", "blob:")):
+                    await route.continue_()
+                else:
+                    job.blocked[_host(url)] += 1
+                    if route.request.is_navigation_request() \
+                            and route.request.frame.parent_frame is None:  # the page itself
+                        job.blocked_navigation = _host(url)
+                    await route.abort("blockedbyclient")
+            except PlaywrightError:
+                pass  # the page or context closed while the request was held
+
+        async def on_socket(socket: WebSocketRoute) -> None:
+            same = origin_of(socket.url.replace("ws", "http", 1)) == job.origin
+            if same:
+                job.hosts.add(_host(socket.url))
+                socket.connect_to_server()
+            else:
+                job.blocked[_host(socket.url)] += 1
+                await socket.close()
+
+        await context.route("**/*", on_request)
+        await context.route_web_socket(lambda _url: True, on_socket)
+
     @asynccontextmanager
-    async def _page(self) -> AsyncIterator[Page]:
+    async def _page(self, job: _Job) -> AsyncIterator[Page]:
         own: Browser | None = None
         if self.shared_browser:
             browser = await self._shared()
         else:
             own = browser = await self._launch()
-        context = await browser.new_context(accept_downloads=False, service_workers="block",
-                                            viewport={"width": 1100, "height": 800})
+        def report(host: str, let_through: bool, page_load: bool) -> None:
+            if let_through:
+                job.hosts.add(host)
+            else:
+                job.blocked[host] += 1
+                if page_load:
+                    job.blocked_navigation = host
+
+        # Routing refuses first hops with a clear error; the proxy also sees redirects.
+        # "<-loopback>": Chromium would otherwise send 127.0.0.1 around the proxy.
+        fence = OriginFence(job.origin, report)
+        context = await browser.new_context(
+            accept_downloads=False, service_workers="block",
+            viewport={"width": 1100, "height": 800},
+            proxy={"server": await fence.start(), "bypass": "<-loopback>"})
+        await self._fence(context, job)
         self.active_sessions += 1
         self.peak_sessions = max(self.peak_sessions, self.active_sessions)
         try:
@@ -386,6 +505,7 @@ class PortalEngine:
             try:
                 await context.close()
             finally:
+                await fence.close()
                 if own is not None:
                     await own.close()
 
@@ -411,7 +531,7 @@ class PortalEngine:
             attempt += 1
             try:
                 async with self._sem:
-                    async with self._page() as page:
+                    async with self._page(job) as page:
                         runner = _Runner(self, page, job, base)
                         await self._rate_wait(base)
                         await runner.login()
@@ -476,6 +596,13 @@ class _Runner:
     def _value(self, template: str, step: Step) -> str:
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
+            if name in SECRET_VARS:
+                # Recipes are checked for this on load; this is the last line before a
+                # secret leaves the vault: a field fill, on a page of the payer's origin.
+                if step.action != "fill" or origin_of(self.page.url) != self.job.origin:
+                    raise OffSiteRefused(f"{self.recipe.name}: the portal log-in may only be "
+                                         "typed into a field on the payer's own site "
+                                         f"({_host(self.job.origin)})", step=step.where)
             if name == "username":
                 return self.job.creds.username
             if name == "password":
@@ -514,6 +641,7 @@ class _Runner:
 
     async def _inspect(self, status: int | None, step: Step) -> None:
         """After every page load: server errors, then the recipe's detectors."""
+        self._refused_navigation(step)  # a redirect off the site ends on the fence's 403
         if status is not None and status >= 500:
             raise _Retry(f"HTTP {status}", await self._shot(), step.where)
         d = self.recipe.detect
@@ -574,12 +702,26 @@ class _Runner:
                 else:
                     await target.click(timeout=self.sel_ms)
         except PlaywrightTimeout as exc:
+            self._refused_navigation(step)
             raise _Retry(f"no answer within {self.nav_ms / 1000:g}s",
                          await self._shot(stop_loading=True), step.where) from exc
         except PlaywrightError as exc:
+            self._refused_navigation(step, str(exc))
             if "net::" in str(exc) or "Target" in str(exc):
                 raise _Retry("connection failed", None, step.where) from exc
             raise
+
+    def _refused_navigation(self, step: Step, error: str = "") -> None:
+        """A navigation the fence refused is the recipe's or the page's doing, not the
+        network's: no retry, a person looks at it."""
+        host = self.job.blocked_navigation
+        if not host and self.job.blocked and ("ERR_BLOCKED_BY_CLIENT" in error
+                                              or "ERR_TUNNEL_CONNECTION_FAILED" in error):
+            host = ", ".join(sorted(self.job.blocked))
+        if host:
+            raise OffSiteRefused(f"{self.job.payer.name} portal: the page tried to go to "
+                                 f"another site ({host}); the browser blocked it",
+                                 step=step.where)
 
     async def login(self) -> None:
         for step in self.recipe.login:

@@ -51,6 +51,15 @@ class PortalDisabled(PortalFailure):
     outcome = "disabled"
 
 
+class OffSiteRefused(PortalFailure):
+    """The visit would have left the payer's own origin: the recipe or its file does not
+    match the payer's portal address, or the page tried to navigate to another site (the
+    browser blocked it). Never retried; the recipe or the portal needs a person's look."""
+
+    task_kind = "recipe_broken"
+    outcome = "off_site_blocked"
+
+
 class RecipeInvalid(KnownError):
     """A recipe file failed validation; the message names the file and the key."""
 

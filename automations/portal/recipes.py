@@ -11,9 +11,10 @@ checks anyway.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import yaml
 
@@ -31,7 +32,10 @@ KIND_STATUSES: dict[str, tuple[str, ...]] = {
 # Placeholders a step value may use, besides the recipe's own `vars`.
 BUILTIN_VARS = frozenset({"username", "password", "totp", "member_id", "reference", "dob",
                           "dob_us", "claim_number", "service_date", "service_date_us"})
-SECRET_VARS = frozenset({"password", "totp"})
+# The portal log-in: filled only into fields (`fill`), and only on the payer's own origin.
+# Anywhere else (a URL, a select, a row match, a var) a recipe could carry it off-site,
+# so such a recipe is refused when it loads.
+SECRET_VARS = frozenset({"username", "password", "totp"})
 DETECT_KEYS = ("maintenance", "handoff", "session_expired", "login_failed", "mfa_failed")
 STEP_ACTIONS = ("goto", "fill", "select", "click", "check", "expect")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -106,6 +110,10 @@ class Recipe:
     needs_totp: bool = False
     version: int = 1
 
+    def same_as(self, other: "Recipe") -> bool:
+        """The same recipe wherever its file was read from."""
+        return replace(self, source="") == replace(other, source="")
+
     def normalize(self, kind: str, status_text: str) -> str | None:
         """The normalized status for the payer's words, or None when unmapped."""
         for rule in self.kinds[kind].status_map:
@@ -136,6 +144,19 @@ class RecipeBook:
 
     def __len__(self) -> int:
         return len(self._recipes)
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of an http(s) URL, lower-case; '' for anything else."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return ""
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[parts.scheme.lower()]
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    return f"{parts.scheme.lower()}://{host}{port}"
 
 
 def builtin_recipes_dir() -> Path:
@@ -257,8 +278,10 @@ def parse_recipe(data: Any, source: str, expected_name: str | None = None) -> Re
     portal = v.mapping(top.get("portal"), "portal")
     v.unknown(portal, {"url", "timeout_seconds", "selector_timeout_seconds"}, "portal")
     url = v.string(portal, "url", "portal")
-    if not re.match(r"^https?://", url):
-        raise v.fail("portal.url", "must start with http:// or https://")
+    if not re.match(r"^https?://", url) or not origin_of(url):
+        raise v.fail("portal.url", "must start with http:// or https:// and name a host")
+    if _PLACEHOLDER.search(url):
+        raise v.fail("portal.url", "must not contain placeholders")
     variables_raw = v.mapping(top.get("vars", {}) or {}, "vars")
     variables: dict[str, str] = {}
     for key, value in variables_raw.items():
@@ -267,6 +290,7 @@ def parse_recipe(data: Any, source: str, expected_name: str | None = None) -> Re
         if key in BUILTIN_VARS:
             raise v.fail(f"vars.{key}", "shadows a built-in placeholder")
         variables[key] = v.string(variables_raw, key, "vars")
+        _refuse_secrets(v, variables[key], f"vars.{key}", "a var")
     known_vars = BUILTIN_VARS | set(variables)
 
     detect_raw = v.mapping(top.get("detect", {}) or {}, "detect")
@@ -276,7 +300,9 @@ def parse_recipe(data: Any, source: str, expected_name: str | None = None) -> Re
     login_raw = top.get("login")
     if not isinstance(login_raw, list) or not login_raw:
         raise v.fail("login", "must be a non-empty list of steps")
-    login = tuple(_parse_step(v, s, f"login[{i}]", known_vars) for i, s in enumerate(login_raw))
+    base = url if url.endswith("/") else url + "/"
+    login = tuple(_parse_step(v, s, f"login[{i}]", known_vars, base)
+                  for i, s in enumerate(login_raw))
     needs_totp = any("{totp}" in s.value for s in login)
 
     kinds_raw = v.mapping(top.get("kinds"), "kinds")
@@ -287,9 +313,9 @@ def parse_recipe(data: Any, source: str, expected_name: str | None = None) -> Re
         if kind_name not in KIND_STATUSES:
             raise v.fail(f"kinds.{kind_name}", "unknown kind; one of: "
                          + ", ".join(KIND_STATUSES))
-        kinds[kind_name] = _parse_kind(v, kind_name, spec, known_vars)
+        kinds[kind_name] = _parse_kind(v, kind_name, spec, known_vars, base)
     return Recipe(name=name, payer=v.string(top, "payer", "", required=False, default=name),
-                  url=url if url.endswith("/") else url + "/", source=source, login=login,
+                  url=base, source=source, login=login,
                   kinds=kinds, detect=detect, variables=variables,
                   timeout_seconds=v.number(portal, "timeout_seconds", "portal", 20.0),
                   selector_timeout_seconds=v.number(portal, "selector_timeout_seconds",
@@ -304,7 +330,15 @@ def _check_placeholders(v: _V, text: str, key: str, known: frozenset[str] | set[
                          + ", ".join(sorted(known)))
 
 
-def _parse_step(v: _V, raw: Any, key: str, known: frozenset[str] | set[str]) -> Step:
+def _refuse_secrets(v: _V, text: str, key: str, where: str) -> None:
+    for name in _PLACEHOLDER.findall(text):
+        if name in SECRET_VARS:
+            raise v.fail(key, f"{{{name}}} is the portal log-in; it may only be the value of "
+                         f"a 'fill' step (a field on the payer's own site), never {where}")
+
+
+def _parse_step(v: _V, raw: Any, key: str, known: frozenset[str] | set[str],
+                base: str) -> Step:
     step = v.mapping(raw, key)
     actions = [a for a in STEP_ACTIONS if a in step]
     if len(actions) != 1:
@@ -317,6 +351,10 @@ def _parse_step(v: _V, raw: Any, key: str, known: frozenset[str] | set[str]) -> 
         if not isinstance(body, str) or not body.strip():
             raise v.fail(where, "must be a path (relative to portal.url) or a URL")
         _check_placeholders(v, body, where, known)
+        _refuse_secrets(v, body, where, "in a URL")
+        if origin_of(urljoin(base, body.replace("{", "").replace("}", ""))) != origin_of(base):
+            raise v.fail(where, "leaves the portal's site (" + origin_of(base) + "); a goto "
+                         "is a path on the portal or a URL on the same origin")
         return Step("goto", value=body, where=where)
     if action in ("click", "check", "expect") and isinstance(body, str):
         body = {"selector": body}
@@ -332,6 +370,8 @@ def _parse_step(v: _V, raw: Any, key: str, known: frozenset[str] | set[str]) -> 
     if action in ("fill", "select"):
         value = v.string(body, "value", where)
         _check_placeholders(v, value, f"{where}.value", known)
+        if action != "fill":
+            _refuse_secrets(v, value, f"{where}.value", f"in a '{action}' step")
     navigates = body.get("navigates", action == "click")
     if not isinstance(navigates, bool):
         raise v.fail(f"{where}.navigates", "must be true or false")
@@ -362,7 +402,8 @@ def _parse_value_spec(v: _V, raw: Any, key: str, fields: dict[str, FieldSpec], *
     return ValueSpec(field=field_name, regex=regex, formats=formats)
 
 
-def _parse_kind(v: _V, kind: str, raw: Any, known: frozenset[str] | set[str]) -> KindSpec:
+def _parse_kind(v: _V, kind: str, raw: Any, known: frozenset[str] | set[str],
+                base: str) -> KindSpec:
     key = f"kinds.{kind}"
     spec = v.mapping(raw, key)
     v.unknown(spec, {"steps", "sentinels", "not_found", "row", "fields", "status", "units",
@@ -370,7 +411,7 @@ def _parse_kind(v: _V, kind: str, raw: Any, known: frozenset[str] | set[str]) ->
     steps_raw = spec.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         raise v.fail(f"{key}.steps", "must be a non-empty list of steps")
-    steps = tuple(_parse_step(v, s, f"{key}.steps[{i}]", known)
+    steps = tuple(_parse_step(v, s, f"{key}.steps[{i}]", known, base)
                   for i, s in enumerate(steps_raw))
     sentinels = v.selectors(spec.get("sentinels"), f"{key}.sentinels")
     if not sentinels:
@@ -386,6 +427,7 @@ def _parse_kind(v: _V, kind: str, raw: Any, known: frozenset[str] | set[str]) ->
         row = v.string(row_map, "selector", f"{key}.row")
         row_contains = v.string(row_map, "contains", f"{key}.row", required=False)
         _check_placeholders(v, row_contains, f"{key}.row.contains", known)
+        _refuse_secrets(v, row_contains, f"{key}.row.contains", "in a row match")
     fields_raw = v.mapping(spec.get("fields"), f"{key}.fields")
     fields: dict[str, FieldSpec] = {}
     for fname, fraw in fields_raw.items():

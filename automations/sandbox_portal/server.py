@@ -29,8 +29,10 @@ from automations.sandbox_portal.seed import (
     status_on,
 )
 
+# offsite_pixel: every page loads an image from `target` (a third-party tracker);
+# offsite_redirect: signing in redirects to `target` (a hijacked or phishing portal).
 FAULTS = ("slow", "http_500", "session_expiry", "layout_changed", "captcha", "interstitial",
-          "maintenance")
+          "maintenance", "offsite_pixel", "offsite_redirect")
 PORTALS = ("clearing", "northwind", "bluestem")
 SESSION_IDLE_SECONDS = 15 * 60
 
@@ -40,6 +42,7 @@ class Fault:
     count: int | None = None  # fires this many more times, then switches off (None: always)
     seconds: float = 5.0       # slow pages: delay per page
     portal: str = ""           # "" = every portal
+    target: str = ""           # offsite_*: the other site's base URL
 
 
 class State:
@@ -62,7 +65,7 @@ class State:
         return (clock.now() + timedelta(days=self.offset_days, hours=self.offset_hours)).date()
 
     def set_fault(self, name: str, on: bool = True, *, count: int | None = None,
-                  seconds: float | None = None, portal: str = "") -> None:
+                  seconds: float | None = None, portal: str = "", target: str = "") -> None:
         if name not in FAULTS:
             raise ValueError(f"unknown fault {name!r}; one of: {', '.join(FAULTS)}")
         if portal and portal not in PORTALS:
@@ -70,7 +73,8 @@ class State:
         with self.lock:
             if on:
                 self.faults[name] = Fault(count=count, seconds=5.0 if seconds is None
-                                          else seconds, portal=portal)
+                                          else seconds, portal=portal,
+                                          target=target or "http://localhost:9/")
             else:
                 self.faults.pop(name, None)
 
@@ -335,6 +339,9 @@ class Portal:
 
     def after_login(self, token: str, home: str) -> Response:
         cookie = {f"sbx_{self.name}": token}
+        offsite = self.state.fire("offsite_redirect", self.name)
+        if offsite is not None:
+            return redirect(f"{offsite.target}{self.name}/home?from=login", cookie)
         if self.state.is_on("interstitial", self.name):
             return redirect(f"/{self.name}/notice", cookie)
         return redirect(home, cookie)
@@ -774,6 +781,11 @@ class _Handler(BaseHTTPRequestHandler):
                 response = _common_fault_pages(portal.name, state) or portal.handle(
                     method, parts[1] if len(parts) > 1 else "", form, query,
                     self._cookie(f"sbx_{portal.name}"))
+                pixel = state.fire("offsite_pixel", portal.name)
+                if pixel is not None and response.body.endswith(b"</body></html>"):
+                    response.body = response.body[:-len(b"</body></html>")] + (
+                        f"<img id='offsite-pixel' src='{pixel.target}pixel.png' alt=''>"
+                        "</body></html>").encode("utf-8")
             elif url.path in ("", "/"):
                 links = "".join(f"<li><a href='/{p}/'>{p}</a></li>" for p in PORTALS)
                 response = Response(f"<html><body><h1>OffHold sandbox portals</h1><ul>{links}"
@@ -797,7 +809,8 @@ class _Handler(BaseHTTPRequestHandler):
             count = int(params["count"]) if params.get("count") else None
             seconds = float(params["seconds"]) if params.get("seconds") else None
             state.set_fault(name, params.get("on", "1") not in ("0", "false", "off"),
-                            count=count, seconds=seconds, portal=params.get("portal", ""))
+                            count=count, seconds=seconds, portal=params.get("portal", ""),
+                            target=params.get("target", ""))
         elif action == "reset":
             state.reset()
         elif action == "clock":
@@ -909,8 +922,9 @@ class SandboxPortal:
     # -- Python-side admin (same effect as the admin URLs) ---------------------------------
 
     def set_fault(self, name: str, on: bool = True, *, count: int | None = None,
-                  seconds: float | None = None, portal: str = "") -> None:
-        self.state.set_fault(name, on, count=count, seconds=seconds, portal=portal)
+                  seconds: float | None = None, portal: str = "", target: str = "") -> None:
+        self.state.set_fault(name, on, count=count, seconds=seconds, portal=portal,
+                             target=target)
 
     def reset(self) -> None:
         self.state.reset()

@@ -44,7 +44,8 @@ def test_store_list_and_read_for_a_visit(owner_session: Session, payer: int) -> 
     assert listed.has_totp and not listed.enabled
     [details] = audit_details(owner_session, "portal.credentials.set")
     assert SECRET not in details and SEED not in details
-    assert json.loads(details) == {"replaced": False, "has_totp": True, "url_set": True}
+    assert json.loads(details) == {"replaced": False, "has_totp": True, "url_set": True,
+                                   "origin": "http://127.0.0.1:9"}
 
 
 def test_totp_seed_kept_replaced_or_removed(owner_session: Session, payer: int) -> None:

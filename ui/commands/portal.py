@@ -45,6 +45,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_set)
     p = portal.add_parser("list", parents=[common])
     p.set_defaults(handler=cmd_list)
+    p = portal.add_parser("recipe", parents=[common],
+                          help="set the installed recipe a payer's portal checks use "
+                               "(owner or office manager)")
+    p.add_argument("payer")
+    p.add_argument("recipe", help="an installed recipe's name, or 'none'")
+    p.add_argument("--recipes", metavar="DIR", help="the practice's recipes folder")
+    p.set_defaults(handler=cmd_set_recipe)
     for name, on in (("enable", True), ("disable", False)):
         p = portal.add_parser(name, parents=[common], help=f"{name} portal checks for a payer")
         p.add_argument("payer")
@@ -164,6 +171,21 @@ def cmd_switch(args: argparse.Namespace, ctx: Context) -> int:
     payer = portal_credentials.set_enabled(ctx.session(), args.payer, args.on)
     ctx.emit({"payer_id": payer.id, "enabled": payer.portal_enabled},
              f"portal checks {'on' if payer.portal_enabled else 'off'} for {payer.name}")
+    return 0
+
+
+def cmd_set_recipe(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services import practice
+    from app.services import portal_credentials
+    from automations.portal import load_recipes, recipe_dirs
+    session = ctx.session()
+    name = None if args.recipe == "none" else args.recipe
+    if name is not None:
+        folder = args.recipes or practice.get_setting(session, "recipes_dir") or None
+        load_recipes(recipe_dirs(folder)).get(name)  # NotFound lists the installed ones
+    payer = portal_credentials.set_recipe(session, args.payer, name)
+    ctx.emit({"payer_id": payer.id, "recipe": payer.portal_recipe},
+             f"{payer.name} uses recipe {payer.portal_recipe or '(none)'}")
     return 0
 
 
