@@ -36,6 +36,12 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
     Option("x12_receiver_id", "CLEARINGHOUSE", str, "ISA08/GS03 receiver ID (clearinghouse)."),
     Option("eligibility_max_age_days", 30, int, "Re-check eligibility older than this before a visit."),
     Option("default_appeal_days", 90, int, "Appeal window when the payer has none set."),
+    Option("model_threads", 0, int, "Model threads (0: the physical cores, leaving one for "
+           "the app above two; fewer while other programs keep cores busy)."),
+    Option("model_min_tokens_per_s", 5.0, float, "A model slower than this in its self-test "
+           "is marked slow and not used for drafts."),
+    Option("model_selftest_timeout_s", 60.0, float, "The self-test fails a model that takes "
+           "longer than this."),
 ]}
 
 

@@ -13,6 +13,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from local_models.errors import ModelFileError, ModelIntegrityError
 
@@ -98,25 +99,17 @@ def check_gguf_header(path: Path) -> None:
         raise ModelFileError(f"{path} is not a GGUF model file (no GGUF header at byte 0)")
 
 
-def read_metadata(path: Path) -> dict[str, str]:
-    """GGUF key/value metadata, read by llama.cpp itself with vocab_only (no weights loaded)."""
-    import llama_cpp
-
-    check_gguf_header(path)
-    try:
-        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-    except (ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"llama.cpp could not read {path}: {exc}") from exc
-    try:
-        return {str(k): str(v) for k, v in llm.metadata.items()}
-    finally:
-        llm.close()
+MetadataReader = Callable[[Path], dict[str, str]]
 
 
-def inspect_file(path: Path, name: str | None = None, *, bundled: bool = False) -> ModelFileInfo:
+def inspect_file(path: Path, read_metadata: MetadataReader, name: str | None = None, *,
+                 bundled: bool = False) -> ModelFileInfo:
+    """Inspect a GGUF. `read_metadata` is the model worker's (ModelRuntime.inspect): this
+    process never loads llama.cpp, so a crash on a hostile file ends only the worker."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"no such model file: {path}")
+    check_gguf_header(path)
     meta = read_metadata(path)
     arch = meta.get("general.architecture", "")
     ctx = meta.get(f"{arch}.context_length") if arch else None
@@ -128,8 +121,8 @@ def inspect_file(path: Path, name: str | None = None, *, bundled: bool = False) 
         architecture=arch, bundled=bundled, note=BUNDLED_NOTE if bundled else "")
 
 
-def bundled_info() -> ModelFileInfo:
-    return inspect_file(bundled_model_path(), BUNDLED_NAME, bundled=True)
+def bundled_info(read_metadata: MetadataReader) -> ModelFileInfo:
+    return inspect_file(bundled_model_path(), read_metadata, BUNDLED_NAME, bundled=True)
 
 
 def default_name(path: Path, meta: dict[str, str] | None = None) -> str:

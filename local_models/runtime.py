@@ -27,7 +27,7 @@ from local_models.errors import GenerationCancelled, GenerationTimeout, ModelErr
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 0  # 0: the worker chooses from the machine's cores and load (cpu.py)
 DEFAULT_CTX = 4096
 TokenCallback = Callable[[str], None]
 Message = dict[str, str]
@@ -74,6 +74,7 @@ class GenerationResult:
     ttft_s: float | None
     model_sha256: str
     params: dict[str, Any] = field(default_factory=dict)
+    threads: list[int] = field(default_factory=list)  # thread counts the worker used
 
     @property
     def tokens_per_s(self) -> float:
@@ -139,7 +140,10 @@ class ModelRuntime:
     """Parent side of the worker process: requests go down a pipe, tokens come back and
     are dispatched to their Generation handles by a reader thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker_entry: str = "local_models.worker:serve") -> None:
+        """`worker_entry` names the worker's serve function as "module:function"; tests
+        pass one that wraps the real worker and crashes, hangs or slows it."""
+        self._worker_entry = worker_entry
         self._lock = threading.Lock()  # spawning, the job table, sending
         self._proc: Any = None
         self._conn: Any = None
@@ -147,6 +151,8 @@ class ModelRuntime:
         self._jobs: dict[int, tuple[Generation, ModelSpec, GenerationParams,
                                     TokenCallback | None]] = {}
         self._replies: dict[int, "queue.Queue[tuple[Any, ...]]"] = {}
+        self._job_conn: dict[int, Any] = {}  # which worker each job was sent to
+        self._info: dict[str, Any] | ModelError | None = None
         self._next = 0
 
     # -- the worker process -------------------------------------------------------------
@@ -154,13 +160,14 @@ class ModelRuntime:
     def _ensure_worker(self) -> Any:
         if self._proc is not None and self._proc.is_alive():
             return self._conn
+        import importlib
         import multiprocessing
 
-        from local_models import worker
-
+        module_name, _, function = self._worker_entry.partition(":")
+        target = getattr(importlib.import_module(module_name), function)
         ctx = multiprocessing.get_context("spawn")  # fork is unsafe with threads
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=worker.serve, args=(child,), name="offhold-model-worker",
+        proc = ctx.Process(target=target, args=(child,), name="offhold-model-worker",
                            daemon=True)
         proc.start()
         child.close()
@@ -171,10 +178,15 @@ class ModelRuntime:
         log.info("model worker started (pid %s)", proc.pid)
         return parent
 
-    def _send(self, msg: tuple[Any, ...]) -> None:
+    def _send(self, msg: tuple[Any, ...]) -> Any:
+        """Send to the worker (starting one if needed); returns the connection used, which
+        names the worker the job belongs to."""
         with self._lock:
             conn = self._ensure_worker()
             conn.send(msg)
+            if len(msg) > 1 and isinstance(msg[1], int):
+                self._job_conn[msg[1]] = conn
+            return conn
 
     def _new_job(self) -> int:
         with self._lock:
@@ -211,22 +223,28 @@ class ModelRuntime:
                     log.exception("token callback failed")
             return
         self._jobs.pop(job, None)
+        self._job_conn.pop(job, None)
         if kind == "done":
             out = msg[2]
             handle._finish(GenerationResult(
                 text=out["text"], finish_reason=out["finish_reason"],
                 prompt_tokens=out["prompt_tokens"], completion_tokens=out["completion_tokens"],
                 duration_s=out["duration_s"], ttft_s=out["ttft_s"], model_sha256=spec.sha256,
-                params=params.as_dict()), None)
+                params=params.as_dict(), threads=list(out.get("threads", []))), None)
         else:
             handle._finish(None, _rebuild_error(msg[2], msg[3]))
 
     def _worker_died(self, conn: Any) -> None:
+        """The worker behind `conn` ended (crashed, killed or stopped): fail its jobs only;
+        jobs already sent to a replacement worker carry on."""
         with self._lock:
             if self._conn is conn:
                 self._proc, self._conn = None, None
-            jobs, self._jobs = dict(self._jobs), {}
-            replies = dict(self._replies)
+            mine = {job for job, c in self._job_conn.items() if c is conn}
+            jobs = {job: self._jobs.pop(job) for job in list(self._jobs) if job in mine}
+            replies = {job: r for job, r in self._replies.items() if job in mine}
+            for job in mine:
+                self._job_conn.pop(job, None)
         for handle, *_rest in jobs.values():
             handle._finish(None, ModelError("the model worker stopped unexpectedly; the "
                                             "next call starts a new one"))
@@ -245,6 +263,7 @@ class ModelRuntime:
                 raise GenerationTimeout("the model worker did not answer in time") from exc
         finally:
             self._replies.pop(job, None)
+            self._job_conn.pop(job, None)
         if answer[0] == "error":
             raise _rebuild_error(answer[2], answer[3])
         return answer
@@ -259,6 +278,24 @@ class ModelRuntime:
         """Forget the model's KV cache (the next prompt is evaluated cold)."""
         self._request(("reset", self._new_job(), _spec_dict(spec)))
 
+    def inspect(self, path: Path, timeout: float = 120.0) -> dict[str, str]:
+        """A GGUF's metadata, read by llama.cpp in the worker (never in this process)."""
+        return dict(self._request(("inspect", self._new_job(), str(path)), timeout)[2])
+
+    def info(self, timeout: float = 120.0, refresh: bool = False) -> dict[str, Any]:
+        """The worker's runtime: llama-cpp-python version, compiled CPU features, the
+        processor's fingerprint and its default thread count. Asked once per process (a
+        failure too, so a runtime that cannot load is not respawned for every draft);
+        `refresh` asks again."""
+        if refresh or self._info is None:
+            try:
+                self._info = dict(self._request(("info", self._new_job()), timeout)[2])
+            except ModelError as exc:
+                self._info = exc
+        if isinstance(self._info, ModelError):
+            raise self._info
+        return self._info
+
     def evict(self, spec: ModelSpec) -> None:
         if self._proc is not None:
             self._request(("evict", self._new_job(), _spec_dict(spec)))
@@ -266,6 +303,17 @@ class ModelRuntime:
     @property
     def worker_pid(self) -> int | None:
         return None if self._proc is None else int(self._proc.pid)
+
+    def restart(self) -> None:
+        """End the worker at once (a hung one does not read "stop"); its jobs fail and the
+        next call starts a new worker."""
+        with self._lock:
+            proc = self._proc
+            self._proc = self._conn = None
+        if proc is None:
+            return
+        proc.kill()
+        proc.join(timeout=10)
 
     def close(self) -> None:
         with self._lock:

@@ -53,3 +53,21 @@ class ModelRun:
     subject: str = ""
     patient_id: int | None = None
     model_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelHealth:
+    """The latest self-test verdict of one model on one runtime (build + processor)."""
+
+    model_sha256: str
+    runtime_id: str
+    health: str  # healthy | slow | broken
+    reason: str
+    tokens_per_s: float
+    tested_at: datetime
+    tested_by: str
+    task_id: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.health == "healthy"

@@ -39,6 +39,7 @@ KINDS: dict[str, TaskKind] = {k.name: k for k in [
     TaskKind("recipe_broken", "Broken portal recipes", Role.OFFICE_MANAGER, is_notice=True),
     TaskKind("human_handoff", "Needs a person at the portal", Role.FRONT_DESK, is_notice=True),
     TaskKind("automation_failure", "Failed automations", Role.OFFICE_MANAGER, is_notice=True),
+    TaskKind("model_unhealthy", "Model problems", Role.OWNER, is_notice=True),
 ]}
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import audit, clock
-from app.domain.models import ModelRecord, ModelRun
+from app import audit, clock, queue
+from app.domain.models import ModelHealth, ModelRecord, ModelRun
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
 from app.queue.kinds import KINDS
@@ -312,3 +312,107 @@ def model_to_json(rec: ModelRecord) -> dict[str, Any]:
             "used_for": rec.used_for, "grounding_checks": rec.grounding_checks,
             "grounding_pass_rate": None if rate is None else round(rate, 3),
             "has_chat_template": bool(rec.chat_template)}
+
+
+# -- the runtime self-test's verdicts -------------------------------------------------------
+
+HEALTH_KIND = "model_unhealthy"
+HEALTH_VALUES = ("healthy", "slow", "broken")
+_HEALTH_COLUMNS = ("model_sha256, runtime_id, health, reason, tokens_per_s, tested_at, "
+                   "tested_by, task_id")
+
+
+def _health(row: Any) -> ModelHealth:
+    return ModelHealth(model_sha256=row[0], runtime_id=row[1], health=row[2], reason=row[3],
+                       tokens_per_s=float(row[4]), tested_at=clock.parse_iso(row[5]),
+                       tested_by=row[6], task_id=row[7])
+
+
+def model_health(session: Session, sha256: str, runtime_id: str) -> ModelHealth | None:
+    """The stored self-test verdict of a model on a runtime, or None (never tested)."""
+    require(session, "model.generate")
+    row = session.vault.query_one(f"SELECT {_HEALTH_COLUMNS} FROM model_health WHERE "
+                                  "model_sha256 = ? AND runtime_id = ?", (sha256, runtime_id))
+    return None if row is None else _health(row)
+
+
+def unhealthy_models(session: Session) -> list[tuple[ModelRecord, ModelHealth]]:
+    """Registered models whose latest verdict on any runtime is slow or broken, newest
+    first (what the app's banner and the Models tab show)."""
+    require(session, "model.generate")
+    out = []
+    # only each model's latest verdict: a healthy re-test on a new runtime clears the
+    # failure an older runtime recorded
+    for row in session.vault.query(
+            f"SELECT {_HEALTH_COLUMNS} FROM model_health h WHERE health != 'healthy' AND "
+            "tested_at = (SELECT max(tested_at) FROM model_health WHERE "
+            "model_sha256 = h.model_sha256) ORDER BY tested_at DESC"):
+        health = _health(row)
+        model = session.vault.query_one("SELECT id FROM models WHERE sha256 = ? AND active = 1",
+                                        (health.model_sha256,))
+        if model is not None:
+            out.append((get_model(session, int(model[0])), health))
+    return out
+
+
+def record_health(session: Session, rec: ModelRecord, runtime_id: str, health: str,
+                  reason: str, tokens_per_s: float) -> ModelHealth:
+    """Store a self-test verdict (audited). Anyone drafting may record the first verdict
+    of a model on a runtime; replacing a slow or broken one is the owner's re-test
+    (model.manage), so a failing model cannot be put back by whoever drafts next. A slow or
+    broken verdict becomes one task and one critical notification for the owner."""
+    require(session, "model.generate")
+    if health not in HEALTH_VALUES:
+        raise ValidationError(f"unknown model health {health!r}")
+    previous = model_health(session, rec.sha256, runtime_id)
+    if previous is not None and not previous.usable:
+        require(session, "model.manage")  # only the owner's re-test puts a model back
+    now = clock.now()
+    task_id: int | None = None
+    if health != "healthy":
+        task, _created = queue.create_task(
+            session, HEALTH_KIND, f"model-health:{rec.sha256[:16]}:{runtime_id}:"
+            f"{clock.iso(now)}", f"Model {rec.name} is {health}: drafts use the templates",
+            priority=queue.PRIORITY_HIGH, subject_type="model", subject_id=rec.id,
+            draft=(f"The self-test of model {rec.name} on this computer found it {health}: "
+                   f"{reason}. Until it is re-tested, every draft that would use it is "
+                   "written from the template and says so. What to do: "
+                   + _health_advice(health)),
+            payload={"model_sha256": rec.sha256, "runtime_id": runtime_id,
+                     "health": health, "reason": reason})
+        task_id = task.id
+    vault = session.vault
+    with vault.write() as conn:
+        conn.execute(
+            f"INSERT INTO model_health ({_HEALTH_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(model_sha256, runtime_id) DO UPDATE SET health = excluded.health, "
+            "reason = excluded.reason, tokens_per_s = excluded.tokens_per_s, "
+            "tested_at = excluded.tested_at, tested_by = excluded.tested_by, "
+            "task_id = excluded.task_id",
+            (rec.sha256, runtime_id, health, reason, float(tokens_per_s), clock.iso(now),
+             session.username, task_id))
+        audit.record(vault, conn, session, "model.selftest", "model", rec.id,
+                     details={"sha256": rec.sha256, "runtime_id": runtime_id,
+                              "health": health, "reason": reason,
+                              "tokens_per_s": round(float(tokens_per_s), 1),
+                              "before": previous.health if previous else None})
+        if task_id is not None:
+            queue.notify(conn, health_message(rec.name, health, reason), role="owner",
+                         task_id=task_id, level="critical")
+    result = model_health(session, rec.sha256, runtime_id)
+    assert result is not None
+    return result
+
+
+def health_message(name: str, health: str, reason: str) -> str:
+    """The one line the app's banner and notification show for a slow or broken model."""
+    return (f"Model {name} is {health} ({reason}). Drafts use the templates until the owner "
+            "re-tests it in Settings > Models.")
+
+
+def _health_advice(health: str) -> str:
+    if health == "slow":
+        return ("close other busy programs and re-test it (Settings > Models > Re-test, or "
+                "'offhold model verify'), lower its thread count, or choose a smaller model.")
+    return ("re-test it (Settings > Models > Re-test, or 'offhold model verify'); if it "
+            "fails again, re-install OffHold on this computer or choose another model.")

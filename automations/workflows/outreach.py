@@ -243,8 +243,8 @@ def compose(session: Session, patient: Patient, kind: OutreachKind, channel: Cha
                     checks.append(OutreachCheck("model_dropped", "the model's sentence was not "
                                                 f"used ({why})", "info"))
         except model_flow.ModelUnavailable as exc:
-            checks.append(OutreachCheck("model_unavailable", f"no model sentence ({exc})",
-                                        "info"))
+            checks.append(OutreachCheck("model_unavailable", model_flow.template_notice(exc),
+                                        "warning"))
     optout = templates()["opt_out"][channel.value]
     prefix = f"{practice_name}: " if channel is Channel.SMS else ""
     suffix = f" {optout}" if channel is Channel.SMS else f"\n\n{practice_name}\n{optout}"

@@ -33,9 +33,15 @@ def test_intake_extraction_with_the_model_is_grounded_and_audited(practice: Sess
     with_model = intake_flow.import_intake(practice, BASE, "base.txt")
     result = with_model.result
     sha = registry.sha256_file(registry.bundled_model_path())
+    # the model's first use on this runtime ran its self-test once, before the summary
+    selftests = practice.vault.query(
+        "SELECT model_sha256 FROM model_runs WHERE prompt_name = 'model_selftest'")
+    assert selftests == [(sha,)]
+    health = practice.vault.query("SELECT model_sha256, health FROM model_health")
+    assert health == [(sha, "healthy")]
     runs = practice.vault.query(
         "SELECT id, model_sha256, prompt_name, prompt_version, valid, grounded, prompt "
-        "FROM model_runs ORDER BY id")
+        "FROM model_runs WHERE prompt_name != 'model_selftest' ORDER BY id")
     version_now = load_prompt("intake_summary").version
     assert 1 <= len(runs) <= 2  # one try, and one retry if the first was invalid
     for _id, model_sha, name, version, _valid, _grounded, prompt in runs:
@@ -43,6 +49,7 @@ def test_intake_extraction_with_the_model_is_grounded_and_audited(practice: Sess
         assert "<<<BEGIN DATA INTAKE_FORM>>>" in prompt  # the form went in fenced
     audits = [json.loads(r[0]) for r in practice.vault.query(
         "SELECT details FROM audit_log WHERE action = 'model.generate' ORDER BY id")]
+    audits = [a for a in audits if a["prompt"] != "model_selftest"]
     assert len(audits) == len(runs)
     assert all(a["model_sha256"] == sha and a["prompt_version"] == version_now
                and a["duration_ms"] >= 0
@@ -84,7 +91,8 @@ def test_outreach_with_the_model_stays_minimum_necessary(practice: Session) -> N
     assert text.startswith("Test Practice: ") and text.endswith("Reply STOP to opt out.")
     assert outreach_flow.restricted_hits(text, outreach_flow.restricted_terms(
         patients._load_patient(practice, pid))) == []
-    runs = practice.vault.query("SELECT prompt_name, prompt_version FROM model_runs")
+    runs = practice.vault.query("SELECT prompt_name, prompt_version FROM model_runs "
+                                "WHERE prompt_name != 'model_selftest'")
     version = load_prompt("outreach_personalize").version
     assert runs and all(r == ("outreach_personalize", version) for r in runs)
     assert out.task.payload["model_runs"]

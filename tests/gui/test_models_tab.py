@@ -24,13 +24,15 @@ def test_owner_lists_verifies_and_chooses_the_model(qtbot: Any, open_window: Any
     assert tab.table.rowCount() >= 1
     bundled = next(m for m in tab.models if m.bundled)
     assert "(bundled)" in tab.table.item(0, 0).text()
-    assert tab.table.item(0, 3).text() == bundled.sha256[:16] + "…"
+    assert tab.table.item(0, 4).text() == bundled.sha256[:16] + "…"
     qtbot.mouseClick(tab.verify_button, Qt.MouseButton.LeftButton)
-    assert tab.status.text() == "All model files match their pinned SHA-256."
+    assert tab.status.text() == ("Every model file matches its pinned SHA-256 and passed "
+                                 "its self-test.")
+    assert tab.table.item(0, 1).text().startswith("healthy (")
     tab.default_box.setCurrentText(bundled.name)
     qtbot.mouseClick(tab.use_button, Qt.MouseButton.LeftButton)
     assert model_service.active_model(window.session, "outreach").name == bundled.name
-    assert model_service.DEFAULT_KIND in tab.table.item(0, 5).text()
+    assert model_service.DEFAULT_KIND in tab.table.item(0, 6).text()
 
 
 def test_front_desk_sees_models_but_cannot_change_them(qtbot: Any, open_window: Any) -> None:

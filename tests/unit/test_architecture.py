@@ -52,3 +52,20 @@ def test_unit_tests_do_not_import_qt() -> None:
         text = path.read_text(encoding="utf-8")
         assert "PySide6" not in text.replace('"PySide6"', "").replace("'PySide6'", "") or \
             path.name == "test_architecture.py", path
+
+
+def test_only_the_model_worker_loads_llama_cpp() -> None:
+    """llama.cpp runs only in the spawned worker process: a native crash there (a CPU
+    kernel, a hostile GGUF) must never take down the app, the CLI or the test process."""
+    offenders = []
+    for package in (*CORE, "ui"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path == ROOT / "local_models" / "worker.py":
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                if any(n.split(".")[0] == "llama_cpp" for n in names):
+                    offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []

@@ -19,7 +19,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("file")
     p.add_argument("--name", help="registry name (default: from the file name)")
     p.set_defaults(handler=cmd_import)
-    p = model.add_parser("verify", parents=[common], help="re-check every model's SHA-256")
+    p = model.add_parser("verify", parents=[common],
+                         help="re-check every model's SHA-256 and re-run its self-test")
     p.set_defaults(handler=cmd_verify)
     p = model.add_parser("use", parents=[common], help="choose the model for a task kind")
     p.add_argument("name")
@@ -63,10 +64,10 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
     from automations.workflows import models as flow
-    outcomes = flow.verify_models(ctx.session())
-    ctx.emit([vars(o) for o in outcomes],
-             "\n".join(f"{'ok  ' if o.ok else 'FAIL'} {o.name}: {o.message}" for o in outcomes))
-    return 0 if all(o.ok for o in outcomes) else 1
+    checks = flow.verify_models(ctx.session())
+    ctx.emit([vars(c) for c in checks],
+             "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.message}" for c in checks))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def cmd_use(args: argparse.Namespace, ctx: Context) -> int:
@@ -87,7 +88,13 @@ def cmd_test(args: argparse.Namespace, ctx: Context) -> int:
         sys.stdout.write(token)
         sys.stdout.flush()
 
-    test = flow.start_model_test(ctx.session(), args.name, on_token=show if stream else None)
+    session = ctx.session()
+    try:
+        flow.ensure_usable(session, flow.test_target(session, args.name))
+    except flow.ModelUnavailable as exc:
+        ctx.say(f"model test: {exc}; run 'offhold model verify' to re-test it")
+        return 1
+    test = flow.start_model_test(session, args.name, on_token=show if stream else None)
     try:
         result = test.wait()
     except KeyboardInterrupt:

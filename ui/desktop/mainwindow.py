@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.models import ModelHealth, ModelRecord
 from app.identity import Session
 from app.services import desktop_session, practice
+from app.services import models as model_service
 from ui.desktop.lock import IdleWatcher, LockScreen
 from ui.desktop.messages import MessageBridge
 from ui.desktop.notifications import NotificationCenter
@@ -186,11 +188,23 @@ class MainWindow(QMainWindow):
         self.worker.run(lambda: (practice.practice_info(session),
                                  int(practice.get_setting(session, "auto_lock_minutes"))),
                         done=loaded, label="Loading practice", phi=False)
+        self.worker.run(lambda: model_service.unhealthy_models(session),
+                        done=self.show_model_health, label="Checking models", phi=False)
         if self.specs:
             self.show_page(next(iter(self.specs)))
         self.idle.start()
         self.notifications.start()
         self.counts_timer.start()
+
+    def show_model_health(self, unhealthy: list[tuple[ModelRecord, ModelHealth]]) -> None:
+        """A slow or broken model: a banner for everyone (their drafts come from the
+        templates), with the owner's task one click away for those who work it."""
+        if not unhealthy or self.locked:
+            return
+        rec, health = unhealthy[0]
+        task_id = health.task_id if self.session.can("model.manage") else None
+        self.show_banner(model_service.health_message(rec.name, health.health, health.reason),
+                         "critical", task_id)
 
     # -- pages
     def page(self, key: str) -> Page:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -22,10 +23,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain.models import ModelRecord
+from app.domain.models import ModelHealth, ModelRecord
 from app.services import models as model_service
 from ui.desktop.pages import AppContext
 from ui.desktop.settings_dialog import SETTINGS_PAGES
+
+
+HEALTH_COLOURS = {"healthy": "#1b7a3a", "slow": "#b3261e", "broken": "#b3261e",
+                  "untested": "#5f6368"}
+
+
+def health_text(health: ModelHealth | None) -> str:
+    """The status cell: the verdict, its reason and what to do."""
+    if health is None:
+        return "not tested yet (tested on first use)"
+    if health.usable:
+        return f"healthy ({health.tokens_per_s:.0f} tokens/s)"
+    return (f"{health.health.upper()}: {health.reason}. Not used for drafts; the owner can "
+            "re-test it with 'Verify and re-test'.")
 
 
 class ModelsTab(QWidget):
@@ -34,10 +49,11 @@ class ModelsTab(QWidget):
         self.ctx = ctx
         self.setObjectName("modelsTab")
         manage = ctx.session.can("model.manage")
-        self.table = QTableWidget(0, 6)
+        self.table = QTableWidget(0, 7)
         self.table.setObjectName("modelsTable")
-        self.table.setHorizontalHeaderLabels(["Model", "Size", "Licence", "SHA-256",
-                                              "Grounding pass rate", "Used for"])
+        self.table.setHorizontalHeaderLabels(["Model", "Status on this computer", "Size",
+                                              "Licence", "SHA-256", "Grounding pass rate",
+                                              "Used for"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -46,7 +62,9 @@ class ModelsTab(QWidget):
         self.use_button = QPushButton("Use for drafting")
         self.use_button.setEnabled(manage)
         self.use_button.clicked.connect(self.use_selected)
-        self.verify_button = QPushButton("Verify files")
+        self.verify_button = QPushButton("Verify and re-test")
+        self.verify_button.setToolTip("Re-check every model file's SHA-256 and run its "
+                                      "self-test again on this computer")
         self.verify_button.setEnabled(manage)
         self.verify_button.clicked.connect(self.verify)
         row = QHBoxLayout()
@@ -71,26 +89,33 @@ class ModelsTab(QWidget):
         layout.addLayout(import_row)
         layout.addWidget(self.status)
         self.models: list[ModelRecord] = []
+        self.health: dict[str, ModelHealth | None] = {}
         self.reload()
 
     def reload(self) -> None:
         from automations.workflows import models as flow
         session = self.ctx.session
-        self.ctx.worker.run(lambda: flow.list_models(session), done=self.show_models,
+        self.ctx.worker.run(lambda: flow.models_with_health(session), done=self.show_models,
                             label="Loading models", phi=False)
 
-    def show_models(self, models: list[ModelRecord]) -> None:
-        self.models = models
-        self.table.setRowCount(len(models))
+    def show_models(self, rows: list[tuple[ModelRecord, ModelHealth | None]]) -> None:
+        self.models = [m for m, _h in rows]
+        self.health = {m.sha256: h for m, h in rows}
+        self.table.setRowCount(len(rows))
         self.default_box.clear()
-        for row, m in enumerate(models):
+        for row, (m, health) in enumerate(rows):
             rate = m.grounding_pass_rate
-            values = [m.name + (" (bundled)" if m.bundled else ""), f"{m.size / 1e6:.0f} MB",
-                      m.license or "?", m.sha256[:16] + "…",
+            values = [m.name + (" (bundled)" if m.bundled else ""), health_text(health),
+                      f"{m.size / 1e6:.0f} MB", m.license or "?", m.sha256[:16] + "…",
                       "–" if rate is None else f"{rate * 100:.0f}% of {m.grounding_checks}",
                       ", ".join(m.used_for) or "-"]
             for col, value in enumerate(values):
-                self.table.setItem(row, col, QTableWidgetItem(value))
+                item = QTableWidgetItem(value)
+                if col == 1:
+                    item.setForeground(QColor(HEALTH_COLOURS[health.health if health
+                                                             else "untested"]))
+                    item.setToolTip(value)
+                self.table.setItem(row, col, item)
             self.default_box.addItem(m.name)
             if model_service.DEFAULT_KIND in m.used_for:
                 self.default_box.setCurrentIndex(row)
@@ -115,13 +140,14 @@ class ModelsTab(QWidget):
 
         def done(outcomes: list[Any]) -> None:
             bad = [o for o in outcomes if not o.ok]
-            text = "All model files match their pinned SHA-256." if not bad else \
-                "; ".join(f"{o.name}: {o.message}" for o in bad)
+            text = "Every model file matches its pinned SHA-256 and passed its self-test." \
+                if not bad else "; ".join(f"{o.name}: {o.message}" for o in bad)
             self.status.setText(text)
             (self.ctx.bridge.info if not bad else self.ctx.bridge.warning)(text)
+            self.reload()
 
         self.ctx.worker.run(lambda: flow.verify_models(session), done=done,
-                            label="Verifying model files", phi=False)
+                            label="Verifying and re-testing models", phi=False)
 
     def import_model(self) -> None:
         from automations.workflows import models as flow
