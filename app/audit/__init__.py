@@ -24,7 +24,7 @@ from app.audit import checkpoints as cps
 from app.audit.checkpoints import Checkpoint
 from app.errors import AuthError, VaultCorrupt
 from app.vault.db import Connection, Vault
-from app.vault.keys import derive_subkey, public_key_of
+from app.vault.keys import KeyEnvelope, derive_subkey, public_key_of
 
 GENESIS = "0" * 64
 
@@ -279,11 +279,19 @@ def write_checkpoint(vault: Vault, conn: Connection, signer: str,
 
 def publish_checkpoint(vault: Vault, cp: Checkpoint) -> None:
     """After the commit: keep a copy in the key file, outside what a database user alone
-    rewrites (and so in every backup's key file too)."""
+    rewrites (and so in every backup's key file too). The file is re-read first: another
+    process on this vault (the desktop beside `offhold`) may have added a user since."""
+    envelope = KeyEnvelope.load(vault.envelope.path)
+    envelope.bind(vault.key)
+    kept = envelope.checkpoint
+    if kept and int(kept.get("seq", 0)) >= cp.seq:
+        vault.envelope = envelope
+        return  # a newer checkpoint was published already
     if vault.signing_key is not None:
-        vault.envelope.signing_public = public_key_of(vault.signing_key)
-    vault.envelope.checkpoint = cp.to_json()
-    vault.envelope.save()
+        envelope.signing_public = public_key_of(vault.signing_key)
+    envelope.checkpoint = cp.to_json()
+    envelope.save()
+    vault.envelope = envelope
 
 
 def checkpoint_now(vault: Vault, signer: str) -> Checkpoint:

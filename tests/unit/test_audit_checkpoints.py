@@ -273,3 +273,14 @@ def test_every_backup_carries_a_fresh_checkpoint(office, tmp_path: Path) -> None
         Path(str(backup) + extra).unlink(missing_ok=True)
     with pytest.raises(VaultCorrupt, match="audit log is broken"):
         verify_backup(backup, "owner", OWNER_PASSWORD)
+
+
+def test_publishing_a_checkpoint_keeps_what_another_process_wrote(office,
+                                                                 vault_dir: Path) -> None:
+    """The desktop (this session) and `offhold user add` (another) on one vault: the
+    desktop's next checkpoint must not write back its stale copy of the key file."""
+    other = unlock(vault_dir, "owner", OWNER_PASSWORD)
+    users.add_user(other, "newbie", "newbie-password", ["biller"])
+    other.vault.close()
+    audit.checkpoint_now(office.vault, "owner")  # e.g. a backup from the desktop
+    unlock(vault_dir, "newbie", "newbie-password").vault.close()
