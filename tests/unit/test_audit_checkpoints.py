@@ -284,3 +284,25 @@ def test_publishing_a_checkpoint_keeps_what_another_process_wrote(office,
     other.vault.close()
     audit.checkpoint_now(office.vault, "owner")  # e.g. a backup from the desktop
     unlock(vault_dir, "newbie", "newbie-password").vault.close()
+
+
+def test_offhold_audit_verify_reports_a_cut_tail(office, vault_dir: Path) -> None:
+    """The probe's case through the command: the last 10 rows deleted, exit 1, and the
+    owner is warned at login already."""
+    import os
+    import subprocess
+    import sys
+    total = office.vault.query_one("SELECT count(*) FROM audit_log")[0]
+    office.vault.close()
+    conn, _key = _insider(vault_dir)
+    conn.execute("DELETE FROM audit_log WHERE id > ?", (total - 10,))
+    conn.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFHOLD_")}
+    env["OFFHOLD_PASSWORD"] = OWNER_PASSWORD
+    done = subprocess.run([sys.executable, "-m", "ui.cli", "audit", "verify", "--vault",
+                           str(vault_dir), "--user", "owner"], env=env, capture_output=True,
+                          text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 1
+    assert "BROKEN" in done.stdout and "missing" in done.stdout
+    assert "warning" in done.stderr and "does not match its signed checkpoints" in done.stderr
+    assert "triggers were missing" in done.stderr
