@@ -310,9 +310,97 @@ _INJECTION = re.compile(
     re.I | re.M)
 
 
+# Instructions in plain words, with no "ignore previous" in them (issue 10, item 16):
+# changing what the record says, steering the summary, sending the chart somewhere,
+# talking to the software, or skipping the person who reviews. Each needs its object or
+# its destination in the same sentence, so a form's own "Please list any allergies:" or a
+# patient's "I stopped taking aspirin" is not one. tests/fixtures/intake/
+# injection_paraphrases.yaml holds the paraphrases and benign notes they are tested on.
+_S = r"[^.!?\n]"  # within one sentence
+_FIELD = r"(?:allerg\w*|medications?|meds|insurance|member\s+(?:id|number)|policy|dob|" \
+    r"date\s+of\s+birth|problems?|history|diagnos\w+)"
+_PARAPHRASE = re.compile(
+    r"\b(?:record|enter|put|write|set|mark|code|log|document|save|file|update|change|list)"
+    + _S + r"{0,40}?\b" + _FIELD + _S + r"{0,30}?\b(?:as|to)\s+(?!medications?\b|drugs?\b|"
+    r"foods?\b|latex\b)\S"
+    r"|\breplace\b" + _S + r"{0,40}\b" + _FIELD + _S + r"{0,30}\bwith\b"
+    r"|\bput\s+(?:none|nothing|n/?a|no)\b"
+    r"|\blist\s+no\s+" + _FIELD +
+    r"|\bleave\b" + _S + r"{0,30}\b(?:blank|empty)\b"
+    r"|\b(?:remove|delete|erase|clear|take)\b" + _S + r"{0,40}\b(?:from|off)\b" + _S +
+    r"{0,25}\b(?:list|record|chart|file|entries)\b"
+    r"|\b(?:delete|erase|clear|wipe)\s+(?:the\s+|all\s+|my\s+|any\s+)?" + _S +
+    r"{0,25}\b(?:list|entries|record|" + _FIELD + r")"
+    r"|\bas\s+a\s+mistake\b"
+    r"|\b(?:write|say|state|put|note|mention)\b" + _S + r"{0,30}\b(?:in|into)\s+(?:the|your)\s+"
+    r"summary|\byour\s+summary\b|\bsummari[sz]e\s+(?:this|the)\b" + _S + r"{0,30}\bas\b"
+    r"|\b(?:respond|reply|answer|output)\s+(?:only\s+)?(?:with|only)\b|\bfrom\s+now\s+on\b"
+    r"|\b(?:empty|blank)\s+summary\b"
+    r"|\b(?:e-?mail|send|forward|fax|upload|share|export|transmit|post|mail)\b" + _S +
+    r"{0,60}\b(?:chart|records?|file|data|results|information)\b" + _S +
+    r"{0,40}(?:\S+@\S+|https?://|\d{3}[-. ]\d{4}|\bto\s+me\b|\bbelow\b|\babove\b|"
+    r"\bemployer\b)"
+    r"|(?:^[ \t]*|(?<=[.!?]\s)|\b(?:to\s+the|dear|attention|hey|hello)\s+)(?:ai|a\.i\.|assistant|bot|"
+    r"chatbot|model|llm|software|system|computer|automation)\b" + _S + r"{0,20}[,:]"
+    r"|\bwhoever\s+(?:reads|processes|handles|opens)\b"
+    r"|\b(?:ai|assistant|system|software|model)\s+(?:should|must|will|needs\s+to)\b"
+    r"|\b(?:skip|bypass|avoid)\b" + _S + r"{0,20}\b(?:review|check|approval|staff|human)"
+    r"|\bno\s+(?:need\s+for\s+)?(?:a\s+)?(?:human|person|staff)\b" + _S +
+    r"{0,20}\b(?:check|review|look|needed)|\bwithout\s+(?:a\s+)?(?:person|human|staff|review)"
+    r"|\balready\s+(?:been\s+)?(?:reviewed|approved|signed\s+off|verified)"
+    r"|\b(?:consider|treat)\s+(?:this|the)\s+(?:form|intake|task|record)\b" + _S +
+    r"{0,15}\b(?:verified|reviewed|approved|complete|done)"
+    r"|\bclose\s+(?:this|the)\s+task\b|\bpretend\b"
+    r"|\bdo\s+not\s+(?:show|tell|display|mention)\b",
+    re.I | re.M)
+
+
+# Every alternative of _PARAPHRASE holds one of these words. Running the big alternation
+# only around them keeps the scan linear and fast: over a whole 1 MB form it took about
+# 2 s on the 2-core machine; a word scan plus windows takes a small fraction of that.
+_PARA_TRIGGERS = frozenset("""
+record enter put write set mark code log document save file update change list replace
+leave remove delete erase clear take wipe mistake say state note mention your summarize
+summarise respond reply answer output from empty blank email e-mail mail send forward fax
+upload share export transmit post ai assistant bot chatbot model llm software system
+computer automation whoever skip bypass avoid no without already consider treat close
+pretend do
+""".split())
+_WORD_RE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)?")
+# Size limit: at most this many characters of windows are searched (a real form has a few
+# thousand). A text made of trigger words would otherwise cost the full scan, about 3 s
+# per MB; past the limit only the known attack phrases (_INJECTION, whole text) apply.
+MAX_PARAPHRASE_SCAN = 256_000
+
+
+def _paraphrase_matches(text: str) -> list[re.Match[str]]:
+    windows: list[list[int]] = []
+    budget = MAX_PARAPHRASE_SCAN
+    for w in _WORD_RE.finditer(text):
+        if budget <= 0:
+            break
+        if w.group().lower() in _PARA_TRIGGERS:
+            start, end = max(0, w.start() - 80), min(len(text), w.end() + 160)
+            if windows and start <= windows[-1][1]:
+                budget -= end - windows[-1][1]
+                windows[-1][1] = end
+            else:
+                budget -= end - start
+                windows.append([start, end])
+    out: list[re.Match[str]] = []
+    for start, end in windows:
+        out.extend(_PARAPHRASE.finditer(text, start, end))
+    return out
+
+
 def injection_markers(text: str) -> list[tuple[str, Span]]:
-    """Phrases that read as instructions to a machine rather than answers on a form."""
-    return [(m.group(), (m.start(), m.end())) for m in _INJECTION.finditer(text)]
+    """Phrases that read as instructions to a machine rather than answers on a form:
+    the known attack phrases, and the same requests in plain words (paraphrases)."""
+    found = [(m.group(), (m.start(), m.end())) for m in _INJECTION.finditer(text)]
+    for m in _paraphrase_matches(text):
+        if not any(m.start() < e and s < m.end() for _p, (s, e) in found):
+            found.append((m.group().strip(), (m.start(), m.end())))
+    return sorted(found, key=lambda item: item[1])
 
 
 def _rest_of_line(text: str, start: int) -> str:

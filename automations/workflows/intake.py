@@ -61,6 +61,11 @@ SUMMARY_STYLE = "extractive"
 # sentences, in nearly the same order for every form, which a fixed rule does as well. The
 # model's draft is still kept on the task for the reviewer, with its verdict.
 MODEL_SUMMARY_SHOWN = False
+INJECTION_PROMPT = "injection_check"
+# The model as a second injection classifier, after the patterns found nothing. It can
+# only add a warning: never clear the patterns' flag, never change a field (values come
+# only from the form's spans either way). Measured on the paraphrase corpus (README).
+MODEL_INJECTION_CHECK = True
 # The form text given to the model is capped so prompt + answer fit a 4k context; the
 # grounding check still uses the whole form.
 MODEL_SOURCE_CHARS = 8000
@@ -214,6 +219,25 @@ def _model_summary(session: Session, result: IntakeResult, natural_key: str,
     apply_verdict(result, verdict)
 
 
+def _model_injection_check(session: Session, result: IntakeResult, natural_key: str,
+                           runtime: ModelRuntime | None) -> None:
+    """Ask the model whether the form holds an instruction the patterns missed. A model
+    that is unavailable (or failed its self-test) is simply not asked."""
+    try:
+        run = model_flow.run_structured(
+            session, TASK_KIND, INJECTION_PROMPT,
+            untrusted={"form_text": result.source_text[:MODEL_SOURCE_CHARS]},
+            subject=natural_key, patient_id=result.patient_id, runtime=runtime)
+    except model_flow.ModelUnavailable:
+        return
+    if run.result.ok and run.result.data is not None and \
+            run.result.data.get("instruction") is True:
+        result.flags.append(IntakeFlag(
+            "injection_model", "The local model reads part of this form as an instruction "
+            "to software or staff. Nothing was changed by it (fields come only from the "
+            "form's answers); check the free-text answers.", severity="warning"))
+
+
 @dataclass
 class Verdict:
     summary: str
@@ -363,6 +387,8 @@ def import_intake(session: Session, data: bytes, filename: str = "", *,
 
     result.deterministic_summary = result.summary = deterministic_summary(result)
     if use_model and result.values:
+        if MODEL_INJECTION_CHECK and not markers:
+            _model_injection_check(session, result, natural_key, runtime)
         _model_summary(session, result, natural_key, runtime)
 
     title = ("Intake form: review and update record" if result.patient_id else
