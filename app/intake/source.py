@@ -18,6 +18,7 @@ from app.errors import ImportRejected
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 25 * 1024 * 1024
+MAX_TEXT_CHARS = 2_000_000  # a text file past this is not one patient's form
 MIN_TEXT_CHARS = 20  # fewer letters than this in a PDF's text layer means a scan
 IMAGE_MAGIC = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"II*\x00": "image/tiff",
                b"MM\x00*": "image/tiff", b"GIF8": "image/gif"}
@@ -46,7 +47,9 @@ def read_source(data: bytes, filename: str = "") -> SourceDoc:
         raise ImportRejected(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB",
                              filename or "input")
     if data.lstrip()[:5] == b"%PDF-":
-        return _read_pdf(data, filename)
+        from app.intake.bounded import read_pdf_bounded
+        doc: SourceDoc = read_pdf_bounded(data, filename)  # a worker process, bounded
+        return doc
     mime = _image_mime(data)
     if mime is not None:
         return SourceDoc(SourceKind.IMAGE, "", mime)
@@ -58,6 +61,9 @@ def read_source(data: bytes, filename: str = "") -> SourceDoc:
         raise ImportRejected(f"text is not UTF-8 (bad byte at offset {exc.start})",
                              filename or "input") from exc
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ImportRejected(f"the text is longer than {MAX_TEXT_CHARS:,} characters",
+                             filename or "input")
     if not text.strip():
         raise ImportRejected("the text is empty", filename or "input")
     return SourceDoc(SourceKind.TEXT, text, "text/plain")
@@ -72,7 +78,10 @@ def _field_value(value: object) -> str:
     return text.lstrip("/") if text.startswith("/") else text
 
 
-def _read_pdf(data: bytes, filename: str) -> SourceDoc:
+def read_pdf_in_process(data: bytes, filename: str, *, max_pages: int,
+                        max_chars: int) -> SourceDoc:
+    """Parse a PDF here. Only app.intake.bounded's worker calls this: it is the process
+    that holds the memory and CPU limits."""
     import pdfplumber
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError, PdfStreamError
@@ -86,18 +95,36 @@ def _read_pdf(data: bytes, filename: str) -> SourceDoc:
         raise ImportRejected(f"not a readable PDF ({type(exc).__name__}: {exc})", where) from exc
     if pages == 0:
         raise ImportRejected("the PDF has no pages", where)
+    if pages > max_pages:
+        raise ImportRejected(f"the PDF has {pages} pages; intake forms over {max_pages} "
+                             "pages are not read", where)
     values = {name: _field_value(f.get("/V")) for name, f in fields.items()}
     filled = {k: v.strip() for k, v in values.items() if v and v.strip()}
     if filled:
         # The source text is the fields as "Label: value" lines, so every value has a span.
         text = "\n".join(f"{_label(name)}: {value}" for name, value in filled.items())
+        if len(text) > max_chars:
+            raise ImportRejected(f"the PDF's fields hold more than {max_chars:,} characters",
+                                 where)
         return SourceDoc(SourceKind.FILLABLE_PDF, text, "application/pdf", filled, pages)
+    parts: list[str] = []
+    size = 0
     try:
         with pdfplumber.open(io.BytesIO(data)) as pdf:
-            text = "\n".join((page.extract_text() or "") for page in pdf.pages)
+            for page in pdf.pages:
+                part = page.extract_text() or ""
+                size += len(part) + 1
+                if size > max_chars:  # stop reading, not just stop keeping
+                    raise ImportRejected(f"the PDF's text is longer than {max_chars:,} "
+                                         "characters", where)
+                parts.append(part)
+                page.close()  # pdfplumber keeps every page's objects otherwise
+    except (ImportRejected, MemoryError):
+        raise
     except Exception as exc:  # pdfminer raises many unrelated types on damaged files
         raise ImportRejected(f"the PDF's text could not be read ({type(exc).__name__})",
                              where) from exc
+    text = "\n".join(parts)
     if sum(c.isalpha() for c in text) < MIN_TEXT_CHARS:
         return SourceDoc(SourceKind.SCANNED_PDF, "", "application/pdf", pages=pages)
     return SourceDoc(SourceKind.TEXT_PDF, text, "application/pdf", pages=pages)
