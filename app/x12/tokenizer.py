@@ -26,6 +26,12 @@ _WS = " \t\r\n"
 _BOM = "\xef\xbb\xbf"  # a UTF-8 byte order mark, seen through latin-1
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}\Z")
 ISA_ELEMENTS = 16
+# Caps checked before anything is built. Measured: a 10k-claim 835 is 2.7 MB and ~100k
+# segments and peaks at 70 MB parsed; one-letter garbage costs ~90 bytes of Python per
+# input byte once split (10 MB took 938 MB), so IDs and the segment count are checked on
+# the text first, and the file size before it is even decoded.
+MAX_X12_BYTES = 16 * 1024 * 1024
+MAX_SEGMENTS = 400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,17 @@ def _reject(reason: str, offset: int) -> X12Error:
     return X12Error(reason, f"byte {offset}", segment_index=0, byte_offset=offset)
 
 
+def check_size(size: int) -> None:
+    """Refuse a file over MAX_X12_BYTES (the CLI calls this on the file's size before
+    reading it)."""
+    if size > MAX_X12_BYTES:
+        raise _reject(f"the file is {size / (1024 * 1024):.1f} MB; X12 imports are limited "
+                      f"to {MAX_X12_BYTES // (1024 * 1024)} MB (a practice's 835, 271 or 277 "
+                      "is far smaller; ask the sender to split it)", 0)
+
+
 def decode(data: bytes | str) -> str:
+    check_size(len(data))
     if isinstance(data, str):
         return data
     nul = data.find(b"\x00", 0, 4096)
@@ -171,6 +187,10 @@ def _tokenize(data: bytes | str, lenient: bool) -> Tokens:
         seps = _headerless_separators(text, start)
     else:
         seps, _end = read_separators(text, start)
+    _scan_ids(text, start, seps)
+    if text.count(seps.segment, start) > MAX_SEGMENTS:
+        raise _reject(f"the file has more than {MAX_SEGMENTS:,} segments; X12 imports are "
+                      "limited to that", start)
     body = text[start:]
     raw = body.split(seps.segment)
     # Line breaks or indentation between segments: strip them (rarely needed, so tested
@@ -193,6 +213,29 @@ def _tokenize(data: bytes | str, lenient: bool) -> Tokens:
     tokens = Tokens(text, start, seps, segments, raw, findings, headerless)
     _check_ids(tokens)
     return tokens
+
+
+def _scan_ids(text: str, start: int, seps: Separators) -> None:
+    """The first segment (after a terminator) whose ID is not 2-3 upper-case letters or
+    digits, found by one regex pass over the text, before any segment list is built."""
+    term, el = re.escape(seps.segment), re.escape(seps.element)
+    ws = "[ \t\r\n]"
+    # Terminators and line breaks at the very end are dropped, as the tokenizer does;
+    # searching up to them keeps the scan linear (no look-ahead to the end per segment).
+    tail = len(text.rstrip(seps.segment + _WS))
+    bad = re.compile(f"{term}(?!{ws}*[A-Z][A-Z0-9]{{1,2}}(?:{el}|{term}|{ws}*\\Z))")
+    match = bad.search(text, start, tail)
+    if match is None:
+        return
+    after = match.end()
+    nxt = text.find(seps.segment, after)
+    piece = text[after:nxt if nxt >= 0 else len(text)]
+    tag = piece.strip(_WS).split(seps.element, 1)[0]
+    index = text.count(seps.segment, start, match.start()) + 1
+    offset = after + len(piece) - len(piece.lstrip(_WS))
+    what = "an empty segment" if not tag else f"invalid segment ID {tag[:12]!r}"
+    raise X12Error(what, f"segment {index + 1} ({tag[:3]}) at byte {offset}",
+                   segment_index=index, byte_offset=offset, segment_id=tag)
 
 
 def _check_ids(tokens: Tokens) -> None:

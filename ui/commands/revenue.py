@@ -81,7 +81,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _read(path: str) -> bytes:
+    from app.x12.tokenizer import check_size
     try:
+        check_size(Path(path).stat().st_size)  # before reading a huge file into memory
         return Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
