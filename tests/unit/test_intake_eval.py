@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -18,10 +16,9 @@ from app.identity import Session
 from app.queue import get_task
 from automations.workflows import intake as intake_flow
 from automations.workflows import intake_eval
-from automations.workflows import models as model_flow
 from local_models import grounding
 from local_models.prompts import load_prompt
-from local_models.structured import StructuredResult
+from tests.unit.planted_model import plant
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "intake"
 FORMS = intake_eval.load_forms(FIXTURES / "eval")
@@ -80,20 +77,11 @@ def test_extractive_summary_only_reorders_our_sentences() -> None:
     assert set(ids) == set(intake_flow.SENTENCE_IDS)
 
 
-def _planted_run(monkeypatch: pytest.MonkeyPatch, data: dict[str, Any]) -> None:
-    """The model's answer, planted where run_structured would return it."""
-    def fake_run(*_a: Any, **_k: Any) -> model_flow.StructuredRun:
-        result = StructuredResult(True, data, load_prompt("intake_summary"))
-        return model_flow.StructuredRun(result, [0], SimpleNamespace(name="planted"))  # type: ignore[arg-type]
-    monkeypatch.setattr(intake_flow.model_flow, "run_structured", fake_run)
-    monkeypatch.setattr(intake_flow.model_service, "set_run_grounding", lambda *_a: None)
-
-
 def test_a_model_summary_that_invents_a_complaint_is_rejected_on_the_task(
         practice: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(intake_flow, "SUMMARY_STYLE", "prose")
     monkeypatch.setattr(intake_flow, "MODEL_SUMMARY_SHOWN", True)
-    _planted_run(monkeypatch, {
+    plant(monkeypatch, intake_flow, lambda _prompt: {
         "summary": "Quintessa Zzyzxquell has a sore throat. Takes metformin 500 mg.",
         "reason_for_visit": "knee pain after a fall"})
     out = intake_flow.import_intake(practice, (FIXTURES / "base.txt").read_bytes(),
@@ -111,7 +99,8 @@ def test_a_model_summary_that_invents_a_complaint_is_rejected_on_the_task(
 
 def test_an_extractive_model_summary_is_kept_but_not_shown_by_default(
         practice: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    _planted_run(monkeypatch, {"order": ["reason", "allergies", "medications"]})
+    plant(monkeypatch, intake_flow, lambda _prompt: {
+        "order": ["reason", "allergies", "medications"]})
     out = intake_flow.import_intake(practice, (FIXTURES / "base.txt").read_bytes(),
                                     "base.txt")
     result = out.result

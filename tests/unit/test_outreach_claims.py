@@ -4,19 +4,14 @@ the restricted-terms list still applies."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
 
 from app import queue
 from app.identity import Session
 from app.services import outreach as outreach_service
 from app.services import patients
-from automations.workflows import models as model_flow
 from automations.workflows import outreach as flow
-from local_models.prompts import load_prompt
-from local_models.structured import StructuredResult
+from tests.unit.planted_model import plant
 
 
 @pytest.fixture
@@ -29,14 +24,6 @@ def pid(practice: Session) -> int:
     return patient_id
 
 
-def _plant(monkeypatch: pytest.MonkeyPatch, opening: str) -> None:
-    def fake_run(*_a: Any, **_k: Any) -> model_flow.StructuredRun:
-        result = StructuredResult(True, {"opening": opening}, load_prompt(flow.PROMPT))
-        return model_flow.StructuredRun(result, [0], SimpleNamespace(name="planted"))  # type: ignore[arg-type]
-    monkeypatch.setattr(flow.model_flow, "run_structured", fake_run)
-    monkeypatch.setattr(flow.model_service, "set_run_grounding", lambda *_a: None)
-
-
 def test_every_template_passes_its_own_claim_check() -> None:
     for kind in flow.templates()["kinds"]:
         source = flow.claim_source(kind, "Test Practice", "Ann")
@@ -45,7 +32,8 @@ def test_every_template_passes_its_own_claim_check() -> None:
 
 def test_a_model_sentence_naming_a_symptom_is_dropped_with_the_reason(
         practice: Session, pid: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    _plant(monkeypatch, "Hi Quintessa, we hope your sore throat is better.")
+    plant(monkeypatch, flow, lambda _p: {"opening": "Hi Quintessa, we hope your sore throat "
+                                          "is better."})
     out = flow.draft_outreach(practice, pid, "care_gap_reminder", "sms")
     assert "sore throat" not in out.task.draft and not out.message.personalized
     dropped = [c.message for c in out.message.checks if c.code == "model_dropped"]
@@ -55,7 +43,7 @@ def test_a_model_sentence_naming_a_symptom_is_dropped_with_the_reason(
 
 def test_a_plain_model_sentence_is_still_used(
         practice: Session, pid: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    _plant(monkeypatch, "Hi Quintessa, we hope you are doing well.")
+    plant(monkeypatch, flow, lambda _p: {"opening": "Hi Quintessa, we hope you are doing well."})
     out = flow.draft_outreach(practice, pid, "care_gap_reminder", "sms")
     assert out.message.personalized and "we hope you are doing well" in out.task.draft
     assert not [c for c in out.message.checks if c.code == "clinical_claim"]
