@@ -306,3 +306,18 @@ def test_offhold_audit_verify_reports_a_cut_tail(office, vault_dir: Path) -> Non
     assert "BROKEN" in done.stdout and "missing" in done.stdout
     assert "warning" in done.stderr and "does not match its signed checkpoints" in done.stderr
     assert "triggers were missing" in done.stderr
+
+
+def test_stripping_the_public_key_does_not_switch_role_checks_off(office,
+                                                                  vault_dir: Path) -> None:
+    conn, key = _insider(vault_dir)
+    conn.execute("UPDATE users SET roles = 'owner' WHERE username = 'frida'")
+    conn.execute("DELETE FROM audit_checkpoints")
+    conn.close()
+    envelope = KeyEnvelope.load(keys_path(vault_dir))
+    envelope.bind(key)
+    envelope.signing_public = None
+    envelope.checkpoint = None
+    envelope.save()
+    with pytest.raises(AuthError, match="differ from what an owner signed"):
+        unlock(vault_dir, "frida", FRIDA_PASSWORD)
