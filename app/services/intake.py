@@ -216,6 +216,7 @@ def spans_text(text: str, spans: list[Span]) -> list[str]:
 
 def get_form_blob(session: Session, task_id: int) -> tuple[bytes, str]:
     """The original file for the review pane's viewer."""
+    require(session, "task.view")  # before the look-up: a refusal says nothing of the form
     row = session.vault.query_one("SELECT blob_id FROM intake_forms WHERE task_id = ?",
                                   (task_id,))
     if row is None or row[0] is None:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from app.domain.models import ModelHealth, ModelRecord, ModelRun
 from app.errors import KnownError
-from app.identity import Session
+from app.identity import Session, require
 from app.services import models as model_service
 from app.services import practice
 from local_models import cpu, registry, selftest
@@ -105,6 +105,7 @@ def import_model(session: Session, path: Path, name: str | None = None,
                  runtime: ModelRuntime | None = None) -> ModelRecord:
     """Inspect a GGUF (metadata via llama.cpp in the worker, SHA-256) and copy it into the
     vault."""
+    require(session, "model.manage")  # before llama.cpp parses a file the user chose
     try:
         info = registry.inspect_file(Path(path), (runtime or default_runtime()).inspect, name)
     except ModelError as exc:
