@@ -436,7 +436,7 @@ def check_text(text: str, source: str, *, allowed: Iterable[str] = (), strict: b
     trusted = "\n".join(allowed)
     report = GroundingReport()
     reasons = {"number": "the number", "date": "the date", "drug": "the drug",
-               "dose": "the dose", "name": "the name"}
+               "dose": "the dose"}
 
     def grounded_spans(finder: Callable[[str, str], list[Span]],
                        value: str) -> tuple[Span, ...]:
@@ -517,6 +517,7 @@ def check_text(text: str, source: str, *, allowed: Iterable[str] = (), strict: b
     if strict:  # closed world: any other word must be in the source too
         known = {clinical.canonical(w) for w in re.findall(r"[A-Za-z][A-Za-z'\-]*",
                                                               source + "\n" + trusted)}
+        covered.extend((c.start, c.end) for c in report.claims)  # one reason per word
         for w in re.finditer(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]", text):
             word = w.group()
             low = word.lower()
