@@ -273,7 +273,12 @@ def judge_model_text(result: IntakeResult, summary: str, reason: str) -> Verdict
     reasons += [f"it repeats its instructions ('{p}')" for p in dict.fromkeys(parroted)]
     reasons += [f"the reason for visit says '{w}', which the form does not say"
                 for w in missing_words if not any(f"'{w}'" in r for r in reasons)]
-    if not facts and summary:
+    # A header copied from the form ("PEDIATRIC INTAKE") grounds but says nothing: a
+    # summary must carry at least one answer, the patient's name or an extracted value.
+    answers = [v.value for v in result.values if v.field in (
+        "first_name", "last_name", "reason", "medications", "allergies", "problems")]
+    if summary and (not facts or (answers and not any(
+            grounding.find_text(summary, a) for a in answers))):
         problems.append("it states no fact from the form")
         reasons.append("it states no fact from the form")
     if not summary:
