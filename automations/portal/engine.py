@@ -141,6 +141,15 @@ class _Job:
     blocked_navigation: str = ""  # the host a page tried to navigate to, if refused
 
 
+def _top_level_navigation(route: Route) -> bool:
+    """The page itself navigating (not a frame inside it, not a worker's request)."""
+    try:
+        return route.request.is_navigation_request() \
+            and route.request.frame.parent_frame is None
+    except PlaywrightError:  # a service worker's request has no frame
+        return False
+
+
 def _host(url: str) -> str:
     """host[:port] for the audit (no path or query: they may carry IDs)."""
     parts = urlsplit(url)
@@ -272,8 +281,9 @@ class PortalEngine:
                                  f"({payer.name}); turn them on with 'offhold portal enable'")
         installed = self.recipes.get(payer.portal_recipe) \
             if payer.portal_recipe and payer.portal_recipe in self.recipes else None
-        if override is not None and not (installed is not None
-                                         and override.same_as(installed)):
+        trying = override is not None and not (installed is not None
+                                               and override.same_as(installed))
+        if trying and override is not None:
             # A file that is not the payer's installed recipe decides where the payer's
             # log-in is typed: only those who may set recipes may try one (audited).
             require(session, "portal.configure", payer_id=payer.id, recipe=override.name)
@@ -293,11 +303,11 @@ class PortalEngine:
         except NotFound as exc:
             raise PortalDisabled(f"no portal log-in is stored for payer {payer.id} "
                                  f"({payer.name}); add one with 'offhold portal set'") from exc
-        return recipe, creds, self._origin(payer, recipe, installed, creds)
+        return recipe, creds, self._origin(payer, recipe, installed, creds, trying)
 
     @staticmethod
     def _origin(payer: Payer, recipe: Recipe, installed: Recipe | None,
-                creds: PortalCredentials) -> str:
+                creds: PortalCredentials, trying: bool) -> str:
         """The payer's own origin, set by the owner or office manager: the stored log-in's
         URL, else the installed recipe's portal.url. A recipe file being tried must point
         at the same site, or the payer's log-in is not used at all."""
@@ -306,9 +316,10 @@ class PortalEngine:
         if not pinned:
             raise OffSiteRefused(f"payer {payer.id} ({payer.name}) has no portal address of "
                                  "its own; set one with 'offhold portal set --url'")
-        tried = origin_of(recipe.url) if not creds.url else ""
+        tried = origin_of(recipe.url) if not creds.url else ""  # where it would navigate
         host = (urlsplit(recipe.url).hostname or "").lower()
-        if (tried and tried != pinned) or host != (urlsplit(pinned).hostname or ""):
+        if (tried and tried != pinned) or (
+                trying and host != (urlsplit(pinned).hostname or "")):
             raise OffSiteRefused(f"recipe {recipe.name!r} points at {_host(recipe.url)}, not "
                                  f"at payer {payer.id} ({payer.name})'s portal "
                                  f"({_host(pinned)}); its log-in is used only there")
@@ -454,8 +465,7 @@ class PortalEngine:
                     await route.continue_()
                 else:
                     job.blocked[_host(url)] += 1
-                    if route.request.is_navigation_request() \
-                            and route.request.frame.parent_frame is None:  # the page itself
+                    if _top_level_navigation(route):
                         job.blocked_navigation = _host(url)
                     await route.abort("blockedbyclient")
             except PlaywrightError:

@@ -76,6 +76,7 @@ def collector() -> Iterator[Collector]:
     c = Collector()
     yield c
     c.server.shutdown()
+    c.server.server_close()
 
 
 @pytest.fixture(scope="module")
