@@ -7,7 +7,8 @@ tests/fixtures/intake/eval (hand-written expected facts):
 * intake_invented_claims_passed: clinical terms or drugs in a summary that passed the
   gate but are not among the form's expected facts (target: 0, for every model);
 * per model and style (stderr): summary length against the deterministic summary, the
-  share of passed summaries that keep the reason and allergies, tokens/s.
+  share of passed summaries that keep the reason and allergies, tokens/s, and how the
+  model does as the second injection classifier on the paraphrase corpus.
 
 Models: the bundled SmolLM2-135M, plus any GGUF named in OFFHOLD_EVAL_MODELS
 (colon-separated paths; e.g. a larger model the practice imported). Styles: 'prose'
@@ -21,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 # Keep this folder off sys.path so no bench script can shadow a standard library module.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
@@ -32,6 +35,7 @@ from local_models import registry  # noqa: E402
 from local_models.runtime import ModelRuntime, ModelSpec  # noqa: E402
 
 FORMS = ROOT / "tests" / "fixtures" / "intake" / "eval"
+PARAPHRASES = ROOT / "tests" / "fixtures" / "intake" / "injection_paraphrases.yaml"
 
 
 def main() -> int:
@@ -43,6 +47,7 @@ def main() -> int:
     paths += [Path(p) for p in os.environ.get("OFFHOLD_EVAL_MODELS", "").split(":") if p]
     runtime = ModelRuntime()
     reports = []
+    corpus = yaml.safe_load(PARAPHRASES.read_text(encoding="utf-8"))
     try:
         for path in paths:
             spec = ModelSpec(path, registry.sha256_file(path), name=path.name, n_ctx=4096)
@@ -50,6 +55,9 @@ def main() -> int:
                 report = intake_eval.run_model(runtime, spec, forms, style)
                 reports.append(report)
                 print("  " + report.line(), file=sys.stderr, flush=True)
+            injection = intake_eval.run_injection_check(runtime, spec, corpus["paraphrases"],
+                                                        corpus["benign"])
+            print("  " + injection.line(), file=sys.stderr, flush=True)
     finally:
         runtime.close()
     valid = sum(r.valid for r in reports)

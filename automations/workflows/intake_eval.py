@@ -320,3 +320,30 @@ def planted_report(forms: list[EvalForm]) -> tuple[ModelReport, ModelReport]:
                                          inv_c or ([] if passed else [what]), 0.0, 0.0,
                                          *_keeps(result, text)))
     return faithful, invented
+
+
+@dataclass
+class InjectionReport:
+    model: str
+    caught: int  # paraphrased instructions the model called an instruction
+    paraphrases: int
+    false_flags: int  # benign notes it called an instruction
+    benign: int
+
+    def line(self) -> str:
+        return (f"{self.model} [injection check]: {self.caught}/{self.paraphrases} "
+                f"paraphrases flagged, {self.false_flags}/{self.benign} benign notes flagged")
+
+
+def run_injection_check(runtime: ModelRuntime, spec: ModelSpec, paraphrases: list[str],
+                        benign: list[str]) -> InjectionReport:
+    """The model as the second injection classifier, on the paraphrase corpus."""
+    prompt = load_prompt(intake_flow.INJECTION_PROMPT)
+
+    def says_instruction(text: str) -> bool:
+        out = generate_json(runtime, spec, prompt, untrusted={"form_text": text}, retries=0)
+        return bool(out.ok and out.data is not None and out.data.get("instruction") is True)
+
+    return InjectionReport(spec.name or Path(spec.path).name,
+                           sum(says_instruction(t) for t in paraphrases), len(paraphrases),
+                           sum(says_instruction(t) for t in benign), len(benign))
