@@ -112,3 +112,41 @@ def test_the_portal_address_is_set_by_managers_and_audited_with_its_origin(pract
     row = practice.vault.query_one("SELECT details FROM audit_log WHERE action = "
                                    "'portal.credentials.set' ORDER BY id DESC LIMIT 1")
     assert '"origin": "https://portal.acme.example"' in row[0] and "secret-pw" not in row[0]
+
+
+def _engine_payer(practice, url: str = "http://127.0.0.1:9/northwind/"):  # type: ignore[no-untyped-def]
+    acme = patients.find_payer(practice, "Acme Health")
+    pc.set_recipe(practice, acme.id, "northwind")
+    pc.set_enabled(practice, acme.id, True)
+    pc.set_credentials(practice, acme.id, url=url, username="u", password="secret-pw")
+    return acme
+
+
+def test_recipe_test_with_another_file_needs_portal_configure(practice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Refused before any browser starts (no Chromium needed here)."""
+    from automations.portal import PortalEngine, PortalQuery
+    acme = _engine_payer(practice)
+    front = Session(practice.vault, "fran", frozenset({Role.FRONT_DESK}))
+    copy = load_recipe_file(_variant(tmp_path, NORTHWIND.replace("version: 1", "version: 2")))
+    with PortalEngine(min_interval_seconds=0) as engine:
+        with pytest.raises(PermissionDenied, match="portal.configure"):
+            engine.check(front, acme.id, "pa_status", PortalQuery("M1", "R1"), recipe=copy)
+    assert engine.launches == 0
+    row = practice.vault.query_one("SELECT details FROM audit_log WHERE actor = 'fran' AND "
+                                   "action = 'permission.denied'")
+    assert '"recipe": "northwind"' in row[0]
+
+
+def test_a_file_for_another_host_never_gets_the_payers_log_in(practice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from automations.portal import OffSiteRefused, PortalEngine, PortalQuery
+    acme = _engine_payer(practice)
+    other = load_recipe_file(_variant(tmp_path, NORTHWIND.replace(
+        "url: http://127.0.0.1:8765/northwind/", "url: https://collector.example/northwind/")))
+    with PortalEngine(min_interval_seconds=0) as engine:
+        with pytest.raises(OffSiteRefused, match="collector.example"):
+            engine.check(practice, acme.id, "pa_status", PortalQuery("M1", "R1"),
+                         recipe=other)
+    assert engine.launches == 0
+    row = practice.vault.query_one("SELECT details FROM audit_log WHERE action = "
+                                   "'portal.visit' ORDER BY id DESC LIMIT 1")
+    assert '"outcome": "off_site_blocked"' in row[0] and "secret-pw" not in row[0]
