@@ -418,8 +418,10 @@ def _dose_after(text: str, start: int) -> tuple[int, int, str] | None:
 
 
 def _clause_at(text: str, pos: int) -> Span:
-    starts = [m.end() for m in re.finditer(r"[.;!?\n]", text[:pos])]
-    end = re.search(r"[.;!?\n]", text[pos:])
+    """The sentence around pos. Semicolons do not end it: a list of allergies is joined
+    with them ("Allergies: penicillin; sulfa")."""
+    starts = [m.end() for m in re.finditer(r"[.!?\n]", text[:pos])]
+    end = re.search(r"[.!?\n]", text[pos:])
     return (starts[-1] if starts else 0), (pos + end.start() if end else len(text))
 
 
@@ -497,7 +499,12 @@ def check_text(text: str, source: str, *, allowed: Iterable[str] = (), strict: b
     for said in clinical.mentions(text, clinical.MAX_OUTPUT_CHARS):
         if "allergy" not in said.words or said.negated:
             continue
-        c_start, c_end = _clause_at(text, said.start)
+        # From the allergy word (or the drug right before it: "penicillin allergy") to the
+        # end of its sentence: "takes metformin; allergic to sulfa" names one allergen.
+        _s, c_end = _clause_at(text, said.start)
+        before = re.search(r"([A-Za-z][A-Za-z'\-]*)[ \t]*$", text[_s:said.start])
+        c_start = _s + before.start(1) if before is not None and \
+            find_drugs_in(before.group(1)) else said.start
         for w in re.finditer(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]", text[c_start:c_end]):
             word = w.group()
             s_, e_ = c_start + w.start(), c_start + w.end()

@@ -89,6 +89,10 @@ def test_an_allergy_must_be_on_the_allergy_line() -> None:
     assert "the summary names 'lisinopril' as an allergy, which the form does not list " \
            "as one" in report.reasons
     assert not grounding.check_text("No known allergies.", BASE).passed
+    assert grounding.check_text("Allergies: penicillin; sulfa.", BASE).passed
+    assert not grounding.check_text("Allergies: penicillin; lisinopril.", BASE).passed
+    assert not grounding.check_text("Lisinopril allergy.", BASE).passed
+    assert grounding.check_text("Takes metformin; allergic to sulfa.", BASE).passed
 
 
 def test_strict_mode_requires_every_other_word_in_the_source() -> None:
