@@ -163,14 +163,17 @@ def _trusted_public_key(vault: Vault, problems: list[str]) -> str | None:
 
 
 def _signed_checkpoints(vault: Vault, conn: Connection, problems: list[str]) -> list[Checkpoint]:
-    """Checkpoints whose owner signature holds, from the table and the key file's copy."""
+    """Checkpoints whose owner signature holds, from the latest baseline on (an owner's
+    re-baseline closes what came before), plus the key file's copy."""
     public = _trusted_public_key(vault, problems)
     if public is None:
         return []
     vault_id = vault.envelope.vault_id
+    checked = [(cp, cps.signature_ok(cp, vault_id, public)) for cp in cps.load_all(conn)]
+    start = max((i for i, (cp, ok) in enumerate(checked) if ok and cp.baseline), default=0)
     good: list[Checkpoint] = []
-    for cp in cps.load_all(conn):
-        if cps.signature_ok(cp, vault_id, public):
+    for cp, ok in checked[start:]:
+        if ok:
             good.append(cp)
         else:
             problems.append(f"checkpoint {cp.seq} is not signed by the owner key (forged or "
@@ -185,7 +188,7 @@ def _signed_checkpoints(vault: Vault, conn: Connection, problems: list[str]) -> 
             problems.append("the checkpoint copy in the key file is not signed by the owner key")
         elif not good or kept.seq > good[-1].seq:
             problems.append(f"signed checkpoints up to {kept.seq} were removed from the vault")
-            good.append(kept)
+            good = [kept] if kept.baseline else good + [kept]
     if not good:
         problems.append("no owner-signed checkpoint is left: the checkpoints were deleted")
     return good
@@ -204,10 +207,16 @@ def verify(vault: Vault) -> VerifyResult:
     broken: int | None = None
     with vault.read() as conn:
         count = int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
-        _last, broken, why = _walk(conn, vault.audit_key)
-        if broken is not None:
-            problems.append(f"audit row {broken}: {why}")
         signed = _signed_checkpoints(vault, conn, problems)
+        base = signed[0] if signed and signed[0].baseline else None
+        # Rows before an owner's baseline were reviewed and accepted as they stand.
+        start, prev = (base.rows, base.head) if base else (0, GENESIS)
+        _last, broken, why = _walk(conn, vault.audit_key, start, prev)
+        if broken is not None:
+            problems.insert(0, f"audit row {broken}: {why}")
+        if base is not None:
+            notes.append(f"an owner re-baselined the audit log at {base.ts} ({base.signer}); "
+                         f"rows 1-{start} were accepted as they stood then")
         good_rows = 0
         for cp in signed:
             if cp.rows > count:
@@ -243,7 +252,7 @@ class AuditTampered(VaultCorrupt):
 
 
 def write_checkpoint(vault: Vault, conn: Connection, signer: str,
-                     first: bool = False) -> Checkpoint:
+                     first: bool = False, baseline: bool = False) -> Checkpoint:
     """Sign the chain as it stands, inside the caller's transaction. The rows since the
     previous checkpoint are checked first, so a checkpoint never blesses tampering;
     `first` only for a new owner key (a new vault, or one from before owner keys)."""
@@ -251,7 +260,7 @@ def write_checkpoint(vault: Vault, conn: Connection, signer: str,
     if signing is None:
         raise AuthError("this needs an owner's authentication (the owner key is not unlocked)")
     problems: list[str] = []
-    signed = [] if first else _signed_checkpoints(vault, conn, problems)
+    signed = [] if first or baseline else _signed_checkpoints(vault, conn, problems)
     last = signed[-1] if signed else None
     after, prev = 0, GENESIS
     if last is not None and last.rows:
@@ -269,10 +278,11 @@ def write_checkpoint(vault: Vault, conn: Connection, signer: str,
     count = int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
     head_row = conn.execute("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
     seq_row = conn.execute("SELECT coalesce(max(id), 0) FROM audit_checkpoints").fetchone()
-    seq = max(int(seq_row[0]), last.seq if last else 0) + 1
+    copy = vault.envelope.checkpoint or {}
+    seq = max(int(seq_row[0]), last.seq if last else 0, int(copy.get("seq", 0) or 0)) + 1
     cp = cps.sign(signing, vault.envelope.vault_id, Checkpoint(
         seq, clock.iso(clock.now()), count, GENESIS if head_row is None else str(head_row[0]),
-        cps.current_roles(conn), signer))
+        cps.current_roles(conn), signer, baseline=baseline))
     cps.insert(conn, cp)
     return cp
 

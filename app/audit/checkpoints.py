@@ -48,27 +48,32 @@ class Checkpoint:
     roles: dict[str, list[str]]
     signer: str
     signature: str = ""
+    baseline: bool = False  # an owner accepted the log as it stood (after a review)
 
     def message(self, vault_id: str) -> bytes:
-        body = {"v": 1, "vault": vault_id, "seq": self.seq, "ts": self.ts, "rows": self.rows,
-                "head": self.head, "roles": self.roles, "signer": self.signer}
+        body: dict[str, Any] = {"v": 1, "vault": vault_id, "seq": self.seq, "ts": self.ts,
+                                "rows": self.rows, "head": self.head, "roles": self.roles,
+                                "signer": self.signer}
+        if self.baseline:
+            body["baseline"] = True
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "ts": self.ts, "rows": self.rows, "head": self.head,
-                "roles": self.roles, "signer": self.signer, "signature": self.signature}
+                "roles": self.roles, "signer": self.signer, "signature": self.signature,
+                "baseline": self.baseline}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Checkpoint":
         return cls(int(data["seq"]), str(data["ts"]), int(data["rows"]), str(data["head"]),
                    {str(k): [str(r) for r in v] for k, v in dict(data["roles"]).items()},
-                   str(data["signer"]), str(data["signature"]))
+                   str(data["signer"]), str(data["signature"]), bool(data.get("baseline")))
 
 
 def sign(signing_key: bytes, vault_id: str, unsigned: Checkpoint) -> Checkpoint:
     raw = Ed25519PrivateKey.from_private_bytes(signing_key).sign(unsigned.message(vault_id))
     return Checkpoint(unsigned.seq, unsigned.ts, unsigned.rows, unsigned.head, unsigned.roles,
-                      unsigned.signer, base64.b64encode(raw).decode("ascii"))
+                      unsigned.signer, base64.b64encode(raw).decode("ascii"), unsigned.baseline)
 
 
 def signature_ok(cp: Checkpoint, vault_id: str, public_key: str) -> bool:
@@ -81,15 +86,15 @@ def signature_ok(cp: Checkpoint, vault_id: str, public_key: str) -> bool:
 
 
 def load_all(conn: Connection) -> list[Checkpoint]:
-    rows = conn.execute("SELECT id, ts, row_count, head_hash, roles, signer, signature "
-                        "FROM audit_checkpoints ORDER BY id").fetchall()
+    rows = conn.execute("SELECT id, ts, row_count, head_hash, roles, signer, signature, "
+                        "baseline FROM audit_checkpoints ORDER BY id").fetchall()
     out = []
     for r in rows:
         try:
             roles = json.loads(r[4])
             out.append(Checkpoint(int(r[0]), str(r[1]), int(r[2]), str(r[3]),
                                   {str(k): list(v) for k, v in dict(roles).items()},
-                                  str(r[5]), str(r[6])))
+                                  str(r[5]), str(r[6]), bool(r[7])))
         except (ValueError, TypeError, AttributeError):
             out.append(Checkpoint(int(r[0]), str(r[1]), -1, "", {}, str(r[5]), ""))
     return out
@@ -97,9 +102,9 @@ def load_all(conn: Connection) -> list[Checkpoint]:
 
 def insert(conn: Connection, cp: Checkpoint) -> None:
     conn.execute("INSERT INTO audit_checkpoints (id, ts, row_count, head_hash, roles, signer, "
-                 "signature) VALUES (?,?,?,?,?,?,?)",
+                 "signature, baseline) VALUES (?,?,?,?,?,?,?,?)",
                  (cp.seq, cp.ts, cp.rows, cp.head, json.dumps(cp.roles, sort_keys=True),
-                  cp.signer, cp.signature))
+                  cp.signer, cp.signature, int(cp.baseline)))
 
 
 def current_roles(conn: Connection) -> dict[str, list[str]]:

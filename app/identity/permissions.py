@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # audit, backup
     "audit.verify": frozenset({O}),
     "audit.export": frozenset({O}),
+    "audit.rebaseline": frozenset({O}),  # accept a reviewed, damaged log as a new baseline
     "vault.check": frozenset({O, M}),
     "backup.create": frozenset({O}),
     "backup.restore": frozenset({O}),

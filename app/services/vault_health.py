@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from app import audit, clock
-from app.identity import Session, require
+from app.identity import Session, require, require_owner_key
 
 
 def check_vault(session: Session) -> dict[str, Any]:
@@ -38,3 +38,21 @@ def last_check(session: Session) -> dict[str, Any] | None:
         return None
     data: dict[str, Any] = json.loads(row[0])
     return data
+
+
+def rebaseline_audit(session: Session) -> dict[str, Any]:
+    """After an owner has reviewed what `audit verify` reported (and kept a copy), accept
+    the log as it stands: the problems are recorded in the log itself, then a baseline
+    checkpoint is signed and verification starts again from it. Owner key required."""
+    require(session, "audit.rebaseline")
+    require_owner_key(session)
+    vault = session.vault
+    before = audit.verify(vault)
+    if before.ok:
+        return {"rebaselined": False, "rows": before.rows, "problems": []}
+    with vault.write() as conn:
+        audit.record(vault, conn, session, "audit.rebaseline",
+                     details={"problems": list(before.problems[:20]), "rows": before.rows})
+        cp = audit.write_checkpoint(vault, conn, session.username, baseline=True)
+    audit.publish_checkpoint(vault, cp)
+    return {"rebaselined": True, "rows": cp.rows, "problems": list(before.problems)}

@@ -321,3 +321,35 @@ def test_stripping_the_public_key_does_not_switch_role_checks_off(office,
     envelope.save()
     with pytest.raises(AuthError, match="differ from what an owner signed"):
         unlock(vault_dir, "frida", FRIDA_PASSWORD)
+
+
+def test_owner_rebaseline_after_review_lets_the_practice_go_on(office, vault_dir: Path) -> None:
+    """After tampering nothing new is signed (so users cannot be changed) until an owner has
+    reviewed the report and re-baselined; the problems stay in the log itself."""
+    from app.services.vault_health import rebaseline_audit
+    total = office.vault.query_one("SELECT count(*) FROM audit_log")[0]
+    conn, _key = _insider(vault_dir)
+    conn.execute("DELETE FROM audit_log WHERE id > ?", (total - 4,))
+    conn.execute("DELETE FROM audit_checkpoints")
+    conn.close()
+    owner = unlock(vault_dir, "owner", OWNER_PASSWORD)
+    try:
+        assert not audit.verify(owner.vault).ok
+        with pytest.raises(audit.AuditTampered):
+            users.add_user(owner, "late", "late-password-1", ["biller"])
+        with pytest.raises(AuthError, match="owner's authentication"):
+            rebaseline_audit(Session.system(owner.vault))
+        result = rebaseline_audit(owner)
+        assert result["rebaselined"] and any("missing" in p or "deleted" in p
+                                             for p in result["problems"])
+        after = audit.verify(owner.vault)
+        assert after.ok, after.problems
+        assert any("re-baselined" in n for n in after.notes)
+        recorded = owner.vault.query_one("SELECT details FROM audit_log "
+                                         "WHERE action = 'audit.rebaseline'")
+        assert "missing" in recorded[0] or "deleted" in recorded[0]
+        users.add_user(owner, "late", "late-password-1", ["biller"])
+    finally:
+        owner.vault.close()
+    unlock(vault_dir, "frida", FRIDA_PASSWORD).vault.close()
+    unlock(vault_dir, "late", "late-password-1").vault.close()

@@ -14,19 +14,19 @@ from app.identity.permissions import PERMISSIONS, Role, allowed, parse_roles
 EXPECTED_DENIED = {
     Role.OWNER: set(),
     Role.OFFICE_MANAGER: {"user.manage", "user.recover", "settings.manage", "audit.verify",
-                          "audit.export", "backup.create", "backup.restore", "remit.import",
-                          "claim.manage", "model.manage"},
+                          "audit.export", "audit.rebaseline", "backup.create",
+                          "backup.restore", "remit.import", "claim.manage", "model.manage"},
     Role.FRONT_DESK: {"user.manage", "user.recover", "settings.manage", "mode.set",
-                      "payer.manage", "audit.verify", "audit.export", "vault.check",
-                      "backup.create", "backup.restore", "task.reassign",
+                      "payer.manage", "audit.verify", "audit.export", "audit.rebaseline",
+                      "vault.check", "backup.create", "backup.restore", "task.reassign",
                       "task.bulk_approve", "portal.configure", "remit.import",
                       "claim.manage", "model.manage", "report.export"},
     Role.BILLER: {"user.manage", "user.recover", "settings.manage", "mode.set",
                   "patient.create", "patient.update", "appointment.manage", "audit.verify",
-                  "audit.export", "vault.check", "backup.create", "backup.restore",
-                  "task.reassign", "task.bulk_approve", "pa.manage", "pa.check",
-                  "portal.configure", "intake.import", "outreach.draft", "model.manage",
-                  "report.export"},
+                  "audit.export", "audit.rebaseline", "vault.check", "backup.create",
+                  "backup.restore", "task.reassign", "task.bulk_approve", "pa.manage",
+                  "pa.check", "portal.configure", "intake.import", "outreach.draft",
+                  "model.manage", "report.export"},
 }
 
 

@@ -77,6 +77,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         dest="audit_cmd", required=True)
     p = aud.add_parser("verify", parents=[common])
     p.set_defaults(handler=cmd_audit_verify)
+    p = aud.add_parser("rebaseline", parents=[common],
+                       help="owner: after reviewing 'audit verify', accept the log as it "
+                            "stands (the problems are recorded)")
+    p.set_defaults(handler=cmd_audit_rebaseline)
     p = aud.add_parser("export", parents=[common])
     p.add_argument("--from", dest="start", help="YYYY-MM-DD (inclusive)")
     p.add_argument("--to", dest="end", help="YYYY-MM-DD (exclusive)")
@@ -243,6 +247,17 @@ def cmd_audit_verify(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     ctx.emit(data, "\n".join([f"BROKEN: {p}" for p in result.problems] + list(result.notes)))
     return 1
+
+
+def cmd_audit_rebaseline(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services.vault_health import rebaseline_audit
+    result = rebaseline_audit(ctx.session())
+    if not result["rebaselined"]:
+        ctx.emit(result, f"nothing to do: the {result['rows']} audit rows verify")
+        return 0
+    ctx.emit(result, f"re-baselined at {result['rows']} rows; recorded problems:\n" +
+             "\n".join(f"  {p}" for p in result["problems"]))
+    return 0
 
 
 def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
