@@ -306,6 +306,13 @@ def test_offhold_audit_verify_reports_a_cut_tail(office, vault_dir: Path) -> Non
     assert "BROKEN" in done.stdout and "missing" in done.stdout
     assert "warning" in done.stderr and "does not match its signed checkpoints" in done.stderr
     assert "triggers were missing" in done.stderr
+    for command, code in ((["audit", "rebaseline"], 0), (["audit", "verify"], 0)):
+        done = subprocess.run([sys.executable, "-m", "ui.cli", *command, "--vault",
+                               str(vault_dir), "--user", "owner"], env=env,
+                              capture_output=True, text=True, timeout=600,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == code, done.stderr
+    assert "re-baselined" in done.stdout
 
 
 def test_stripping_the_public_key_does_not_switch_role_checks_off(office,
