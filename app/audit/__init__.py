@@ -162,6 +162,14 @@ def _trusted_public_key(vault: Vault, problems: list[str]) -> str | None:
     return derived
 
 
+def _kept_checkpoint(vault: Vault) -> Checkpoint | None:
+    """The copy of the latest checkpoint in the key file (None if absent or malformed)."""
+    try:
+        return Checkpoint.from_json(vault.envelope.checkpoint or {})
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def _signed_checkpoints(vault: Vault, conn: Connection, problems: list[str]) -> list[Checkpoint]:
     """Checkpoints whose owner signature holds, from the latest baseline on (an owner's
     re-baseline closes what came before), plus the key file's copy."""
@@ -178,12 +186,8 @@ def _signed_checkpoints(vault: Vault, conn: Connection, problems: list[str]) -> 
         else:
             problems.append(f"checkpoint {cp.seq} is not signed by the owner key (forged or "
                             "altered)")
-    copy = vault.envelope.checkpoint
-    if copy:
-        try:
-            kept = Checkpoint.from_json(copy)
-        except (KeyError, TypeError, ValueError):
-            kept = None
+    if vault.envelope.checkpoint:
+        kept = _kept_checkpoint(vault)
         if kept is None or not cps.signature_ok(kept, vault_id, public):
             problems.append("the checkpoint copy in the key file is not signed by the owner key")
         elif not good or kept.seq > good[-1].seq:
@@ -330,10 +334,7 @@ def signed_roles(vault: Vault) -> dict[str, list[str]] | None:
                 latest = cp
                 break
     if envelope.checkpoint:
-        try:
-            kept = Checkpoint.from_json(envelope.checkpoint)
-        except (KeyError, TypeError, ValueError):
-            kept = None
+        kept = _kept_checkpoint(vault)
         if kept is not None and (latest is None or kept.seq > latest.seq) and \
                 cps.signature_ok(kept, envelope.vault_id, public):
             latest = kept
