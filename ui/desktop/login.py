@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -139,6 +140,9 @@ class LoginDialog(QDialog):
         self.rec_button.clicked.connect(self.attempt_recovery)
         self.rec_done = QPushButton("I have stored the new key — continue")
         self.rec_done.clicked.connect(self._finish_recovery)
+        self.rec_back = QPushButton("Back to log in")
+        self.rec_back.setFlat(True)
+        self.rec_back.clicked.connect(self.show_login_form)
         form = QFormLayout()
         form.addRow("Owner", self.rec_user)
         form.addRow("Recovery key", self.rec_key)
@@ -147,7 +151,11 @@ class LoginDialog(QDialog):
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
-        layout.addWidget(self.rec_button, alignment=Qt.AlignmentFlag.AlignRight)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.rec_back)
+        buttons.addStretch(1)
+        buttons.addWidget(self.rec_button)
+        layout.addLayout(buttons)
         layout.addWidget(self.new_key_label)
         layout.addWidget(self.new_key)
         layout.addWidget(self.rec_done, alignment=Qt.AlignmentFlag.AlignRight)
@@ -163,6 +171,16 @@ class LoginDialog(QDialog):
         self.rec_user.setText(self.user.text())
         self.recovery_form.show()
         self.rec_key.setFocus()
+
+    def show_login_form(self) -> None:
+        self.recovery_form.hide()
+        self.error.hide()
+        for w in (self.rec_key, self.rec_new, self.rec_again):
+            w.clear()
+        self.login_form.show()
+        self.button.show()
+        self.forgot.show()
+        self.password.setFocus()
 
     def attempt_recovery(self) -> None:
         user, key = self.rec_user.text().strip(), self.rec_key.text().strip()
@@ -187,6 +205,7 @@ class LoginDialog(QDialog):
         for w in (self.new_key_label, self.new_key, self.rec_done):
             w.show()
         self.rec_button.hide()
+        self.rec_back.hide()
 
     def _recovery_failed(self, exc: BaseException) -> None:
         self.rec_button.setEnabled(True)
