@@ -60,6 +60,8 @@ class OriginFence:
             await self._handle(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass  # a dropped or malformed connection: nothing was forwarded
+        except asyncio.CancelledError:
+            pass  # closing: asyncio's server callback would log a cancelled handler
         finally:
             if task is not None:
                 self._tasks.discard(task)
