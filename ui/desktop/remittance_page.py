@@ -93,8 +93,10 @@ class RemittancePage(Page):
         session = self.ctx.session
 
         def job() -> Any:
+            from app.x12.tokenizer import check_size
             from automations.workflows.denials import import_x12_file
             try:
+                check_size(path.stat().st_size)  # refuse a huge file before reading it
                 data = path.read_bytes()
             except OSError as exc:  # a file problem the person can fix: a clear message
                 raise ValidationError(f"cannot read {path.name or 'the file'}: "
