@@ -44,6 +44,7 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "payer add": ("payer.manage", ["Z", "--plan-type", "commercial"]),
     "audit verify": ("audit.verify", []),
     "audit export": ("audit.export", []),
+    "audit rebaseline": ("audit.rebaseline", []),
     "backup": ("backup.create", ["{tmp}/new-backup.db"]),
     "settings set": ("settings.manage", ["auto_lock_minutes", "5"]),
     "unattended": ("settings.manage", ["enable"]),
@@ -276,6 +277,7 @@ SERVICES: dict[str, str] = {
     "users.set_roles": "user.manage",
     "users.unlock_user": "user.manage",
     "vault_health.check_vault": "vault.check",
+    "vault_health.rebaseline_audit": "audit.rebaseline",
     "vault_health.last_check": "settings.view",
 }
 SERVICES_NO_PERMISSION: dict[str, str] = {
