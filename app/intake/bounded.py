@@ -14,6 +14,7 @@ before anything is written to the vault.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import signal
 import sys
@@ -133,12 +134,20 @@ def _limit_self(limits: PdfLimits) -> None:
 
 
 def _worker(conn: Connection, data: bytes, filename: str, limits: PdfLimits) -> None:
+    # Nothing the readers print (warnings, a traceback) may reach the user's terminal.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     _limit_self(limits)
     try:
         conn.send(_read(data, filename, limits))
     except MemoryError:
         conn.send(("rejected", f"the PDF needs more than {limits.memory_mb} MB of memory to "
                    "read"))
+    except RecursionError:
+        conn.send(("rejected", "the PDF nests its objects too deeply to read"))
+    except Exception as exc:  # noqa: BLE001 - any reader bug is a refusal, not a crash
+        conn.send(("rejected", f"not a readable PDF ({type(exc).__name__})"))
     finally:
         conn.close()
 

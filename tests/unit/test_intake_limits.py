@@ -156,3 +156,17 @@ def test_a_bomb_import_writes_nothing_and_the_cli_says_one_line(
     assert code == 1 and out == ""
     assert err == f"offhold: the PDF expands past {LIMITS.max_inflated_mb} MB (at bomb.pdf)\n"
     assert counts() == before
+
+
+def test_reader_failures_are_one_line_and_print_nothing(capfd: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    """pypdf's warnings and any reader error stay inside the worker (issue 10 #12 too)."""
+    broken = [pdfs.damaged_pdf(), b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\n",
+              flate_pdf(1000)[:-60], flate_pdf(1000).replace(b"/Count 1", b"/Count 9")]
+    for data in broken:
+        try:
+            read_source(data, "broken.pdf")
+        except ImportRejected as exc:
+            assert "\n" not in str(exc)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
