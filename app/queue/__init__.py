@@ -29,7 +29,10 @@ from app.vault.db import Connection
 log = logging.getLogger(__name__)
 
 Effect = Callable[[Session, Task], str]
+# Did the effect for this task already happen? A PHI-free note if so, else None.
+Confirm = Callable[[Session, Task], "str | None"]
 _EFFECTS: dict[str, Effect] = {}
+_CONFIRMS: dict[str, Confirm] = {}
 
 TASK_COLUMNS = ("id, kind, state, priority, role, title, natural_key, due_at, assignee, "
                 "subject_type, subject_id, patient_id, draft, original_draft, payload, "
@@ -39,11 +42,17 @@ TASK_COLUMNS = ("id, kind, state, priority, role, title, natural_key, due_at, as
 PRIORITY_HIGH, PRIORITY_NORMAL, PRIORITY_LOW = 1, 2, 3
 
 
-def register_effect(kind_name: str, effect: Effect) -> None:
+def register_effect(kind_name: str, effect: Effect, confirm: Confirm | None = None) -> None:
     """What approving a task of this kind does; returns a short PHI-free result note.
-    It raises to fail the task, which then comes back to a person."""
+    It raises to fail the task, which then comes back to a person. `confirm`, for an
+    effect that leaves a mark keyed on the task id, tells a run interrupted by a crash
+    that took effect (done) from one that did not (back to a person)."""
     kind(kind_name)
     _EFFECTS[kind_name] = effect
+    if confirm is not None:
+        _CONFIRMS[kind_name] = confirm
+    else:
+        _CONFIRMS.pop(kind_name, None)
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -430,9 +439,10 @@ def _runner_gone(note: str) -> bool:
 
 
 def recover_interrupted(session: Session) -> list[int]:
-    """Tasks left `executing` by a process that died (kill -9, power loss) go back to a
-    person as failed with the reason "interrupted"; returns their ids. Run at every open.
-    Effects are not re-run here: whether one took effect is for a person to check."""
+    """Tasks left `executing` by a process that died (kill -9, power loss): confirmed done
+    when the kind's effect can tell it took effect, else back to a person as failed with
+    the reason "interrupted"; returns their ids. Run at every open. Effects are never
+    re-run here."""
     require(session, "task.act")
     vault = session.vault
     rows = vault.query(
@@ -443,12 +453,19 @@ def recover_interrupted(session: Session) -> list[int]:
     for task_id, note in rows:
         if not _runner_gone(str(note)):
             continue
+        task = get_task_unchecked(session, int(task_id))
+        confirm = _CONFIRMS.get(task.kind)
+        done_note = confirm(session, task) if confirm is not None else None
         with vault.write() as conn:
             state = conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()
             if state is None or state[0] != TaskState.EXECUTING.value:
                 continue
-            _move(session, conn, int(task_id), TaskState.EXECUTING, TaskState.FAILED, "fail",
-                  note=INTERRUPTED)
+            if done_note:
+                _move(session, conn, task.id, TaskState.EXECUTING, TaskState.DONE, "complete",
+                      note=f"confirmed after an interruption: {done_note}")
+            else:
+                _move(session, conn, task.id, TaskState.EXECUTING, TaskState.FAILED, "fail",
+                      note=INTERRUPTED)
         recovered.append(int(task_id))
     if recovered:
         log.warning("%d task(s) interrupted while executing were returned as failed",

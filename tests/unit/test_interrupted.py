@@ -92,3 +92,30 @@ def test_task_killed_while_executing_comes_back_as_failed(owner_session,
         assert audit.verify(session.vault).ok
     finally:
         session.vault.close()
+
+
+def test_interrupted_effect_that_took_place_is_confirmed_done(owner_session,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             vault_dir: Path) -> None:
+    """An effect keyed on the task id can say it happened: the task is then done, not
+    returned; one that cannot say so goes back to a person."""
+    import socket
+    sent: set[int] = set()
+    monkeypatch.setitem(queue._EFFECTS, "human_handoff", lambda s, t: "sent")
+    monkeypatch.setitem(queue._CONFIRMS, "human_handoff",
+                        lambda s, t: "found in the outbox" if t.id in sent else None)
+    queue.set_mode(owner_session, "human_handoff", "approve_each")
+    done_task, _ = queue.create_task(owner_session, "human_handoff", "h1", "One")
+    lost_task, _ = queue.create_task(owner_session, "human_handoff", "h2", "Two")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    runner = f"runner {socket.gethostname()}:{int(dead.stdout)}"
+    with owner_session.vault.write() as conn:  # as a killed approve leaves them
+        for task in (done_task, lost_task):
+            conn.execute("UPDATE tasks SET state = 'executing' WHERE id = ?", (task.id,))
+            queue._history(conn, task.id, "owner", "execute", "approved", "executing", runner)
+    sent.add(done_task.id)
+    assert queue.recover_interrupted(Session.system(owner_session.vault, "recovery")) == [
+        done_task.id, lost_task.id]
+    assert queue.get_task_unchecked(owner_session, done_task.id).state is TaskState.DONE
+    assert queue.get_task_unchecked(owner_session, lost_task.id).state is TaskState.FAILED
