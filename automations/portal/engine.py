@@ -491,6 +491,7 @@ class PortalEngine:
             browser = await self._shared()
         else:
             own = browser = await self._launch()
+
         def report(host: str, let_through: bool, page_load: bool) -> None:
             if let_through:
                 job.hosts.add(host)
@@ -499,7 +500,8 @@ class PortalEngine:
                 if page_load:
                     job.blocked_navigation = host
 
-        # Routing refuses first hops with a clear error; the proxy also sees redirects.
+        # Routing refuses first hops with a clear error; the proxy also sees redirects
+        # and records the hosts let through.
         # "<-loopback>": Chromium would otherwise send 127.0.0.1 around the proxy.
         fence = OriginFence(job.origin, report)
         context = await browser.new_context(
