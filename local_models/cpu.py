@@ -1,12 +1,12 @@
 """The CPU the model shares with the practice's other programs: physical cores, how busy
 the other programs keep them, and a fingerprint of the processor for the self-test.
 
-Why the thread count follows the load: llama.cpp's OpenMP threads meet at a barrier
-after every operation. When one of them has no core (another program is busy), the others
-wait at every barrier for a whole scheduler slice. Measured on a 2-core machine with one
-busy process beside it: 2 threads ran at 0.4 tokens/s, 1 thread at 51 tokens/s; idle, 2
-threads ran at 82 tokens/s and 1 at 48. So the worker asks for as many threads as there are
-cores the other programs leave free, rechecked while it generates (see worker.py).
+Why the thread count follows the load: llama.cpp's threads meet at a barrier after every
+operation. When one of them has no core (another program is busy), the others wait at
+every barrier for a scheduler slice. Measured on a 2-core machine with one busy process
+beside it: 2 threads ran at 38-81 tokens/s, 1 thread at 145-150; idle, 2 threads ran at
+171-174 and 1 at 144-151 (installer/LLAMA.md). So the worker asks for as many threads as
+there are cores the other programs leave free, rechecked while it generates (worker.py).
 """
 
 from __future__ import annotations

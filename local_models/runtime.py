@@ -6,15 +6,16 @@
 * Reusing the Llama object is also the prefix cache: llama.cpp keeps the KV cache of the
   last prompt and only evaluates the tokens after the longest common prefix, so the
   shared system prompt and template of repeated drafts cost nothing the second time.
-* Every call has a token limit and a deadline and can be cancelled; tokens reach the
+* Every call has a token limit and a deadline and can be cancelled; text reaches the
   caller through a callback (called on the runtime's reader thread) and/or by iterating
-  the handle. Cancellation and the deadline are checked after every token; llama.cpp
+  the handle, in pieces of one or more tokens (the worker batches them every 30 ms). Cancellation and the deadline are checked after every token; llama.cpp
   cannot interrupt the prompt evaluation itself.
 * The file's SHA-256 is checked against the registry's before every load and use.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -398,4 +399,8 @@ def default_runtime() -> ModelRuntime:
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
             _DEFAULT = ModelRuntime()
+            # Stop the worker before the interpreter finalizes: left to multiprocessing's
+            # own exit hook, the worker is killed while this process is tearing down, and
+            # the reader thread woke up to run Python code during finalization.
+            atexit.register(_DEFAULT.close)
         return _DEFAULT

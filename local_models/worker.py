@@ -12,8 +12,7 @@ through it too ("inspect"), so a native crash (a bad kernel, a hostile file) end
 process and fails one call, never the app.
 
 Sharing the CPU: the thread count follows the load the other programs put on the machine
-(local_models.cpu), checked before each generation and every few tokens, and OpenMP's idle
-threads spin only briefly before they sleep (WORKER_ENV, set before llama.cpp loads).
+(local_models.cpu), checked before each generation and every few tokens.
 
 Messages in (tuples): ("load", job, spec), ("generate", job, spec, messages, params,
 deadline), ("reset", job, spec), ("evict", job, spec), ("inspect", job, path),
@@ -38,16 +37,16 @@ from local_models import cpu
 from local_models.errors import ModelFileError
 from local_models.registry import check_gguf_header, verify_file
 
-# Set in the worker before llama.cpp (and with it libgomp) loads; see installer/LLAMA.md
-# for the measurements behind them.
-WORKER_ENV = {
-    # Idle OpenMP threads spin this many rounds (tens of microseconds) and then sleep, so
-    # a thread never holds a core another program needs; a plain PASSIVE policy (no spin)
-    # cost 2-3x the tokens/s on an idle machine because every barrier became a futex wake.
-    "GOMP_SPINCOUNT": "10000",
-    "OMP_PROC_BIND": "false",
-}
+# Set in the worker before llama.cpp loads. Our build uses ggml's own thread pool, not
+# OpenMP (installer/LLAMA.md); should an OpenMP build be installed, its idle threads must
+# sleep rather than spin on a core another program needs.
+WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 RETHREAD_EVERY_TOKENS = 8  # how often a generation re-checks the load
+# Tokens reach the parent in batches at most this often (the first one at once): one
+# message per token woke the parent's reader and consumer ~150 times a second, and on a
+# 2-core machine that time came out of llama.cpp's own threads (measured: app/raw 0.92
+# per token, see bench/llm.py). 30 ms still streams smoothly to the screen.
+STREAM_INTERVAL_S = 0.03
 
 
 class LoadWatch:
@@ -165,16 +164,23 @@ class _Server:
         # cannot interrupt the prompt evaluation itself.
         stream = llm.create_chat_completion(**kwargs)
         pieces: list[str] = []
+        unsent: list[str] = []
+        last_sent = 0.0
         try:
             for chunk in stream:
                 choice = chunk["choices"][0]
                 piece = choice.get("delta", {}).get("content") or ""
                 if piece:
+                    now = time.monotonic()
                     if ttft is None:
-                        ttft = time.monotonic() - started
+                        ttft = now - started
                     count += 1
                     pieces.append(piece)
-                    self.conn.send(("token", job, piece))
+                    unsent.append(piece)
+                    if count == 1 or now - last_sent >= STREAM_INTERVAL_S:
+                        self.conn.send(("token", job, "".join(unsent)))
+                        unsent.clear()
+                        last_sent = now
                     if count % RETHREAD_EVERY_TOKENS == 0:
                         threads_used.add(self.set_threads(llm, wanted))
                 if choice.get("finish_reason"):
@@ -188,6 +194,8 @@ class _Server:
                     break
         finally:
             stream.close()
+        if unsent:
+            self.conn.send(("token", job, "".join(unsent)))
         return {"text": "".join(pieces), "finish_reason": finish,
                 "prompt_tokens": max(0, int(llm.n_tokens) - count), "completion_tokens": count,
                 "duration_s": time.monotonic() - started, "ttft_s": ttft,
@@ -289,9 +297,9 @@ def runtime_info() -> dict[str, Any]:
 
 
 def prepare_environment() -> None:
-    """Before llama.cpp loads: the OpenMP settings above, unless the user set their own."""
-    for key, value in WORKER_ENV.items():
-        os.environ.setdefault(key, value)
+    """Before llama.cpp loads: the settings above, whatever the parent's environment says
+    (an inherited OMP_WAIT_POLICY=ACTIVE would have idle threads spin)."""
+    os.environ.update(WORKER_ENV)
 
 
 def serve(conn: Any) -> None:

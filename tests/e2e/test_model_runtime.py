@@ -46,7 +46,8 @@ def test_loaded_once_and_tokens_stream_off_the_callers_thread(spec: ModelSpec) -
     assert streamed and "".join(streamed) == result.text
     assert [t for t, _ in seen] == streamed
     assert all(name != caller for _, name in seen)
-    assert result.completion_tokens == len(streamed) <= 24
+    # pieces of one or more tokens: the first at once, then batched every 30 ms
+    assert 1 <= len(streamed) <= result.completion_tokens <= 24
     assert result.ttft_s is not None and result.duration_s >= result.ttft_s
     assert result.model_sha256 == spec.sha256
 
