@@ -102,10 +102,6 @@ def clinical_claims(text: str, source: str) -> list[str]:
                                                     where="its template") if not c.grounded]
 
 
-def register_effects() -> None:
-    queue.register_effect(TASK_KIND, send_to_outbox)
-
-
 def send_to_outbox(session: Session, task: Task) -> str:
     """The outreach effect: re-check the (possibly edited) text, then queue it as ready."""
     payload = task.payload
@@ -312,5 +308,9 @@ def draft_outreach(session: Session, patient_id: int, kind: str, channel: str = 
         payload={"kind": okind.value, "channel": ochannel.value, "recipient": message.recipient,
                  "subject": message.subject, "tcpa_exempt": message.tcpa_exempt,
                  "grade": message.grade, "personalized": message.personalized,
-                 "checks": [vars(c) for c in message.checks], "model_runs": run_ids})
+                 "checks": [vars(c) for c in message.checks], "model_runs": run_ids},
+        # the checks on the task's face, where the reviewer reads them beside the draft
+        # (for example "Drafted from the template: the model is unavailable (...)")
+        evidence=[queue.NewEvidence("Draft checks", excerpt="\n".join(
+            f"{c.severity}: {c.message}" for c in message.checks))] if message.checks else None)
     return OutreachOutcome(task, created, message)

@@ -150,6 +150,9 @@ def test_a_broken_model_is_one_owner_task_and_never_called_for_drafts(
     assert len(_health_tasks(practice)) == 1
     assert any(c.code == "model_unavailable" and c.message.startswith(
         "Drafted from the template: the model is unavailable") for c in out.message.checks)
+    shown = queue.get_task(practice, out.task.id).evidence
+    assert any(e.label == "Draft checks" and "Drafted from the template: the model is "
+               "unavailable (model smollm2" in e.excerpt for e in shown)
     assert any(f.code == "model_unavailable" for f in again.result.flags)
     assert practice.vault.query_one("SELECT count(*) FROM model_runs")[0] == 0
     note = practice.vault.query("SELECT level, role FROM notifications WHERE message "
