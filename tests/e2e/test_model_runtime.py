@@ -121,3 +121,26 @@ def test_a_dead_worker_fails_its_calls_and_is_replaced(spec: ModelSpec) -> None:
         handle.result(timeout=60)
     again = runtime.chat(spec, _msgs("Say hi."), GenerationParams(max_tokens=8))
     assert again.completion_tokens > 0 and runtime.worker_pid != pid
+
+
+def test_the_worker_leaves_busy_cores_to_other_programs(spec: ModelSpec) -> None:
+    """With all cores but one kept busy by other processes, the worker generates on one
+    thread (ggml's threads would otherwise wait at every barrier for a descheduled peer)."""
+    import subprocess
+    import sys
+
+    from local_models import cpu
+    cores = cpu.physical_cores()
+    if cores < 2:
+        pytest.skip("one core: there is no thread count to lower")
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+             for _ in range(cores - 1)]
+    try:
+        time.sleep(1.5)  # the worker's load watch samples every 250 ms
+        result = default_runtime().chat(spec, _msgs("Count from 1 to 30."),
+                                        GenerationParams(max_tokens=32))
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert result.threads == [1]
