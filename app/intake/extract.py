@@ -58,8 +58,10 @@ NONE_WORDS = re.compile(r"^\s*(none|none known|no|nkda|nka|n/?a|no known (drug )
 _ALL = sorted(((label, name) for name, labels in LABELS.items() for label in labels),
               key=lambda item: len(item[0]), reverse=True)
 _LABEL_FIELD = {label.lower(): name for label, name in _ALL}
+# Every label starts with a letter: the look-ahead lets a position that is not one skip
+# the ~100 alternatives at once (1 MB of spaces: 1.6 s without it, 0.1 s with it).
 _LABEL_RE = re.compile(
-    r"(?<![A-Za-z0-9])(" + "|".join(re.escape(label).replace(r"\ ", r"\s+")
+    r"(?<![A-Za-z0-9])(?=[A-Za-z])(" + "|".join(re.escape(label).replace(r"\ ", r"\s+")
                                      for label, _ in _ALL) + r")"
     r"\s*(?:\([^)\n]{0,40}\)\s*)?:[ \t]*", re.I)
 _BLANK = re.compile(r"[\s_.:\-]*")

@@ -99,3 +99,10 @@ def test_linear_fixes_keep_the_answers() -> None:
     assert all(v.grounded for v in ex.values) and not flags
     dob = next(v for v in ex.values if v.field == "dob")
     assert dob.value == "1975-04-12" and text[dob.spans[0][0]:dob.spans[0][1]] == "04/12/1975"
+
+
+def test_every_label_starts_with_a_letter() -> None:
+    """The label pattern skips non-letters up front; a label that starts otherwise would
+    never be found."""
+    from app.intake.extract import LABELS
+    assert all(label[:1].isalpha() for labels in LABELS.values() for label in labels)
