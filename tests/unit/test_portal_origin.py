@@ -150,3 +150,22 @@ def test_a_file_for_another_host_never_gets_the_payers_log_in(practice, tmp_path
     row = practice.vault.query_one("SELECT details FROM audit_log WHERE action = "
                                    "'portal.visit' ORDER BY id DESC LIMIT 1")
     assert '"outcome": "off_site_blocked"' in row[0] and "secret-pw" not in row[0]
+
+
+def test_cli_portal_recipe_sets_an_installed_recipe_only(  # type: ignore[no-untyped-def]
+        practice, vault_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from tests.conftest import OWNER_PASSWORD
+    from ui.cli import main
+    monkeypatch.setenv("OFFHOLD_VAULT", str(vault_dir))
+    monkeypatch.setenv("OFFHOLD_USER", "owner")
+    monkeypatch.setenv("OFFHOLD_PASSWORD", OWNER_PASSWORD)
+    assert main(["portal", "recipe", "Acme Health", "nosuch"], stdin=io.StringIO("")) == 1
+    assert "no portal recipe named 'nosuch'; known: " in capsys.readouterr().err
+    assert main(["portal", "recipe", "Acme Health", "northwind"], stdin=io.StringIO("")) == 0
+    assert "Acme Health uses recipe northwind" in capsys.readouterr().out
+    assert patients.find_payer(practice, "Acme Health").portal_recipe == "northwind"
+    assert main(["portal", "recipe", "Acme Health", "none"], stdin=io.StringIO("")) == 0
+    assert patients.find_payer(practice, "Acme Health").portal_recipe is None
