@@ -8,7 +8,7 @@ says on its face that it came from the template."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,30 +30,18 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "intake"
 BASE = (FIXTURES / "base.txt").read_bytes()
 
 
-def _runtime(mode: str) -> Iterator[ModelRuntime]:
-    runtime = ModelRuntime(worker_entry=f"tests.support.faulty_worker:serve_{mode}")
-    yield runtime
-    runtime.close()
-
-
 @pytest.fixture
-def crashing() -> Iterator[ModelRuntime]:
-    yield from _runtime("crash")
+def faulty() -> Iterator[Callable[[str], ModelRuntime]]:
+    """Makes runtimes whose worker crashes, hangs, runs slowly or writes garbage."""
+    made: list[ModelRuntime] = []
 
+    def make(mode: str) -> ModelRuntime:
+        made.append(ModelRuntime(worker_entry=f"tests.support.faulty_worker:serve_{mode}"))
+        return made[-1]
 
-@pytest.fixture
-def hanging() -> Iterator[ModelRuntime]:
-    yield from _runtime("hang")
-
-
-@pytest.fixture
-def slow() -> Iterator[ModelRuntime]:
-    yield from _runtime("slow")
-
-
-@pytest.fixture
-def garbage() -> Iterator[ModelRuntime]:
-    yield from _runtime("garbage")
+    yield make
+    for runtime in made:
+        runtime.close()
 
 
 @pytest.fixture
@@ -90,7 +78,8 @@ def test_a_healthy_model_is_tested_once_and_then_trusted(practice: Session,
 
 
 def test_a_crashing_model_is_broken_and_the_next_call_gets_a_new_worker(
-        practice: Session, crashing: ModelRuntime) -> None:
+        practice: Session, faulty: Callable[[str], ModelRuntime]) -> None:
+    crashing = faulty("crash")
     rec = _bundled(practice)
     verdict = flow.self_test(practice, rec, crashing)
     assert verdict.health == "broken"
@@ -99,8 +88,8 @@ def test_a_crashing_model_is_broken_and_the_next_call_gets_a_new_worker(
     assert crashing.info(refresh=True)["llama_cpp_version"]
 
 
-def test_a_hanging_model_is_broken_by_the_timeout(practice: Session,
-                                                  hanging: ModelRuntime) -> None:
+def test_a_hanging_model_is_broken_by_the_timeout(practice: Session, faulty: Callable[[str], ModelRuntime]) -> None:
+    hanging = faulty("hang")
     practice_service.set_setting(practice, "model_selftest_timeout_s", 1.0)
     rec = _bundled(practice)
     pid_before = hanging.worker_pid
@@ -109,7 +98,8 @@ def test_a_hanging_model_is_broken_by_the_timeout(practice: Session,
     assert hanging.worker_pid is None or hanging.worker_pid != pid_before  # replaced
 
 
-def test_a_slow_model_is_slow(practice: Session, slow: ModelRuntime) -> None:
+def test_a_slow_model_is_slow(practice: Session, faulty: Callable[[str], ModelRuntime]) -> None:
+    slow = faulty("slow")
     practice_service.set_setting(practice, "model_selftest_timeout_s", 120.0)
     rec = _bundled(practice)
     verdict = flow.self_test(practice, rec, slow)
@@ -118,13 +108,14 @@ def test_a_slow_model_is_slow(practice: Session, slow: ModelRuntime) -> None:
     assert 0 < verdict.tokens_per_s < 5
 
 
-def test_garbage_output_is_broken(practice: Session, garbage: ModelRuntime) -> None:
-    verdict = flow.self_test(practice, _bundled(practice), garbage)
+def test_garbage_output_is_broken(practice: Session, faulty: Callable[[str], ModelRuntime]) -> None:
+    verdict = flow.self_test(practice, _bundled(practice), faulty("garbage"))
     assert verdict.health == "broken" and "mostly symbols" in verdict.reason
 
 
 def test_a_broken_model_is_one_owner_task_and_never_called_for_drafts(
-        practice: Session, crashing: ModelRuntime) -> None:
+        practice: Session, faulty: Callable[[str], ModelRuntime]) -> None:
+    crashing = faulty("crash")
     queue.set_mode(practice, "intake_review", "approve_each")
     queue.set_mode(practice, "outreach", "approve_each")
     pid = int(practice.vault.query_one("SELECT id FROM patients")[0])
@@ -160,8 +151,9 @@ def test_a_broken_model_is_one_owner_task_and_never_called_for_drafts(
     assert note == [("critical", "owner")]
 
 
-def test_only_the_owner_re_tests_a_failed_model(practice: Session, garbage: ModelRuntime,
+def test_only_the_owner_re_tests_a_failed_model(practice: Session, faulty: Callable[[str], ModelRuntime],
                                                 healthy: ModelRuntime) -> None:
+    garbage = faulty("garbage")
     from app.services import users
     users.add_user(practice, "desk", "desk-password-123", "front_desk")
     desk = Session(practice.vault, "desk", frozenset({Role.FRONT_DESK}))
@@ -181,7 +173,8 @@ def test_only_the_owner_re_tests_a_failed_model(practice: Session, garbage: Mode
 def test_cli_verify_and_test_exit_1_with_one_line(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str],
-                                                  garbage: ModelRuntime) -> None:
+                                                  faulty: Callable[[str], ModelRuntime]) -> None:
+    garbage = faulty("garbage")
     from app.identity import init_vault
     from ui import cli
     directory = tmp_path / "v"

@@ -192,3 +192,12 @@ def visible_texts(root: Any = None) -> list[str]:
         if isinstance(widget, QAbstractItemView) and widget.model() is not None:
             walk_model(widget.model())
     return [t for t in texts if t]
+
+
+def settings_tab(window: Any, title: str) -> Any:
+    """Open the window's settings dialog on the tab with this title; returns the tab."""
+    window.open_settings()
+    dialog = window.settings_dialog
+    titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    dialog.tabs.setCurrentIndex(titles.index(title))
+    return dialog.tabs.currentWidget()

@@ -11,19 +11,12 @@ from PySide6.QtCore import Qt
 from app.services import models as model_service
 from automations.workflows import models as flow
 from local_models.runtime import ModelRuntime
+from tests.gui.conftest import settings_tab
 
 
 def _break_bundled(session: Any, reason: str = "the test generation timed out") -> Any:
     rec = flow.ensure_bundled(session)
     return model_service.record_health(session, rec, flow.runtime_id(), "broken", reason, 0.0)
-
-
-def _models_tab(window: Any) -> Any:
-    window.open_settings()
-    dialog = window.settings_dialog
-    titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
-    dialog.tabs.setCurrentIndex(titles.index("Models"))
-    return dialog.tabs.currentWidget()
 
 
 def test_a_broken_model_shows_a_banner_and_a_red_status(qtbot: Any, open_window: Any,
@@ -36,7 +29,7 @@ def test_a_broken_model_shows_a_banner_and_a_red_status(qtbot: Any, open_window:
     assert "Drafts use the templates until the owner re-tests it" in text
     assert window.banner.property("level") == "critical"
     assert window.banner_open.isVisible() and window._banner_task == health.task_id
-    tab = _models_tab(window)
+    tab = settings_tab(window, "Models")
     status = tab.table.item(0, 1)
     assert status.text().startswith("BROKEN: the test generation timed out")
     assert "re-test" in status.text()
@@ -54,7 +47,7 @@ def test_front_desk_sees_the_banner_without_the_owners_task(qtbot: Any, open_win
 def test_owner_re_test_clears_the_status(qtbot: Any, open_window: Any, login_as: Any) -> None:
     _break_bundled(login_as("olivia"))
     window = open_window("olivia")
-    tab = _models_tab(window)
+    tab = settings_tab(window, "Models")
     qtbot.mouseClick(tab.verify_button, Qt.MouseButton.LeftButton)
     assert tab.table.item(0, 1).text().startswith("healthy (")
     assert model_service.unhealthy_models(window.session) == []

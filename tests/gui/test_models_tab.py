@@ -8,19 +8,12 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from app.services import models as model_service
-
-
-def _models_tab(window: Any) -> Any:
-    window.open_settings()
-    dialog = window.settings_dialog
-    titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
-    dialog.tabs.setCurrentIndex(titles.index("Models"))
-    return dialog.tabs.currentWidget()
+from tests.gui.conftest import settings_tab
 
 
 def test_owner_lists_verifies_and_chooses_the_model(qtbot: Any, open_window: Any) -> None:
     window = open_window("olivia")
-    tab = _models_tab(window)
+    tab = settings_tab(window, "Models")
     assert tab.table.rowCount() >= 1
     bundled = next(m for m in tab.models if m.bundled)
     assert "(bundled)" in tab.table.item(0, 0).text()
@@ -37,7 +30,7 @@ def test_owner_lists_verifies_and_chooses_the_model(qtbot: Any, open_window: Any
 
 def test_front_desk_sees_models_but_cannot_change_them(qtbot: Any, open_window: Any) -> None:
     window = open_window("frida")
-    tab = _models_tab(window)
+    tab = settings_tab(window, "Models")
     assert tab.table.rowCount() >= 1
     assert not tab.use_button.isEnabled() and not tab.verify_button.isEnabled()
     assert not tab.import_button.isEnabled()

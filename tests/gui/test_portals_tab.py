@@ -8,20 +8,12 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from app.services import portal_credentials
-from tests.gui.conftest import visible_texts
-
-
-def _portals_tab(window: Any) -> Any:
-    window.open_settings()
-    dialog = window.settings_dialog
-    titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
-    dialog.tabs.setCurrentIndex(titles.index("Portals"))
-    return dialog.tabs.currentWidget()
+from tests.gui.conftest import settings_tab, visible_texts
 
 
 def test_manager_sets_a_portal_login(qtbot: Any, open_window: Any) -> None:
     window = open_window("manny")
-    tab = _portals_tab(window)
+    tab = settings_tab(window, "Portals")
     row = next(i for i, a in enumerate(tab.accounts) if a.recipe == "northwind")
     tab.table.setCurrentCell(row, 0)
     tab.url.setText("https://portal.northwind.example")
@@ -42,6 +34,6 @@ def test_manager_sets_a_portal_login(qtbot: Any, open_window: Any) -> None:
 
 
 def test_front_desk_can_only_look(qtbot: Any, open_window: Any) -> None:
-    tab = _portals_tab(open_window("frida"))
+    tab = settings_tab(open_window("frida"), "Portals")
     assert tab.table.rowCount() >= 5
     assert not tab.save_button.isEnabled() and not tab.password.isEnabled()
