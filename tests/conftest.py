@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import pytest
@@ -68,6 +69,25 @@ def practice(owner_session):  # type: ignore[no-untyped-def]
     patients.add_patient(owner_session, "Quintessa", "Zzyzxquell", "1975-04-12",
                          member_id="ZQM4455667", payer="Acme Health")
     return owner_session
+
+
+@pytest.fixture(autouse=True, scope="session")
+def wired_effects() -> Any:
+    """Tests run the production effects, wired by the same composition root as every face."""
+    from automations.wiring import wire
+    return wire()
+
+
+@pytest.fixture
+def replace_effects(wired_effects: Any) -> Iterator[Callable[..., None]]:
+    """Replace some kinds' effects for one test: replace_effects(kind=KindEffect(...))."""
+    from app.queue import effects
+
+    def replace(**changes: Any) -> None:
+        effects.install(wired_effects.replace(**changes))
+
+    yield replace
+    effects.install(wired_effects)
 
 
 @pytest.fixture(autouse=True)

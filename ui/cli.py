@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None, stdin: Any = None) -> int:
     # is what the person needs, so its chatter stays off the terminal.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     ctx = Context(args, stdin)
-    from automations.effects import register_all
-    register_all()  # what approving a task does, for every face (CLI, GUI, scheduler)
+    from automations.wiring import wire
+    wire()  # what approving a task does: the same composition root as the desktop and tests
     handler: Callable[[argparse.Namespace, Context], int] = args.handler
     try:
         return int(handler(args, ctx) or 0)

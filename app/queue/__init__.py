@@ -2,8 +2,9 @@
 snoozes or escalates. All changes go through these functions, which check roles, keep
 the task history and write the audit row in one transaction.
 
-Effects (what an approved task does in the world) are registered per kind by the layer
-that owns them (`register_effect`), the same way for built-in and practice workflows.
+Effects (what an approved task does in the world) are declared per kind (`TaskKind.effect`)
+and resolved once by the composition root (automations/wiring.py), which installs them
+(`app.queue.effects`).
 """
 
 from __future__ import annotations
@@ -16,23 +17,20 @@ import socket
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from app import audit, clock
 from app.domain import ActionMode, Evidence, HistoryEntry, Task, TaskState
 from app.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from app.identity import Role, Session, require
+from app.queue import effects as _effects
+from app.queue.effects import Confirm, Effect, EffectNotResolved, Effects, KindEffect
 from app.queue.kinds import KINDS, kind, kinds_for_roles
 from app.queue.machine import ACTIONABLE_STATES, OPEN_STATES, can_transition
 from app.vault.db import Connection
 
 log = logging.getLogger(__name__)
 
-Effect = Callable[[Session, Task], str]
-# Did the effect for this task already happen? A PHI-free note if so, else None.
-Confirm = Callable[[Session, Task], "str | None"]
-_EFFECTS: dict[str, Effect] = {}
-_CONFIRMS: dict[str, Confirm] = {}
 
 TASK_COLUMNS = ("id, kind, state, priority, role, title, natural_key, due_at, assignee, "
                 "subject_type, subject_id, patient_id, draft, original_draft, payload, "
@@ -40,19 +38,6 @@ TASK_COLUMNS = ("id, kind, state, priority, role, title, natural_key, due_at, as
                 "acted_at")
 
 PRIORITY_HIGH, PRIORITY_NORMAL, PRIORITY_LOW = 1, 2, 3
-
-
-def register_effect(kind_name: str, effect: Effect, confirm: Confirm | None = None) -> None:
-    """What approving a task of this kind does; returns a short PHI-free result note.
-    It raises to fail the task, which then comes back to a person. `confirm`, for an
-    effect that leaves a mark keyed on the task id, tells a run interrupted by a crash
-    that took effect (done) from one that did not (back to a person)."""
-    kind(kind_name)
-    _EFFECTS[kind_name] = effect
-    if confirm is not None:
-        _CONFIRMS[kind_name] = confirm
-    else:
-        _CONFIRMS.pop(kind_name, None)
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -154,6 +139,7 @@ def create_task(session: Session, kind_name: str, natural_key: str, title: str, 
     spec = kind(kind_name)
     vault = session.vault
     now = clock.iso(clock.now())
+    effect: KindEffect | None = None
     with vault.write() as conn:
         existing = conn.execute("SELECT id, state, draft FROM tasks WHERE natural_key = ?",
                                 (natural_key,)).fetchone()
@@ -190,11 +176,13 @@ def create_task(session: Session, kind_name: str, natural_key: str, title: str, 
         audit.record(vault, conn, session, "task.create", "task", task_id, patient_id=patient_id,
                      details={"kind": kind_name, "state": state.value, "mode": mode.value})
         if mode is ActionMode.AUTOMATIC and spec.automatic_allowed:
+            # An unresolved effect fails here, rolling the creation back.
+            effect = _effects.installed().for_kind(kind_name)
             _move(session, conn, task_id, TaskState.PENDING, TaskState.APPROVED, "auto_approve",
                   note="automatic mode")
     task = get_task_unchecked(session, task_id)
     if task.state is TaskState.APPROVED:
-        task = _execute(session, task)
+        task = _execute(session, task, effect)
     return task, True
 
 
@@ -375,13 +363,14 @@ def approve(session: Session, task_id: int, draft: str | None = None) -> Task:
         if task.state is TaskState.SHADOW:
             raise InvalidTransition(task_id, "shadow", "approved (shadow-mode drafts never "
                                     "execute; mark 'would approve' instead)")
+        # Resolved before any change: an unwired effect fails loudly, the task untouched.
+        effect = _effects.installed().for_kind(task.kind)
         _apply_edit(session, conn, task, draft)
         _move(session, conn, task_id, task.state, TaskState.APPROVED, "approve")
-    return _execute(session, get_task_unchecked(session, task_id))
+    return _execute(session, get_task_unchecked(session, task_id), effect)
 
 
-def _execute(session: Session, task: Task) -> Task:
-    effect = _EFFECTS.get(task.kind)
+def _execute(session: Session, task: Task, effect: KindEffect | None) -> Task:
     vault = session.vault
     if effect is None:
         with vault.write() as conn:
@@ -393,7 +382,7 @@ def _execute(session: Session, task: Task) -> Task:
         _move(session, conn, task.id, TaskState.APPROVED, TaskState.EXECUTING, "execute",
               note=_RUNNER_PREFIX + _runner())
     try:
-        result = effect(session, get_task_unchecked(session, task.id))
+        result = effect.effect(session, get_task_unchecked(session, task.id))
     except Exception as exc:  # the failure goes back to a person as a visible task
         log.warning("effect for task %s (%s) failed: %s", task.id, task.kind,
                     type(exc).__name__)
@@ -454,7 +443,7 @@ def recover_interrupted(session: Session) -> list[int]:
         if not _runner_gone(str(note)):
             continue
         task = get_task_unchecked(session, int(task_id))
-        confirm = _CONFIRMS.get(task.kind)
+        confirm = _effects.installed().confirm_for(task.kind)
         done_note = confirm(session, task) if confirm is not None else None
         with vault.write() as conn:
             state = conn.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()

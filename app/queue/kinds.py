@@ -1,5 +1,12 @@
-"""Task kinds, declared once: who works each kind and whether it may ever run unattended.
-Kinds that touch clinical content or billing codes can never be `automatic`."""
+"""Task kinds, declared once: who works each kind, whether it may ever run unattended, and
+what approving it does. Kinds that touch clinical content or billing codes can never be
+`automatic`.
+
+`effect` names the function approval runs ("package.module:function", taking the session
+and the task, returning a short PHI-free note); empty means approval only records the
+decision. `confirm` optionally names a function telling whether an interrupted run took
+effect. The names are resolved once, by the composition root (automations/wiring.py), so
+what approval does never depends on which modules happen to be imported."""
 
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ class TaskKind:
     # Failure notices are not drafts of an action, so shadow mode does not apply: they
     # always reach a person as pending work.
     is_notice: bool = False
+    effect: str = ""
+    confirm: str = ""
 
 
 _CLINICAL = "touches clinical content"
@@ -27,12 +36,15 @@ KINDS: dict[str, TaskKind] = {k.name: k for k in [
     TaskKind("pa_followup", "Prior auth follow-up", Role.FRONT_DESK, automatic_allowed=True),
     TaskKind("pa_escalation", "Prior auth escalations", Role.OFFICE_MANAGER),
     TaskKind("pa_next_action", "Prior auth next actions", Role.OFFICE_MANAGER),
-    TaskKind("outreach", "Patient outreach", Role.OFFICE_MANAGER, automatic_allowed=True),
-    TaskKind("denial_review", "Denials", Role.BILLER, reason_no_auto=_CODES),
+    TaskKind("outreach", "Patient outreach", Role.OFFICE_MANAGER, automatic_allowed=True,
+             effect="automations.workflows.outreach:send_to_outbox"),
+    TaskKind("denial_review", "Denials", Role.BILLER, reason_no_auto=_CODES,
+             effect="automations.workflows.denials:apply_approval"),
     TaskKind("claim_status", "Claim status", Role.BILLER, reason_no_auto=_CODES),
     TaskKind("charge_review", "Charge review", Role.BILLER, reason_no_auto=_CODES),
     TaskKind("eligibility_gap", "Eligibility gaps", Role.FRONT_DESK, automatic_allowed=True),
-    TaskKind("intake_review", "Intake review", Role.FRONT_DESK, reason_no_auto=_CLINICAL),
+    TaskKind("intake_review", "Intake review", Role.FRONT_DESK, reason_no_auto=_CLINICAL,
+             effect="app.services.intake:apply_intake"),
     TaskKind("referral_triage", "Referrals", Role.FRONT_DESK, reason_no_auto=_CLINICAL),
     TaskKind("care_gap", "Care gaps", Role.OFFICE_MANAGER, reason_no_auto=_CLINICAL),
     TaskKind("portal_failure", "Portal failures", Role.FRONT_DESK, is_notice=True),

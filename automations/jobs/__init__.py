@@ -38,6 +38,7 @@ from app.pa.cadence import DEFAULT_CADENCE, Cadence
 from app.vault.db import Vault, connect_raw
 from automations.jobs import pa_jobs, practice_jobs
 from automations.jobs.runtime import JobRuntime, current, install
+from automations.wiring import wire
 from automations.workflows.pa_followup import PortalStatusSource, StatusSource
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def build_scheduler(vault: Vault,
                     blocking: bool = False, workers: int = 2) -> BaseScheduler:
     """A scheduler (not started) on the vault's job store, with the runtime installed and
     the sweep queued to run at once (catch-up on every start), then every sweep_seconds."""
+    wire()  # jobs approve automatic tasks: the same effects as every other face
     runtime = JobRuntime(vault=vault, source_factory=source_factory, cadence=cadence,
                          sweep_seconds=sweep_seconds)
     cls = BlockingScheduler if blocking else BackgroundScheduler

@@ -215,9 +215,9 @@ def _denial_task(session: Session, conn: Connection, sc: StoredClaim, practice: 
     return task.id
 
 
-def _approve(session: Session, task: Task) -> str:
-    """Approving a denial: the (possibly edited) letter becomes the final PDF in the
-    vault; sending it is the biller's explicit export."""
+def apply_approval(session: Session, task: Task) -> str:
+    """The denial_review effect (declared in app/queue/kinds.py): the (possibly edited)
+    letter becomes the final PDF in the vault; sending it is the biller's explicit export."""
     payload = task.payload
     if "remit_claim_id" not in payload:  # a balancing task: approving acknowledges it
         return "balancing problem acknowledged"
@@ -231,6 +231,3 @@ def _approve(session: Session, task: Task) -> str:
         remittance.mark_worked(session, conn, rc_id, pdf, task.id,
                                json.dumps({"rule": payload.get("rule")}))
     return "appeal letter PDF stored in the vault" if pdf else "denial marked as worked"
-
-
-queue.register_effect(KIND, _approve)

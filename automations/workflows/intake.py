@@ -79,11 +79,6 @@ class IntakeOutcome:
     eligibility_task: Task | None = None
 
 
-def register_effects() -> None:
-    """Approval of an intake_review writes the fields to the patient record."""
-    queue.register_effect(TASK_KIND, intake_service.apply_intake)
-
-
 def same_drug(a: str, b: str) -> bool:
     """Same drug across brand/generic names: compares the leading drug name."""
     wa, wb = (a.strip().split() or [""])[0], (b.strip().split() or [""])[0]
@@ -421,5 +416,5 @@ def review_fields(result: IntakeResult) -> dict[str, Any]:
     return {k: (result.items(k) if k in LIST_FIELDS else result.first(k)) for k in FIELDS}
 
 
-__all__ = ["IntakeOutcome", "import_intake", "register_effects", "deterministic_summary",
+__all__ = ["IntakeOutcome", "import_intake", "deterministic_summary",
            "NotFound"]

@@ -228,3 +228,20 @@ def test_crash_dialog_holds_no_phi(qtbot: Any) -> None:
     assert "RuntimeError" in text and "test_crash_dialog_holds_no_phi" in text
     assert "Zzyzxquell" not in text and "ZQM4455667" not in text
     box.close()
+
+
+def test_every_declared_extension_loads() -> None:
+    """Pages, settings tabs and detail tabs are declared as data; each one imports (an
+    import error is a bug that surfaces here, never a silently missing page)."""
+    from app.queue.kinds import KINDS
+    from ui.desktop import extensions
+    from ui.desktop.pages import Page
+    for spec in extensions.PAGES:
+        assert issubclass(extensions.load(spec.factory), Page), spec.key
+    for tab in extensions.SETTINGS_TABS:
+        assert callable(extensions.load(tab.factory)), tab.title
+    for kind_name, path in extensions.DETAIL_TABS.items():
+        assert kind_name in KINDS
+        assert callable(getattr(extensions.load(path), "show_task", None)), kind_name
+    keys = [spec.key for spec in extensions.PAGES]
+    assert len(keys) == len(set(keys))

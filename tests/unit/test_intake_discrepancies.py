@@ -23,7 +23,6 @@ BASE = (Path(__file__).resolve().parents[1] / "fixtures" / "intake" / "base.txt"
 @pytest.fixture
 def pid(practice: Session) -> int:
     queue.set_mode(practice, "intake_review", "approve_each")
-    intake_flow.register_effects()
     patient_id = int(practice.vault.query_one(
         "SELECT id FROM patients WHERE last_name = 'Zzyzxquell'")[0])
     patients.update_patient(practice, patient_id, allergies=["penicillin", "sulfa"],

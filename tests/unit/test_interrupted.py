@@ -52,12 +52,13 @@ import os, sys, time
 from pathlib import Path
 from app import queue
 from app.identity import unlock
+from app.queue import effects
 session = unlock(Path(sys.argv[1]), "owner", sys.argv[2])
 def hang(session, task):
     print("running", flush=True)
     time.sleep(60)
     return "never"
-queue.register_effect("outreach", hang)
+effects.install(effects.Effects({"outreach": effects.KindEffect(hang)}))
 queue.approve(session, int(sys.argv[3]))
 """
 
@@ -95,15 +96,14 @@ def test_task_killed_while_executing_comes_back_as_failed(owner_session,
 
 
 def test_interrupted_effect_that_took_place_is_confirmed_done(owner_session,
-                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             replace_effects,
                                                              vault_dir: Path) -> None:
     """An effect keyed on the task id can say it happened: the task is then done, not
     returned; one that cannot say so goes back to a person."""
     import socket
     sent: set[int] = set()
-    monkeypatch.setitem(queue._EFFECTS, "human_handoff", lambda s, t: "sent")
-    monkeypatch.setitem(queue._CONFIRMS, "human_handoff",
-                        lambda s, t: "found in the outbox" if t.id in sent else None)
+    replace_effects(human_handoff=queue.KindEffect(
+        lambda s, t: "sent", confirm=lambda s, t: "found in the outbox" if t.id in sent else None))
     queue.set_mode(owner_session, "human_handoff", "approve_each")
     done_task, _ = queue.create_task(owner_session, "human_handoff", "h1", "One")
     lost_task, _ = queue.create_task(owner_session, "human_handoff", "h2", "Two")

@@ -17,7 +17,6 @@ from tests.unit.planted_model import plant
 @pytest.fixture
 def pid(practice: Session) -> int:
     queue.set_mode(practice, "outreach", "approve_each")
-    flow.register_effects()
     patient_id = int(practice.vault.query_one(
         "SELECT id FROM patients WHERE last_name = 'Zzyzxquell'")[0])
     patients.update_patient(practice, patient_id, phone="555-0101")

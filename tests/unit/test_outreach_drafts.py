@@ -24,7 +24,6 @@ WHEN = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def pid(practice: Session) -> int:
     queue.set_mode(practice, "outreach", "approve_each")
-    flow.register_effects()
     patient_id = int(practice.vault.query_one(
         "SELECT id FROM patients WHERE last_name = 'Zzyzxquell'")[0])
     patients.update_patient(practice, patient_id, phone="555-0101", email="q@example.org",
@@ -153,8 +152,6 @@ def test_missing_inputs_are_clear_errors(practice: Session, pid: int) -> None:
 def test_outreach_task_without_channel_fails_with_a_clear_reason(owner_session) -> None:
     """Regression: a hand-made outreach task failed with a bare KeyError('channel')."""
     from app import queue
-    from automations.workflows.outreach import register_effects
-    register_effects()
     queue.set_mode(owner_session, "outreach", "approve_each")
     task, _ = queue.create_task(owner_session, "outreach", "hand:1", "Say hi", draft="hi")
     failed = queue.approve(owner_session, task.id)

@@ -88,32 +88,26 @@ def test_approve_each_then_approve_with_edit(owner_session) -> None:
                                          (details["history_id"],))[0] == "edited"
 
 
-def test_effect_failure_comes_back_to_a_person(owner_session) -> None:
+def test_effect_failure_comes_back_to_a_person(owner_session, replace_effects) -> None:
     queue.set_mode(owner_session, "eligibility_gap", "approve_each")
 
     def boom(session, task):  # type: ignore[no-untyped-def]
         raise RuntimeError("clearinghouse down")
 
-    queue.register_effect("eligibility_gap", boom)
-    try:
-        task = _task(owner_session, kind="eligibility_gap")
-        failed = queue.approve(owner_session, task.id)
-        assert failed.state is TaskState.FAILED
-        assert "clearinghouse down" in failed.history[-1].note
-        assert queue.retry(owner_session, task.id).state is TaskState.PENDING
-    finally:
-        queue._EFFECTS.pop("eligibility_gap")
+    replace_effects(eligibility_gap=queue.KindEffect(boom))
+    task = _task(owner_session, kind="eligibility_gap")
+    failed = queue.approve(owner_session, task.id)
+    assert failed.state is TaskState.FAILED
+    assert "clearinghouse down" in failed.history[-1].note
+    assert queue.retry(owner_session, task.id).state is TaskState.PENDING
 
 
-def test_automatic_mode_runs_effect(owner_session) -> None:
+def test_automatic_mode_runs_effect(owner_session, replace_effects) -> None:
     ran: list[int] = []
-    queue.register_effect("pa_followup", lambda s, t: ran.append(t.id) or "ok")
-    try:
-        queue.set_mode(owner_session, "pa_followup", "automatic")
-        task = _task(owner_session)
-        assert task.state is TaskState.DONE and ran == [task.id]
-    finally:
-        queue._EFFECTS.pop("pa_followup")
+    replace_effects(pa_followup=queue.KindEffect(lambda s, t: ran.append(t.id) or "ok"))
+    queue.set_mode(owner_session, "pa_followup", "automatic")
+    task = _task(owner_session)
+    assert task.state is TaskState.DONE and ran == [task.id]
 
 
 @pytest.mark.parametrize("kind", ["intake_review", "denial_review", "charge_review",

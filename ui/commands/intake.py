@@ -1,7 +1,7 @@
 """`offhold intake import FILE [--patient ID]` and `offhold outreach draft|outbox`.
 
-Both print the new task's ID. Importing this module also registers the intake and
-outreach approval effects, so `offhold tasks approve` applies them.
+Both print the new task's ID. What approving their tasks does is declared on the kinds
+and wired by automations/wiring.py.
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ from ui.cli import Context, UsageError
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    from automations.workflows import intake as intake_flow
-    from automations.workflows import outreach as outreach_flow
-    intake_flow.register_effects()
-    outreach_flow.register_effects()
-
     intake = sub.add_parser("intake", parents=[common], help="intake forms").add_subparsers(
         dest="intake_cmd", required=True)
     p = intake.add_parser("import", parents=[common],

@@ -33,7 +33,7 @@ from app.identity import Session
 from app.services import vault_health
 from app.queue.kinds import kinds_for_roles
 from ui.desktop.models import kind_label
-from ui.desktop.pages import AppContext, Page, PageSpec, register_page
+from ui.desktop.pages import AppContext, Page
 
 
 @dataclass
@@ -187,6 +187,3 @@ class DashboardPage(Page):
         view.setChart(chart)
         if old is not None:
             old.deleteLater()
-
-
-register_page(PageSpec("dashboard", "Dashboard", DashboardPage, shortcut="Ctrl+3", order=30))

@@ -2,14 +2,14 @@
 from vault blobs, shown from memory, never written to disk), the history, and the action
 buttons. It only emits requests; the queue page runs them through the worker.
 
-Extension point: `DETAIL_EXTENSIONS[kind] = factory(ctx) -> QWidget with show_task(task)`
-adds a kind-specific tab (e.g. the future intake review pane with highlighted spans).
+Kind-specific tabs (the intake review with highlighted spans) are declared in `DETAIL_TABS`
+(ui/desktop/extensions.py): a QWidget class built with this pane, with show_task(task).
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -31,10 +31,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain import Task, TaskState
+from ui.desktop.extensions import DETAIL_TABS, load
 from ui.desktop.models import STATE_TEXT, kind_label, local_time
 
 # A factory may have `accepts(task) -> bool` to skip tasks it cannot show.
-DETAIL_EXTENSIONS: dict[str, Callable[[Any], QWidget]] = {}
 
 SNOOZE_CHOICES = (("1 hour", 1), ("4 hours", 4), ("Tomorrow (24 h)", 24), ("Next week", 168))
 
@@ -259,7 +259,8 @@ class TaskDetailPane(QWidget):
                 entry.from_state != entry.to_state) else ""
             QTreeWidgetItem(self.history, [local_time(entry.ts), entry.actor,
                                            f"{entry.action} {moved}".strip(), entry.note])
-        factory = DETAIL_EXTENSIONS.get(task.kind)
+        path = DETAIL_TABS.get(task.kind)
+        factory = load(path) if path is not None else None
         if factory is not None and getattr(factory, "accepts", lambda _t: True)(task):
             tab = factory(self)
             getattr(tab, "show_task")(task)

@@ -30,7 +30,7 @@ from app.domain import Task
 from app.domain.intake import FIELDS, LIST_FIELDS, IntakeResult
 from app.errors import ValidationError
 from app.services import intake
-from ui.desktop.detail import DETAIL_EXTENSIONS, TaskDetailPane
+from ui.desktop.detail import TaskDetailPane
 
 GROUNDED = QColor("#d6f5d6")
 UNGROUNDED = QColor("#ffe9a8")
@@ -165,6 +165,3 @@ class IntakeReviewTab(QWidget):
 
     def _sync_draft(self) -> None:
         self.pane.editor.setPlainText(intake.fields_to_draft(self.fields()))
-
-
-DETAIL_EXTENSIONS["intake_review"] = IntakeReviewTab

@@ -119,6 +119,8 @@ def run_gui(vault_dir: Path, autologin_role: str | None = None,
         print(f"offhold: no vault at {vault_dir}; create one with `offhold init` or try "
               "`offhold demo`", file=sys.stderr)
         return 1
+    from automations.wiring import wire
+    wire()  # what approving a task does: the same composition root as the CLI and tests
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("OffHold")

@@ -39,7 +39,8 @@ from app.services import models as model_service
 from ui.desktop.lock import IdleWatcher, LockScreen
 from ui.desktop.messages import MessageBridge
 from ui.desktop.notifications import NotificationCenter
-from ui.desktop.pages import AppContext, Page, PageSpec, load_pages
+from ui.desktop.extensions import PageSpec, load
+from ui.desktop.pages import AppContext, Page, load_pages
 from ui.desktop.worker import Worker
 
 
@@ -209,7 +210,7 @@ class MainWindow(QMainWindow):
     # -- pages
     def page(self, key: str) -> Page:
         if key not in self.pages:
-            page = self.specs[key].factory(self.ctx)
+            page = load(self.specs[key].factory)(self.ctx)
             self.pages[key] = page
             self.page_stack.addWidget(page)
         return self.pages[key]
@@ -245,12 +246,6 @@ class MainWindow(QMainWindow):
         if self.locked:
             return
         from ui.desktop.settings_dialog import SettingsDialog
-        import importlib
-        for name in ("ui.desktop.models_page", "ui.desktop.portals_page"):
-            try:  # optional tabs register themselves in SETTINGS_PAGES on import
-                importlib.import_module(name)
-            except ModuleNotFoundError:  # that service is not in this build
-                pass
         dialog = SettingsDialog(self.ctx, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.auto_lock_changed.connect(self.idle.set_limit_minutes)

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 from app.domain.models import ModelHealth, ModelRecord
 from app.services import models as model_service
 from ui.desktop.pages import AppContext
-from ui.desktop.settings_dialog import SETTINGS_PAGES
 
 
 HEALTH_COLOURS = {"healthy": "#1b7a3a", "slow": "#b3261e", "broken": "#b3261e",
@@ -161,6 +160,3 @@ class ModelsTab(QWidget):
 
         self.ctx.worker.run(lambda: flow.import_model(session, path), done=done,
                             label="Importing model", phi=False)
-
-
-SETTINGS_PAGES.append(("Models", "model.generate", ModelsTab))

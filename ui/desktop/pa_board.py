@@ -28,7 +28,7 @@ from app.domain.pa import PriorAuth
 from app.identity import Session
 from app.services import desktop_session, prior_auth
 from ui.desktop.models import local_time
-from ui.desktop.pages import AppContext, Page, PageSpec, register_page
+from ui.desktop.pages import AppContext, Page
 
 STATUS_TEXT = {"submitted": "Submitted", "pending": "Pending review",
                "info_requested": "Info requested", "not_found": "Not found at payer",
@@ -164,7 +164,3 @@ class PABoardPage(Page):
         for items in self.columns.values():
             items.clear()
         self.summary.clear()
-
-
-register_page(PageSpec("pa_board", "PA board", PABoardPage, permission="pa.check",
-                       shortcut="Ctrl+4", order=15))

@@ -1,20 +1,17 @@
-"""The page registry: the main window's extension point.
+"""Pages: the main window's extension point.
 
-A page is a QWidget subclass of `Page`, built by a factory from the `AppContext` (the
-session, the worker, the message bridge). The main window shows a toolbar button for
-every registered page the user's roles allow (`permission` is a matrix action). Pages
-must drop every patient detail in `clear_phi()` (called on lock) and reload in
-`refresh()` (called on show and after unlock).
+A page is a QWidget subclass of `Page`, built from the `AppContext` (the session, the
+worker, the message bridge). The main window shows a toolbar button for every declared
+page the user's roles allow (`permission` is a matrix action). Pages must drop every
+patient detail in `clear_phi()` (called on lock) and reload in `refresh()` (called on
+show and after unlock).
 
-To add a page (e.g. the PA board, the Models settings page), write a module with a
-`Page` subclass and call `register_page(PageSpec(...))` at import, then list the module in
-`PAGE_MODULES`; modules that fail to import because their service is absent are skipped.
+To add a page, write a module with a `Page` subclass and declare it in `PAGES` in
+ui/desktop/extensions.py.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -22,10 +19,9 @@ from typing import Any, Callable
 from PySide6.QtWidgets import QWidget
 
 from app.identity import Session
+from ui.desktop.extensions import PAGES, PageSpec
 from ui.desktop.messages import MessageBridge
 from ui.desktop.worker import Worker
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,36 +55,6 @@ class Page(QWidget):
         """Show one item (a task id, a patient id) when navigated to with an argument."""
 
 
-@dataclass(frozen=True)
-class PageSpec:
-    key: str
-    title: str
-    factory: Callable[[AppContext], Page]
-    permission: str | None = None  # a permission-matrix action, None = everyone
-    shortcut: str = ""
-    order: int = 50
-
-
-PAGES: dict[str, PageSpec] = {}
-
-# Built-in page modules, imported in order; each calls register_page().
-PAGE_MODULES = [
-    "ui.desktop.queue_page",
-    "ui.desktop.pa_board",
-    "ui.desktop.patients_page",
-    "ui.desktop.remittance_page",
-    "ui.desktop.dashboard",
-]
-
-
-def register_page(spec: PageSpec) -> None:
-    PAGES[spec.key] = spec
-
-
 def load_pages() -> list[PageSpec]:
-    for name in PAGE_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # an optional page whose service is absent
-            log.info("page module %s skipped: %s", name, type(exc).__name__)
-    return sorted(PAGES.values(), key=lambda s: (s.order, s.key))
+    """The declared pages (ui/desktop/extensions.py), in toolbar order."""
+    return sorted(PAGES, key=lambda s: (s.order, s.key))

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.services import desktop_session, patients
 from ui.desktop.models import TASK_ID_ROLE, PatientListModel, TaskTableModel, local_time
-from ui.desktop.pages import AppContext, Page, PageSpec, register_page
+from ui.desktop.pages import AppContext, Page
 from ui.desktop.tables import fill_table as _fill
 from ui.desktop.tables import readonly_table as _table
 
@@ -143,7 +143,3 @@ class PatientsPage(Page):
         _fill(self.coverage, [])
         self.task_model.clear()
         _fill(self.history, [])
-
-
-register_page(PageSpec("patients", "Patients", PatientsPage, permission="patient.view",
-                       shortcut="Ctrl+2", order=20))

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 from app.domain.portal import PortalAccount
 from app.services import portal_credentials
 from ui.desktop.pages import AppContext
-from ui.desktop.settings_dialog import SETTINGS_PAGES
 
 
 class PortalsTab(QWidget):
@@ -127,6 +126,3 @@ class PortalsTab(QWidget):
         self.ctx.worker.run(lambda: portal_credentials.set_enabled(
             session, account.payer_id, not account.enabled),
             done=lambda _p: self.reload(), label="Switching portal", phi=False)
-
-
-SETTINGS_PAGES.append(("Portals", "settings.view", PortalsTab))

@@ -34,13 +34,8 @@ from app import clock, queue
 from app.domain import ActionMode, Task, TaskState
 from app.services import desktop_session
 from ui.desktop.detail import TaskDetailPane
-
-try:  # kind-specific detail tabs register themselves in DETAIL_EXTENSIONS
-    import ui.desktop.intake_pane  # noqa: F401
-except ModuleNotFoundError:  # the intake service is not in this build
-    pass
 from ui.desktop.models import TASK_ID_ROLE, QueueListModel, TaskFilterProxy, TaskTableModel
-from ui.desktop.pages import AppContext, Page, PageSpec, register_page
+from ui.desktop.pages import AppContext, Page
 
 PAGE_LIMIT = 200
 
@@ -454,6 +449,3 @@ class QueuePage(Page):
         self.model.clear()
         self.filter_edit.clear()
         self.count_label.clear()
-
-
-register_page(PageSpec("queue", "Work queue", QueuePage, shortcut="Ctrl+1", order=10))

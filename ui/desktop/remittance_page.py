@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import ValidationError
 from app.services import remittance
-from ui.desktop.pages import AppContext, Page, PageSpec, register_page
+from ui.desktop.pages import AppContext, Page
 from ui.desktop.tables import fill_table as _fill
 from ui.desktop.tables import readonly_table as _table
 
@@ -117,7 +117,3 @@ class RemittancePage(Page):
         _fill(self.list, [])
         _fill(self.claims, [])
         self.header.setText("Choose a remittance.")
-
-
-register_page(PageSpec("remittances", "Remittances", RemittancePage,
-                       permission="remit.import", shortcut="Ctrl+5", order=25))

@@ -2,14 +2,13 @@
 the action mode per task kind with its trust figures alongside. Every change is one
 service call (role-checked and audited there) run by the worker.
 
-Extension point: `SETTINGS_PAGES` (title, permission, factory(ctx) -> QWidget) adds a
-tab, e.g. the future "Models" page.
+Extra tabs (Models, Portals) are declared in `SETTINGS_TABS` (ui/desktop/extensions.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -37,10 +36,10 @@ from app.identity import Session
 from app.identity.permissions import Role
 from app.queue.kinds import KINDS
 from app.services import practice, users
+from ui.desktop.extensions import SETTINGS_TABS, load
 from ui.desktop.models import kind_label
 from ui.desktop.pages import AppContext
 
-SETTINGS_PAGES: list[tuple[str, str | None, Callable[[AppContext], QWidget]]] = []
 
 MODES = ("shadow", "approve_each", "automatic")
 MODE_TEXT = {"shadow": "Shadow (drafts only)", "approve_each": "Approve each",
@@ -128,9 +127,9 @@ class SettingsDialog(QDialog):
         if session.can("user.manage"):
             self.tabs.addTab(self._users_tab(), "Users")
 
-        for title, permission, factory in SETTINGS_PAGES:
-            if permission is None or session.can(permission):
-                self.tabs.addTab(factory(ctx), title)
+        for tab in SETTINGS_TABS:
+            if tab.permission is None or session.can(tab.permission):
+                self.tabs.addTab(load(tab.factory)(ctx), tab.title)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
