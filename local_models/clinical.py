@@ -15,6 +15,8 @@ the same clause, or a backward trigger (": none", "- no") follows it before a co
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,11 +31,13 @@ MAX_SOURCE_CHARS = 200_000
 MAX_OUTPUT_CHARS = 20_000
 FORWARD_SCOPE_WORDS = 12  # "denies chest pain, shortness of breath, nausea or fever"
 BACKWARD_SCOPE_WORDS = 6  # "Chest pain: no"
+MAX_SPANS = 8  # source highlights kept per claim
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]")
 # Words that may sit inside one mention between two clinical words.
 _CONNECTORS = frozenset("of in on the to at her his their a an".split())
 _CLAUSE_END = re.compile(r"[.;!?\n]|\s{3,}|\t")
+_BACKWARD_END = re.compile(r"[^\S\n]*(?:[\n,;.)]|$)|[ ]{2,}|\t")
 
 
 @dataclass(frozen=True)
@@ -158,53 +162,101 @@ def _triggers() -> dict[str, re.Pattern[str]]:
     return out
 
 
+def _inside(spans: list[tuple[int, int]], starts: list[int], pos: int) -> int:
+    """Index of a span (sorted, non-overlapping) that holds pos, or -1."""
+    i = bisect.bisect_right(starts, pos) - 1
+    return i if i >= 0 and spans[i][0] <= pos < spans[i][1] else -1
+
+
 def _negation_scopes(text: str) -> list[tuple[int, int]]:
-    """Character ranges whose clinical words are negated."""
+    """Character ranges whose clinical words are negated. Every look-up is a bisect or
+    bounded by the scope limits, so a 200k-character source stays linear."""
     trig = _triggers()
     scopes: list[tuple[int, int]] = []
     clause_ends = [m.start() for m in _CLAUSE_END.finditer(text)] + [len(text)]
-    terminators = [m.start() for m in trig["terminate"].finditer(text)]
+    terminators = [m.start() for m in trig["terminate"].finditer(text)] + [len(text)]
+    commas = [i for i, ch in enumerate(text) if ch == ","]
     # A backward trigger ends its clause ("Chest pain: no", "Numbness: denies"); one with
     # more words after it ("ROS: denies chest pain") is read forward instead.
-    backward = []
+    backward: list[re.Match[str]] = []
     pos = 0
     while pos < len(text):  # overlapping: ": none reported" holds ": none" and "none reported"
         m = trig["backward"].search(text, pos)
         if m is None:
             break
-        if re.match(r"[^\S\n]*(?:[\n,;.)]|$)|[ ]{2,}|\t", text[m.end():]):
+        if _BACKWARD_END.match(text, m.end()):
             backward.append(m)
         pos = m.start() + 1
     # ": no" is a backward trigger; the bare "no" inside it must not also look forward.
-    forward = [m for m in trig["forward"].finditer(text)
-               if not any(b.start() <= m.start() < b.end() and b.end() - b.start() >
-                          m.end() - m.start() for b in backward)]
+    # Backward matches overlap, so keep the longest one per start for this test.
+    longest: dict[int, int] = {}
+    for b in backward:
+        longest[b.start()] = max(longest.get(b.start(), 0), b.end())
+    b_spans = sorted(longest.items())
+    b_starts = [a for a, _e in b_spans]
+
+    def in_longer_backward(m: re.Match[str]) -> bool:
+        i = bisect.bisect_right(b_starts, m.start()) - 1
+        # the nearest few starts before m can hold it (backward triggers are short)
+        for a, e in b_spans[max(0, i - 3):i + 1]:
+            if a <= m.start() < e and e - a > m.end() - m.start():
+                return True
+        return False
+
+    forward = [m for m in trig["forward"].finditer(text) if not in_longer_backward(m)]
     taken = [(m.start(), m.end()) for m in forward]
+    taken_starts = [a for a, _e in taken]
     for m in forward:
-        end = min([e for e in clause_ends if e >= m.end()] +
-                  [t for t in terminators if t >= m.end()])
-        words = list(_WORD.finditer(text, m.end(), end))
-        if len(words) > FORWARD_SCOPE_WORDS:
-            end = words[FORWARD_SCOPE_WORDS - 1].end()
+        end = min(clause_ends[bisect.bisect_left(clause_ends, m.end())],
+                  terminators[bisect.bisect_left(terminators, m.end())])
+        for n, word in enumerate(_WORD.finditer(text, m.end(), end), 1):
+            if n == FORWARD_SCOPE_WORDS:
+                end = word.end()
+                break
         scopes.append((m.end(), end))
     for m in backward:
-        if any(s <= m.start() < e for s, e in taken):
+        if _inside(taken, taken_starts, m.start()) >= 0:
             continue  # part of a forward trigger ("no known")
-        starts = [e + 1 for e in clause_ends if e < m.start()]
-        starts += [i + 1 for i in (text.rfind(",", 0, m.start()),) if i >= 0]
-        starts += [t for t in terminators if t < m.start()]
-        start = max(starts, default=0)
-        words = list(_WORD.finditer(text, start, m.start()))
-        if len(words) > BACKWARD_SCOPE_WORDS:
-            start = words[-BACKWARD_SCOPE_WORDS].start()
+        start = 0
+        i = bisect.bisect_left(clause_ends, m.start()) - 1
+        if i >= 0:
+            start = clause_ends[i] + 1
+        i = bisect.bisect_left(commas, m.start()) - 1
+        if i >= 0:
+            start = max(start, commas[i] + 1)
+        i = bisect.bisect_left(terminators, m.start()) - 1
+        if i >= 0:
+            start = max(start, terminators[i])
+        # at most BACKWARD_SCOPE_WORDS words back, read from a bounded window
+        window = max(start, m.start() - 40 * BACKWARD_SCOPE_WORDS)
+        words = list(_WORD.finditer(text, window, m.start()))
+        if len(words) > BACKWARD_SCOPE_WORDS or window > start:
+            start = words[-min(len(words), BACKWARD_SCOPE_WORDS)].start() if words else m.start()
         scopes.append((start, m.start()))
     return scopes
+
+
+def _negated_positions(text: str, scopes: list[tuple[int, int]]) -> list[bool]:
+    """For each character, whether a negation scope covers it (a prefix sum, not a scan
+    of every scope per mention)."""
+    delta = [0] * (len(text) + 1)
+    for a, b in scopes:
+        if b > a:
+            delta[a] += 1
+            delta[b] -= 1
+    out: list[bool] = []
+    depth = 0
+    for d in delta[:-1]:
+        depth += d
+        out.append(depth > 0)
+    return out
 
 
 def mentions(text: str, limit: int = MAX_SOURCE_CHARS) -> list[Mention]:
     """Clinical mentions in text (read up to `limit` characters), in order."""
     text = text[:limit]
-    scopes = _negation_scopes(text)
+    negated_at = _negated_positions(text, _negation_scopes(text))
+    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
     found: list[Mention] = []
     run: list[re.Match[str]] = []
     pending: list[re.Match[str]] = []  # connectors after the last clinical word
@@ -217,9 +269,8 @@ def mentions(text: str, limit: int = MAX_SOURCE_CHARS) -> list[Mention]:
         words = frozenset(canonical(m.group()) for m, k in zip(run, kinds) if k)
         kind = next((k for k in ("symptom", "injury", "condition", "body_site")
                      if k in kinds), "condition")
-        negated = any(s <= start < e for s, e in scopes)
-        found.append(Mention(text[start:end], start, end, kind, words, negated,
-                             text.count("\n", 0, start)))
+        found.append(Mention(text[start:end], start, end, kind, words, negated_at[start],
+                             bisect.bisect_left(newlines, start)))
         run.clear()
 
     for m in _WORD.finditer(text):
@@ -250,36 +301,40 @@ class ClaimCheck:
     source_spans: tuple[tuple[int, int], ...] = ()
 
 
-def _segments(source: str, found: list[Mention]) -> dict[tuple[int, bool], set[str]]:
-    """Words per (line, polarity) in the source: one output mention must be covered by
-    mentions on one line, so 'knee' and 'pain' from two unrelated lines do not ground
-    'knee pain'."""
-    seg: dict[tuple[int, bool], set[str]] = {}
-    for m in found:
-        seg.setdefault((m.line, m.negated), set()).update(m.words)
-    return seg
-
-
 def check_claims(text: str, source: str, *, noun: str = "the summary",
                  where: str = "the form") -> list[ClaimCheck]:
     """Every clinical mention in `text` must be said, with the same polarity, on one line
-    of `source`. Reasons are sentences for the reviewer."""
+    of `source` (so 'knee' and 'pain' from two unrelated lines do not ground 'knee
+    pain'). Reasons are sentences for the reviewer."""
     if len(text) > MAX_OUTPUT_CHARS:
         whole = Mention(text[:40], 0, len(text), "condition", frozenset(), False, 0)
         return [ClaimCheck(whole, False, f"{noun} is too long to check "
                            f"({len(text)} characters)")]
     src_mentions = mentions(source)
-    seg = _segments(source, src_mentions)
+    # (line, polarity) -> its words and mentions; word -> the (line, polarity) keys
+    seg_words: dict[tuple[int, bool], set[str]] = {}
+    seg_mentions: dict[tuple[int, bool], list[Mention]] = {}
+    by_word: dict[str, set[tuple[int, bool]]] = {}
+    for sm in src_mentions:
+        key = (sm.line, sm.negated)
+        seg_words.setdefault(key, set()).update(sm.words)
+        seg_mentions.setdefault(key, []).append(sm)
+        for w in sm.words:
+            by_word.setdefault(w, set()).add(key)
     out: list[ClaimCheck] = []
     for m in mentions(text, MAX_OUTPUT_CHARS):
-        same = [line for (line, neg), words in seg.items()
-                if neg == m.negated and m.words <= words]
-        if same:
-            spans = tuple((s.start, s.end) for s in src_mentions
-                          if s.line in same and s.negated == m.negated and s.words & m.words)
+        keys: set[tuple[int, bool]] | None = None
+        for w in m.words:
+            keys = set(by_word.get(w, set())) if keys is None else keys & by_word.get(w, set())
+        keys = keys or set()
+        same = [k for k in keys if k[1] == m.negated]
+        if same:  # a few highlights are enough for the reviewer
+            spans = tuple(itertools.islice(((sm.start, sm.end) for k in sorted(same)
+                                            for sm in seg_mentions[k] if sm.words & m.words),
+                                           MAX_SPANS))
             out.append(ClaimCheck(m, True, "", spans))
             continue
-        opposite = any(neg != m.negated and m.words <= words for (_l, neg), words in seg.items())
+        opposite = any(k[1] != m.negated for k in keys)
         if opposite and m.negated:
             reason = (f"{noun} says the patient does not have '{m.text}', but {where} "
                       "says they do")

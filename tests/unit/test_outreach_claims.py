@@ -49,7 +49,7 @@ def test_a_plain_model_sentence_is_still_used(
 
 
 def test_an_edit_that_adds_a_body_site_or_symptom_fails_back_to_a_person(
-        practice: Session, pid: int) -> None:
+        practice: Session, pid: int, caplog: pytest.LogCaptureFixture) -> None:
     out = flow.draft_outreach(practice, pid, "no_show", "sms", use_model=False)
     edited = out.task.draft.replace("Reply STOP", "Hope the knee pain is better. Reply STOP")
     assert flow.restricted_hits(edited, flow.restricted_terms(None)) == []  # list misses it
@@ -58,3 +58,4 @@ def test_an_edit_that_adds_a_body_site_or_symptom_fails_back_to_a_person(
     assert "the message names 'knee pain', which its template does not say" in \
         done.history[-1].note
     assert outreach_service.list_outbox(practice) == []
+    assert [r.levelname for r in caplog.records] == ["WARNING"]  # the failed effect, by id
