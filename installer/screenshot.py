@@ -137,6 +137,31 @@ def main(argv: list[str]) -> int:
         window.close()
         worker.wait()
         session.vault.close()
+
+        # a model whose self-test failed: the banner, and its status in Settings > Models
+        from app.services import models as model_service
+        from automations.workflows import models as model_flow
+        owner_entry = demo_user_for_role("owner")
+        owner = unlock(vault_dir, owner_entry["user"], owner_entry["password"])
+        rec = model_flow.ensure_bundled(owner)
+        model_service.record_health(owner, rec, model_flow.runtime_id(), "broken",
+                                    "the test generation timed out after 0 tokens", 0.0)
+        worker = Worker(bridge, synchronous=True)  # the first one stayed locked
+        window = MainWindow(owner, worker, bridge, vault_dir)
+        window.resize(1500, 900)
+        window.show()
+        window.start()
+        save(window, "model-broken-banner.png")
+        window.open_settings()
+        dialog = window.settings_dialog
+        titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+        dialog.tabs.setCurrentIndex(titles.index("Models"))
+        dialog.resize(1300, 600)
+        save(dialog, "settings-models-broken.png")
+        dialog.reject()
+        window.close()
+        worker.wait()
+        owner.vault.close()
     return 0
 
 

@@ -377,7 +377,7 @@ def record_health(session: Session, rec: ModelRecord, runtime_id: str, health: s
             draft=(f"The self-test of model {rec.name} on this computer found it {health}: "
                    f"{reason}. Until it is re-tested, every draft that would use it is "
                    "written from the template and says so. What to do: "
-                   + _health_advice(health)),
+                   + health_advice(health)),
             payload={"model_sha256": rec.sha256, "runtime_id": runtime_id,
                      "health": health, "reason": reason})
         task_id = task.id
@@ -410,7 +410,8 @@ def health_message(name: str, health: str, reason: str) -> str:
             "re-tests it in Settings > Models.")
 
 
-def _health_advice(health: str) -> str:
+def health_advice(health: str) -> str:
+    """What the owner can do about a slow or broken model."""
     if health == "slow":
         return ("close other busy programs and re-test it (Settings > Models > Re-test, or "
                 "'offhold model verify'), lower its thread count, or choose a smaller model.")

@@ -34,6 +34,8 @@ def test_a_broken_model_shows_a_banner_and_a_red_status(qtbot: Any, open_window:
     assert status.text().startswith("BROKEN: the test generation timed out")
     assert "re-test" in status.text()
     assert status.foreground().color().name() == "#b3261e"
+    assert tab.health_note.isVisible()  # the whole reason and what to do, below the table
+    assert "the test generation timed out. What to do: re-test it" in tab.health_note.text()
 
 
 def test_front_desk_sees_the_banner_without_the_owners_task(qtbot: Any, open_window: Any,
@@ -50,6 +52,7 @@ def test_owner_re_test_clears_the_status(qtbot: Any, open_window: Any, login_as:
     tab = settings_tab(window, "Models")
     qtbot.mouseClick(tab.verify_button, Qt.MouseButton.LeftButton)
     assert tab.table.item(0, 1).text().startswith("healthy (")
+    assert not tab.health_note.isVisible()
     assert model_service.unhealthy_models(window.session) == []
 
 

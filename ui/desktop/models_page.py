@@ -82,8 +82,15 @@ class ModelsTab(QWidget):
         import_row.addWidget(self.import_button)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        # the full reason and what to do for a slow or broken model (the cell is narrow)
+        self.health_note = QLabel()
+        self.health_note.setObjectName("modelHealthNote")
+        self.health_note.setWordWrap(True)
+        self.health_note.setStyleSheet(f"color: {HEALTH_COLOURS['broken']};")
+        self.health_note.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.health_note)
         layout.addLayout(row)
         layout.addLayout(import_row)
         layout.addWidget(self.status)
@@ -102,6 +109,11 @@ class ModelsTab(QWidget):
         self.health = {m.sha256: h for m, h in rows}
         self.table.setRowCount(len(rows))
         self.default_box.clear()
+        notes = [f"{m.name} is {h.health}: {h.reason}. What to do: "
+                 + model_service.health_advice(h.health)
+                 for m, h in rows if h is not None and not h.usable]
+        self.health_note.setText("\n".join(notes))
+        self.health_note.setVisible(bool(notes))
         for row, (m, health) in enumerate(rows):
             rate = m.grounding_pass_rate
             values = [m.name + (" (bundled)" if m.bundled else ""), health_text(health),
