@@ -235,12 +235,14 @@ class ModelReport:
     def line(self) -> str:
         orders = f", {self.distinct_orders} distinct orders" if self.style == "extractive" \
             else ""
-        return (f"{self.model} [{self.style}]: {len(self.runs)} forms, {self.valid} valid, "
+        speed = f", {self.tokens_per_s:.1f} tok/s" if self.tokens_per_s else ""
+        return (f"{self.model} [{self.style}]: {len(self.runs)} summaries of "
+                f"{len({r.form for r in self.runs})} forms, {self.valid} valid, "
                 f"grounded {self.grounded_rate:.2f}, invented claims passed "
                 f"{self.invented_passed} (caught {self.invented_caught}), summary "
                 f"{self.mean_summary_chars:.0f} chars vs deterministic "
-                f"{self.deterministic_chars:.0f}, key facts kept {self.key_facts_kept:.2f}, "
-                f"{self.tokens_per_s:.1f} tok/s{orders}")
+                f"{self.deterministic_chars:.0f}, key facts kept {self.key_facts_kept:.2f}"
+                f"{speed}{orders}")
 
 
 def judge(form: EvalForm, result: IntakeResult, summary: str, reason: str = ""
@@ -302,8 +304,10 @@ def run_model(runtime: ModelRuntime, spec: ModelSpec, forms: list[EvalForm], sty
 def planted_report(forms: list[EvalForm]) -> tuple[ModelReport, ModelReport]:
     """Without a model: faithful paraphrases (should pass) and invented variants (must all
     fail), judged and scored like model outputs."""
-    faithful = ModelReport("planted-faithful", "planted")
-    invented = ModelReport("planted-invented", "planted")
+    det = [len(read_form(f.text).deterministic_summary) for f in forms]
+    mean = sum(det) / len(det) if det else 0.0
+    faithful = ModelReport("planted-faithful", "planted", deterministic_chars=mean)
+    invented = ModelReport("planted-invented", "planted", deterministic_chars=mean)
     for form in forms:
         result = read_form(form.text)
         for text in faithful_paraphrases(form):
