@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -117,6 +119,47 @@ def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     return tmp
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Pure-logic runs disable pytest-qt (-p no:pytest-qt); its ini keys are declared here
+    # then, so --strict-config still refuses every key nobody declared.
+    if pluginmanager.is_blocked("pytest-qt"):
+        parser.addini("qt_api", "pytest-qt's binding (unused without the plugin)")
+        parser.addini("qt_log_level_fail", "pytest-qt's log level (unused without the plugin)")
+
+
+class _WarningRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """An unexpected WARNING (or worse) log record fails the test, as qutebrowser's logfail
+    does. A test expecting some says so with @pytest.mark.expected_logs("regex", ...) (a
+    record is expected when a pattern matches "LEVEL logger: message"), or asks for
+    `caplog` and asserts on what it holds."""
+    handler = _WarningRecords()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        result = yield
+    finally:
+        root.removeHandler(handler)
+    if "caplog" in getattr(item, "fixturenames", ()):
+        return result
+    patterns = [re.compile(p) for m in item.iter_markers("expected_logs") for p in m.args]
+    lines = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in handler.records]
+    unexpected = [line for line in lines if not any(p.search(line) for p in patterns)]
+    if unexpected:
+        pytest.fail("unexpected log records (mark the test expected_logs, or use caplog):\n"
+                    + "\n".join(unexpected[:5]), pytrace=False)
+    return result
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

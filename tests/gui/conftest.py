@@ -96,7 +96,18 @@ def worker(bridge: Any) -> Iterator[Any]:
     from ui.desktop.worker import Worker
     w = Worker(bridge, synchronous=True)
     yield w
-    w.wait()
+    w.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _workers_stopped(qapp: Any) -> Iterator[None]:
+    """Whatever a test did (failed, timed out with a job still running), no result of its
+    workers is delivered into the next test: each one left is shut down, its
+    undelivered results dropped."""
+    yield
+    from ui.desktop.worker import Worker
+    for w in list(Worker.instances):
+        w.shutdown(5000)
 
 
 class FakeClock:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from app.services import vault_health
 
 
@@ -20,6 +22,7 @@ def test_dashboard_shows_the_last_integrity_check(qtbot: Any, open_window: Any) 
     assert dash.health.property("damaged") is False
 
 
+@pytest.mark.expected_logs("audit triggers were missing and have been restored")
 def test_repairs_at_open_are_shown_after_login(qtbot: Any, demo_vault: Any, worker: Any,
                                                bridge: Any) -> None:
     """Dropped audit triggers are recreated at open and the person is told (issue 10 #4)."""

@@ -94,3 +94,24 @@ def test_a_bug_in_a_result_callback_is_a_crash_report(qtbot: Any, bridge: Any) -
     assert [c.error_type for c in bridge.crashes] == ["ValueError"]
     assert worker.active == 0
     bridge.crashes.clear()
+
+
+def test_shutdown_drops_results_of_a_job_that_outlives_it(qtbot: Any, bridge: Any) -> None:
+    """A test that fails with a job still running must leave the process healthy: the
+    job's result, arriving later, reaches no callback (and no deleted widget)."""
+    from PySide6.QtCore import QCoreApplication
+    worker = Worker(bridge)
+    release = threading.Event()
+    delivered: list[Any] = []
+    worker.run(lambda: release.wait(10) and "late", done=delivered.append,
+               failed=delivered.append)
+    worker.run(lambda: "quick", done=delivered.append)
+    qtbot.waitUntil(lambda: delivered == ["quick"])
+    assert worker.shutdown(50) is False  # the slow job outlived the wait
+    assert worker.active == 0 and worker.closed
+    worker.run(lambda: "refused", done=delivered.append)  # closed: nothing runs
+    release.set()
+    assert worker.wait(5000)
+    for _ in range(3):
+        QCoreApplication.processEvents()
+    assert delivered == ["quick"]

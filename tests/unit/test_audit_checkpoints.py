@@ -78,6 +78,7 @@ def test_checkpoint_covers_the_chain(office) -> None:
     assert result.checkpoint_rows == result.rows
 
 
+@pytest.mark.expected_logs("audit triggers were missing and have been restored")
 def test_middle_edit_resigned_by_insider_is_a_rewritten_range(office, vault_dir: Path) -> None:
     conn, key = _insider(vault_dir)
     conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 5")
@@ -119,6 +120,7 @@ def test_deleting_the_checkpoints_too_is_reported(office, vault_dir: Path) -> No
     assert any("removed from the vault" in p for p in result.problems), result.problems
 
 
+@pytest.mark.expected_logs("audit triggers were missing and have been restored")
 def test_insider_promotion_and_resign_is_caught(office, vault_dir: Path) -> None:
     """The probe's full insider run: drop the triggers, promote herself to owner, delete
     her rows, re-sign the chain. Her login is refused and the owner's verify fails."""
@@ -141,6 +143,7 @@ def test_insider_promotion_and_resign_is_caught(office, vault_dir: Path) -> None
         owner.vault.close()
 
 
+@pytest.mark.expected_logs("audit triggers were missing and have been restored")
 def test_insider_checkpoint_signed_with_her_own_key_is_forged(office, vault_dir: Path) -> None:
     conn, key = _insider(vault_dir)
     mine = new_signing_key()
@@ -166,6 +169,7 @@ def test_insider_checkpoint_signed_with_her_own_key_is_forged(office, vault_dir:
         owner.vault.close()
 
 
+@pytest.mark.expected_logs("audit triggers were missing and have been restored")
 def test_dropped_triggers_are_restored_and_reported_at_open(office, vault_dir: Path) -> None:
     conn, _key = _insider(vault_dir)
     conn.close()
@@ -315,6 +319,7 @@ def test_offhold_audit_verify_reports_a_cut_tail(office, vault_dir: Path) -> Non
     assert "re-baselined" in done.stdout
 
 
+@pytest.mark.expected_logs("audit triggers were missing and have been restored")
 def test_stripping_the_public_key_does_not_switch_role_checks_off(office,
                                                                   vault_dir: Path) -> None:
     conn, key = _insider(vault_dir)
@@ -330,6 +335,7 @@ def test_stripping_the_public_key_does_not_switch_role_checks_off(office,
         unlock(vault_dir, "frida", FRIDA_PASSWORD)
 
 
+@pytest.mark.expected_logs("audit triggers were missing and have been restored")
 def test_owner_rebaseline_after_review_lets_the_practice_go_on(office, vault_dir: Path) -> None:
     """After tampering nothing new is signed (so users cannot be changed) until an owner has
     reviewed the report and re-baselined; the problems stay in the log itself."""

@@ -125,6 +125,7 @@ def test_new_patient_form_creates_the_patient_on_approval(practice: Session, pid
     assert row[1] == "1975-04-12" and json.loads(row[2]) == ["penicillin", "sulfa"]
 
 
+@pytest.mark.expected_logs(r"effect for task \d+ \(intake_review\) failed")
 def test_bad_edit_fails_the_task_back_to_a_person(practice: Session, pid: int) -> None:
     out = import_intake(practice, BASE.encode(), use_model=False)
     with pytest.raises(ValidationError, match="dob"):

@@ -63,6 +63,7 @@ queue.approve(session, int(sys.argv[3]))
 """
 
 
+@pytest.mark.expected_logs(r"task\(s\) interrupted while executing were returned as failed")
 def test_task_killed_while_executing_comes_back_as_failed(owner_session,
                                                           vault_dir: Path) -> None:
     task, _ = queue.create_task(owner_session, "outreach", "o1", "Reminder", draft="Hello")
@@ -95,6 +96,7 @@ def test_task_killed_while_executing_comes_back_as_failed(owner_session,
         session.vault.close()
 
 
+@pytest.mark.expected_logs(r"task\(s\) interrupted while executing were returned as failed")
 def test_interrupted_effect_that_took_place_is_confirmed_done(owner_session,
                                                              replace_effects,
                                                              vault_dir: Path) -> None:

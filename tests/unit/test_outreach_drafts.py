@@ -113,6 +113,7 @@ def test_approval_puts_the_message_in_the_outbox(practice: Session, pid: int) ->
                                     "'outbox.ready'")[0] == 1
 
 
+@pytest.mark.expected_logs(r"effect for task \d+ \(outreach\) failed: ValidationError")
 def test_an_edit_that_names_a_diagnosis_fails_back_to_a_person(practice: Session,
                                                                 pid: int) -> None:
     out = flow.draft_outreach(practice, pid, "care_gap_reminder", "sms", use_model=False)
@@ -122,6 +123,7 @@ def test_an_edit_that_names_a_diagnosis_fails_back_to_a_person(practice: Session
     assert outreach_service.list_outbox(practice) == []
 
 
+@pytest.mark.expected_logs(r"effect for task \d+ \(outreach\) failed: ValidationError")
 def test_opt_out_after_drafting_blocks_the_outbox(practice: Session, pid: int) -> None:
     out = flow.draft_outreach(practice, pid, "care_gap_reminder", "sms", use_model=False)
     patients.update_patient(practice, pid, sms_opt_out=True)
@@ -149,6 +151,7 @@ def test_missing_inputs_are_clear_errors(practice: Session, pid: int) -> None:
         flow.draft_outreach(practice, pid, "collections", "sms", use_model=False)
 
 
+@pytest.mark.expected_logs(r"effect for task \d+ \(outreach\) failed: ValidationError")
 def test_outreach_task_without_channel_fails_with_a_clear_reason(owner_session) -> None:
     """Regression: a hand-made outreach task failed with a bare KeyError('channel')."""
     from app import queue

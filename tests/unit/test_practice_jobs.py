@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from app import clock, queue
 from automations.jobs import build_scheduler, practice_jobs
 from automations.jobs.runtime import install
@@ -15,15 +17,15 @@ def _no_portal(session):  # type: ignore[no-untyped-def]
 
 
 def test_jobs_are_registered_with_ids_only(practice) -> None:
+    # Not started: a paused start then shutdown races APScheduler's loop into submitting
+    # the due sweep to a closed executor (an ERROR record); registration is what is tested.
     scheduler = build_scheduler(practice.vault, _no_portal, sweep_seconds=300)
     try:
-        scheduler.start(paused=True)
         jobs = {job.id: job for job in scheduler.get_jobs()}
         assert {practice_jobs.QUEUE_SWEEP_ID, practice_jobs.ELIGIBILITY_ID} <= set(jobs)
         assert jobs[practice_jobs.ELIGIBILITY_ID].args == ()
         assert "hour='6'" in str(jobs[practice_jobs.ELIGIBILITY_ID].trigger)
     finally:
-        scheduler.shutdown(wait=False)
         install(None)
 
 
@@ -70,6 +72,7 @@ def failing_job() -> None:
     raise RuntimeError("Zzyzxquell broke it")  # a message with PHI must not reach the task
 
 
+@pytest.mark.expected_logs(r"ERROR apscheduler.executors.default: Job \"failing_job .* raised an exception")
 def test_a_failing_job_becomes_a_visible_task(practice) -> None:
     import threading
     from apscheduler.events import EVENT_JOB_ERROR

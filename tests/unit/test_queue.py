@@ -88,6 +88,7 @@ def test_approve_each_then_approve_with_edit(owner_session) -> None:
                                          (details["history_id"],))[0] == "edited"
 
 
+@pytest.mark.expected_logs(r"effect for task \d+ \(eligibility_gap\) failed: RuntimeError")
 def test_effect_failure_comes_back_to_a_person(owner_session, replace_effects) -> None:
     queue.set_mode(owner_session, "eligibility_gap", "approve_each")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from app import audit
 from app.errors import KnownError
-from ui.cli import Context
+from ui.context import Context
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -147,7 +147,7 @@ def _new_password(args: argparse.Namespace, ctx: Context) -> str:
     import sys
     if sys.stdin.isatty():
         return getpass.getpass(f"Password for {args.new_user}: ")
-    from ui.cli import UsageError
+    from ui.context import UsageError
     raise UsageError(f"no password for the new user: set {args.new_password_env} or give it "
                      "as the second stdin line with --password-stdin")
 
@@ -302,7 +302,7 @@ def cmd_restore(args: argparse.Namespace, ctx: Context) -> int:
                  f"verified ({drill['audit_rows']} audit rows) in {drill['seconds']} s")
         return 0
     if not args.path:
-        from ui.cli import UsageError
+        from ui.context import UsageError
         raise UsageError("say which backup to restore (or use --drill)")
     import os
     result = restore_backup(Path(args.path), ctx.vault_dir, ctx.user, ctx.password(),

@@ -8,7 +8,7 @@ from typing import Any
 
 from platformdirs import user_data_dir
 
-from ui.cli import Context
+from ui.context import Context
 
 
 def default_demo_dir() -> Path:

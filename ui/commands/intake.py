@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ui.cli import Context, UsageError
+from ui.context import Context, UsageError
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

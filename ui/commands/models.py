@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ui.cli import Context
+from ui.context import Context
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

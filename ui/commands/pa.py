@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from app.errors import KnownError, NoKeyringBackend
-from ui.cli import Context, UsageError
+from ui.context import Context, UsageError
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ValidationError
-from ui.cli import Context, UsageError
+from ui.context import Context, UsageError
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from app.errors import KnownError
 from app.services import eligibility as eligibility_service
 from app.services import remittance as remittance_service
 from automations.workflows import claim_status, denials, eligibility
-from ui.cli import Context, UsageError
+from ui.context import Context, UsageError
 
 
 def _import_subparsers(sub: Any, common: argparse.ArgumentParser) -> Any:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from app import clock, queue
-from ui.cli import Context, UsageError
+from ui.context import Context, UsageError
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ui.cli import Context, UsageError
+from ui.context import Context, UsageError
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -82,7 +82,7 @@ class AppController(QObject):
         self.show_login()
 
     def shutdown(self) -> None:
-        self.worker.wait()
+        self.worker.shutdown()  # results still in flight are dropped, never delivered
         if self.session is not None:
             self.session.vault.close()
             self.session = None

@@ -11,10 +11,14 @@ thread, on a QThreadPool (after Picard's util/thread.py and Anki's CollectionOp)
 - While the app is locked (`locked = True`), results that may hold PHI are dropped on
   delivery, so a job that finishes after an auto-lock cannot refill the screen.
 - `synchronous = True` (tests) runs jobs inline: the fake pool.
+- `shutdown()` (app exit, test teardown) waits for the pool, then drops every result not
+  yet delivered, so no callback reaches widgets that are gone; a job still running after
+  the wait is orphaned, its result ignored when it ends.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
@@ -40,12 +44,27 @@ class _Delivery(QObject):
         super().__init__()
         self.worker, self.label, self.done, self.failed, self.phi = (
             worker, label, done, failed, phi)
+        self.dropped = False
         self.finished.connect(self._on_finished)
         self.errored.connect(self._on_errored)
         self.progressed.connect(self._on_progress)
 
+    def drop(self) -> None:
+        """Forget the callbacks: whatever arrives later is ignored."""
+        self.dropped = True
+        self.done = self.failed = None
+
+    def _drop_arrival(self) -> bool:
+        if not self.dropped:
+            return False
+        _ORPHANS.discard(self)
+        self.deleteLater()
+        return True
+
     @Slot(object)
     def _on_finished(self, result: Any) -> None:
+        if self._drop_arrival():
+            return
         try:
             if self.done is not None and not (self.phi and self.worker.locked):
                 self.done(result)
@@ -56,6 +75,8 @@ class _Delivery(QObject):
 
     @Slot(object)
     def _on_errored(self, exc: BaseException) -> None:
+        if self._drop_arrival():
+            return
         try:
             self.worker._deliver_error(self, exc)
         finally:
@@ -63,7 +84,13 @@ class _Delivery(QObject):
 
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
-        self.worker.progress.emit(self.label, done, total)
+        if not self.dropped:
+            self.worker.progress.emit(self.label, done, total)
+
+
+# Deliveries of jobs that outlived a shutdown: kept alive (their job still emits on them)
+# until their result arrives on the GUI thread, where they are deleted.
+_ORPHANS: set[_Delivery] = set()
 
 
 class _Job(QRunnable):
@@ -89,6 +116,8 @@ class Worker(QObject):
 
     busy_changed = Signal(int)  # jobs in flight
     progress = Signal(str, int, int)  # label, done, total
+    # Every worker not yet shut down, so test teardown can stop the ones a test left.
+    instances: "weakref.WeakSet[Worker]" = weakref.WeakSet()
 
     def __init__(self, bridge: MessageBridge, pool: QThreadPool | None = None,
                  synchronous: bool = False, parent: QObject | None = None) -> None:
@@ -97,7 +126,9 @@ class Worker(QObject):
         self.pool = pool or QThreadPool(self)
         self.synchronous = synchronous
         self.locked = False
+        self.closed = False
         self._live: set[_Delivery] = set()
+        Worker.instances.add(self)
 
     @property
     def active(self) -> int:
@@ -108,6 +139,8 @@ class Worker(QObject):
             phi: bool = True) -> None:
         """Run `fn()` (or `fn(progress=cb)`) off the GUI thread. `phi=False` marks results
         that are safe to deliver while the app is locked (unlock, notifications)."""
+        if self.closed:  # shut down: nothing would deliver the result
+            return
         delivery = _Delivery(self, label, done, failed, phi)
         self._live.add(delivery)
         self.busy_changed.emit(len(self._live))
@@ -133,3 +166,19 @@ class Worker(QObject):
     def wait(self, msecs: int = 30000) -> bool:
         """Wait for pool threads to finish (shutdown); deliveries still need the loop."""
         return bool(self.pool.waitForDone(msecs))
+
+    def shutdown(self, msecs: int = 30000) -> bool:
+        """Refuse new jobs, wait for running ones, and drop every undelivered result;
+        returns False when a job outlived the wait (it is orphaned, not killed)."""
+        self.closed = True
+        Worker.instances.discard(self)
+        finished = self.wait(msecs)
+        for delivery in list(self._live):
+            delivery.drop()
+            if finished:
+                delivery.deleteLater()  # its queued signals go with it
+            else:
+                _ORPHANS.add(delivery)  # a job may still emit on it
+        self._live.clear()
+        self.busy_changed.emit(0)
+        return finished
