@@ -42,6 +42,20 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "is marked slow and not used for drafts."),
     Option("model_selftest_timeout_s", 60.0, float, "The self-test fails a model that takes "
            "longer than this."),
+    # Staff minutes one manual task takes, for "staff hours saved" in reports. Defaults
+    # are published averages; a practice that timed its own work should set its figures.
+    Option("minutes_per_pa_check", 20.0, float, "Minutes for a manual PA status check (CAQH "
+           "Index 2016: manual prior authorization, 20 min per transaction)."),
+    Option("minutes_per_eligibility_check", 8.0, float, "Minutes for a manual eligibility "
+           "check (CAQH Index 2016: 8 min, the average manual transaction)."),
+    Option("minutes_per_claim_status", 8.0, float, "Minutes for a manual claim status "
+           "inquiry (CAQH Index 2016: 8 min, the average manual transaction)."),
+    Option("minutes_per_denial_review", 8.0, float, "Minutes to read a denial's codes and "
+           "find the next step by hand (estimate: the CAQH 2016 average manual transaction)."),
+    Option("minutes_per_outreach", 5.0, float, "Minutes to write and send one patient "
+           "message by hand (estimate; no published figure)."),
+    Option("report_rework_days", 7, int, "Reports: a denial worked within this many days "
+           "counts as reworked."),
 ]}
 
 

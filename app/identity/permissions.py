@@ -30,6 +30,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "patient.update": frozenset({O, M, F}),
     "payer.manage": frozenset({O, M, B}),
     "appointment.manage": frozenset({O, M, F}),
+    # bulk records from the EHR (FHIR, CSV roster and schedule) and their column mappings
+    "records.import": frozenset({O, M}),
     # audit, backup
     "audit.verify": frozenset({O}),
     "audit.export": frozenset({O}),
@@ -49,6 +51,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # revenue cycle
     "remit.import": frozenset({O, B}),
     "claim.manage": frozenset({O, B}),
+    "claim.import": frozenset({O, B}),  # 837 files from the billing system
     "eligibility.import": frozenset({O, M, F, B}),
     "eligibility.request": frozenset({O, M, F, B}),
     # intake, outreach, models
@@ -57,7 +60,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "model.manage": frozenset({O}),
     "model.generate": ALL_ROLES,
     # reports
-    "report.export": frozenset({O, M}),
+    "report.export": frozenset({O, M}),  # de-identified figures
+    "report.monthly": frozenset({O}),  # the owner's monthly PDF
+    "report.phi_appendix": frozenset({O}),  # its appendix with patient identifiers
+    # the outbox
+    "outbox.send": frozenset({O, M}),
 }
 
 

@@ -15,19 +15,26 @@ EXPECTED_DENIED = {
     Role.OWNER: set(),
     Role.OFFICE_MANAGER: {"user.manage", "user.recover", "settings.manage", "audit.verify",
                           "audit.export", "audit.rebaseline", "backup.create",
-                          "backup.restore", "remit.import", "claim.manage", "model.manage"},
+                          "backup.restore", "remit.import", "claim.manage", "model.manage",
+                          "report.monthly", "report.phi_appendix"},
     Role.FRONT_DESK: {"user.manage", "user.recover", "settings.manage", "mode.set",
                       "payer.manage", "audit.verify", "audit.export", "audit.rebaseline",
                       "vault.check", "backup.create", "backup.restore", "task.reassign",
                       "task.bulk_approve", "portal.configure", "remit.import",
-                      "claim.manage", "model.manage", "report.export"},
+                      "claim.manage", "model.manage", "report.export", "report.monthly",
+                      "report.phi_appendix", "outbox.send"},
     Role.BILLER: {"user.manage", "user.recover", "settings.manage", "mode.set",
                   "patient.create", "patient.update", "appointment.manage", "audit.verify",
                   "audit.export", "audit.rebaseline", "vault.check", "backup.create",
                   "backup.restore", "task.reassign", "task.bulk_approve", "pa.manage",
                   "pa.check", "portal.configure", "intake.import", "outreach.draft",
-                  "model.manage", "report.export"},
+                  "model.manage", "report.export", "report.monthly",
+                  "report.phi_appendix", "outbox.send"},
 }
+# Imports (issue 12): 837 claims are the biller's; bulk EHR records (FHIR, CSV) the manager's.
+EXPECTED_DENIED[Role.OFFICE_MANAGER] |= {"claim.import"}
+EXPECTED_DENIED[Role.FRONT_DESK] |= {"claim.import", "records.import"}
+EXPECTED_DENIED[Role.BILLER] |= {"records.import"}
 
 
 @pytest.mark.parametrize("role,action", list(itertools.product(Role, sorted(PERMISSIONS))))

@@ -1,0 +1,103 @@
+"""The practice's figures and the owner's monthly PDF report.
+
+Figures are de-identified (counts, rates, dollars, payer names, internal ids), so the
+office manager may read them; the monthly report is the owner's, and its optional
+appendix with patient identifiers is an owner-only, audited export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from app import audit, clock
+from app.errors import ValidationError
+from app.identity import Session, require
+from app.queue import TrustFigures, all_modes, trust_figures
+from app.reports import metrics as m
+from app.services.practice import all_settings, practice_info
+from app.services.prior_auth import practice_zone
+
+
+@dataclass
+class PracticeMetrics:
+    period: m.Period
+    prior_auth: m.PriorAuthMetrics
+    revenue: m.RevenueMetrics
+    eligibility: m.EligibilityMetrics
+    schedule: m.ScheduleMetrics
+    queues: m.QueueMetrics
+    trust: dict[str, TrustFigures]
+    modes: dict[str, str]
+    mode_changes: list[dict[str, Any]]
+    hours: m.HoursSaved
+    settings: dict[str, Any]
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """'2026-11' -> (2026, 11), with a one-line refusal for anything else."""
+    try:
+        year, month = (int(p) for p in text.split("-"))
+        date(year, month, 1)
+    except ValueError as exc:
+        raise ValidationError(f"a month is YYYY-MM, e.g. 2026-11; got {text!r}") from exc
+    return year, month
+
+
+def _collect(session: Session, period: m.Period) -> PracticeMetrics:
+    db = session.vault
+    tz = practice_zone(session)
+    settings = all_settings(session)
+    minutes = {k: v for k, v in settings.items() if k.startswith("minutes_per_")}
+    return PracticeMetrics(
+        period=period,
+        prior_auth=m.prior_auth_metrics(db, period),
+        revenue=m.revenue_metrics(db, period, tz, int(settings["report_rework_days"])),
+        eligibility=m.eligibility_metrics(db, period, tz),
+        schedule=m.schedule_metrics(db, period),
+        queues=m.queue_metrics(db, period),
+        trust=trust_figures(session, period.start, period.end),
+        modes={k: v.value for k, v in all_modes(session).items()},
+        mode_changes=m.mode_changes(db, period),
+        hours=m.hours_saved(db, period, minutes),
+        settings=settings)
+
+
+def month_metrics(session: Session, year: int, month: int) -> PracticeMetrics:
+    """The figures for a calendar month in the practice's time zone."""
+    require(session, "report.export")
+    period = m.Period.month(year, month, practice_zone(session))
+    audit.record_now(session.vault, session, "report.view", object_type="report",
+                     object_id=f"{year:04d}-{month:02d}")
+    return _collect(session, period)
+
+
+def export_monthly_report(session: Session, year: int, month: int, target: Path,
+                          phi_appendix: bool = False) -> Path:
+    """Write the monthly PDF (de-identified) to `target`; with `phi_appendix`, add the
+    owner-only appendix of identifiers, every page marked PHI. Both are audited."""
+    require(session, "report.monthly")
+    if phi_appendix:
+        require(session, "report.phi_appendix")
+    from app.reports.monthly import appendix_rows, render_monthly
+    tz = practice_zone(session)
+    period = m.Period.month(year, month, tz)
+    current = _collect(session, period)
+    previous = _collect(session, period.previous_month(tz))
+    info = practice_info(session)
+    rows = appendix_rows(session.vault, period) if phi_appendix else None
+    pdf = render_monthly(current, previous, practice=str(info["name"]), timezone=tz,
+                         generated_by=session.username, generated_at=clock.now(),
+                         appendix=rows)
+    target = Path(target)
+    if target.is_dir():
+        raise ValidationError(f"{target} is a folder; name the PDF file to write")
+    target.write_bytes(pdf)
+    audit.record_now(session.vault, session,
+                     "report.phi_export" if phi_appendix else "report.monthly",
+                     object_type="report", object_id=f"{year:04d}-{month:02d}",
+                     details={"bytes": len(pdf), "phi_appendix": phi_appendix,
+                              "appendix_rows": len(rows or []), "file": target.name})
+    return target
