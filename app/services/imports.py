@@ -1,0 +1,240 @@
+"""Imports from the practice's own systems: 837 claims, FHIR R4 and CSV exports.
+
+Every import is one write transaction: the file is parsed and validated first (nothing is
+written if it is refused), then stored. Records carry the source's own IDs (CLM01 with the
+payer, FHIR resource ids, the CSV's ID column), so a re-import finds them and changes
+nothing; a changed record is updated in place. With `skip_bad` the bad records are left
+out and listed, and the audit row says that the choice was made and which positions were
+skipped. Role checks come first, before the file is even read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from app import audit, clock
+from app.domain.claims import Party, SubmittedClaim
+from app.errors import NotFound
+from app.identity import Session, require
+from app.imports.common import LIMITS, ImportOutcome, check_size, content_hash
+from app.services.remittance import match_payer
+from app.vault.db import Connection
+from app.x12.tokenizer import check_size as check_x12_size
+from app.x12.x837 import parse_837
+
+# SBR09 claim filing indicator -> the payer's plan type, for a payer first seen on a claim
+# (the practice can correct it later; decision clocks and appeal windows follow it).
+FILING_PLAN_TYPES = {"MA": "medicare_ffs", "MB": "medicare_ffs", "MC": "medicaid",
+                     "16": "medicare_advantage", "HM": "commercial", "CI": "commercial",
+                     "BL": "commercial"}
+
+
+# -- shared storage helpers -----------------------------------------------------------------
+
+def _run_row(session: Session, conn: Connection, outcome: ImportOutcome, data_sha: str,
+             size: int, skip_bad: bool) -> int:
+    cur = conn.execute(
+        "INSERT INTO import_runs (kind, sha256, size, actor, skip_bad, summary, skipped, "
+        "findings, imported_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (outcome.kind, data_sha, size, session.username, int(skip_bad),
+         json.dumps({"records": outcome.records, "created": outcome.created,
+                     "updated": outcome.updated, "unchanged": outcome.unchanged,
+                     "by_type": outcome.by_type}),
+         json.dumps([b.to_json() for b in outcome.skipped]),
+         json.dumps(outcome.findings), clock.iso(clock.now())))
+    return int(cur.lastrowid)
+
+
+def _finish(session: Session, conn: Connection, outcome: ImportOutcome, sha: str,
+            size: int, skip_bad: bool, files: int = 1) -> None:
+    """The import log row and the audit entry, inside the import's transaction. The
+    audit keeps counts and the skipped positions, never the records' values."""
+    outcome.sha256 = sha
+    outcome.import_id = _run_row(session, conn, outcome, sha, size, skip_bad)
+    audit.record(session.vault, conn, session, "import.run", "import", outcome.import_id,
+                 details={"kind": outcome.kind, "sha256": sha, "files": files,
+                          "records": outcome.records, "created": outcome.created,
+                          "updated": outcome.updated, "unchanged": outcome.unchanged,
+                          "skip_bad": skip_bad, "skipped": len(outcome.skipped),
+                          "skipped_positions": [b.position for b in outcome.skipped][:200]})
+
+
+def _find_patient(conn: Connection, last: str, first: str, dob: str,
+                  member_id: str) -> int | None:
+    """The same person: member ID with the same name, else the same name and birth date.
+    Names compare without case; a different first name under one member ID (a family on
+    one policy) is a different person."""
+    fold = str.casefold
+    if member_id:
+        for pid, plast, pfirst, pdob in conn.execute(
+                "SELECT p.id, p.last_name, p.first_name, p.dob FROM coverages c JOIN patients p"
+                " ON p.id = c.patient_id WHERE c.member_id = ? COLLATE NOCASE ORDER BY p.id",
+                (member_id,)):
+            if fold(plast) == fold(last) and (not first or fold(pfirst) == fold(first)) \
+                    and (not dob or not pdob or pdob == dob):
+                return int(pid)
+    if dob:
+        row = conn.execute(
+            "SELECT id FROM patients WHERE last_name = ? COLLATE NOCASE AND first_name = ? "
+            "COLLATE NOCASE AND dob = ? ORDER BY id LIMIT 1", (last, first, dob)).fetchone()
+        if row:
+            return int(row[0])
+    return None
+
+
+def _new_patient(conn: Connection, last: str, first: str, dob: str, sex: str,
+                 **extra: str) -> int:
+    now = clock.iso(clock.now())
+    cols = {"first_name": first, "last_name": last, "dob": dob, "sex": sex, **extra,
+            "created_at": now, "updated_at": now}
+    cur = conn.execute(f"INSERT INTO patients ({', '.join(cols)}) VALUES "
+                       f"({', '.join('?' for _ in cols)})", tuple(cols.values()))
+    return int(cur.lastrowid)
+
+
+def _ensure_coverage(conn: Connection, patient_id: int, payer_id: int, member_id: str,
+                     group: str, priority: int) -> bool:
+    if not member_id:
+        return False
+    if conn.execute("SELECT 1 FROM coverages WHERE patient_id = ? AND payer_id = ? AND "
+                    "member_id = ? COLLATE NOCASE", (patient_id, payer_id, member_id)
+                    ).fetchone():
+        return False
+    conn.execute("INSERT INTO coverages (patient_id, payer_id, member_id, group_number, "
+                 "priority) VALUES (?,?,?,?,?)", (patient_id, payer_id, member_id, group,
+                                                  priority))
+    return True
+
+
+def _ensure_payer(conn: Connection, name: str, ident: str, plan_type: str) -> int:
+    found = match_payer(conn, name, ident)
+    if found:
+        return found[0]
+    cur = conn.execute("INSERT INTO payers (name, plan_type, payer_code, created_at) VALUES "
+                       "(?,?,?,?)", (name, plan_type, ident, clock.iso(clock.now())))
+    return int(cur.lastrowid)
+
+
+# -- 837 claims -----------------------------------------------------------------------------
+
+def import_837(session: Session, data: bytes, *, skip_bad: bool = False,
+               lenient: bool = False) -> ImportOutcome:
+    """Store the claims of an 837P/837I file (one transaction): claim, lines, diagnosis
+    and procedure codes, charges, payer (created when new) and patient (matched by member
+    ID and name, or created with the coverage on the claim). Claims are keyed by CLM01
+    and payer, as an 835's CLP01 is matched; an identical re-import changes nothing, a
+    changed claim (a replacement, frequency 7) is updated. Raises X12Error / ImportRejected
+    with the position for a malformed file or, without skip_bad, a bad claim."""
+    require(session, "claim.import")
+    check_x12_size(len(data))
+    parsed = parse_837(data, lenient=lenient, skip_bad=skip_bad)
+    outcome = ImportOutcome("837", records=len(parsed.claims) + len(parsed.bad),
+                            skipped=list(parsed.bad), findings=list(parsed.findings))
+    sha = hashlib.sha256(data).hexdigest()
+    with session.vault.write() as conn:
+        for claim in parsed.claims:
+            _store_claim(conn, claim, outcome)
+        _finish(session, conn, outcome, sha, len(data), skip_bad)
+    return outcome
+
+
+def _claim_content(claim: SubmittedClaim) -> dict[str, Any]:
+    data = asdict(claim)
+    data.pop("segment_index")  # where it sits in the file is not what it says
+    return data
+
+
+def _claim_patient(conn: Connection, claim: SubmittedClaim, payer_id: int,
+                   outcome: ImportOutcome) -> int | None:
+    who: Party | None = claim.who
+    subscriber = claim.subscriber
+    if who is None or subscriber is None:
+        return None
+    dob = who.dob.isoformat() if who.dob else ""
+    member_id = subscriber.member_id
+    patient_id = _find_patient(conn, who.last, who.first, dob, member_id)
+    if patient_id is None:
+        patient_id = _new_patient(conn, who.last, who.first, dob, who.sex)
+        outcome.count("patient")
+    priority = {"P": 1, "S": 2, "T": 3}.get(claim.payer_responsibility, 1)
+    if _ensure_coverage(conn, patient_id, payer_id, member_id, claim.group_number, priority):
+        outcome.count("coverage")
+    return patient_id
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _store_claim(conn: Connection, claim: SubmittedClaim, outcome: ImportOutcome) -> None:
+    digest = content_hash(_claim_content(claim))
+    payer_id = _ensure_payer(conn, claim.payer_name, claim.payer_ident,
+                             FILING_PLAN_TYPES.get(claim.filing_indicator, "commercial"))
+    row = conn.execute("SELECT id, source_hash FROM claims WHERE claim_number = ? AND "
+                       "payer_id = ?", (claim.claim_number, payer_id)).fetchone()
+    if row is not None and row[1] == digest:
+        outcome.unchanged += 1
+        return
+    patient_id = _claim_patient(conn, claim, payer_id, outcome)
+    values = (patient_id, _iso(claim.first_service_date()), str(claim.total_charge),
+              claim.frequency_code, json.dumps(sorted({ln.code for ln in claim.lines
+                                                       if ln.code})),
+              claim.kind, json.dumps(claim.diagnoses), claim.facility_code,
+              _iso(claim.last_service_date()), claim.original_reference, digest)
+    if row is None:
+        cur = conn.execute(
+            "INSERT INTO claims (patient_id, service_date, total_charge, frequency_code, "
+            "procedures, source, diagnoses, facility_code, service_to, original_reference, "
+            "source_hash, claim_number, payer_id, status, submitted_at, created_at) VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,'submitted',?,?)",
+            values + (claim.claim_number, payer_id, clock.iso(clock.now()),
+                      clock.iso(clock.now())))
+        claim_id = int(cur.lastrowid)
+        outcome.created += 1
+    else:
+        claim_id = int(row[0])
+        conn.execute(
+            "UPDATE claims SET patient_id = ?, service_date = ?, total_charge = ?, "
+            "frequency_code = ?, procedures = ?, source = ?, diagnoses = ?, facility_code = ?,"
+            " service_to = ?, original_reference = ?, source_hash = ? WHERE id = ?",
+            values + (claim_id,))
+        conn.execute("DELETE FROM claim_lines WHERE claim_id = ?", (claim_id,))
+        outcome.updated += 1
+    outcome.count("claim")
+    for n, ln in enumerate(claim.lines):
+        conn.execute(
+            "INSERT INTO claim_lines (claim_id, ordinal, procedure, code, modifiers, "
+            "revenue_code, charge, units, unit_basis, service_date, diagnosis_pointers) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (claim_id, n, ln.procedure, ln.code, json.dumps(ln.modifiers), ln.revenue_code,
+             str(ln.charge), None if ln.units is None else str(ln.units), ln.unit_basis,
+             _iso(ln.service_date), json.dumps(ln.diagnosis_pointers)))
+
+
+def claim_detail(session: Session, claim_id: int) -> dict[str, Any]:
+    """A claim as billed, with its lines (what the 835 and 277 are matched against)."""
+    require(session, "claim.manage")
+    vault = session.vault
+    r = vault.query_one(
+        "SELECT c.id, c.claim_number, c.patient_id, c.payer_id, p.name, c.service_date, "
+        "c.service_to, c.total_charge, c.frequency_code, c.diagnoses, c.status, c.source, "
+        "c.facility_code, c.original_reference FROM claims c LEFT JOIN payers p ON "
+        "p.id = c.payer_id WHERE c.id = ?", (claim_id,))
+    if r is None:
+        raise NotFound(f"no claim {claim_id}")
+    lines = [{"code": x[0], "modifiers": json.loads(x[1]), "revenue_code": x[2],
+              "charge": x[3], "units": x[4], "service_date": x[5]} for x in vault.query(
+        "SELECT code, modifiers, revenue_code, charge, units, service_date FROM claim_lines "
+        "WHERE claim_id = ? ORDER BY ordinal", (claim_id,))]
+    return {"id": r[0], "claim_number": r[1], "patient_id": r[2], "payer_id": r[3],
+            "payer": r[4], "service_from": r[5], "service_to": r[6], "total_charge": r[7],
+            "frequency_code": r[8], "diagnoses": json.loads(r[9]), "status": r[10],
+            "source": r[11], "facility_code": r[12], "original_reference": r[13],
+            "lines": lines}
+
+
+__all__ = ["LIMITS", "ImportOutcome", "check_size", "claim_detail", "import_837"]
