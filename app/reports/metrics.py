@@ -72,7 +72,7 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _local_day(text: str, tz: ZoneInfo) -> date:
+def local_day(text: str, tz: ZoneInfo) -> date:
     """A stored value as a local date: an ISO UTC time, or already a YYYY-MM-DD date."""
     if len(text) == 10:
         return date.fromisoformat(text)
@@ -221,7 +221,7 @@ def revenue_metrics(db: Reader, period: Period, tz: ZoneInfo,
     if not rows:
         out.available = False
         out.note = "no remittances (835) imported yet"
-    in_period = [r for r in rows if r[2] != "22" and first <= _local_day(r[6], tz) <= last]
+    in_period = [r for r in rows if r[2] != "22" and first <= local_day(r[6], tz) <= last]
     if rows and not in_period:
         out.note = "no claims were adjudicated in this period"
     later: dict[str, list[tuple[str, int, Any]]] = defaultdict(list)
@@ -334,8 +334,8 @@ def eligibility_metrics(db: Reader, period: Period, tz: ZoneInfo) -> Eligibility
         return EligibilityMetrics(False, "no visits scheduled in this period", gaps_found=gaps)
     out = EligibilityMetrics(True, visits=len(visits), gaps_found=int(gaps))
     for pid, start_at in visits:
-        day = _local_day(start_at, tz)
-        if any(_local_day(r, tz) < day for r in responses.get(int(pid), [])):
+        day = local_day(start_at, tz)
+        if any(local_day(r, tz) < day for r in responses.get(int(pid), [])):
             out.checked_before += 1
     out.checked_rate = _rate(out.checked_before, out.visits)
     if not responses:

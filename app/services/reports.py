@@ -15,7 +15,8 @@ from typing import Any
 from app import audit, clock
 from app.errors import ValidationError
 from app.identity import Session, require
-from app.queue import TrustFigures, all_modes, trust_figures
+from app.queue import all_modes
+from app.reports.trust import TrustFigures, trust_figures
 from app.reports import metrics as m
 from app.services.practice import all_settings, practice_info
 from app.services.prior_auth import practice_zone
@@ -87,13 +88,15 @@ def export_monthly_report(session: Session, year: int, month: int, target: Path,
     current = _collect(session, period)
     previous = _collect(session, period.previous_month(tz))
     info = practice_info(session)
-    rows = appendix_rows(session.vault, period) if phi_appendix else None
+    rows = appendix_rows(session.vault, period, tz) if phi_appendix else None
     pdf = render_monthly(current, previous, practice=str(info["name"]), timezone=tz,
                          generated_by=session.username, generated_at=clock.now(),
                          appendix=rows)
     target = Path(target)
     if target.is_dir():
         raise ValidationError(f"{target} is a folder; name the PDF file to write")
+    if not target.parent.is_dir():
+        raise ValidationError(f"no such folder: {target.parent}")
     target.write_bytes(pdf)
     audit.record_now(session.vault, session,
                      "report.phi_export" if phi_appendix else "report.monthly",

@@ -72,6 +72,7 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "import 271": ("eligibility.import", ["{tmp}/x.835"]),
     "import 277": ("claim.manage", ["{tmp}/x.835"]),
     "import 837": ("claim.import", ["{tmp}/x.835"]),
+    "import fhir": ("records.import", ["{tmp}/x.835"]),
     "eligibility request": ("eligibility.request", ["--patient", "1", "--date", "2027-01-01"]),
     "eligibility show": ("patient.view", ["--patient", "1"]),
     "eligibility check": ("eligibility.request", []),
@@ -87,6 +88,7 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "tasks escalate": ("task.act", ["1"]),
     "tasks verdict": ("task.act", ["1", "would_approve"]),
     "mode set": ("mode.set", ["outreach", "approve_each"]),
+    "report monthly": ("report.monthly", ["--month", "2026-11", "--out", "{tmp}/r.pdf"]),
     "vault check": ("vault.check", []),
     # restore authenticates by itself (no session): walked in test_restore_walk below
     "restore": ("backup.restore", []),
@@ -220,6 +222,7 @@ SERVICES: dict[str, str] = {
     "eligibility.store_271": "eligibility.import",
     "imports.claim_detail": "claim.manage",
     "imports.import_837": "claim.import",
+    "imports.import_fhir": "records.import",
     "intake.create_review": "intake.import",
     "intake.find_patient": "patient.view",
     "intake.get_form_blob": "task.view",
