@@ -18,7 +18,7 @@ from typing import Any
 
 from app import audit, clock
 from app.domain.claims import Party, SubmittedClaim
-from app.errors import NotFound
+from app.errors import ImportRejected, NotFound
 from app.identity import Session, require
 from app.imports.common import LIMITS, ImportOutcome, check_size, content_hash
 from app.services.remittance import match_payer
@@ -237,4 +237,194 @@ def claim_detail(session: Session, claim_id: int) -> dict[str, Any]:
             "lines": lines}
 
 
-__all__ = ["LIMITS", "ImportOutcome", "check_size", "claim_detail", "import_837"]
+# -- FHIR R4 ----------------------------------------------------------------------------------
+
+def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: bool = False
+                ) -> ImportOutcome:
+    """Import FHIR bundles and bulk NDJSON files (name, content) in one transaction:
+    patients (matched by their FHIR id from an earlier import, else by name and birth
+    date), coverage, appointments, and the clinical records care gaps read. Every
+    resource is validated first; a bad one refuses the whole import with its position
+    (file, entry or line) unless skip_bad, which leaves it out, lists it and audits the
+    choice. Keyed on the resources' own ids: a re-import changes nothing."""
+    require(session, "records.import")
+    from app.imports.fhir import Reader
+
+    reader = Reader(LIMITS)
+    for name, data in files:
+        reader.add_file(name, data)
+    batch = reader.batch
+    outcome = ImportOutcome("fhir", records=batch.records, skipped=list(batch.bad))
+    if batch.ignored:
+        outcome.findings.append("not imported (types OffHold does not use): " + ", ".join(
+            f"{t} {n}" for t, n in sorted(batch.ignored.items())))
+    digest = hashlib.sha256()
+    for name, data in files:
+        digest.update(hashlib.sha256(data).digest())
+    with session.vault.write() as conn:
+        _store_fhir(conn, batch, outcome)
+        if outcome.skipped and not skip_bad:
+            first = outcome.skipped[0]
+            more = len(outcome.skipped) - 1
+            raise ImportRejected(first.reason + (f"; {more} more bad record(s)" if more
+                                                 else ""), first.position)
+        _finish(session, conn, outcome, digest.hexdigest(),
+                sum(len(d) for _n, d in files), skip_bad, files=len(files))
+    return outcome
+
+
+def _source_row(conn: Connection, source: str, resource: str, source_id: str
+                ) -> tuple[int, str] | None:
+    row = conn.execute("SELECT local_id, content_hash FROM source_ids WHERE source = ? AND "
+                       "resource = ? AND source_id = ?", (source, resource, source_id)
+                       ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _link(conn: Connection, source: str, resource: str, source_id: str, local_id: int,
+          digest: str) -> None:
+    conn.execute("INSERT INTO source_ids (source, resource, source_id, local_id, content_hash)"
+                 " VALUES (?,?,?,?,?) ON CONFLICT (source, resource, source_id) DO UPDATE "
+                 "SET local_id = excluded.local_id, content_hash = excluded.content_hash",
+                 (source, resource, source_id, local_id, digest))
+
+
+PATIENT_COLUMNS = ("first_name", "last_name", "dob", "sex", "phone", "email", "address")
+
+
+def _upsert_patient(conn: Connection, source: str, source_id: str, fields: dict[str, Any],
+                    outcome: ImportOutcome) -> int:
+    """A patient from an export: the one imported before under the same source ID, else
+    the same person already in the vault (name and birth date), else a new one."""
+    digest = content_hash(fields)
+    known = _source_row(conn, source, "Patient", source_id)
+    if known is not None and known[1] == digest:
+        outcome.unchanged += 1
+        return known[0]
+    patient_id = known[0] if known else _find_patient(
+        conn, fields["last_name"], fields["first_name"], fields["dob"] or "", "")
+    if patient_id is None:
+        patient_id = _new_patient(conn, fields["last_name"], fields["first_name"],
+                                  fields["dob"] or "", fields.get("sex", ""),
+                                  **{k: str(fields.get(k) or "") for k in
+                                     ("phone", "email", "address")})
+        outcome.created += 1
+    else:
+        present = {k: fields[k] for k in PATIENT_COLUMNS if fields.get(k)}
+        conn.execute(f"UPDATE patients SET {', '.join(f'{k} = ?' for k in present)}, "
+                     "updated_at = ? WHERE id = ?",
+                     (*present.values(), clock.iso(clock.now()), patient_id))
+        outcome.updated += 1
+    outcome.count("patient")
+    _link(conn, source, "Patient", source_id, patient_id, digest)
+    return patient_id
+
+
+def _store_fhir(conn: Connection, batch: Any, outcome: ImportOutcome) -> None:
+    from app.imports.common import BadRecord
+    from app.imports.fhir import iter_by_type
+
+    patients: dict[str, int] = {}
+    for res in iter_by_type(batch):
+        if res.type == "Patient":
+            patients[res.id] = _upsert_patient(conn, "fhir", res.id, res.fields, outcome)
+            continue
+        patient_id = patients.get(res.patient_ref)
+        if patient_id is None:
+            known = _source_row(conn, "fhir", "Patient", res.patient_ref)
+            patient_id = known[0] if known else None
+        if patient_id is None:
+            outcome.skipped.append(BadRecord(res.position, f"{res.type}: its patient is "
+                                             "not in this import nor an earlier one", res.id))
+            continue
+        digest = content_hash({"patient": res.patient_ref, **res.fields, **res.refs})
+        known = _source_row(conn, "fhir", res.type, res.id)
+        if known is not None and known[1] == digest:
+            outcome.unchanged += 1
+            continue
+        local = known[0] if known else None
+        if res.type == "Coverage":
+            try:
+                local = _store_coverage(conn, res, patient_id, local, batch.organizations)
+            except ValueError as exc:
+                outcome.skipped.append(BadRecord(res.position, str(exc), res.id))
+                continue
+        elif res.type == "Appointment":
+            local = _store_appointment(conn, res.fields, patient_id, local)
+        else:
+            local = _store_clinical(conn, res.fields, patient_id, local)
+        if known is None:
+            outcome.created += 1
+        else:
+            outcome.updated += 1
+        outcome.count(res.type.lower())
+        _link(conn, "fhir", res.type, res.id, local, digest)
+
+
+def _plan_type(payer_name: str) -> str:
+    name = payer_name.casefold()
+    if "medicare" in name:
+        return "medicare_advantage" if "advantage" in name else "medicare_ffs"
+    return "medicaid" if "medicaid" in name else "commercial"
+
+
+def _store_coverage(conn: Connection, res: Any, patient_id: int, local: int | None,
+                    organizations: dict[str, str]) -> int:
+    f = res.fields
+    payer_name = f["payer_name"] or organizations.get(res.refs.get("payor", ""), "")
+    if not payer_name or not f["member_id"]:
+        raise ValueError("Coverage: no payer name (payor) or member ID (subscriberId)")
+    payer_id = _ensure_payer(conn, payer_name, "", _plan_type(payer_name))
+    values = (patient_id, payer_id, f["member_id"], f["group_number"], f["plan_name"],
+              f["priority"], f["active"], f["effective_date"], f["termination_date"])
+    if local is None:
+        existing = conn.execute("SELECT id FROM coverages WHERE patient_id = ? AND payer_id = ?"
+                                " AND member_id = ? COLLATE NOCASE", values[:3]).fetchone()
+        if existing is None:
+            cur = conn.execute("INSERT INTO coverages (patient_id, payer_id, member_id, "
+                               "group_number, plan_name, priority, active, effective_date, "
+                               "termination_date) VALUES (?,?,?,?,?,?,?,?,?)", values)
+            return int(cur.lastrowid)
+        local = int(existing[0])
+    conn.execute("UPDATE coverages SET patient_id = ?, payer_id = ?, member_id = ?, "
+                 "group_number = ?, plan_name = ?, priority = ?, active = ?, "
+                 "effective_date = ?, termination_date = ? WHERE id = ?", values + (local,))
+    return local
+
+
+def _store_appointment(conn: Connection, f: dict[str, Any], patient_id: int,
+                       local: int | None) -> int:
+    visit_type = str(f.get("visit_type") or "office_visit")
+    if local is None:
+        cur = conn.execute("INSERT INTO appointments (patient_id, provider, start_at, "
+                           "visit_type, status, created_at) VALUES (?,?,?,?,?,?)",
+                           (patient_id, f["provider"], f["start_at"], visit_type,
+                            f["status"], clock.iso(clock.now())))
+        return int(cur.lastrowid)
+    conn.execute("UPDATE appointments SET patient_id = ?, provider = ?, start_at = ?, "
+                 "visit_type = ?, status = ? WHERE id = ?",
+                 (patient_id, f["provider"], f["start_at"], visit_type, f["status"], local))
+    return local
+
+
+CLINICAL_COLUMNS = ("kind", "code_system", "code", "display", "status", "recorded_on",
+                    "ended_on", "value", "unit")
+
+
+def _store_clinical(conn: Connection, f: dict[str, Any], patient_id: int,
+                    local: int | None) -> int:
+    values = tuple(f[k] for k in CLINICAL_COLUMNS)
+    if local is None:
+        cur = conn.execute(f"INSERT INTO clinical_records (patient_id, "
+                           f"{', '.join(CLINICAL_COLUMNS)}, created_at) VALUES "
+                           f"(?, {', '.join('?' for _ in CLINICAL_COLUMNS)}, ?)",
+                           (patient_id, *values, clock.iso(clock.now())))
+        return int(cur.lastrowid)
+    conn.execute(f"UPDATE clinical_records SET patient_id = ?, "
+                 f"{', '.join(f'{k} = ?' for k in CLINICAL_COLUMNS)} WHERE id = ?",
+                 (patient_id, *values, local))
+    return local
+
+
+__all__ = ["LIMITS", "ImportOutcome", "check_size", "claim_detail", "import_837",
+           "import_fhir"]

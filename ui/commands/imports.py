@@ -25,6 +25,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--lenient", action="store_true",
                    help="flag (not reject) envelope count and control-number mismatches")
     p.set_defaults(handler=cmd_import_837)
+    p = group.add_parser("fhir", parents=[common],
+                         help="FHIR R4 bundles (.json) or a bulk export (.ndjson files)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out bad records (listed, and audited) instead of refusing")
+    p.set_defaults(handler=cmd_import_fhir)
 
 
 def _read(path: str, cap: int) -> bytes:
@@ -71,3 +77,20 @@ def cmd_import_837(args: argparse.Namespace, ctx: Context) -> int:
         return import_service.import_837(ctx.session(), _read(path, MAX_X12_BYTES),
                                          skip_bad=args.skip_bad, lenient=args.lenient)
     return _each_file(args, ctx, run)
+
+
+def cmd_import_fhir(args: argparse.Namespace, ctx: Context) -> int:
+    """All the files in one import (a bulk export's files refer to each other)."""
+    session = ctx.session()
+    files = [(Path(path).name, _read(path, import_service.LIMITS.max_ndjson_bytes))
+             for path in args.files]
+    try:
+        outcome = import_service.import_fhir(session, files, skip_bad=args.skip_bad)
+    except KnownError as exc:
+        ctx.say(f"REJECTED, nothing imported: {exc}")
+        ctx.emit({"files": args.files, "rejected": str(exc)}, "rejected")
+        return 1
+    data = _report(ctx, ", ".join(args.files) if len(args.files) < 4
+                   else f"{len(args.files)} files", outcome)
+    ctx.emit(data, "ok")
+    return 0
