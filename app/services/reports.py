@@ -16,8 +16,8 @@ from app import audit, clock
 from app.errors import ValidationError
 from app.identity import Session, require
 from app.queue import all_modes
-from app.reports.trust import TrustFigures, trust_figures
 from app.reports import metrics as m
+from app.reports.trust import TrustFigures, trust_figures
 from app.services.practice import all_settings, practice_info
 from app.services.prior_auth import practice_zone
 

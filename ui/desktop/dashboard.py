@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -96,6 +97,18 @@ class DashboardPage(Page):
         layout.addWidget(self.table, 2, 0, 1, 2)
         layout.setRowStretch(1, 3)
         layout.setRowStretch(2, 2)
+        # The monthly PDF is the owner's (report.monthly); others never see the button.
+        self.report_button = QPushButton("Monthly report…")
+        self.report_button.setToolTip("Save the owner's monthly PDF report")
+        self.report_button.setVisible(ctx.session.can("report.monthly"))
+        self.report_button.clicked.connect(self.open_report_dialog)
+        layout.addWidget(self.report_button, 3, 1, Qt.AlignmentFlag.AlignRight)
+        self.report_dialog: QWidget | None = None
+
+    def open_report_dialog(self) -> None:
+        from ui.desktop.report_dialog import MonthlyReportDialog
+        self.report_dialog = MonthlyReportDialog(self.ctx, self)
+        self.report_dialog.open()  # window-modal without a nested event loop
 
     def refresh(self) -> None:
         session = self.ctx.session
