@@ -91,6 +91,11 @@ class TaskState(str, Enum):
     SNOOZED = "snoozed"
 
 
+# Work waiting for a person: the only definition (queue pages and counts, the overdue
+# sweep, the desktop's buttons all use it; app/queue/machine.py re-exports it).
+ACTIONABLE_STATES = frozenset({TaskState.SHADOW, TaskState.PENDING, TaskState.FAILED})
+
+
 class ActionMode(str, Enum):
     SHADOW = "shadow"
     APPROVE_EACH = "approve_each"
@@ -145,5 +150,5 @@ class Task:
     history: list[HistoryEntry] = field(default_factory=list)
 
     def is_overdue(self, at: datetime) -> bool:
-        return self.due_at is not None and self.due_at < at and self.state in (
-            TaskState.PENDING, TaskState.SHADOW, TaskState.FAILED)
+        return self.due_at is not None and self.due_at < at and \
+            self.state in ACTIONABLE_STATES

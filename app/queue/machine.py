@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.domain import ACTIONABLE_STATES
 from app.domain import TaskState as S
 
 TRANSITIONS: dict[S, frozenset[S]] = {
@@ -18,8 +19,17 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 }
 
 OPEN_STATES = frozenset({S.SHADOW, S.PENDING, S.FAILED, S.SNOOZED, S.APPROVED, S.EXECUTING})
-ACTIONABLE_STATES = frozenset({S.SHADOW, S.PENDING, S.FAILED})
+ACTIONABLE_VALUES: tuple[str, ...] = tuple(sorted(s.value for s in ACTIONABLE_STATES))
+
+
+def actionable_sql() -> str:
+    """ACTIONABLE_STATES as an SQL list of quoted values, for `state IN ...`."""
+    return "(" + ",".join(f"'{v}'" for v in ACTIONABLE_VALUES) + ")"
 
 
 def can_transition(source: S, target: S) -> bool:
     return target in TRANSITIONS[source]
+
+
+__all__ = ["ACTIONABLE_STATES", "ACTIONABLE_VALUES", "OPEN_STATES", "TRANSITIONS",
+           "actionable_sql", "can_transition"]

@@ -111,8 +111,8 @@ def patient_page(session: Session, patient_id: int) -> PatientPage:
     appointments. Opening it is audited as a view (by `patients.get_patient`)."""
     patient = patients.get_patient(session, patient_id, purpose="patient page")
     open_tasks = queue.list_tasks(session, queue.QueueFilter(
-        patient_id=patient_id, states=("shadow", "pending", "failed", "snoozed", "approved",
-                                       "executing")), limit=200)
+        patient_id=patient_id, states=tuple(sorted(s.value for s in queue.OPEN_STATES))),
+        limit=200)
     closed = queue.list_tasks(session, queue.QueueFilter(
         patient_id=patient_id, states=("done", "rejected")), limit=200, order="newest")
     rows: list[Any] = session.vault.query(

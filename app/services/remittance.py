@@ -494,10 +494,8 @@ def mark_worked(session: Session, conn: Connection, remit_claim_id: int, pdf: by
     conn.execute("UPDATE remit_claims SET worked_at = ? WHERE id = ?",
                  (clock.iso(clock.now()), remit_claim_id))
     if pdf is not None:
-        blob_id = queue.store_blob(session, conn, pdf, "application/pdf")
-        conn.execute("INSERT INTO task_evidence (task_id, label, excerpt, blob_id, created_at) "
-                     "VALUES (?,?,?,?,?)", (task_id, "Approved appeal letter (PDF)", note,
-                                            blob_id, clock.iso(clock.now())))
+        queue.add_evidence(session, conn, task_id, [queue.NewEvidence(
+            "Approved appeal letter (PDF)", excerpt=note, blob=pdf, mime="application/pdf")])
     audit.record(session.vault, conn, session, "denial.worked", "remit_claim", remit_claim_id,
                  details={"task_id": task_id, "letter": pdf is not None})
 

@@ -14,6 +14,7 @@ from app.domain import ActionMode, TaskState
 from app.errors import InvalidTransition
 from app.identity.permissions import Role
 from app.queue.kinds import KINDS, kinds_for_roles
+from app.reports import trust
 
 BILLER_KINDS = {k for k, spec in KINDS.items() if spec.role is Role.BILLER}
 
@@ -76,7 +77,7 @@ def test_shadow_tasks_are_marked_and_cannot_be_approved(qtbot: Any,
     qtbot.mouseClick(detail.would_approve, Qt.MouseButton.LeftButton)
     after = queue.get_task_unchecked(window.session, shadow.id)
     assert after.state is TaskState.DONE and after.shadow_verdict == "would_approve"
-    assert queue.trust_figures(window.session)[shadow.kind].decided == 1
+    assert trust.trust_figures(window.session)[shadow.kind].decided == 1
 
 
 def test_would_change_records_the_edit(qtbot: Any, open_window: Any) -> None:
@@ -88,7 +89,7 @@ def test_would_change_records_the_edit(qtbot: Any, open_window: Any) -> None:
     qtbot.mouseClick(page.detail.would_change, Qt.MouseButton.LeftButton)
     after = queue.get_task_unchecked(window.session, shadow.id)
     assert after.shadow_verdict == "would_change" and after.draft == "A better draft."
-    assert queue.trust_figures(window.session)[shadow.kind].edit_rate == 1.0
+    assert trust.trust_figures(window.session)[shadow.kind].edit_rate == 1.0
 
 
 def _select_ids(page: Any, ids: list[int]) -> None:

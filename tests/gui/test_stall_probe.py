@@ -15,6 +15,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app import queue
+from app.reports import trust
 from app.services import desktop_session, patients
 from ui.desktop.worker import Worker
 
@@ -29,7 +30,7 @@ def _job(session: Any, n: int) -> int:
     for _ in range(3):
         view = desktop_session.queue_view(session, queue.QueueFilter())
         total += len(view.tasks)
-        total += len(queue.trust_figures(session))
+        total += len(trust.trust_figures(session))
         total += len(patients.list_patients(session, "a"))
     blob = json.dumps([{"row": i, "n": n, "text": "x" * 40} for i in range(4000)])
     total += len(json.loads(blob))

@@ -13,6 +13,7 @@ from app.domain import TaskState
 from app.errors import InvalidTransition, PermissionDenied, ValidationError
 from app.identity import Role, Session
 from app.queue.machine import TRANSITIONS, can_transition
+from app.reports import trust
 from app.services import users
 
 
@@ -194,13 +195,13 @@ def test_trust_figures_from_scripted_history(owner_session) -> None:
     queue.approve(owner_session, ids[1], draft="draft text, changed")
     clock.set_clock(lambda: start + timedelta(minutes=30))
     queue.reject(owner_session, ids[2], "wrong patient")
-    fig = queue.trust_figures(owner_session)["human_handoff"]
+    fig = trust.trust_figures(owner_session)["human_handoff"]
     assert fig.decided == 3
     assert fig.approval_rate == pytest.approx(2 / 3)
     assert fig.edit_rate == pytest.approx(1 / 2)
     assert 0 < (fig.mean_edit_size or 0) < 0.5
     assert fig.median_minutes_to_action == pytest.approx(20, abs=0.01)
-    assert queue.trust_figures(owner_session)["denial_review"].approval_rate is None
+    assert trust.trust_figures(owner_session)["denial_review"].approval_rate is None
 
 
 def test_system_actor_does_not_count_as_action(owner_session) -> None:

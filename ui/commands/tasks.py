@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from app import clock, queue
+from app.reports import trust
 from ui.context import Context, UsageError
 
 
@@ -119,7 +120,7 @@ def cmd_verdict(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_trust(args: argparse.Namespace, ctx: Context) -> int:
-    figures = queue.trust_figures(ctx.session())
+    figures = trust.trust_figures(ctx.session())
     ctx.emit({k: vars(v) for k, v in figures.items()})
     return 0
 

@@ -33,20 +33,21 @@ from app import queue
 from app.identity import Session
 from app.services import vault_health
 from app.queue.kinds import kinds_for_roles
+from app.reports.trust import TrustFigures, trust_figures
 from ui.desktop.models import kind_label
 from ui.desktop.pages import AppContext, Page
 
 
 @dataclass
 class DashboardData:
-    trust: dict[str, queue.TrustFigures]
+    trust: dict[str, TrustFigures]
     counts: dict[str, int]
     modes: dict[str, str]
     vault_check: dict[str, Any] | None = None
 
 
 def load_dashboard(session: Session) -> DashboardData:
-    return DashboardData(queue.trust_figures(session), queue.queue_counts(session),
+    return DashboardData(trust_figures(session), queue.queue_counts(session),
                          {k: m.value for k, m in queue.all_modes(session).items()},
                          vault_health.last_check(session))
 

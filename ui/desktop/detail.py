@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import Task, TaskState
+from app.domain import ACTIONABLE_STATES, Task, TaskState
 from ui.desktop.extensions import DETAIL_TABS, load
 from ui.desktop.models import STATE_TEXT, kind_label, local_time
 
@@ -214,7 +214,7 @@ class TaskDetailPane(QWidget):
                 button.setEnabled(False)
             return
         shadow = task.state is TaskState.SHADOW
-        actionable = task.state in (TaskState.SHADOW, TaskState.PENDING, TaskState.FAILED)
+        actionable = task.state in ACTIONABLE_STATES
         self.title.setText(task.title)
         due = local_time(task.due_at) or "no due time"
         overdue = " (OVERDUE)" if task.due_at and task.is_overdue(_now()) else ""

@@ -333,9 +333,8 @@ class QueuePage(Page):
 
         def finished(result: Task) -> None:
             self.ctx.bridge.info(f"Task {result.id} {verb} ({result.state.value}).")
-            self._row_after_load = row if result.state.value not in (
-                "shadow", "pending", "failed") else row
-            if result.state.value in ("shadow", "pending", "failed"):
+            self._row_after_load = row
+            if result.state in queue.ACTIONABLE_STATES:
                 self._row_after_load = None
                 self._select_after_load = result.id
             self.refresh()

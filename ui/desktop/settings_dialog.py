@@ -35,6 +35,7 @@ from app import queue
 from app.identity import Session
 from app.identity.permissions import Role
 from app.queue.kinds import KINDS
+from app.reports.trust import TrustFigures, trust_figures
 from app.services import practice, users
 from ui.desktop.extensions import SETTINGS_TABS, load
 from ui.desktop.models import kind_label
@@ -51,7 +52,7 @@ class SettingsData:
     practice: dict[str, Any]
     auto_lock_minutes: int
     modes: dict[str, str]
-    trust: dict[str, queue.TrustFigures]
+    trust: dict[str, TrustFigures]
     users: list[dict[str, Any]] | None
 
 
@@ -60,7 +61,7 @@ def load_settings(session: Session) -> SettingsData:
     return SettingsData(practice.practice_info(session),
                         int(practice.get_setting(session, "auto_lock_minutes")),
                         {k: m.value for k, m in queue.all_modes(session).items()},
-                        queue.trust_figures(session), user_rows)
+                        trust_figures(session), user_rows)
 
 
 def _pct(value: float | None) -> str:

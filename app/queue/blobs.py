@@ -1,0 +1,46 @@
+"""Evidence on tasks: blobs (screenshots, PDFs, letters) stored in the vault, never on
+disk, and the evidence rows that attach them to a task. The only writer of task_evidence."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from app import clock
+from app.errors import NotFound
+from app.identity import Session, require
+from app.vault.db import Connection
+
+
+@dataclass
+class NewEvidence:
+    label: str
+    excerpt: str = ""
+    blob: bytes | None = None
+    mime: str = "text/plain"
+
+
+def store_blob(session: Session, conn: Connection, data: bytes, mime: str) -> int:
+    cur = conn.execute("INSERT INTO blobs (sha256, mime, size, data, created_at) "
+                       "VALUES (?,?,?,?,?)", (hashlib.sha256(data).hexdigest(), mime, len(data),
+                                              data, clock.iso(clock.now())))
+    return int(cur.lastrowid)
+
+
+def add_evidence(session: Session, conn: Connection, task_id: int,
+                 items: list[NewEvidence]) -> None:
+    """Attach evidence (an excerpt, optionally a blob) to a task, in the caller's write
+    transaction; the caller writes the audit row for what it did."""
+    for item in items:
+        blob_id = store_blob(session, conn, item.blob, item.mime) if item.blob else None
+        conn.execute("INSERT INTO task_evidence (task_id, label, excerpt, blob_id, created_at) "
+                     "VALUES (?,?,?,?,?)", (task_id, item.label, item.excerpt, blob_id,
+                                            clock.iso(clock.now())))
+
+
+def blob_data(session: Session, blob_id: int) -> tuple[bytes, str]:
+    require(session, "task.view")
+    row = session.vault.query_one("SELECT data, mime FROM blobs WHERE id = ?", (blob_id,))
+    if row is None:
+        raise NotFound(f"no evidence blob {blob_id}")
+    return bytes(row[0]), str(row[1])
