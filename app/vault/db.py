@@ -1,8 +1,10 @@
 """The SQLCipher vault: one encrypted database, opened with a raw 32-byte key.
 
-Writes are serialized through one connection under one lock (SQLite allows one writer
-anyway); `write()` is a transaction and nests as a no-op inside an outer one, so a
-service and its audit row always commit or fail together.
+Writes are serialized through one writer connection under one lock (SQLite allows one
+writer anyway); `write()` is a transaction and nests as a no-op inside an outer one, so a
+service and its audit row always commit or fail together. Reads outside a write run on
+pooled read-only connections: WAL gives each one the last committed snapshot, so a page
+loads while an 835 import holds the writer.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ DB_NAME = "vault.db"
 KEYS_NAME = "vault.keys"
 MIN_KDF_ITER = 256000
 CACHE_KIB = 65536
+STATEMENT_CACHE = 1024
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
 
 Connection = Any  # sqlcipher3.Connection has no type stubs
@@ -38,14 +41,25 @@ def keys_path(directory: Path) -> Path:
     return Path(directory) / KEYS_NAME
 
 
-def connect_raw(path: Path, key: bytes) -> Connection:
-    """A keyed connection with OffHold's pragmas; the settings are checked, not trusted."""
-    conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+def connect_raw(path: Path, key: bytes, *, readonly: bool = False) -> Connection:
+    """A keyed connection with OffHold's pragmas; the settings are checked, not trusted.
+    `readonly` connections refuse writes (`query_only`): only the writer may change the
+    vault, so no write can slip past its lock."""
+    # sqlcipher3's statement cache is not the stdlib's LRU: once full (default 100:
+    # migrations, pragmas, queue filters fill it), a statement that arrives later is parsed
+    # again on every call (103 us instead of 2 us a call; the vault bench's task writes ran
+    # ~2.5x slower). The app has ~500 call sites; readers share the size.
+    conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None,
+                              timeout=30, cached_statements=STATEMENT_CACHE)
     try:
         # SQLCipher logs page errors to stderr ("ERROR CORE ..."); ours are one-line errors.
         conn.execute("PRAGMA cipher_log_level = NONE")
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-        conn.execute("PRAGMA cipher_memory_security = ON")
+        # Off, as SQLCipher's own default since 4.5.0 (issue 11): it wraps every allocation
+        # of the process (zeroing, mlock); bench/vault.py read 5.3x plain SQLite with it on,
+        # ~1.3x off. The key material we hold is wiped by Vault.close(), and pages in
+        # SQLite's cache are plaintext either way.
+        conn.execute("PRAGMA cipher_memory_security = OFF")
         conn.execute("PRAGMA temp_store = MEMORY")
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -63,6 +77,8 @@ def connect_raw(path: Path, key: bytes) -> Connection:
         # bench/vault.py: the 2 MiB default made the workload ~4x plain SQLite).
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         check_cipher_settings(conn)
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
     except BaseException:
         conn.close()
         raise
@@ -70,7 +86,8 @@ def connect_raw(path: Path, key: bytes) -> Connection:
 
 
 def check_cipher_settings(conn: Connection) -> None:
-    """Refuse to run on a build or database with weaker settings than we rely on."""
+    """Refuse to run on a build or database with weaker settings than we rely on.
+    `cipher_memory_security` is deliberately not required (see connect_raw)."""
 
     def one(sql: str) -> str:
         row = conn.execute(sql).fetchone()
@@ -86,20 +103,34 @@ def check_cipher_settings(conn: Connection) -> None:
         problems.append(f"kdf_iter {kdf_iter} is below {MIN_KDF_ITER}")
     if one("PRAGMA temp_store") != "2":
         problems.append("temporary tables are not kept in memory")
-    if one("PRAGMA cipher_memory_security") != "1":
-        problems.append("cipher memory security is off")
     if not one("PRAGMA cipher_version"):
         problems.append("this SQLite build has no SQLCipher")
     if problems:
         raise InsecureVault("refusing to open the vault: " + "; ".join(problems))
 
 
-class Vault:
-    """An open vault. Holds the key in memory for as long as it is open."""
+MAX_IDLE_READERS = 4  # the GUI thread, the worker, the scheduler and one spare
 
-    def __init__(self, directory: Path, key: bytes, envelope: KeyEnvelope, conn: Connection):
+
+def _main_file(conn: Connection) -> Path:
+    """The file behind a connection (a backup or scratch copy need not be vault.db)."""
+    for row in conn.execute("PRAGMA database_list").fetchall():
+        if row[1] == "main":
+            return Path(str(row[2]))
+    raise VaultError("the vault connection has no main database")
+
+
+class Vault:
+    """An open vault. Holds the key in memory for as long as it is open.
+
+    `conn` is the writer; read connections come from `reader` (by default keyed,
+    read-only connections to the writer's file), opened on demand and pooled."""
+
+    def __init__(self, directory: Path, key: bytes, envelope: KeyEnvelope, conn: Connection,
+                 reader: Callable[[], Connection] | None = None):
         try:
             envelope.bind(key)  # a hand-edited key file is refused here
+            path = _main_file(conn) if reader is None else Path()
         except BaseException:
             conn.close()
             raise
@@ -111,6 +142,11 @@ class Vault:
         self._depth = 0
         self._writer: int | None = None  # the thread inside the open write transaction
         self._after: list[Callable[[], Any]] = []
+        self._open_reader = reader or (lambda: connect_raw(path, self.key, readonly=True))
+        self._pool_lock = threading.Lock()
+        self._idle: list[Connection] = []
+        self._local = threading.local()  # this thread's reader, so nested reads share it
+        self._closed = False
         self.audit_key = derive_subkey(key, "offhold-audit")
         self.audit_head: tuple[int, str] | None = None  # cached (id, row_hash) of the last row
         # The owner signing key, only while an owner who unwrapped it is logged in.
@@ -179,15 +215,63 @@ class Vault:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self._lock:
-            yield self._conn
+        """A read-only connection on one snapshot (what was committed when it began).
+
+        Inside this thread's write transaction it is the writer, so the transaction sees
+        its own changes; a nested read shares the outer one's connection."""
+        with self._reader(snapshot=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _reader(self, snapshot: bool) -> Iterator[Connection]:
+        held = getattr(self._local, "conn", None)
+        if self.in_transaction or self._closed:
+            yield self._conn  # when closed, it raises as it always did
+            return
+        if held is not None:
+            yield held
+            return
+        conn = self._checkout()
+        self._local.conn = conn
+        healthy = False
+        try:
+            if snapshot:
+                conn.execute("BEGIN")
+            yield conn
+            healthy = True
+        except sqlcipher3.DatabaseError:
+            raise  # an error can be sticky on its connection: this one is not reused
+        except BaseException:
+            healthy = True
+            raise
+        finally:
+            self._local.conn = None
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")  # read-only: nothing to keep
+            except Exception:
+                healthy = False
+            self._checkin(conn, healthy)
+
+    def _checkout(self) -> Connection:
+        with self._pool_lock:
+            conn = self._idle.pop() if self._idle else None
+        return self._open_reader() if conn is None else conn
+
+    def _checkin(self, conn: Connection, healthy: bool) -> None:
+        with self._pool_lock:
+            if healthy and not self._closed and len(self._idle) < MAX_IDLE_READERS:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
-        with self.read() as conn:
+        # One statement is its own snapshot: no BEGIN/ROLLBACK round trip.
+        with self._reader(snapshot=False) as conn:
             return list(conn.execute(sql, params).fetchall())
 
     def query_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
-        with self.read() as conn:
+        with self._reader(snapshot=False) as conn:
             return conn.execute(sql, params).fetchone()
 
     def integrity_problems(self) -> list[str]:
@@ -199,7 +283,12 @@ class Vault:
 
     def close(self) -> None:
         with self._lock:
+            with self._pool_lock:
+                self._closed = True
+                idle, self._idle = self._idle, []
             try:
+                for reader in idle:  # readers still handed out close when returned
+                    reader.close()
                 self._conn.close()
             finally:
                 for i in range(len(self._key)):

@@ -21,7 +21,7 @@ def test_chain_verifies(practice) -> None:
 
 
 def test_update_and_delete_are_refused_by_trigger(practice) -> None:
-    with practice.vault.read() as conn:
+    with practice.vault.write() as conn:
         with pytest.raises(sqlcipher3.IntegrityError, match="append-only"):
             conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
         with pytest.raises(sqlcipher3.IntegrityError, match="append-only"):

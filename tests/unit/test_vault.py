@@ -61,7 +61,7 @@ def test_init_refuses_to_overwrite(owner_session, vault_dir: Path) -> None:
 
 def test_newer_schema_is_refused_naming_both_versions(owner_session, vault_dir: Path) -> None:
     latest = migrations.latest_version()
-    with owner_session.vault.read() as conn:
+    with owner_session.vault.write() as conn:
         conn.execute(f"PRAGMA user_version = {latest + 7}")
     owner_session.vault.close()
     with pytest.raises(VaultTooNew) as err:
@@ -92,11 +92,23 @@ def test_weak_cipher_settings_are_refused(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_weaker_hmac_and_kdf_are_refused(tmp_path: Path) -> None:
+    conn = sqlcipher3.connect(str(tmp_path / "sha1.db"))
+    conn.execute(f"PRAGMA key = \"x'{'ab' * 32}'\"")
+    conn.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA1")
+    conn.execute("PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA1")
+    conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(InsecureVault, match="HMAC is not HMAC_SHA512.*KDF is not"):
+        check_cipher_settings(conn)
+    conn.close()
+
+
 def test_open_vault_runs_with_required_pragmas(owner_session) -> None:
     vault = owner_session.vault
     assert str(vault.query_one("PRAGMA journal_mode")[0]).lower() == "wal"
     assert vault.query_one("PRAGMA synchronous")[0] == 2  # FULL
-    assert vault.query_one("PRAGMA cipher_memory_security")[0] == "1"
+    # off by decision (issue 11): its cost is every statement, the key is wiped by us
+    assert vault.query_one("PRAGMA cipher_memory_security")[0] == "0"
     assert vault.integrity_problems() == []
 
 
@@ -111,8 +123,13 @@ def test_failed_migration_rolls_back_whole(owner_session, monkeypatch: pytest.Mo
     step = types.SimpleNamespace(VERSION=version + 1, apply=broken)
     real = migrations.steps()
     monkeypatch.setattr(migrations, "steps", lambda: [*real, step])
-    with owner_session.vault.read() as conn, pytest.raises(RuntimeError):
-        migrations.migrate(conn)
+    # migrate() runs its own transactions, as at open: on a connection of its own
+    conn = connect_raw(owner_session.vault.path, owner_session.vault.key)
+    try:
+        with pytest.raises(RuntimeError):
+            migrations.migrate(conn)
+    finally:
+        conn.close()
     assert owner_session.vault.query_one("PRAGMA user_version")[0] == version
     assert owner_session.vault.query_one(
         "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'")[0] == 0
