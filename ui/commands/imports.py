@@ -31,6 +31,27 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true",
                    help="leave out bad records (listed, and audited) instead of refusing")
     p.set_defaults(handler=cmd_import_fhir)
+    p = group.add_parser("csv", parents=[common],
+                         help="CSV exports of the patient roster or the schedule")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--mapping", metavar="NAME",
+                   help="the saved column mapping to use (saved on the first import)")
+    p.add_argument("--target", choices=["patients", "appointments"],
+                   help="what the export holds (needed when the mapping is new)")
+    p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                   help="which column holds a field (repeatable); unmapped fields are "
+                        "guessed from the headers")
+    p.add_argument("--source", default="",
+                   help="the system the export comes from, so a schedule's patient IDs "
+                        "find that system's roster (default: the mapping's name)")
+    p.add_argument("--date-format", default="", metavar="FMT",
+                   help="strptime format of the dates, e.g. %%d.%%m.%%Y (default: "
+                        "YYYY-MM-DD or MM/DD/YYYY)")
+    p.add_argument("--preview", action="store_true",
+                   help="show the first rows and the mapping; import nothing")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out bad rows (listed, and audited) instead of refusing")
+    p.set_defaults(handler=cmd_import_csv)
 
 
 def _read(path: str, cap: int) -> bytes:
@@ -94,3 +115,74 @@ def cmd_import_fhir(args: argparse.Namespace, ctx: Context) -> int:
                    else f"{len(args.files)} files", outcome)
     ctx.emit(data, "ok")
     return 0
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise UsageError(f"--map takes FIELD=COLUMN, not {pair[:40]!r}")
+        out[name.strip()] = column.strip()
+    return out
+
+
+def _mapping_for(args: argparse.Namespace, ctx: Context, first_file: bytes
+                 ) -> import_service.Mapping | None:
+    """The saved mapping, updated by --map; or a new one from the headers and --map."""
+    session = ctx.session()
+    saved = import_service.get_mapping(session, args.mapping) if args.mapping else None
+    overrides = _overrides(args.map)
+    if saved is not None and not overrides:
+        return saved
+    target = args.target or (saved.target if saved else None)
+    if target is None:
+        if args.preview:
+            return None
+        raise UsageError(f"the mapping {args.mapping!r} is new: say what the export holds "
+                         "with --target patients|appointments")
+    columns = dict(saved.columns) if saved else dict(
+        import_service.preview_csv(session, first_file, target=target, rows=1)["suggested"])
+    columns.update(overrides)
+    if args.preview or not args.mapping:
+        return import_service.Mapping(args.mapping or "preview", target, columns,
+                                      args.source, args.date_format)
+    mapping = import_service.save_mapping(session, args.mapping, target, columns,
+                                          source=args.source or (saved.source if saved
+                                                                 else ""),
+                                          date_format=args.date_format or (
+                                              saved.date_format if saved else ""))
+    ctx.say(f"saved mapping {mapping.name!r} ({mapping.target}, source "
+            f"{mapping.source!r}): " + ", ".join(f"{k}={v!r}" for k, v in
+                                                 mapping.columns.items()))
+    return mapping
+
+
+def cmd_import_csv(args: argparse.Namespace, ctx: Context) -> int:
+    from app.imports.common import LIMITS
+
+    session = ctx.session()
+    first = _read(args.files[0], LIMITS.max_bytes)
+    if not args.preview and not args.mapping:
+        raise UsageError("name the column mapping with --mapping NAME (see the columns "
+                         "first with --preview)")
+    mapping = _mapping_for(args, ctx, first)
+    if args.preview:
+        shown = import_service.preview_csv(session, first, mapping,
+                                           target=args.target or "patients")
+        text = [f"columns: {', '.join(shown['headers'])}",
+                "suggested mapping: " + " ".join(f"--map {k}={v!r}" for k, v in
+                                                 shown["suggested"].items())]
+        text += ["first rows:"] + [f"  {row}" for row in shown["rows"]]
+        if "mapped" in shown:
+            text += ["as OffHold reads them:"] + [f"  {row}" for row in shown["mapped"]]
+            text += [f"  problem: {p}" for p in shown["problems"]]
+        ctx.emit(shown, "\n".join(text))
+        return 0
+    assert mapping is not None
+
+    def run(path: str) -> ImportOutcome:
+        data = first if path == args.files[0] else _read(path, LIMITS.max_bytes)
+        return import_service.import_csv(session, data, mapping.name, skip_bad=args.skip_bad,
+                                         file_name=Path(path).name)
+    return _each_file(args, ctx, run)

@@ -1,0 +1,292 @@
+"""CSV exports of the patient roster and the schedule. EHRs name their columns their own
+way, so a column mapping (saved under a name, app.services.imports) says which column
+holds each field; `suggest` guesses one from the headers for the first import, and
+`preview` shows the first rows as mapped before anything is stored.
+
+Rows are validated into plain records; a bad row is reported by its line number and the
+field at fault, never its value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from app import clock
+from app.errors import ImportRejected
+from app.imports.common import LIMITS, BadRecord, Deadline, Limits, check_size
+
+TARGETS: dict[str, dict[str, bool]] = {  # field -> required
+    "patients": {"id": True, "first_name": True, "last_name": True, "dob": True,
+                 "sex": False, "phone": False, "email": False, "address": False,
+                 "member_id": False, "payer": False, "group_number": False},
+    "appointments": {"id": True, "patient_id": True, "start": False, "date": False,
+                     "time": False, "provider": False, "visit_type": False,
+                     "status": False},
+}
+# Header spellings seen in EHR exports, for the suggested mapping (lower case, no spaces
+# or punctuation).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "patientid", "mrn", "chartnumber", "accountnumber"),
+    "appointments.id": ("appointmentid", "apptid", "id", "encounterid", "visitid",
+                        "scheduleid"),
+    "patient_id": ("patientid", "mrn", "chartnumber", "patientmrn", "accountnumber"),
+    "first_name": ("firstname", "first", "fname", "givenname", "patientfirstname"),
+    "last_name": ("lastname", "last", "lname", "surname", "familyname", "patientlastname"),
+    "dob": ("dob", "dateofbirth", "birthdate", "birthdt", "patientdob"),
+    "sex": ("sex", "gender"),
+    "phone": ("phone", "phonenumber", "cellphone", "mobile", "homephone"),
+    "email": ("email", "emailaddress"),
+    "address": ("address", "streetaddress", "address1"),
+    "member_id": ("memberid", "subscriberid", "policynumber", "insuranceid", "policyid"),
+    "payer": ("payer", "insurance", "insurancename", "primaryinsurance", "carrier"),
+    "group_number": ("group", "groupnumber", "groupno"),
+    "start": ("start", "startdatetime", "datetime", "scheduledat", "appointmentdatetime",
+              "apptdatetime"),
+    "date": ("date", "appointmentdate", "apptdate", "visitdate"),
+    "time": ("time", "appointmenttime", "appttime"),
+    "provider": ("provider", "doctor", "physician", "rendering", "providername"),
+    "visit_type": ("visittype", "appointmenttype", "appttype", "type", "reason"),
+    "status": ("status", "appointmentstatus", "apptstatus"),
+}
+DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%Y%m%d")
+TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M%p", "%I:%M:%S %p")
+STATUS_WORDS = {"scheduled": "scheduled", "booked": "scheduled", "confirmed": "scheduled",
+                "pending": "scheduled", "arrived": "scheduled", "checkedin": "scheduled",
+                "completed": "completed", "complete": "completed", "checkedout": "completed",
+                "seen": "completed", "fulfilled": "completed", "noshow": "no_show",
+                "cancelled": "cancelled", "canceled": "cancelled",
+                "rescheduled": "cancelled"}
+SEX_WORDS = {"f": "F", "female": "F", "m": "M", "male": "M", "x": "X", "other": "X",
+             "u": "U", "unknown": "U"}
+
+
+@dataclass
+class Mapping:
+    """Which column holds each field, for one kind of export from one source."""
+
+    name: str
+    target: str  # 'patients' or 'appointments'
+    columns: dict[str, str]  # field -> header
+    source: str = ""  # IDs are the source's own: a schedule refers to its roster's IDs
+    date_format: str = ""  # strptime format when the export's dates are not guessable
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ImportRejected(f"unknown import target {self.target[:20]!r}; use "
+                                 + " or ".join(TARGETS))
+        fields = TARGETS[self.target]
+        unknown = sorted(set(self.columns) - set(fields))
+        if unknown:
+            raise ImportRejected(f"unknown field(s) for {self.target}: "
+                                 f"{', '.join(u[:20] for u in unknown)}; fields are "
+                                 + ", ".join(fields))
+        missing = [f for f, required in fields.items() if required and f not in self.columns]
+        if self.target == "appointments" and "start" not in self.columns \
+                and "date" not in self.columns:
+            missing.append("start (or date and time)")
+        if missing:
+            raise ImportRejected(f"the mapping {self.name!r} does not say which column "
+                                 f"holds: {', '.join(missing)}")
+        self.source = self.source or self.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "target": self.target, "columns": self.columns,
+                "source": self.source, "date_format": self.date_format}
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", header.casefold())
+
+
+def suggest(target: str, headers: list[str]) -> dict[str, str]:
+    """A first guess at the mapping from the header names (the person confirms it)."""
+    by_key = {_key(h): h for h in headers}
+    out: dict[str, str] = {}
+    for name in TARGETS.get(target, {}):
+        for alias in ALIASES.get(f"{target}.{name}", ALIASES.get(name, ())):
+            if alias in by_key and by_key[alias] not in out.values():
+                out[name] = by_key[alias]
+                break
+    return out
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]  # (line number, cells)
+
+
+def read_table(data: bytes, limits: Limits = LIMITS, max_rows: int | None = None) -> Table:
+    """Headers and rows of a CSV export (UTF-8 with or without BOM, else Windows-1252;
+    comma, semicolon, tab or pipe separated). Raises ImportRejected naming the line."""
+    check_size(len(data), limits.max_bytes, "CSV file")
+    if b"\x00" in data[:4096]:
+        raise ImportRejected("the file contains NUL bytes (UTF-16 or a spreadsheet?); "
+                             "export it as CSV text", "byte " + str(data.find(b"\x00")))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    sample = text[:8192]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    rows: list[tuple[int, list[str]]] = []
+    headers: list[str] | None = None
+    line = 1
+    try:
+        for cells in reader:
+            start, line = line, reader.line_num + 1
+            if headers is None:
+                headers = [c.strip() for c in cells]
+                if not any(headers):
+                    raise ImportRejected("the first line has no column names", "line 1")
+                continue
+            if not any(c.strip() for c in cells):
+                continue
+            if sum(len(c) for c in cells) > limits.max_line_bytes:
+                raise ImportRejected("the row is too long", f"line {start}")
+            rows.append((start, cells))
+            if max_rows is not None and len(rows) >= max_rows:
+                break
+            if len(rows) > limits.max_records:
+                raise ImportRejected(f"more than {limits.max_records} rows; split the "
+                                     "export", f"line {start}")
+    except csv.Error as exc:
+        raise ImportRejected(f"not readable as CSV: {str(exc)[:80]}", f"line {line}") \
+            from None
+    if headers is None:
+        raise ImportRejected("the file is empty")
+    return Table(headers, rows)
+
+
+@dataclass
+class CsvBatch:
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (position,..)
+    bad: list[BadRecord] = field(default_factory=list)
+    rows: int = 0
+
+
+def _date(text: str, fmt: str) -> date:
+    for f in ((fmt,) if fmt else DATE_FORMATS):
+        try:
+            return datetime.strptime(text, f).date()
+        except ValueError:
+            continue
+    raise ValueError("not a date in " + (fmt or "YYYY-MM-DD or MM/DD/YYYY"))
+
+
+def _start(cells: dict[str, str], fmt: str) -> str:
+    if cells.get("start"):
+        text = cells["start"]
+        try:
+            return datetime.fromisoformat(text).isoformat()
+        except ValueError:
+            pass
+        day_text, _, time_text = text.partition(" ")
+    else:
+        day_text, time_text = cells.get("date", ""), cells.get("time", "")
+    day = _date(day_text.strip(), fmt)
+    for f in TIME_FORMATS:
+        try:
+            at = datetime.strptime(time_text.strip().upper(), f).time()
+            return datetime.combine(day, at).isoformat()
+        except ValueError:
+            continue
+    raise ValueError("start: no time of day in HH:MM or HH:MM AM/PM")
+
+
+def map_rows(table: Table, mapping: Mapping, limits: Limits = LIMITS) -> CsvBatch:
+    """Validate every row into a record for the mapping's target. Bad rows are listed
+    with their line number and the field at fault."""
+    index: dict[str, int] = {}
+    for name, header in mapping.columns.items():
+        if header not in table.headers:
+            raise ImportRejected(f"the file has no column {header[:40]!r} (mapped to "
+                                 f"{name}); its columns are: "
+                                 + ", ".join(h[:30] for h in table.headers[:30]), "line 1")
+        index[name] = table.headers.index(header)
+    required = [f for f, req in TARGETS[mapping.target].items() if req]
+    deadline = Deadline(limits.seconds)
+    batch = CsvBatch()
+    seen: dict[str, int] = {}
+    for line, cells in table.rows:
+        position = f"line {line}"
+        deadline.check(position)
+        batch.rows += 1
+        values = {name: (cells[i].strip() if i < len(cells) else "")
+                  for name, i in index.items()}
+        try:
+            missing = [f for f in required if not values.get(f)]
+            if missing:
+                raise ValueError(f"{', '.join(missing)}: empty")
+            if values["id"] in seen:
+                raise ValueError(f"id repeats the row on line {seen[values['id']]}")
+            record = (_patient(values, mapping) if mapping.target == "patients"
+                      else _appointment(values, mapping))
+        except ValueError as exc:
+            batch.bad.append(BadRecord(position, str(exc)[:160], values.get("id", "")))
+            continue
+        seen[values["id"]] = line
+        batch.records.append((position, record))
+    return batch
+
+
+def _patient(v: dict[str, str], mapping: Mapping) -> dict[str, Any]:
+    try:
+        dob = _date(v["dob"], mapping.date_format)
+    except ValueError as exc:
+        raise ValueError(f"dob: {exc}") from None
+    if dob > clock.now().date():
+        raise ValueError("dob: in the future")
+    sex = v.get("sex", "")
+    if sex and _key(sex) not in SEX_WORDS:
+        raise ValueError("sex: not F, M, X or U")
+    if bool(v.get("member_id")) != bool(v.get("payer")):
+        raise ValueError("member_id and payer: one is given without the other")
+    return {"id": v["id"], "first_name": v["first_name"], "last_name": v["last_name"],
+            "dob": dob.isoformat(), "sex": SEX_WORDS.get(_key(sex), ""),
+            "phone": v.get("phone", ""), "email": v.get("email", ""),
+            "address": v.get("address", ""), "member_id": v.get("member_id", ""),
+            "payer": v.get("payer", ""), "group_number": v.get("group_number", "")}
+
+
+def _appointment(v: dict[str, str], mapping: Mapping) -> dict[str, Any]:
+    if not v.get("start") and not v.get("date"):
+        raise ValueError("start: empty")
+    try:
+        start = _start(v, mapping.date_format)
+    except ValueError as exc:
+        raise ValueError(str(exc) if str(exc).startswith("start") else f"start: {exc}") \
+            from None
+    status = v.get("status", "")
+    if status and _key(status) not in STATUS_WORDS:
+        raise ValueError("status: not scheduled, completed, no-show or cancelled")
+    return {"id": v["id"], "patient_id": v["patient_id"], "start_at": start,
+            "provider": v.get("provider", ""), "visit_type": _visit_type(v),
+            "status": STATUS_WORDS.get(_key(status), "scheduled")}
+
+
+def _visit_type(v: dict[str, str]) -> str:
+    """The practice's visit types are keys (office_visit, new_patient, ...)."""
+    text = re.sub(r"[^a-z0-9]+", "_", v.get("visit_type", "").casefold()).strip("_")
+    return text[:40] or "office_visit"
+
+
+def preview(table: Table, mapping: Mapping | None, rows: int = 5) -> dict[str, Any]:
+    """The first rows as the file has them and, with a mapping, as OffHold reads them."""
+    out: dict[str, Any] = {"headers": table.headers,
+                           "rows": [cells for _line, cells in table.rows[:rows]]}
+    if mapping is not None:
+        head = Table(table.headers, table.rows[:rows])
+        batch = map_rows(head, mapping)
+        out["mapped"] = [r for _p, r in batch.records]
+        out["problems"] = [str(b) for b in batch.bad]
+    return out
