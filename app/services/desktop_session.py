@@ -1,6 +1,7 @@
 """Services the desktop app needs beyond the queue core: an audited lock/unlock of an open
 session (auto-lock after idle), bulk approval for kinds in `approve_each` mode, the people
-a task may be reassigned to, and the patient page (coverage, tasks, appointments).
+a task may be reassigned to, the patient page (coverage, tasks, appointments), and the
+change marker the desktop polls for changes made by other processes.
 
 Qt-free, role-checked and audited like every other service; the desktop only calls them.
 """
@@ -81,6 +82,19 @@ def bulk_approve(session: Session, task_ids: list[int]) -> list[Task]:
     audit.record_now(session.vault, session, "task.bulk_approve", object_type="task",
                      details={"task_ids": task_ids})
     return [queue.approve(session, t) for t in task_ids]
+
+
+def change_marker(session: Session) -> int:
+    """The id of the audit log's last row that records a change. Every change by any
+    process writes an audit row, so a new value since the last poll means the vault
+    changed: the desktop's cheap backstop for changes by `offhold run` or another
+    workstation (it walks back from the newest row). Views and searches are skipped: the
+    refresh a change causes is itself audited as views, and must not look like a change."""
+    require(session, "task.view")
+    row = session.vault.query_one(
+        "SELECT id FROM audit_log WHERE action NOT LIKE '%.view' AND action NOT LIKE "
+        "'%.search' ORDER BY id DESC LIMIT 1")
+    return int(row[0]) if row is not None else 0
 
 
 def assignable_users(session: Session) -> list[str]:

@@ -245,3 +245,28 @@ def test_every_declared_extension_loads() -> None:
         assert callable(getattr(extensions.load(path), "show_task", None)), kind_name
     keys = [spec.key for spec in extensions.PAGES]
     assert len(keys) == len(set(keys))
+
+
+def test_an_approval_updates_counts_and_dashboard_without_a_timer(qtbot: Any,
+                                                                 open_window: Any) -> None:
+    """One change signal: the queue page's approval is announced, and the open dashboard
+    and the sidebar show the new counts at once (the 30 s poll never fires here)."""
+    window = open_window("manny")
+    assert window.counts_timer.interval() == 30000
+    queue.set_mode(window.session, "pa_escalation", "approve_each")
+    window.show_page("dashboard")
+    dash = window.pages["dashboard"]
+    before = dash.data.counts["pa_escalation"]
+    window.show_page("queue")
+    page = window.pages["queue"]
+    task = queue.list_tasks(window.session, queue.QueueFilter(kinds=("pa_escalation",)))[0]
+    page.open_item(task.id)
+    assert page.current_task() is not None and page.current_task().id == task.id
+    sidebar_before = page.sidebar_model.count_for("pa_escalation")
+    seen: list[Any] = []
+    window.changes.changed.connect(lambda changes, source: seen.append(changes))
+    page.approve_current()
+    assert queue.get_task_unchecked(window.session, task.id).state.value == "done"
+    assert [c.task_ids for c in seen] == [frozenset({task.id})]
+    assert page.sidebar_model.count_for("pa_escalation") == sidebar_before - 1
+    assert dash.data.counts["pa_escalation"] == before - 1

@@ -211,6 +211,7 @@ SERVICES: dict[str, str] = {
     "claim_status.store_277": "claim.manage",
     "desktop_session.assignable_users": "task.reassign",
     "desktop_session.bulk_approve": "task.bulk_approve",
+    "desktop_session.change_marker": "task.view",
     "desktop_session.patient_names": "patient.view",
     "desktop_session.patient_page": "patient.view",
     "desktop_session.queue_view": "task.view",

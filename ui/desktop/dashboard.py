@@ -33,6 +33,7 @@ from app import queue
 from app.identity import Session
 from app.services import vault_health
 from app.queue.kinds import kinds_for_roles
+from app.queue.changes import Changes
 from app.reports.trust import TrustFigures, trust_figures
 from ui.desktop.models import kind_label
 from ui.desktop.pages import AppContext, Page
@@ -115,6 +116,9 @@ class DashboardPage(Page):
         session = self.ctx.session
         self.ctx.worker.run(lambda: load_dashboard(session), done=self.show_data,
                             label="Loading dashboard")
+
+    def on_changed(self, changes: Changes) -> None:
+        self.refresh()  # counts and trust figures move with every decision
 
     def show_data(self, data: DashboardData) -> None:
         self.data = data

@@ -34,11 +34,13 @@ from PySide6.QtWidgets import (
 
 from app.domain.models import ModelHealth, ModelRecord
 from app.identity import Session
+from app.queue.changes import EVERYTHING, Changes
 from app.services import desktop_session, practice
 from app.services import models as model_service
 from ui.desktop.lock import IdleWatcher, LockScreen
 from ui.desktop.messages import MessageBridge
 from ui.desktop.notifications import NotificationCenter
+from ui.desktop.changes import ChangeHub
 from ui.desktop.extensions import PageSpec, load
 from ui.desktop.pages import AppContext, Page, load_pages
 from ui.desktop.worker import Worker
@@ -57,7 +59,12 @@ class MainWindow(QMainWindow):
         self.bridge = bridge
         self.locked = False
         self._lock_pending = False
-        self.ctx = AppContext(session, worker, bridge, Path(vault_dir), navigate=self.show_page)
+        # One change signal: operations announce what they changed, open pages refresh it.
+        self.changes = ChangeHub(self)
+        self.changes.changed.connect(self._changed)
+        self._marker: int | None = None  # the audit head last seen (change_marker)
+        self.ctx = AppContext(session, worker, bridge, Path(vault_dir), navigate=self.show_page,
+                              changes=self.changes)
         self.setObjectName("mainWindow")
         self.setWindowTitle("OffHold")
         self.resize(1440, 860)
@@ -169,9 +176,10 @@ class MainWindow(QMainWindow):
         self.notifications.arrived.connect(self._notified)
         self.notifications.changed.connect(
             lambda n: self.notify_button.setText(f"Notifications ({n})"))
+        # Only a backstop for changes by another process; ours are announced as they happen.
         self.counts_timer = QTimer(self)
         self.counts_timer.setInterval(counts_interval_ms)
-        self.counts_timer.timeout.connect(self._refresh_counts)
+        self.counts_timer.timeout.connect(self.poll_changes)
 
     # -- start
     def start(self) -> None:
@@ -195,6 +203,7 @@ class MainWindow(QMainWindow):
             self.show_page(next(iter(self.specs)))
         self.idle.start()
         self.notifications.start()
+        self.poll_changes()  # the baseline
         self.counts_timer.start()
 
     def show_model_health(self, unhealthy: list[tuple[ModelRecord, ModelHealth]]) -> None:
@@ -236,10 +245,26 @@ class MainWindow(QMainWindow):
         if page is not None and not self.locked:
             page.refresh()
 
-    def _refresh_counts(self) -> None:
-        page = self.pages.get("queue")
-        if page is not None and not self.locked:
-            getattr(page, "refresh_counts", lambda: None)()
+    def poll_changes(self) -> None:
+        """Ask the vault, cheaply, whether another process changed it since the last poll;
+        if so, every open page refreshes as after a change of unknown extent."""
+        if self.locked:
+            return
+        session = self.session
+        self.worker.run(lambda: desktop_session.change_marker(session),
+                        done=self._marker_seen, label="", phi=False)
+
+    def _marker_seen(self, marker: int) -> None:
+        previous, self._marker = self._marker, marker
+        if previous is not None and marker != previous:
+            self.changes.announce(EVERYTHING)
+
+    def _changed(self, changes: Changes, source: object) -> None:
+        if self.locked:
+            return
+        for page in list(self.pages.values()):
+            if page is not source:
+                page.on_changed(changes)
 
     # -- dialogs
     def open_settings(self) -> None:
@@ -372,6 +397,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"OffHold — {self.practice_label.text()}".rstrip(" —"))
         self.idle.start()
         self.notifications.start()
+        self.poll_changes()  # what another process changed while the screen was locked
         self.counts_timer.start()
         page = self.current_page()
         if page is not None:

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 from app import clock
 from app.domain.pa import PriorAuth
 from app.identity import Session
+from app.queue.changes import EVERYTHING, Changes
+from app.queue.kinds import KINDS
 from app.services import desktop_session, prior_auth
 from ui.desktop.models import local_time
 from ui.desktop.pages import AppContext, Page
@@ -52,6 +54,8 @@ def load_board(session: Session) -> tuple[list[prior_auth.BoardColumn], dict[int
     ids = [p.patient_id for c in columns for p in c.items]
     return columns, desktop_session.patient_names(session, ids)
 
+
+PA_KINDS = frozenset(k for k in KINDS if k.startswith("pa_"))
 
 class PABoardPage(Page):
     title = "PA board"
@@ -147,9 +151,14 @@ class PABoardPage(Page):
             self._reset_button()
             self.ctx.bridge.info(f"PA check: {summary.line()}")
             self.refresh()
+            self.ctx.changes.announce(EVERYTHING, self)  # tasks made or closed: any kind
 
         self.ctx.worker.run(job, progress=True, done=finished,
                             failed=lambda _e: self._reset_button(), label="Checking PAs")
+
+    def on_changed(self, changes: Changes) -> None:
+        if self.isVisible() and changes.touches_kinds(PA_KINDS):
+            self.refresh()
 
     def _reset_button(self) -> None:
         self.check_button.setEnabled(self.ctx.session.can("pa.check"))

@@ -19,6 +19,8 @@ from typing import Any, Callable
 from PySide6.QtWidgets import QWidget
 
 from app.identity import Session
+from app.queue.changes import Changes
+from ui.desktop.changes import ChangeHub
 from ui.desktop.extensions import PAGES, PageSpec
 from ui.desktop.messages import MessageBridge
 from ui.desktop.worker import Worker
@@ -34,6 +36,19 @@ class AppContext:
     vault_dir: Path
     # Set by the main window: open another page (key, optional argument).
     navigate: Callable[[str, Any], None] = field(default=lambda key, arg=None: None)
+    changes: ChangeHub = field(default_factory=ChangeHub)
+
+    def operate(self, fn: Callable[[], Any], *, done: Callable[[Any], None] | None = None,
+                label: str = "", source: object = None,
+                changed: Callable[[Any], Changes] = Changes.of) -> None:
+        """Run a mutation on the worker; on the GUI thread, `done(result)` and then one
+        announcement of what it changed (from the result: tasks, or a Changes)."""
+        def finished(result: Any) -> None:
+            if done is not None:
+                done(result)
+            self.changes.announce(changed(result), source)
+
+        self.worker.run(fn, done=finished, label=label)
 
 
 class Page(QWidget):
@@ -53,6 +68,10 @@ class Page(QWidget):
 
     def open_item(self, arg: Any) -> None:
         """Show one item (a task id, a patient id) when navigated to with an argument."""
+
+    def on_changed(self, changes: Changes) -> None:
+        """Another page's operation, or another process, changed the vault: refresh what
+        of this page it touches. Called on open pages, visible or not, while unlocked."""
 
 
 def load_pages() -> list[PageSpec]:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.queue.changes import Changes
 from app.services import desktop_session, patients
 from ui.desktop.models import TASK_ID_ROLE, PatientListModel, TaskTableModel, local_time
 from ui.desktop.pages import AppContext, Page
@@ -128,6 +129,12 @@ class PatientsPage(Page):
         history = [[local_time(when), *rest] for when, rest in events]
         _fill(self.history, history)
         self.tabs.setTabText(1, f"Open tasks ({len(page.open_tasks)})")
+
+    def on_changed(self, changes: Changes) -> None:
+        # Only this patient's own tasks: reopening is an audited view, so not on every
+        # change of unknown extent.
+        if self.current_patient_id in changes.patient_ids:
+            self.open_item(self.current_patient_id)
 
     def _open_task(self, index: QModelIndex) -> None:
         task_id = index.data(TASK_ID_ROLE)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app import clock, queue
 from app.domain import ActionMode, Task, TaskState
+from app.queue.changes import Changes
 from app.services import desktop_session
 from ui.desktop.detail import TaskDetailPane
 from ui.desktop.models import TASK_ID_ROLE, QueueListModel, TaskFilterProxy, TaskTableModel
@@ -174,11 +175,16 @@ class QueuePage(Page):
                             done=self._loaded, label="Loading queue")
 
     def refresh_counts(self) -> None:
-        """Update the sidebar counts only (a timer calls it; the table and an edit in
-        progress are left alone)."""
+        """Update the sidebar counts only (the table and an edit in progress are left
+        alone)."""
         session = self.ctx.session
         self.ctx.worker.run(lambda: queue.queue_counts(session),
                             done=self.sidebar_model.set_counts, label="")
+
+    def on_changed(self, changes: Changes) -> None:
+        # Another page or process: the counts now; the table reloads when next shown, so
+        # an edit in progress is never overwritten.
+        self.refresh_counts()
 
     def _loaded(self, view: desktop_session.QueueView) -> None:
         keep = self._select_after_load or self.current_task_id()
@@ -340,7 +346,8 @@ class QueuePage(Page):
             self.refresh()
             self.table.setFocus()
 
-        self.ctx.worker.run(lambda: call(task), done=finished, label=f"Task {task.id}: {verb}")
+        self.ctx.operate(lambda: call(task), done=finished, label=f"Task {task.id}: {verb}",
+                         source=self)
 
     def approve(self, draft: str) -> None:
         task = self.current_task()
@@ -436,8 +443,8 @@ class QueuePage(Page):
             self.ctx.bridge.info(f"Approved {len(done)} tasks.")
             self.refresh()
 
-        self.ctx.worker.run(lambda: desktop_session.bulk_approve(session, ids), done=finished,
-                            label=f"Approving {len(ids)} tasks")
+        self.ctx.operate(lambda: desktop_session.bulk_approve(session, ids), done=finished,
+                         label=f"Approving {len(ids)} tasks", source=self)
 
     # -- lock
     def clear_phi(self) -> None:

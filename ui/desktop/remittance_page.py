@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import ValidationError
+from app.queue.changes import EVERYTHING
 from app.services import remittance
 from ui.desktop.pages import AppContext, Page
 from ui.desktop.tables import fill_table as _fill
@@ -109,6 +110,7 @@ class RemittancePage(Page):
                                  f"{result.duplicates} already here, {result.denials} denials,"
                                  f" {len(result.tasks)} tasks.")
             self.refresh()
+            self.ctx.changes.announce(EVERYTHING, self)  # denial and claim tasks made
 
         self.ctx.worker.run(job, done=done, label="Importing X12")
 
