@@ -216,7 +216,8 @@ class Reader:
 
     def add_file(self, name: str, data: bytes) -> None:
         stripped = data.lstrip()
-        if stripped.startswith(b"{") and not _looks_ndjson(stripped):
+        ndjson = name.lower().endswith((".ndjson", ".jsonl")) or _looks_ndjson(stripped)
+        if stripped.startswith(b"{") and not ndjson:
             check_size(len(data), self.limits.max_bytes, "FHIR bundle")
             self._bundle(name, data)
         else:

@@ -124,7 +124,7 @@ class Table:
 def read_table(data: bytes, limits: Limits = LIMITS, max_rows: int | None = None) -> Table:
     """Headers and rows of a CSV export (UTF-8 with or without BOM, else Windows-1252;
     comma, semicolon, tab or pipe separated). Raises ImportRejected naming the line."""
-    check_size(len(data), limits.max_bytes, "CSV file")
+    check_size(len(data), limits.max_csv_bytes, "CSV file")
     if b"\x00" in data[:4096]:
         raise ImportRejected("the file contains NUL bytes (UTF-16 or a spreadsheet?); "
                              "export it as CSV text", "byte " + str(data.find(b"\x00")))

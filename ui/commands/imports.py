@@ -162,7 +162,7 @@ def cmd_import_csv(args: argparse.Namespace, ctx: Context) -> int:
     from app.imports.common import LIMITS
 
     session = ctx.session()
-    first = _read(args.files[0], LIMITS.max_bytes)
+    first = _read(args.files[0], LIMITS.max_csv_bytes)
     if not args.preview and not args.mapping:
         raise UsageError("name the column mapping with --mapping NAME (see the columns "
                          "first with --preview)")
@@ -182,7 +182,7 @@ def cmd_import_csv(args: argparse.Namespace, ctx: Context) -> int:
     assert mapping is not None
 
     def run(path: str) -> ImportOutcome:
-        data = first if path == args.files[0] else _read(path, LIMITS.max_bytes)
+        data = first if path == args.files[0] else _read(path, LIMITS.max_csv_bytes)
         return import_service.import_csv(session, data, mapping.name, skip_bad=args.skip_bad,
                                          file_name=Path(path).name)
     return _each_file(args, ctx, run)
