@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
 )
 
 from app import queue
+from app.domain import ActionMode
 from app.identity import Session
 from app.identity.permissions import Role
+from app.queue.changes import Changes
 from app.queue.kinds import KINDS
 from app.reports.trust import TrustFigures, trust_figures
 from app.services import practice, users
@@ -241,11 +243,15 @@ class SettingsDialog(QDialog):
     def set_mode(self, kind_name: str, box: QComboBox) -> None:
         mode = str(box.currentData())
         session = self.ctx.session
-        self.ctx.worker.run(
-            lambda: queue.set_mode(session, kind_name, mode),
-            done=lambda new: self.ctx.bridge.info(
-                f"{kind_label(kind_name)} is now in {new.value.replace('_', ' ')} mode."),
-            failed=lambda _exc: self.reload(), label="Changing mode", phi=False)
+
+        def changed(new: ActionMode) -> None:
+            self.ctx.bridge.info(
+                f"{kind_label(kind_name)} is now in {new.value.replace('_', ' ')} mode.")
+            # shadow drafts of the kind may have become pending work
+            self.ctx.changes.announce(Changes(kinds=frozenset({kind_name})), self)
+
+        self.ctx.worker.run(lambda: queue.set_mode(session, kind_name, mode), done=changed,
+                            failed=lambda _exc: self.reload(), label="Changing mode", phi=False)
 
     def _selected_user(self) -> str | None:
         if self.users_table is None or self.users_table.currentRow() < 0:
