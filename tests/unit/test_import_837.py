@@ -25,6 +25,7 @@ from app.x12.errors import X12Error
 from app.x12.synth import SynthClaim, SynthLine, build_835
 from app.x12.x837 import parse_837
 from automations.workflows import denials
+from tests.unit.imports_cli import use_cli
 from ui.cli import main
 
 X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus
@@ -221,11 +222,7 @@ def test_import_837_checks_the_role(owner_session: Session) -> None:
 def test_cli_import_837(owner_session: Session, tmp_path: Path, vault_dir: Path,
                         monkeypatch: pytest.MonkeyPatch,
                         capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.conftest import OWNER_PASSWORD
-    owner_session.vault.close()
-    monkeypatch.setenv("OFFHOLD_VAULT", str(vault_dir))
-    monkeypatch.setenv("OFFHOLD_USER", "owner")
-    monkeypatch.setenv("OFFHOLD_PASSWORD", OWNER_PASSWORD)
+    use_cli(owner_session, vault_dir, monkeypatch)
     good, bad = tmp_path / "a.837", tmp_path / "b.837"
     good.write_bytes(build_837(CLAIMS))
     bad.write_bytes(build_837(CLAIMS).replace(b"SV1*HC:99214*180.00", b"SV1*HC:99214*x"))

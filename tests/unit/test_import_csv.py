@@ -20,6 +20,7 @@ from app.identity import Session
 from app.identity.permissions import Role
 from app.imports.tabular import Mapping, map_rows, read_table, suggest
 from app.services import imports
+from tests.unit.imports_cli import use_cli
 from ui.cli import main
 
 ROSTER = (b"Chart Number,Patient First Name,Patient Last Name,Date of Birth,Gender,"
@@ -126,11 +127,7 @@ def test_csv_import_checks_the_role(owner_session: Session) -> None:
 def test_cli_first_import_saves_the_mapping_then_reuses_it(
         owner_session: Session, tmp_path: Path, vault_dir: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.conftest import OWNER_PASSWORD
-    owner_session.vault.close()
-    monkeypatch.setenv("OFFHOLD_VAULT", str(vault_dir))
-    monkeypatch.setenv("OFFHOLD_USER", "owner")
-    monkeypatch.setenv("OFFHOLD_PASSWORD", OWNER_PASSWORD)
+    use_cli(owner_session, vault_dir, monkeypatch)
     roster = tmp_path / "roster.csv"
     roster.write_bytes(ROSTER)
     assert main(["import", "csv", str(roster), "--preview", "--target", "patients"]) == 0

@@ -21,6 +21,7 @@ from app.identity import Session
 from app.identity.permissions import Role
 from app.imports.fhir import Reader
 from app.services import imports
+from tests.unit.imports_cli import use_cli
 from ui.cli import main
 
 FHIR = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "fhir"
@@ -167,11 +168,7 @@ def test_fhir_import_checks_the_role(owner_session: Session) -> None:
 def test_cli_import_fhir(owner_session: Session, tmp_path: Path, vault_dir: Path,
                          monkeypatch: pytest.MonkeyPatch,
                          capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.conftest import OWNER_PASSWORD
-    owner_session.vault.close()
-    monkeypatch.setenv("OFFHOLD_VAULT", str(vault_dir))
-    monkeypatch.setenv("OFFHOLD_USER", "owner")
-    monkeypatch.setenv("OFFHOLD_PASSWORD", OWNER_PASSWORD)
+    use_cli(owner_session, vault_dir, monkeypatch)
     good, broken = tmp_path / "b.json", tmp_path / "x.json"
     good.write_bytes(_bundle(PATIENT, ORDER))
     broken.write_bytes(b'{"resourceType": "Bundle", "entry": [')

@@ -17,23 +17,16 @@ from ui.commands.revenue import _import_subparsers
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     group = _import_subparsers(sub, common)
-    p = group.add_parser("837", parents=[common],
-                         help="837P/837I claims the billing system sent to the clearinghouse")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="leave out bad claims (listed, and audited) instead of refusing")
+    p = _kind(group, common, "837", "837P/837I claims the billing system sent to the "
+              "clearinghouse", "claims")
     p.add_argument("--lenient", action="store_true",
                    help="flag (not reject) envelope count and control-number mismatches")
     p.set_defaults(handler=cmd_import_837)
-    p = group.add_parser("fhir", parents=[common],
-                         help="FHIR R4 bundles (.json) or a bulk export (.ndjson files)")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="leave out bad records (listed, and audited) instead of refusing")
+    p = _kind(group, common, "fhir", "FHIR R4 bundles (.json) or a bulk export (.ndjson "
+              "files)", "records")
     p.set_defaults(handler=cmd_import_fhir)
-    p = group.add_parser("csv", parents=[common],
-                         help="CSV exports of the patient roster or the schedule")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = _kind(group, common, "csv", "CSV exports of the patient roster or the schedule",
+              "rows")
     p.add_argument("--mapping", metavar="NAME",
                    help="the saved column mapping to use (saved on the first import)")
     p.add_argument("--target", choices=["patients", "appointments"],
@@ -49,9 +42,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         "YYYY-MM-DD or MM/DD/YYYY)")
     p.add_argument("--preview", action="store_true",
                    help="show the first rows and the mapping; import nothing")
-    p.add_argument("--skip-bad", action="store_true",
-                   help="leave out bad rows (listed, and audited) instead of refusing")
     p.set_defaults(handler=cmd_import_csv)
+
+
+def _kind(group: Any, common: argparse.ArgumentParser, name: str, helptext: str,
+          records: str) -> Any:
+    p = group.add_parser(name, parents=[common], help=helptext)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--skip-bad", action="store_true",
+                   help=f"leave out bad {records} (listed, and audited) instead of refusing")
+    return p
 
 
 def _read(path: str, cap: int) -> bytes:
