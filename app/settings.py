@@ -56,6 +56,22 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "message by hand (estimate; no published figure)."),
     Option("report_rework_days", 7, int, "Reports: a denial worked within this many days "
            "counts as reworked."),
+    # The outbox. The SMTP password is not a setting (every role reads settings): it is
+    # kept in the vault's practice secrets (`offhold outbox set-password`).
+    Option("smtp_host", "", str, "The practice's SMTP server for patient email (empty: "
+           "email is held in the outbox)."),
+    Option("smtp_port", 587, int, "SMTP port: 587 with STARTTLS, 465 with implicit TLS."),
+    Option("smtp_security", "starttls", str, "starttls or tls; plain SMTP is never used."),
+    Option("smtp_user", "", str, "SMTP log-in user (empty: no log-in)."),
+    Option("smtp_from", "", str, "The From address of patient email."),
+    Option("smtp_ca_file", "", str, "A CA bundle for a server with a private certificate "
+           "(empty: the system's trusted CAs)."),
+    Option("sms_export_dir", "", str, "Folder for the texting vendor's import CSV (empty: "
+           "text messages are held)."),
+    Option("letters_export_dir", "", str, "Folder for printed-letter PDF batches (empty: "
+           "letters are held)."),
+    Option("quiet_hours_start", 8, int, "No email or text before this local hour..."),
+    Option("quiet_hours_end", 21, int, "...nor from this local hour on."),
 ]}
 
 

@@ -1,0 +1,288 @@
+"""The outbox sends what a person approved: claims each ready message once, enforces
+quiet hours and opt-outs at send time, hands batches to channels, and records the result.
+
+Channels (email, the texting vendor's CSV, printed letters) live in automations/outbox.py
+and are passed in, so the core never dials out by itself. A message is claimed in one
+transaction before any channel sees it: a retry, a second scheduler or a crash mid-send
+can never send it twice (an interrupted claim stays visible as 'sending' for a person).
+Everything sent is audited; the exact text sent is kept in the vault as a blob.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from app import audit, clock, queue
+from app.domain.outreach import Channel
+from app.errors import NotFound, ValidationError
+from app.identity import Session, require
+from app.services import patients
+from app.services.outreach import recipient_for
+from app.services.practice import get_setting
+from app.services.prior_auth import practice_zone
+
+log = logging.getLogger(__name__)
+
+QUIET_CHANNELS = ("email", "sms")  # a letter in the mail wakes nobody
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One claimed message, as a channel needs it. Holds PHI: never log it."""
+    id: int
+    task_id: int
+    patient_id: int | None
+    kind: str
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    name: str = ""  # the patient's name, for a letter's address block
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a channel did with one message: `sent` bytes are kept in the vault."""
+    message_id: int
+    ok: bool
+    ref: str = ""
+    error: str = ""
+    sent: bytes = b""
+    mime: str = "text/plain"
+
+
+class SendChannel(Protocol):
+    """A way out of the practice. `send` gets a batch and returns one outcome per message;
+    it raises only for a bug (a refused send is an outcome with the reason)."""
+    name: str
+
+    def send(self, messages: list[OutgoingMessage]) -> list[Outcome]: ...
+
+
+@dataclass
+class SendReport:
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    held: dict[int, str] = field(default_factory=dict)  # id -> why it waits
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sent": self.sent, "failed": self.failed, "cancelled": self.cancelled,
+                "held": {str(k): v for k, v in self.held.items()}}
+
+
+def quiet_reason(session: Session, now: datetime) -> str | None:
+    """Why an email or text may not go now (quiet hours, practice time), or None."""
+    start = int(get_setting(session, "quiet_hours_start"))
+    end = int(get_setting(session, "quiet_hours_end"))
+    local = now.astimezone(practice_zone(session))
+    if start <= local.hour < end:
+        return None
+    return (f"quiet hours: email and texts go out between {start:02d}:00 and {end:02d}:00 "
+            "practice time")
+
+
+def _opt_out_reason(session: Session, row: dict[str, Any]) -> str | None:
+    if row["patient_id"] is None or row["channel"] == "letter":
+        return None
+    patient = patients._load_patient(session, int(row["patient_id"]))
+    try:
+        recipient_for(patient, Channel(row["channel"]))
+    except ValidationError as exc:
+        return str(exc)
+    return None
+
+
+COLUMNS = ("id", "task_id", "patient_id", "kind", "channel", "recipient", "subject", "body",
+           "state", "created_at", "sent_at", "claimed_at", "attempts", "last_error",
+           "sent_ref", "sent_blob_id", "failure_task_id")
+
+
+def _rows(session: Session, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return [dict(zip(COLUMNS, r)) for r in session.vault.query(
+        f"SELECT {', '.join(COLUMNS)} FROM outbox {where} ORDER BY id", params)]
+
+
+def send_ready(session: Session, channels: Mapping[str, SendChannel],
+               now: datetime | None = None) -> SendReport:
+    """Send every ready message whose channel is configured (`channels`, by name: email,
+    sms, letter). Held (left ready): no channel, or quiet hours for email and texts.
+    Cancelled: the patient has opted out since approval. Failed: a task for the office
+    manager with the reason; `retry_message` queues it again."""
+    require(session, "outbox.send")
+    now = now or clock.now()
+    report = SendReport()
+    quiet = quiet_reason(session, now)
+    claimed: dict[str, list[OutgoingMessage]] = {}
+    for row in _rows(session, "WHERE state = 'ready'", ()):
+        if row["claimed_at"] is not None:
+            report.held[row["id"]] = ("a send was interrupted: check whether it went out, "
+                                      "then release or cancel it")
+            continue
+        channel = channels.get(row["channel"])
+        if channel is None:
+            report.held[row["id"]] = f"no {row['channel']} channel is configured"
+            continue
+        if quiet and row["channel"] in QUIET_CHANNELS:
+            report.held[row["id"]] = quiet
+            continue
+        opted_out = _opt_out_reason(session, row)
+        if opted_out:
+            _cancel(session, row, opted_out)
+            report.cancelled.append(row["id"])
+            continue
+        if not _claim(session, row["id"], now):
+            continue  # another sender took it first
+        name = ""
+        if row["channel"] == "letter" and row["patient_id"] is not None:
+            p = patients._load_patient(session, int(row["patient_id"]))
+            name = f"{p.first_name} {p.last_name}"
+        claimed.setdefault(row["channel"], []).append(OutgoingMessage(
+            id=row["id"], task_id=row["task_id"], patient_id=row["patient_id"],
+            kind=row["kind"], channel=row["channel"], recipient=row["recipient"],
+            subject=row["subject"], body=row["body"], name=name))
+    for name, batch in claimed.items():
+        outcomes = {o.message_id: o for o in channels[name].send(batch)}
+        for message in batch:
+            outcome = outcomes.get(message.id) or Outcome(
+                message.id, False, error=f"the {name} channel gave no result for it")
+            if outcome.ok:
+                _record_sent(session, message, outcome)
+                report.sent.append(message.id)
+            else:
+                _record_failed(session, message, outcome.error)
+                report.failed.append(message.id)
+    if report.sent or report.failed or report.cancelled:
+        log.info("outbox: %d sent, %d failed, %d cancelled, %d held", len(report.sent),
+                 len(report.failed), len(report.cancelled), len(report.held))
+    return report
+
+
+def _claim(session: Session, outbox_id: int, now: datetime) -> bool:
+    with session.vault.write() as conn:
+        cur = conn.execute("UPDATE outbox SET claimed_at = ?, claimed_by = ? WHERE id = ? AND "
+                           "state = 'ready' AND claimed_at IS NULL",
+                           (clock.iso(now), session.username, outbox_id))
+        return bool(cur.rowcount == 1)
+
+
+def _cancel(session: Session, row: dict[str, Any], reason: str) -> None:
+    vault = session.vault
+    with vault.write() as conn:
+        conn.execute("UPDATE outbox SET state = 'cancelled', last_error = ? WHERE id = ? AND "
+                     "state = 'ready'", (reason, row["id"]))
+        audit.record(vault, conn, session, "outbox.cancelled", "outbox", row["id"],
+                     patient_id=row["patient_id"],
+                     details={"channel": row["channel"], "reason": "opted out"})
+
+
+def _record_sent(session: Session, message: OutgoingMessage, outcome: Outcome) -> None:
+    vault = session.vault
+    with vault.write() as conn:
+        blob_id = queue.store_blob(session, conn, outcome.sent or message.body.encode(),
+                                   outcome.mime)
+        conn.execute("UPDATE outbox SET state = 'sent', sent_at = ?, sent_ref = ?, "
+                     "sent_blob_id = ?, attempts = attempts + 1, last_error = '' WHERE id = ?",
+                     (clock.iso(clock.now()), outcome.ref, blob_id, message.id))
+        audit.record(vault, conn, session, "outbox.sent", "outbox", message.id,
+                     patient_id=message.patient_id,
+                     details={"task_id": message.task_id, "channel": message.channel,
+                              "kind": message.kind, "blob_id": blob_id, "ref": outcome.ref,
+                              "chars": len(message.body)})
+
+
+def _record_failed(session: Session, message: OutgoingMessage, error: str) -> None:
+    vault = session.vault
+    attempts = int(vault.query_one("SELECT attempts FROM outbox WHERE id = ?",
+                                   (message.id,))[0]) + 1
+    # The reason can name the recipient (a server's refusal): it stays in the vault's task
+    # and outbox row, never in a log line.
+    task, _created = queue.create_task(
+        session, "automation_failure", f"outbox:{message.id}:failed:{attempts}",
+        f"A {message.channel} message was not sent (outbox {message.id})",
+        priority=queue.PRIORITY_HIGH, subject_type="outbox", subject_id=message.id,
+        patient_id=message.patient_id,
+        draft=(f"Outbox message {message.id} ({message.kind}, {message.channel}) was not "
+               f"sent: {error}. Fix the cause, then retry it with 'offhold outbox retry "
+               f"{message.id}' (it is never sent twice)."),
+        payload={"outbox_id": message.id, "channel": message.channel, "attempt": attempts})
+    with vault.write() as conn:
+        conn.execute("UPDATE outbox SET state = 'failed', claimed_at = NULL, claimed_by = NULL,"
+                     " attempts = ?, last_error = ?, failure_task_id = ? WHERE id = ?",
+                     (attempts, error[:500], task.id, message.id))
+        audit.record(vault, conn, session, "outbox.failed", "outbox", message.id,
+                     patient_id=message.patient_id,
+                     details={"task_id": message.task_id, "channel": message.channel,
+                              "attempt": attempts, "failure_task_id": task.id})
+    log.warning("outbox message %s (%s) failed on attempt %s", message.id, message.channel,
+                attempts)
+
+
+def retry_message(session: Session, outbox_id: int) -> dict[str, Any]:
+    """A failed message goes back to ready for the next send. A sent one never does."""
+    require(session, "outbox.send")
+    vault = session.vault
+    with vault.write() as conn:
+        row = conn.execute("SELECT state, patient_id FROM outbox WHERE id = ?",
+                           (outbox_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no outbox message {outbox_id}")
+        if row[0] != "failed":
+            raise ValidationError(f"outbox message {outbox_id} is {row[0]}; only a failed "
+                                  "message can be retried")
+        conn.execute("UPDATE outbox SET state = 'ready' WHERE id = ?", (outbox_id,))
+        audit.record(vault, conn, session, "outbox.retry", "outbox", outbox_id,
+                     patient_id=row[1])
+    return get_message(session, outbox_id)
+
+
+def get_message(session: Session, outbox_id: int) -> dict[str, Any]:
+    require(session, "outreach.draft")
+    rows = _rows(session, "WHERE id = ?", (outbox_id,))
+    if not rows:
+        raise NotFound(f"no outbox message {outbox_id}")
+    return _shown(rows[0])
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["status"] = "sending" if row["state"] == "ready" and row["claimed_at"] else row["state"]
+    return row
+
+
+def list_messages(session: Session, state: str | None = None,
+                  limit: int = 500) -> list[dict[str, Any]]:
+    """The outbox, newest first: queued, sending, sent, failed (with the reason), cancelled.
+    Rows carry the recipient and text: the roles that draft outreach see them."""
+    require(session, "outreach.draft")
+    where, params = ("WHERE state = ?", (state,)) if state else ("", ())
+    rows = _rows(session, where, params)
+    return [_shown(r) for r in reversed(rows)][:limit]
+
+
+SMTP_PASSWORD = "smtp_password"
+
+
+def set_smtp_password(session: Session, password: str) -> None:
+    """Keep the SMTP password in the vault (practice secrets); audited without the value."""
+    require(session, "settings.manage", key=SMTP_PASSWORD)
+    vault = session.vault
+    with vault.write() as conn:
+        conn.execute("INSERT INTO practice_secrets (name, value, updated_at, updated_by) "
+                     "VALUES (?,?,?,?) ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
+                     " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                     (SMTP_PASSWORD, password, clock.iso(clock.now()), session.username))
+        audit.record(vault, conn, session, "secret.update", "secret", SMTP_PASSWORD,
+                     details={"set": bool(password)})
+
+
+def smtp_password(session: Session) -> str:
+    """The SMTP password, for the email channel of a sender that may send."""
+    require(session, "outbox.send")
+    row = session.vault.query_one("SELECT value FROM practice_secrets WHERE name = ?",
+                                  (SMTP_PASSWORD,))
+    return str(row[0]) if row else ""

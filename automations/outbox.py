@@ -1,0 +1,267 @@
+"""The outbox's ways out of the practice, and the send run the CLI and the scheduler use.
+
+- Email through the practice's own SMTP server, TLS required (STARTTLS on 587 or implicit
+  TLS on 465) with the server's certificate verified; plain SMTP is never spoken.
+- Text messages as the CSV texting vendors import (phone in E.164, message, send-after),
+  written to a chosen folder. A vendor API can later be another `SendChannel`.
+- Printed letters as one PDF batch with address blocks, ready to mail.
+The files hold approved messages on their way out; they are written owner-read-only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from reportlab.lib.pagesizes import LETTER
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import inch
+from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
+
+from app import clock
+from app.errors import ValidationError
+from app.identity import Session
+from app.services import outbox
+from app.services.outbox import OutgoingMessage, Outcome, SendChannel, SendReport
+from app.services.practice import all_settings, practice_info
+from app.services.prior_auth import practice_zone
+
+SMTP_TIMEOUT_S = 30
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, host: str, port: int, security: str, sender: str, *, user: str = "",
+                 password: str = "", ca_file: str = "", practice: str = "") -> None:
+        if security not in ("starttls", "tls"):
+            raise ValidationError(f"smtp_security must be starttls or tls, not {security!r}")
+        self.host, self.port, self.security, self.sender = host, port, security, sender
+        self.user, self.password, self.ca_file, self.practice = user, password, ca_file, \
+            practice
+
+    def tls_context(self) -> ssl.SSLContext:
+        # Verification on (CERT_REQUIRED, host name checked): the defaults, never relaxed.
+        context = ssl.create_default_context(cafile=self.ca_file or None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    @contextmanager
+    def _connect(self) -> Iterator[smtplib.SMTP]:
+        context = self.tls_context()
+        server: smtplib.SMTP
+        if self.security == "tls":
+            server = smtplib.SMTP_SSL(self.host, self.port, timeout=SMTP_TIMEOUT_S,
+                                      context=context)
+        else:
+            server = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_S)
+        try:
+            server.ehlo()
+            if self.security == "starttls":
+                if not server.has_extn("starttls"):
+                    raise smtplib.SMTPNotSupportedError(
+                        "the SMTP server does not offer STARTTLS; OffHold sends email only "
+                        "over TLS")
+                server.starttls(context=context)
+                server.ehlo()
+            if self.user:
+                server.login(self.user, self.password)
+            yield server
+        finally:
+            try:
+                server.quit()
+            except (smtplib.SMTPException, OSError):
+                server.close()
+
+    def message(self, m: OutgoingMessage) -> EmailMessage:
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = m.recipient
+        mail["Subject"] = m.subject or f"A message from {self.practice or 'your practice'}"
+        mail["Date"] = formatdate(clock.now().timestamp())
+        # Stable per outbox row: a recipient's mail system can spot a duplicate.
+        mail["Message-ID"] = f"<offhold-outbox-{m.id}-task-{m.task_id}@offhold.invalid>"
+        mail.set_content(m.body)
+        return mail
+
+    def send(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        try:
+            with self._connect() as server:
+                outcomes = []
+                for m in messages:
+                    mail = self.message(m)
+                    try:
+                        server.send_message(mail)
+                    except smtplib.SMTPRecipientsRefused as exc:
+                        outcomes.append(Outcome(m.id, False, error="the SMTP server refused "
+                                                f"the recipient: {_reason(exc)}"))
+                    except smtplib.SMTPResponseException as exc:
+                        outcomes.append(Outcome(m.id, False, error="the SMTP server refused "
+                                                f"the message: {_reason(exc)}"))
+                    else:
+                        outcomes.append(Outcome(m.id, True, ref=str(mail["Message-ID"]),
+                                                sent=mail.as_bytes(), mime="message/rfc822"))
+                return outcomes
+        except ssl.SSLCertVerificationError as exc:
+            error = (f"the SMTP server's certificate failed verification "
+                     f"({exc.verify_message or exc.reason}); nothing was sent")
+        except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+            error = f"could not send through {self.host}:{self.port}: {_reason(exc)}"
+        return [Outcome(m.id, False, error=error) for m in messages]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())[:300]
+
+
+def e164(phone: str, region: str = "US") -> str | None:
+    """The number in E.164 (+15551234567), or None when it is not a valid number."""
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create the file readable by this user only, all at once (a partial file never
+    reaches a vendor's import or a printer)."""
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(partial, path)
+
+
+def _batch_name(prefix: str, messages: list[OutgoingMessage], ext: str) -> str:
+    return f"{prefix}-{clock.now():%Y%m%d-%H%M%S}-{messages[0].id}.{ext}"
+
+
+class SmsCsvChannel:
+    """The vendor-import CSV: phone (E.164), message, send_after (practice time, ISO)."""
+    name = "sms"
+    HEADER = ("phone", "message", "send_after")
+
+    def __init__(self, folder: Path, zone: ZoneInfo) -> None:
+        self.folder, self.zone = Path(folder), zone
+
+    def send(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        if not self.folder.is_dir():
+            return [Outcome(m.id, False, error=f"the text-message folder {self.folder} does "
+                            "not exist") for m in messages]
+        send_after = clock.now().astimezone(self.zone).isoformat(timespec="seconds")
+        rows: list[tuple[OutgoingMessage, tuple[str, str, str]]] = []
+        outcomes: list[Outcome] = []
+        for m in messages:
+            phone = e164(m.recipient)
+            if phone is None:
+                outcomes.append(Outcome(m.id, False, error="the phone number on file is not "
+                                        "a valid US number (E.164 needs the area code)"))
+            else:
+                rows.append((m, (phone, m.body, send_after)))
+        if not rows:
+            return outcomes
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(self.HEADER)
+        writer.writerows(r for _m, r in rows)
+        name = _batch_name("sms", [m for m, _r in rows], "csv")
+        try:
+            _write_private(self.folder / name, buffer.getvalue().encode("utf-8"))
+        except OSError as exc:
+            return outcomes + [Outcome(m.id, False, error=f"could not write {name}: "
+                                       f"{exc.strerror or exc}") for m, _r in rows]
+        for m, row in rows:
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\r\n").writerow(row)
+            outcomes.append(Outcome(m.id, True, ref=name, sent=line.getvalue().encode(),
+                                    mime="text/csv"))
+        return outcomes
+
+
+class LetterChannel:
+    """One PDF per batch, a page per letter with the address block; ready to print."""
+    name = "letter"
+
+    def __init__(self, folder: Path, practice: str) -> None:
+        self.folder, self.practice = Path(folder), practice
+
+    def render(self, messages: list[OutgoingMessage]) -> bytes:
+        styles = getSampleStyleSheet()
+        buffer = io.BytesIO()
+        doc = SimpleDocTemplate(buffer, pagesize=LETTER, leftMargin=inch, rightMargin=inch,
+                                topMargin=0.8 * inch, bottomMargin=0.8 * inch,
+                                title=f"{self.practice} letters")
+        story = []
+        for i, m in enumerate(messages):
+            if i:
+                story.append(PageBreak())
+            story += [Paragraph(escape(self.practice), styles["Title"]),
+                      Paragraph(f"{clock.now():%B %d, %Y}", styles["Normal"]),
+                      Spacer(1, 0.5 * inch)]
+            address = [m.name] + [part.strip() for part in m.recipient.split("\n")]
+            story.append(Paragraph("<br/>".join(escape(a) for a in address if a),
+                                   styles["Normal"]))
+            story.append(Spacer(1, 0.5 * inch))
+            story += [Paragraph(escape(p).replace("\n", "<br/>"), styles["BodyText"])
+                      for p in m.body.split("\n\n")]
+        doc.build(story)
+        return buffer.getvalue()
+
+    def send(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        missing = [m for m in messages if not m.recipient.strip()]
+        ready = [m for m in messages if m.recipient.strip()]
+        outcomes = [Outcome(m.id, False, error="no mailing address on file") for m in missing]
+        if not ready:
+            return outcomes
+        if not self.folder.is_dir():
+            return outcomes + [Outcome(m.id, False, error=f"the letters folder {self.folder} "
+                                       "does not exist") for m in ready]
+        name = _batch_name("letters", ready, "pdf")
+        try:
+            _write_private(self.folder / name, self.render(ready))
+        except OSError as exc:
+            return outcomes + [Outcome(m.id, False, error=f"could not write {name}: "
+                                       f"{exc.strerror or exc}") for m in ready]
+        return outcomes + [Outcome(m.id, True, ref=name, sent=self.render([m]),
+                                   mime="application/pdf") for m in ready]
+
+
+def configured_channels(session: Session) -> dict[str, SendChannel]:
+    """The channels the practice has set up (settings; the SMTP password from the vault).
+    A channel left unset is absent, and its messages wait in the outbox."""
+    settings = all_settings(session)
+    practice = str(practice_info(session)["name"])
+    channels: dict[str, SendChannel] = {}
+    if settings["smtp_host"]:
+        channels["email"] = EmailChannel(
+            settings["smtp_host"], int(settings["smtp_port"]), settings["smtp_security"],
+            settings["smtp_from"] or settings["smtp_user"], user=settings["smtp_user"],
+            password=outbox.smtp_password(session) if settings["smtp_user"] else "",
+            ca_file=settings["smtp_ca_file"], practice=practice)
+    if settings["sms_export_dir"]:
+        channels["sms"] = SmsCsvChannel(Path(settings["sms_export_dir"]),
+                                        practice_zone(session))
+    if settings["letters_export_dir"]:
+        channels["letter"] = LetterChannel(Path(settings["letters_export_dir"]), practice)
+    return channels
+
+
+def send_outbox(session: Session, now: datetime | None = None) -> SendReport:
+    """One send run over the configured channels (the CLI's `outbox send`, the job)."""
+    return outbox.send_ready(session, configured_channels(session), now=now)

@@ -1,0 +1,73 @@
+"""`offhold outbox send|list|retry|set-password`: the outbox that sends approved outreach.
+
+`send` runs once over the configured channels (email, the texting vendor's CSV folder,
+printed letters); `offhold run` and the desktop send on a schedule too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from ui.context import Context, UsageError
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    box = sub.add_parser("outbox", parents=[common], help="send approved messages"
+                         ).add_subparsers(dest="outbox_cmd", required=True)
+    p = box.add_parser("send", parents=[common],
+                       help="send what is ready now (quiet hours and opt-outs enforced)")
+    p.set_defaults(handler=cmd_outbox_send)
+    p = box.add_parser("list", parents=[common],
+                       help="queued, sending, sent, failed (with the reason), cancelled")
+    p.add_argument("--state", choices=["ready", "sent", "failed", "cancelled"])
+    p.set_defaults(handler=cmd_outbox_list)
+    p = box.add_parser("retry", parents=[common], help="queue a failed message again")
+    p.add_argument("outbox_id", type=int)
+    p.set_defaults(handler=cmd_outbox_retry)
+    p = box.add_parser("set-password", parents=[common],
+                       help="keep the SMTP password in the vault (from OFFHOLD_SMTP_PASSWORD "
+                            "or the next line of stdin)")
+    p.set_defaults(handler=cmd_outbox_set_password)
+
+
+def cmd_outbox_send(args: argparse.Namespace, ctx: Context) -> int:
+    from automations.outbox import send_outbox
+    report = send_outbox(ctx.session())
+    ctx.say(f"outbox: {len(report.sent)} sent, {len(report.failed)} failed (a task each), "
+            f"{len(report.cancelled)} cancelled (opted out), {len(report.held)} held")
+    for outbox_id, why in sorted(report.held.items()):
+        ctx.say(f"  held {outbox_id}: {why}")
+    ctx.emit(report.to_json(), "\n".join(str(i) for i in report.sent) or "nothing sent")
+    return 1 if report.failed else 0
+
+
+def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services.outbox import list_messages
+    rows = list_messages(ctx.session(), args.state)
+    shown = [{k: v for k, v in r.items() if k != "body"} for r in rows]
+    ctx.emit(shown, "\n".join(
+        f"{r['id']:>5} task {r['task_id']:>5} {r['channel']:<6} {r['kind']:<20} "
+        f"{r['status']:<9} {(r['sent_at'] or '')[:16]:<16} {r['last_error']}".rstrip()
+        for r in rows) or "outbox empty")
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services.outbox import retry_message
+    row = retry_message(ctx.session(), args.outbox_id)
+    ctx.say(f"outbox message {row['id']} is queued again; it goes with the next send")
+    ctx.emit({"id": row["id"], "state": row["state"]}, str(row["id"]))
+    return 0
+
+
+def cmd_outbox_set_password(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services.outbox import set_smtp_password
+    session = ctx.session()  # the user's own password is read first
+    password = os.environ.get("OFFHOLD_SMTP_PASSWORD") or ctx.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError("no SMTP password: set OFFHOLD_SMTP_PASSWORD or give it on stdin")
+    set_smtp_password(session, password)
+    ctx.say("SMTP password kept in the vault")
+    return 0
