@@ -121,7 +121,7 @@ def send_ready(session: Session, channels: Mapping[str, SendChannel],
     for row in _rows(session, "WHERE state = 'ready'", ()):
         if row["claimed_at"] is not None:
             report.held[row["id"]] = ("a send was interrupted: check whether it went out, "
-                                      "then release or cancel it")
+                                      f"then 'offhold outbox resolve {row['id']}'")
             continue
         channel = channels.get(row["channel"])
         if channel is None:
@@ -237,6 +237,31 @@ def retry_message(session: Session, outbox_id: int) -> dict[str, Any]:
         conn.execute("UPDATE outbox SET state = 'ready' WHERE id = ?", (outbox_id,))
         audit.record(vault, conn, session, "outbox.retry", "outbox", outbox_id,
                      patient_id=row[1])
+    return get_message(session, outbox_id)
+
+
+def resolve_interrupted(session: Session, outbox_id: int, went_out: bool) -> dict[str, Any]:
+    """A send interrupted mid-way (still claimed) after a person checked the far side:
+    it went out (recorded as sent, text kept) or it did not (ready for the next send)."""
+    require(session, "outbox.send")
+    vault = session.vault
+    with vault.write() as conn:
+        row = conn.execute("SELECT state, claimed_at, patient_id, body, channel FROM outbox "
+                           "WHERE id = ?", (outbox_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no outbox message {outbox_id}")
+        if row[0] != "ready" or row[1] is None:
+            raise ValidationError(f"outbox message {outbox_id} is not an interrupted send")
+        if went_out:
+            blob_id = queue.store_blob(session, conn, str(row[3]).encode(), "text/plain")
+            conn.execute("UPDATE outbox SET state = 'sent', sent_at = ?, sent_blob_id = ?, "
+                         "sent_ref = 'confirmed by a person', attempts = attempts + 1 "
+                         "WHERE id = ?", (clock.iso(clock.now()), blob_id, outbox_id))
+        else:
+            conn.execute("UPDATE outbox SET claimed_at = NULL, claimed_by = NULL WHERE id = ?",
+                         (outbox_id,))
+        audit.record(vault, conn, session, "outbox.resolve", "outbox", outbox_id,
+                     patient_id=row[2], details={"went_out": went_out, "channel": row[4]})
     return get_message(session, outbox_id)
 
 

@@ -75,8 +75,8 @@ def _queue(session: Session, patient_id: int, channel: str = "email", n: int = 1
                          BODY, subject="Your visit today" if channel == "email" else "")
 
 
-def _smtp(session: Session, server: StartTlsServer, certs: Certs) -> None:
-    for key, value in (("smtp_host", "127.0.0.1"), ("smtp_port", server.port),
+def _smtp(session: Session, port: int, certs: Certs) -> None:
+    for key, value in (("smtp_host", "127.0.0.1"), ("smtp_port", port),
                        ("smtp_ca_file", str(certs.ca_file)),
                        ("smtp_from", "frontdesk@maple.example")):
         set_setting(session, key, value)
@@ -90,7 +90,7 @@ def test_email_arrives_intact_over_starttls(owner: Session, patient_id: int,
                                             certs: Certs) -> None:
     oid = _queue(owner, patient_id)
     with StartTlsServer(certs.server_cert, certs.server_key) as server:
-        _smtp(owner, server, certs)
+        _smtp(owner, server.port, certs)
         report = send_outbox(owner)
     assert report.sent == [oid] and not report.failed
     [(sender, rcpts, content)] = server.inbox.messages
@@ -117,7 +117,7 @@ def test_a_certificate_failing_verification_is_refused_and_becomes_a_task(
         owner: Session, patient_id: int, certs: Certs) -> None:
     oid = _queue(owner, patient_id)
     with StartTlsServer(certs.rogue_cert, certs.rogue_key) as rogue:
-        _smtp(owner, rogue, certs)
+        _smtp(owner, rogue.port, certs)
         report = send_outbox(owner)
     assert report.failed == [oid] and rogue.inbox.messages == []
     row = _row(owner, oid)
@@ -129,7 +129,7 @@ def test_a_certificate_failing_verification_is_refused_and_becomes_a_task(
     # Fixed (the real server), retried: sent exactly once.
     outbox.retry_message(owner, oid)
     with StartTlsServer(certs.server_cert, certs.server_key) as server:
-        _smtp(owner, server, certs)
+        _smtp(owner, server.port, certs)
         assert send_outbox(owner).sent == [oid]
         assert send_outbox(owner).sent == []
     assert len(server.inbox.messages) == 1 and _row(owner, oid)["attempts"] == 2
@@ -163,7 +163,7 @@ def test_quiet_hours_hold_email_and_texts_not_letters(owner: Session, patient_id
         (tmp_path / key).mkdir()
         set_setting(owner, key, str(tmp_path / key))
     with StartTlsServer(certs.server_cert, certs.server_key) as server:
-        _smtp(owner, server, certs)
+        _smtp(owner, server.port, certs)
         clock.set_clock(lambda: NIGHT)
         night = send_outbox(owner)
         assert night.sent == [letter_id] and set(night.held) == {mail_id, sms_id}
@@ -204,6 +204,11 @@ def test_never_sends_twice(owner: Session, patient_id: int, outdir: Path) -> Non
     rows = [r for f in outdir.iterdir() for r in csv.DictReader(io.StringIO(f.read_text()))]
     assert len(rows) == 1
     assert _row(owner, second)["status"] == "sending"
+    # A person checked the vendor's upload: it never went out. Sent with the next run, once.
+    assert outbox.resolve_interrupted(owner, second, went_out=False)["status"] == "ready"
+    assert send_outbox(owner).sent == [second] and send_outbox(owner).sent == []
+    with pytest.raises(ValidationError, match="not an interrupted send"):
+        outbox.resolve_interrupted(owner, second, went_out=True)
 
 
 @pytest.mark.expected_logs("outbox message .* failed")
@@ -289,3 +294,27 @@ def test_cli_send_and_list(owner: Session, patient_id: int, outdir: Path,
     assert row["status"] == "sent" and "body" not in row
     assert main(["outbox", "retry", str(oid)]) == 1
     assert "only a failed message" in capsys.readouterr().err
+
+
+def test_implicit_tls_on_465_style_servers(owner: Session, patient_id: int,
+                                           certs: Certs) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from tests.unit.smtp_server import Inbox, free_port
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.server_cert, certs.server_key)
+    inbox, port = Inbox(), free_port()
+    # The readiness probe is plain TCP; with TLS wrapping the socket it needs the hostname.
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=context,
+                            server_hostname="localhost")
+    oid = _queue(owner, patient_id)
+    controller.start()
+    try:
+        _smtp(owner, port, certs)
+        set_setting(owner, "smtp_security", "tls")
+        assert send_outbox(owner).sent == [oid]
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1

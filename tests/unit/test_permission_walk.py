@@ -93,6 +93,7 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "outbox send": ("outbox.send", []),
     "outbox list": ("outreach.draft", []),
     "outbox retry": ("outbox.send", ["1"]),
+    "outbox resolve": ("outbox.send", ["1", "--not-sent"]),
     "outbox set-password": ("settings.manage", []),
     "vault check": ("vault.check", []),
     # restore authenticates by itself (no session): walked in test_restore_walk below
@@ -258,6 +259,7 @@ SERVICES: dict[str, str] = {
     "outreach.list_outbox": "outreach.draft",
     "outbox.get_message": "outreach.draft",
     "outbox.list_messages": "outreach.draft",
+    "outbox.resolve_interrupted": "outbox.send",
     "outbox.retry_message": "outbox.send",
     "outbox.send_ready": "outbox.send",
     "outbox.set_smtp_password": "settings.manage",

@@ -26,6 +26,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = box.add_parser("retry", parents=[common], help="queue a failed message again")
     p.add_argument("outbox_id", type=int)
     p.set_defaults(handler=cmd_outbox_retry)
+    p = box.add_parser("resolve", parents=[common],
+                       help="after checking an interrupted send: it went out, or it did not")
+    p.add_argument("outbox_id", type=int)
+    went = p.add_mutually_exclusive_group(required=True)
+    went.add_argument("--sent", action="store_true", help="it went out: record it as sent")
+    went.add_argument("--not-sent", action="store_true", help="it did not: send it again")
+    p.set_defaults(handler=cmd_outbox_resolve)
     p = box.add_parser("set-password", parents=[common],
                        help="keep the SMTP password in the vault (from OFFHOLD_SMTP_PASSWORD "
                             "or the next line of stdin)")
@@ -58,6 +65,14 @@ def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
     from app.services.outbox import retry_message
     row = retry_message(ctx.session(), args.outbox_id)
     ctx.say(f"outbox message {row['id']} is queued again; it goes with the next send")
+    ctx.emit({"id": row["id"], "state": row["state"]}, str(row["id"]))
+    return 0
+
+
+def cmd_outbox_resolve(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services.outbox import resolve_interrupted
+    row = resolve_interrupted(ctx.session(), args.outbox_id, went_out=args.sent)
+    ctx.say(f"outbox message {row['id']} is now {row['status']}")
     ctx.emit({"id": row["id"], "state": row["state"]}, str(row["id"]))
     return 0
 
