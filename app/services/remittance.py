@@ -1,202 +1,42 @@
-"""835 remittances: store parsed remittances, match them to patients, payers and claims,
-classify each claim (group + CARC + RARC -> category and next action, from the
-declarative rules in resources/denials/*.yaml) and work out appeal deadlines.
+"""835 remittances: storage and read services. Store parsed remittances, match them to
+patients, payers and claims, record each claim's classification (app.denials.classify)
+and appeal deadline; read them back for the denial review pane, the CLI and reports.
 
 Workflows (automations.workflows.denials) call `store_remittances` inside the same
-`vault.write()` as the tasks they create, so an import is one transaction.
+`vault.write()` as the tasks they create, so an import is one transaction;
+`plan_remittances` shows, before that transaction, what it would store (so letters are
+rendered without holding the write lock).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from app import audit, clock
-from app.domain.revenue import (
-    Adjustment,
-    ClaimPayment,
-    Classification,
-    DenialCategory,
-    NextAction,
-    Remittance,
+from app.denials.classify import (
+    appeal_deadline,
+    claim_status,
+    classify,
+    first_service_date,
+    is_medicare,
 )
+from app.denials.codes import CODES_DIR, carc_text, clp02_text, plb_reason_text, rarc_text
+from app.denials.rules import StoredClaim
+from app.domain.revenue import ClaimPayment, Remittance
 from app.errors import NotFound
 from app.identity import Session, require
 from app.vault.db import Connection
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-RULES_DIR = RESOURCES / "denials"
-CODES_DIR = RESOURCES / "codes"
-MEDICARE_FILING = frozenset({"MA", "MB"})  # CLP06 claim filing indicator
-MEDICARE_REDETERMINATION_DAYS = 120
-DEFAULT_APPEAL_DAYS = 90
-
-
-# -- code lists ---------------------------------------------------------------------------
-
-@lru_cache(maxsize=None)
-def _codes(name: str) -> dict[str, str]:
-    with open(CODES_DIR / name, encoding="utf-8", newline="") as fh:
-        return {row["code"]: row["description"] for row in csv.DictReader(fh)}
-
-
-def carc_text(code: str) -> str:
-    return _codes("carc.csv").get(code, "(reason code not in OffHold's CARC list)")
-
-
-def rarc_text(code: str) -> str:
-    return _codes("rarc.csv").get(code, "(remark code not in OffHold's RARC list)")
-
-
-def clp02_text(code: str) -> str:
-    return _codes("clp02.csv").get(code, f"status {code}")
-
-
-def group_text(code: str) -> str:
-    return _codes("group_codes.csv").get(code, code)
-
-
-# -- classification rules -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    priority: int
-    category: DenialCategory
-    action: NextAction
-    appealable: bool
-    denial: bool
-    why: str
-    status: frozenset[str] = frozenset()
-    groups: frozenset[str] = frozenset()
-    carcs: frozenset[str] = frozenset()
-    rarc_any: frozenset[str] = frozenset()
-    has_rarc: bool | None = None
-    medicare: bool | None = None
-
-    def matches(self, adj: Adjustment | None, status: str, remarks: list[str],
-                medicare: bool) -> bool:
-        if self.status and status not in self.status:
-            return False
-        if self.groups or self.carcs:
-            if adj is None:
-                return False
-            if self.groups and adj.group not in self.groups:
-                return False
-            if self.carcs and adj.reason not in self.carcs:
-                return False
-        if self.rarc_any and not self.rarc_any.intersection(remarks):
-            return False
-        if self.has_rarc is not None and self.has_rarc != bool(remarks):
-            return False
-        if self.medicare is not None and self.medicare != medicare:
-            return False
-        return True
-
-
-def _rule(raw: dict[str, Any], source: str) -> Rule:
-    when = raw.get("when") or {}
-    unknown = set(when) - {"status", "group", "carc", "rarc_any", "has_rarc", "medicare"}
-    if unknown:
-        raise ValueError(f"{source}: rule {raw.get('id')}: unknown condition(s) {unknown}")
-    return Rule(
-        id=str(raw["id"]), priority=int(raw["priority"]),
-        category=DenialCategory(raw["category"]), action=NextAction(raw["action"]),
-        appealable=bool(raw.get("appealable", True)), denial=bool(raw.get("denial", True)),
-        why=str(raw.get("why", "")),
-        status=frozenset(str(s) for s in when.get("status", [])),
-        groups=frozenset(str(s) for s in when.get("group", [])),
-        carcs=frozenset(str(s) for s in when.get("carc", [])),
-        rarc_any=frozenset(str(s) for s in when.get("rarc_any", [])),
-        has_rarc=when.get("has_rarc"), medicare=when.get("medicare"))
-
-
-@lru_cache(maxsize=4)
-def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
-    """All rules from *.yaml in the directory, in priority order; ids must be unique."""
-    rules: list[Rule] = []
-    for path in sorted(Path(directory).glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        rules.extend(_rule(r, path.name) for r in doc.get("rules", []))
-    ids = [r.id for r in rules]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"duplicate denial rule ids in {directory}")
-    return tuple(sorted(rules, key=lambda r: r.priority))
-
-
-NO_ADJUSTMENT = Classification("paid_as_billed", DenialCategory.OTHER, NextAction.NO_ACTION,
-                               True, False, "Paid with no adjustments.", "")
-
-
-def is_medicare(claim: ClaimPayment, plan_type: str | None) -> bool:
-    return plan_type == "medicare_ffs" or claim.filing_indicator in MEDICARE_FILING
-
-
-def classify(claim: ClaimPayment, *, medicare: bool = False,
-             rules: tuple[Rule, ...] | None = None) -> Classification:
-    """The claim's category and next action: the most important rule any of its
-    adjustments (or its status) matches. A denied claim (CLP02 4) only takes denial
-    rules, so a denial is never filed as a routine write-down."""
-    rules = rules if rules is not None else load_rules()
-    remarks = claim.all_remarks()
-    denied = claim.status_code == "4"
-    best: Rule | None = None
-    trigger = ""
-    candidates: list[Adjustment | None] = [*claim.all_adjustments(), None]
-    for adj in candidates:
-        if adj is not None and adj.amount == 0:
-            continue  # zero-amount CAS carry no money and decide nothing
-        for rule in rules:
-            if best is not None and rule.priority >= best.priority:
-                break
-            if denied and not rule.denial:
-                continue
-            if rule.matches(adj, claim.status_code, remarks, medicare):
-                best = rule
-                trigger = f"{adj.group}-{adj.reason}" if adj is not None \
-                    else f"CLP02 {claim.status_code}"
-                break
-    if best is None:
-        return NO_ADJUSTMENT
-    return Classification(best.id, best.category, best.action, best.appealable,
-                          best.denial, best.why, trigger)
-
-
-def appeal_deadline(base: date, window_days: int | None, medicare: bool,
-                    default_days: int = DEFAULT_APPEAL_DAYS) -> date:
-    """The payer's appeal window; Medicare redetermination is 120 days from receipt."""
-    if window_days:
-        return base + timedelta(days=window_days)
-    return base + timedelta(days=MEDICARE_REDETERMINATION_DAYS if medicare else default_days)
+__all__ = ["CODES_DIR", "ImportResult", "StoredClaim"]  # re-exported for the other importers
 
 
 # -- storing ------------------------------------------------------------------------------
-
-@dataclass
-class StoredClaim:
-    remit_claim_id: int
-    remittance_id: int
-    claim: ClaimPayment
-    remit: Remittance
-    classification: Classification
-    patient_id: int | None
-    claim_id: int | None
-    payer_id: int | None
-    payer_name: str
-    medicare: bool
-    appeal_deadline: date | None
-    timely_filing_days: int | None
-    balanced: bool
-
 
 @dataclass
 class ImportResult:
@@ -213,9 +53,11 @@ class ImportResult:
     issues: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     tasks: list[int] = field(default_factory=list)
+    # (remittance id, balance messages) of the new remittances that do not balance
+    unbalanced: list[tuple[int, list[str]]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return {k: v for k, v in vars(self).items() if k != "unbalanced"}
 
 
 def _iso(d: date | None) -> str | None:
@@ -249,6 +91,72 @@ def match_payer(conn: Connection, name: str, ident: str) -> tuple[int, str, int 
     return None if row is None else (int(row[0]), str(row[1]), row[2], row[3])
 
 
+def _claim_as_stored(conn: Connection, remit: Remittance, claim: ClaimPayment, ordinal: int,
+                     payer: tuple[int, str, int | None, int | None] | None, notice: date,
+                     default_days: int, unbalanced: set[str]) -> StoredClaim:
+    """What storing one claim records about it (ids 0 until it is stored): its
+    classification, matches and deadline. Reads only."""
+    payer_id, plan_type, window, filing_days = payer if payer else (None, None, None, None)
+    medicare = is_medicare(claim, plan_type)
+    cls = classify(claim, medicare=medicare)
+    patient_id = match_patient(conn, claim.patient_last, claim.member_id)
+    claim_row = conn.execute(
+        "SELECT id FROM claims WHERE claim_number = ? AND (payer_id = ? OR ? IS NULL) "
+        "ORDER BY id DESC LIMIT 1", (claim.claim_number, payer_id, payer_id)).fetchone()
+    claim_id = int(claim_row[0]) if claim_row else None
+    if claim_id is not None and patient_id is None:
+        row = conn.execute("SELECT patient_id FROM claims WHERE id = ?", (claim_id,)).fetchone()
+        patient_id = row[0] if row else None
+    name = ""
+    if patient_id is not None and cls.is_denial:  # only letters name the patient
+        row = conn.execute("SELECT first_name, last_name FROM patients WHERE id = ?",
+                           (patient_id,)).fetchone()
+        name = f"{row[0]} {row[1]}" if row else ""
+    deadline = (appeal_deadline(notice, window, medicare, default_days)
+                if cls.is_denial and cls.appealable else None)
+    return StoredClaim(0, 0, claim, remit, cls, patient_id, claim_id, payer_id,
+                       remit.payer_name, medicare, deadline, filing_days,
+                       claim.claim_number not in unbalanced, ordinal, name)
+
+
+def _notice(remit: Remittance, today: date) -> date:
+    # The appeal clock runs from receipt of the determination. CMS presumes receipt 5
+    # days after the notice date; counting from the notice (payment) date itself
+    # gives an earlier, safe deadline.
+    return remit.payment_date or remit.production_date or today
+
+
+def _unbalanced_claims(remit: Remittance) -> set[str]:
+    return {i.claim_number for i in remit.issues if i.level != "payment"}
+
+
+def _is_stored(conn: Connection, remit: Remittance) -> bool:
+    return conn.execute("SELECT 1 FROM remittances WHERE trace_number = ? AND payer_ident = ?",
+                        (remit.trace_number, remit.payer_id or remit.originator)
+                        ).fetchone() is not None
+
+
+def plan_remittances(session: Session, remits: list[Remittance]) -> list[StoredClaim]:
+    """The claims `store_remittances` would store now, with ids 0 (remittances already
+    stored are left out). Reads only, on one snapshot: the import renders its letters
+    from this before it takes the write lock."""
+    require(session, "remit.import")
+    from app.services.practice import get_setting
+    default_days = int(get_setting(session, "default_appeal_days"))
+    today = clock.now().date()
+    planned: list[StoredClaim] = []
+    with session.vault.read() as conn:
+        for remit in remits:
+            if _is_stored(conn, remit):
+                continue
+            payer = match_payer(conn, remit.payer_name, remit.payer_id or remit.originator)
+            unbalanced = _unbalanced_claims(remit)
+            planned.extend(_claim_as_stored(conn, remit, claim, ordinal, payer,
+                                            _notice(remit, today), default_days, unbalanced)
+                           for ordinal, claim in enumerate(remit.claims))
+    return planned
+
+
 def store_remittances(session: Session, conn: Connection, remits: list[Remittance],
                       data: bytes, *, lenient: bool = False,
                       ) -> tuple[ImportResult, list[StoredClaim]]:
@@ -259,21 +167,20 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
     sha = hashlib.sha256(data).hexdigest()
     result = ImportResult("835", None, sha, transactions=len(remits))
     stored: list[StoredClaim] = []
+    balance: list[tuple[int, bool, list[str]]] = []
     today = clock.now().date()
     from app.services.practice import get_setting
     default_days = int(get_setting(session, "default_appeal_days"))
     for remit in remits:
         result.findings.extend(remit.findings)
         payer_ident = remit.payer_id or remit.originator
-        if conn.execute("SELECT 1 FROM remittances WHERE trace_number = ? AND payer_ident = ?",
-                        (remit.trace_number, payer_ident)).fetchone():
+        if _is_stored(conn, remit):
             result.duplicates += 1
             continue
         if result.import_id is None:
             result.import_id = _import_row(session, conn, "835", data, sha, lenient,
                                            [f for r in remits for f in r.findings])
         payer = match_payer(conn, remit.payer_name, payer_ident)
-        payer_id, plan_type, window, filing_days = payer if payer else (None, None, None, None)
         issues = [{"level": i.level, "claim": i.claim_number, "expected": str(i.expected),
                    "actual": str(i.actual), "message": i.message} for i in remit.issues]
         result.issues.extend(i.message for i in remit.issues)
@@ -282,33 +189,20 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
             " payee_ident, trace_number, originator, handling, payment_amount, credit_debit, "
             "method, payment_date, production_date, received_at, balanced, issues, findings) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (result.import_id, payer_id, remit.payer_name, payer_ident, remit.payee_name,
-             remit.payee_id, remit.trace_number, remit.originator, remit.handling,
-             str(remit.payment_amount), remit.credit_debit, remit.method,
+            (result.import_id, payer[0] if payer else None, remit.payer_name, payer_ident,
+             remit.payee_name, remit.payee_id, remit.trace_number, remit.originator,
+             remit.handling, str(remit.payment_amount), remit.credit_debit, remit.method,
              _iso(remit.payment_date), _iso(remit.production_date), clock.iso(clock.now()),
              int(remit.balanced), json.dumps(issues), json.dumps(remit.findings)))
         remittance_id = int(cur.lastrowid)
         result.stored += 1
-        unbalanced = {i.claim_number for i in remit.issues if i.level != "payment"}
-        # The appeal clock runs from receipt of the determination. CMS presumes receipt 5
-        # days after the notice date; counting from the notice (payment) date itself
-        # gives an earlier, safe deadline.
-        notice = remit.payment_date or remit.production_date or today
+        balance.append((remittance_id, remit.balanced, [i.message for i in remit.issues]))
+        unbalanced = _unbalanced_claims(remit)
+        notice = _notice(remit, today)
         for ordinal, claim in enumerate(remit.claims):
-            medicare = is_medicare(claim, plan_type)
-            cls = classify(claim, medicare=medicare)
-            patient_id = match_patient(conn, claim.patient_last, claim.member_id)
-            claim_row = conn.execute(
-                "SELECT id FROM claims WHERE claim_number = ? AND (payer_id = ? OR ? IS NULL) "
-                "ORDER BY id DESC LIMIT 1", (claim.claim_number, payer_id, payer_id)).fetchone()
-            claim_id = int(claim_row[0]) if claim_row else None
-            if claim_id is not None and patient_id is None:
-                row = conn.execute("SELECT patient_id FROM claims WHERE id = ?",
-                                   (claim_id,)).fetchone()
-                patient_id = row[0] if row else None
-            deadline = (appeal_deadline(notice, window, medicare, default_days)
-                        if cls.is_denial and cls.appealable else None)
-            balanced = claim.claim_number not in unbalanced
+            sc = _claim_as_stored(conn, remit, claim, ordinal, payer, notice, default_days,
+                                  unbalanced)
+            cls = sc.classification
             cur = conn.execute(
                 "INSERT INTO remit_claims (remittance_id, ordinal, claim_number, status_code, "
                 "charge, paid, patient_responsibility, filing_indicator, payer_claim_number, "
@@ -320,32 +214,33 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
                  str(claim.charge), str(claim.paid), _s(claim.patient_responsibility),
                  claim.filing_indicator, claim.payer_claim_number, claim.frequency,
                  claim.patient_last, claim.patient_first, claim.member_id,
-                 _iso(claim.received_date), _iso(claim.service_from or _first_date(claim)),
-                 _iso(claim.service_to), patient_id, claim_id, int(balanced),
+                 _iso(claim.received_date),
+                 _iso(claim.service_from or first_service_date(claim)),
+                 _iso(claim.service_to), sc.patient_id, sc.claim_id, int(sc.balanced),
                  cls.category.value, cls.action.value, cls.rule_id, int(cls.is_denial),
-                 int(cls.appealable), _iso(deadline)))
+                 int(cls.appealable), _iso(sc.appeal_deadline)))
             rc_id = int(cur.lastrowid)
             _store_detail(conn, rc_id, claim)
-            if claim_id is not None:
+            if sc.claim_id is not None:
                 conn.execute("UPDATE claims SET status = ?, status_detail = ?, status_at = ?, "
                              "payer_claim_number = CASE WHEN payer_claim_number = '' THEN ? "
                              "ELSE payer_claim_number END WHERE id = ?",
-                             (_claim_status(claim, cls), f"835 CLP02 {claim.status_code}",
-                              clock.iso(clock.now()), claim.payer_claim_number, claim_id))
+                             (claim_status(claim, cls), f"835 CLP02 {claim.status_code}",
+                              clock.iso(clock.now()), claim.payer_claim_number, sc.claim_id))
             result.claims += 1
             result.denials += int(cls.is_denial)
-            if patient_id is not None:
+            if sc.patient_id is not None:
                 result.matched_patients += 1
             else:
                 result.unmatched += 1
-            stored.append(StoredClaim(rc_id, remittance_id, claim, remit, cls, patient_id,
-                                      claim_id, payer_id, remit.payer_name, medicare, deadline,
-                                      filing_days, balanced))
+            stored.append(replace(sc, remit_claim_id=rc_id, remittance_id=remittance_id))
         for plb in remit.provider_adjustments:
             conn.execute("INSERT INTO remit_plb (remittance_id, provider, fiscal_date, reason, "
                          "reference, amount) VALUES (?,?,?,?,?,?)",
                          (remittance_id, plb.provider, _iso(plb.fiscal_date), plb.reason,
                           plb.reference, str(plb.amount)))
+    if result.issues:
+        result.unbalanced = [(rid, msgs) for rid, ok, msgs in balance if not ok]
     audit.record(session.vault, conn, session, "x12.import", "x12_import",
                  result.import_id or "", details={
                      "kind": "835", "sha256": sha, "stored": result.stored,
@@ -355,17 +250,9 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
     return result, stored
 
 
-def _first_date(claim: ClaimPayment) -> date | None:
-    dates = [ln.service_date for ln in claim.lines if ln.service_date]
-    return min(dates) if dates else None
-
-
-def _claim_status(claim: ClaimPayment, cls: Classification) -> str:
-    if claim.status_code == "22":
-        return "reversed"
-    if cls.is_denial:
-        return "denied"
-    return "paid" if claim.paid != 0 else "adjudicated"
+def link_task(session: Session, conn: Connection, remit_claim_id: int, task_id: int) -> None:
+    """Point a stored claim at its denial_review task, inside the import's transaction."""
+    conn.execute("UPDATE remit_claims SET task_id = ? WHERE id = ?", (task_id, remit_claim_id))
 
 
 def _store_detail(conn: Connection, rc_id: int, claim: ClaimPayment) -> None:
@@ -430,7 +317,7 @@ def remittance_summary(session: Session, remittance_id: int) -> dict[str, Any]:
             "SELECT id, claim_number, status_code, charge, paid, category, next_action, rule_id,"
             " is_denial, appealable, appeal_deadline, balanced, patient_id, task_id "
             "FROM remit_claims WHERE remittance_id = ? ORDER BY ordinal", (remittance_id,))]
-    plb = [{"reason": r[0], "reason_text": _codes("plb_reasons.csv").get(r[0], ""),
+    plb = [{"reason": r[0], "reason_text": plb_reason_text(r[0]),
             "reference": r[1], "amount": r[2]} for r in vault.query(
         "SELECT reason, reference, amount FROM remit_plb WHERE remittance_id = ? ORDER BY id",
         (remittance_id,))]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.revenue import Adjustment, ClaimPayment, DenialCategory, NextAction
-from app.services.remittance import classify, is_medicare, load_rules
+from app.denials.classify import classify, is_medicare, load_rules
 from app.x12.x835 import parse_835
 
 X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"  # ../shared/corpus

@@ -162,3 +162,53 @@ def test_letter_export_is_explicit_and_audited(practice: Any, tmp_path: Any) -> 
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert practice.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
                                     "'denial.letter_export'")[0] == 1
+
+
+def test_letters_render_while_the_vault_stays_writable(practice: Any, monkeypatch: Any) -> None:
+    """A long render must not hold the write lock: while each letter renders, another
+    thread commits a write (it would wait for the whole import if the lock were held)."""
+    import threading
+
+    from app import audit
+    real = denials.appeal_pdf
+    seen: list[tuple[bool, bool]] = []
+
+    def slow_render(facts: Any, **kw: Any) -> bytes:
+        other = threading.Thread(target=audit.record_now, args=(
+            practice.vault, audit.SystemActor(), "test.during_render"))
+        other.start()
+        other.join(10)
+        seen.append((practice.vault.in_transaction, not other.is_alive()))
+        return real(facts, **kw)
+
+    monkeypatch.setattr(denials, "appeal_pdf", slow_render)
+    result = run(practice, [denied("C50", "50", remarks=("N115",)), denied("C97", "97")])
+    assert len(result.tasks) == 2
+    assert seen == [(False, True), (False, True)]  # one render per letter, none in the write
+    assert practice.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
+                                    "'test.during_render'")[0] == 2
+    for task_id in result.tasks:
+        pdfs = [e for e in queue.get_task(practice, task_id).evidence
+                if e.mime == "application/pdf"]
+        assert len(pdfs) == 1 and pdfs[0].blob_id is not None
+
+
+def test_a_change_between_render_and_write_renders_that_letter_again(
+        practice: Any, monkeypatch: Any) -> None:
+    from app.services import remittance as remit_svc
+    real_plan = remit_svc.plan_remittances
+
+    def plan_then_rename(session: Any, remits: Any) -> Any:
+        planned = real_plan(session, remits)
+        with session.vault.write() as conn:  # another user renames the patient meanwhile
+            conn.execute("UPDATE patients SET first_name = 'Quilla'")
+        return planned
+
+    monkeypatch.setattr(remit_svc, "plan_remittances", plan_then_rename)
+    result = run(practice, [denied("C50", "50")])
+    task = queue.get_task(practice, result.tasks[0])
+    blob = next(e.blob_id for e in task.evidence if e.mime == "application/pdf")
+    assert blob is not None
+    pdf, _mime = queue.blob_data(practice, blob)
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Quilla" in text

@@ -191,7 +191,7 @@ def test_failure_after_parse_rolls_back_everything(practice: Any, monkeypatch: A
 
     def boom(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("disk full")
-    monkeypatch.setattr(denials, "_denial_task", boom)
+    monkeypatch.setattr(denials, "_create", boom)
     with pytest.raises(RuntimeError):
         denials.import_835_file(practice, data)
     assert counts(practice) == before
