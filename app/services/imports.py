@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict
 from datetime import date
-from typing import Any
+from typing import Any, Callable
 
 from app import audit, clock
 from app.domain.claims import Party, SubmittedClaim
@@ -35,6 +35,17 @@ FILING_PLAN_TYPES = {"MA": "medicare_ffs", "MB": "medicare_ffs", "MC": "medicaid
 
 
 # -- shared storage helpers -----------------------------------------------------------------
+
+Progress = Callable[[int, int], None]
+
+
+def _ticker(progress: Progress | None, total: int) -> Callable[[int], None]:
+    """progress(done, total) every 50 records and at the end (the desktop's bar)."""
+    def tick(done: int) -> None:
+        if progress is not None and (done % 50 == 0 or done == total):
+            progress(done, total)
+    return tick
+
 
 def _run_row(session: Session, conn: Connection, outcome: ImportOutcome, data_sha: str,
              size: int, skip_bad: bool) -> int:
@@ -123,7 +134,7 @@ def _ensure_payer(conn: Connection, name: str, ident: str, plan_type: str) -> in
 # -- 837 claims -----------------------------------------------------------------------------
 
 def import_837(session: Session, data: bytes, *, skip_bad: bool = False,
-               lenient: bool = False) -> ImportOutcome:
+               lenient: bool = False, progress: Progress | None = None) -> ImportOutcome:
     """Store the claims of an 837P/837I file (one transaction): claim, lines, diagnosis
     and procedure codes, charges, payer (created when new) and patient (matched by member
     ID and name, or created with the coverage on the claim). Claims are keyed by CLM01
@@ -137,8 +148,10 @@ def import_837(session: Session, data: bytes, *, skip_bad: bool = False,
                             skipped=list(parsed.bad), findings=list(parsed.findings))
     sha = hashlib.sha256(data).hexdigest()
     with session.vault.write() as conn:
-        for claim in parsed.claims:
+        tick = _ticker(progress, len(parsed.claims))
+        for n, claim in enumerate(parsed.claims, 1):
             _store_claim(conn, claim, outcome)
+            tick(n)
         _finish(session, conn, outcome, sha, len(data), skip_bad)
     return outcome
 
@@ -240,8 +253,8 @@ def claim_detail(session: Session, claim_id: int) -> dict[str, Any]:
 
 # -- FHIR R4 ----------------------------------------------------------------------------------
 
-def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: bool = False
-                ) -> ImportOutcome:
+def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: bool = False,
+                progress: Progress | None = None) -> ImportOutcome:
     """Import FHIR bundles and bulk NDJSON files (name, content) in one transaction:
     patients (matched by their FHIR id from an earlier import, else by name and birth
     date), coverage, appointments, and the clinical records care gaps read. Every
@@ -263,7 +276,7 @@ def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: b
     for name, data in files:
         digest.update(hashlib.sha256(data).digest())
     with session.vault.write() as conn:
-        _store_fhir(conn, batch, outcome)
+        _store_fhir(conn, batch, outcome, _ticker(progress, len(batch.resources)))
         if outcome.skipped and not skip_bad:
             first = outcome.skipped[0]
             more = len(outcome.skipped) - 1
@@ -321,12 +334,14 @@ def _upsert_patient(conn: Connection, source: str, source_id: str, fields: dict[
     return patient_id
 
 
-def _store_fhir(conn: Connection, batch: Any, outcome: ImportOutcome) -> None:
+def _store_fhir(conn: Connection, batch: Any, outcome: ImportOutcome,
+                tick: Callable[[int], None]) -> None:
     from app.imports.common import BadRecord
     from app.imports.fhir import iter_by_type
 
     patients: dict[str, int] = {}
-    for res in iter_by_type(batch):
+    for n, res in enumerate(iter_by_type(batch), 1):
+        tick(n)
         if res.type == "Patient":
             patients[res.id] = _upsert_patient(conn, "fhir", res.id, res.fields, outcome)
             continue
@@ -483,7 +498,7 @@ def preview_csv(session: Session, data: bytes, mapping: Mapping | None = None, *
 
 
 def import_csv(session: Session, data: bytes, mapping_name: str, *, skip_bad: bool = False,
-               file_name: str = "") -> ImportOutcome:
+               file_name: str = "", progress: Progress | None = None) -> ImportOutcome:
     """Import a roster or schedule export with a saved mapping, in one transaction. Rows
     are keyed by the export's own ID column (per source), so a re-import changes nothing;
     a schedule row names its patient by the roster's ID. A bad row refuses the file with
@@ -499,7 +514,9 @@ def import_csv(session: Session, data: bytes, mapping_name: str, *, skip_bad: bo
     prefix = f"{file_name} " if file_name else ""
     with session.vault.write() as conn:
         source = f"csv:{mapping.source}"
-        for position, record in batch.records:
+        tick = _ticker(progress, len(batch.records))
+        for n, (position, record) in enumerate(batch.records, 1):
+            tick(n)
             if mapping.target == "patients":
                 _csv_patient(conn, source, record, outcome)
             else:
@@ -551,6 +568,56 @@ def _csv_appointment(conn: Connection, source: str, position: str, record: dict[
     _link(conn, source, "Appointment", record["id"], local, digest)
 
 
+# -- previews (the desktop's import dialog) ------------------------------------------------
+
+def preview_import(session: Session, kind: str, files: list[tuple[str, bytes]], *,
+                   mapping: Mapping | None = None, target: str = "patients",
+                   rows: int = 8, lenient: bool = False) -> dict[str, Any]:
+    """What an import would read, before anything is written: a table (columns and the
+    first rows), the record count and the bad records with their positions. Shows PHI,
+    so the role is checked and the look audited."""
+    require(session, "claim.import" if kind == "837" else "records.import")
+    out: dict[str, Any]
+    if kind == "837":
+        data = files[0][1] if files else b""
+        check_x12_size(len(data))
+        parsed = parse_837(data, lenient=lenient, skip_bad=True)
+        out = {"columns": ["Claim", "Patient", "Payer", "Service date", "Charge", "Lines"],
+               "rows": [[c.claim_number, f"{c.who.last}, {c.who.first}" if c.who else "",
+                         c.payer_name, _iso(c.first_service_date()) or "",
+                         str(c.total_charge), str(len(c.lines))]
+                        for c in parsed.claims[:rows]],
+               "records": len(parsed.claims) + len(parsed.bad),
+               "bad": [str(b) for b in parsed.bad], "findings": parsed.findings}
+    elif kind == "fhir":
+        from app.imports.fhir import Reader
+        reader = Reader(LIMITS)
+        for name, data in files:
+            reader.add_file(name, data)
+        counts: dict[str, int] = {}
+        for res in reader.batch.resources:
+            counts[res.type] = counts.get(res.type, 0) + 1
+        out = {"columns": ["Resource", "Records"],
+               "rows": [[t, str(n)] for t, n in sorted(counts.items())]
+               + [[f"{t} (not imported)", str(n)]
+                  for t, n in sorted(reader.batch.ignored.items())],
+               "records": reader.batch.records,
+               "bad": [str(b) for b in reader.batch.bad], "findings": []}
+    elif kind == "csv":
+        table = read_table(files[0][1] if files else b"", LIMITS, max_rows=rows)
+        shown = preview(table, mapping, rows)
+        out = {"columns": table.headers, "rows": shown["rows"],
+               "suggested": suggest(mapping.target if mapping else target, table.headers),
+               "mapped": shown.get("mapped", []), "records": len(shown["rows"]),
+               "bad": shown.get("problems", []), "findings": []}
+    else:
+        raise ValidationError(f"unknown import kind {kind[:12]!r}: 837, fhir or csv")
+    audit.record_now(session.vault, session, "import.preview", object_type="import",
+                     object_id=kind, details={"files": len(files), "rows": len(out["rows"])})
+    return out
+
+
 __all__ = ["LIMITS", "ImportOutcome", "Mapping", "check_size", "claim_detail", "get_mapping",
            "import_837", "import_csv", "import_fhir", "list_mappings", "preview_csv",
+           "preview_import",
            "save_mapping"]

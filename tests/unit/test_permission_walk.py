@@ -234,6 +234,7 @@ SERVICES: dict[str, str] = {
     "imports.import_fhir": "records.import",
     "imports.list_mappings": "records.import",
     "imports.preview_csv": "records.import",
+    "imports.preview_import": "records.import",
     "imports.save_mapping": "records.import",
     "intake.create_review": "intake.import",
     "intake.find_patient": "patient.view",

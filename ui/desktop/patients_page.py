@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QPushButton,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -51,6 +52,14 @@ class PatientsPage(Page):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.search)
         left_layout.addWidget(self.results, 1)
+        self.import_button = QPushButton("Import records…")
+        self.import_button.setToolTip("837 claims, FHIR or CSV exports from the practice's "
+                                      "other systems")
+        self.import_button.setVisible(ctx.session.can("records.import")
+                                      or ctx.session.can("claim.import"))
+        self.import_button.clicked.connect(self.open_import)
+        self.import_dialog: Any = None
+        left_layout.addWidget(self.import_button)
 
         self.header = QLabel("Search for a patient.")
         self.header.setObjectName("detailTitle")
@@ -84,6 +93,11 @@ class PatientsPage(Page):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
         self.setFocusProxy(self.search)
+
+    def open_import(self) -> None:
+        from ui.desktop.import_dialog import ImportDialog
+        self.import_dialog = ImportDialog(self.ctx, self)
+        self.import_dialog.show()
 
     def refresh(self) -> None:
         if self.results_model.rowCount() == 0:
