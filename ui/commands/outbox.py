@@ -56,7 +56,8 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
     shown = [{k: v for k, v in r.items() if k != "body"} for r in rows]
     ctx.emit(shown, "\n".join(
         f"{r['id']:>5} task {r['task_id']:>5} {r['channel']:<6} {r['kind']:<20} "
-        f"{r['status']:<9} {(r['sent_at'] or '')[:16]:<16} {r['last_error']}".rstrip()
+        f"{r['status']:<9} {(r['sent_at'] or '')[:16]:<16} "
+        f"{r['last_error'] if r['status'] in ('failed', 'cancelled') else ''}".rstrip()
         for r in rows) or "outbox empty")
     return 0
 

@@ -51,6 +51,8 @@ PAGES: tuple[PageSpec, ...] = (
              permission="remit.import", shortcut="Ctrl+5", order=25),
     PageSpec("dashboard", "Dashboard", "ui.desktop.dashboard:DashboardPage", shortcut="Ctrl+3",
              order=30),
+    PageSpec("outbox", "Outbox", "ui.desktop.outbox_page:OutboxPage",
+             permission="outreach.draft", shortcut="Ctrl+6", order=28),
 )
 
 SETTINGS_TABS: tuple[SettingsTab, ...] = (

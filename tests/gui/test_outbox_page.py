@@ -1,0 +1,51 @@
+"""The outbox page: queued, sent and failed messages with the reason; send now; retry."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.mark.expected_logs("outbox message .* failed")
+def test_outbox_page_sends_and_retries(qtbot: Any, open_window: Any, tmp_path: Path,
+                                       bridge: Any) -> None:
+    from app import clock
+    from app.domain.outreach import Channel
+    from app.queue import create_task
+    from app.services import patients
+    from app.services.outreach import add_to_outbox
+    from app.services.practice import set_setting
+    clock.set_clock(lambda: datetime(2026, 11, 16, 15, 0, tzinfo=timezone.utc))
+    window = open_window("olivia")
+    session = window.session
+    folder = tmp_path / "sms"
+    folder.mkdir()
+    set_setting(session, "sms_export_dir", str(folder))
+    good, bad = [p.id for p in patients.list_patients(session)[:2]]
+    patients.update_patient(session, good, phone="617-253-1000", sms_opt_out=False)
+    patients.update_patient(session, bad, phone="555-0100", sms_opt_out=False)
+    ids = []
+    for n, (pid, phone) in enumerate(((good, "617-253-1000"), (bad, "555-0100"))):
+        task, _ = create_task(session, "outreach", f"gui-outbox:{n}", "outreach")
+        ids.append(add_to_outbox(session, task.id, pid, "no_show", Channel.SMS, phone,
+                                 "See you soon. Reply STOP to opt out."))
+    window.show_page("outbox")
+    page = window.pages["outbox"]
+    page.refresh()
+    assert [r["status"] for r in page.rows] == ["ready", "ready"]
+    page.send_button.click()
+    assert bridge.history[-1].text == "Outbox: 1 sent, 1 failed, 0 cancelled, 0 held"
+    status = {r["id"]: (r["status"], r["last_error"]) for r in page.rows}
+    assert status[ids[0]] == ("sent", "")
+    assert status[ids[1]][0] == "failed" and "area code" in status[ids[1]][1]
+    failed_row = next(i for i, r in enumerate(page.rows) if r["id"] == ids[1])
+    page.table.setCurrentCell(failed_row, 0)
+    assert page.retry_button.isEnabled()
+    page.retry_button.click()
+    assert {r["id"]: r["status"] for r in page.rows}[ids[1]] == "ready"
+    window.grab().save(str(tmp_path / "outbox.png"))
+    page.clear_phi()
+    assert page.table.rowCount() == 0
