@@ -161,12 +161,17 @@ class ImportDialog(QDialog):
         self.fields.setRowCount(len(names))
         fill_table(self.fields, [[n, ""] for n in names])
         for row, name in enumerate(names):
-            combo = QComboBox()
+            # Reuse the row's combo: a replaced cell widget lingers until deleteLater runs
+            # and was seen drawn over the field names.
+            existing = self.fields.cellWidget(row, 1)
+            combo = existing if isinstance(existing, QComboBox) else QComboBox()
+            combo.clear()
             combo.addItems([NOT_MAPPED, *self.headers])
             chosen = saved.get(name) or suggested.get(name)
             if chosen in self.headers:
                 combo.setCurrentText(chosen)
-            self.fields.setCellWidget(row, 1, combo)
+            if combo is not existing:
+                self.fields.setCellWidget(row, 1, combo)
 
     # -- preview and import (on the worker) ----------------------------------------------
 
