@@ -22,9 +22,9 @@ from app.identity import Session
 from app.identity.permissions import Role
 from app.services import imports
 from app.x12.errors import X12Error
-from app.x12.synth import SynthClaim, SynthLine, build_835
+from app.x12.synth import SynthClaim, SynthLine, build_277, build_835
 from app.x12.x837 import parse_837
-from automations.workflows import denials
+from automations.workflows import claim_status, denials
 from tests.unit.imports_cli import use_cli
 from ui.cli import main
 
@@ -173,6 +173,19 @@ def test_837_then_835_matches_the_practices_claims(owner_session: Session) -> No
     assert patients == {"PCN1001": claims["PCN1001"][1], "PCN1002": claims["PCN1002"][1]}
     assert dict(q("SELECT claim_number, status FROM claims")) == {"PCN1001": "paid",
                                                                    "PCN1002": "denied"}
+
+
+def test_837_then_277_statuses_attach_to_the_claims(owner_session: Session) -> None:
+    imports.import_837(owner_session, build_837(CLAIMS))
+    status = build_277(payer_name="ACME HEALTH", on=date(2027, 1, 20), claims=[
+        ("PCN1001", "P-77", "ZZYZXQUELL", "ANN", "M100", "A7:562"),
+        ("PCN1002", "P-78", "QUORVATH", "BO", "M200", "P3:317")])
+    claim_status.import_277_file(owner_session, status)
+    q = owner_session.vault.query
+    ids = dict(q("SELECT claim_number, id FROM claims"))
+    patients = dict(q("SELECT claim_number, patient_id FROM claims"))
+    assert dict(q("SELECT claim_number, claim_id FROM claim_statuses")) == ids
+    assert dict(q("SELECT claim_number, patient_id FROM claim_statuses")) == patients
 
 
 def test_reimport_changes_nothing_and_a_replacement_updates(owner_session: Session) -> None:
