@@ -9,6 +9,7 @@ caller (app.services.reports) writes and audits the export.
 from __future__ import annotations
 
 import io
+import math
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from app import clock
 from app.queue.kinds import KINDS
 from app.reports.metrics import AGING_BUCKETS, QUEUE_AGING, Period, Reader, local_day
 
@@ -137,6 +139,9 @@ def bar_chart(title: str, labels: list[str], series: list[list[float]],
     chart.valueAxis.valueMin = 0
     top = max((v for s in series for v in s), default=0)
     chart.valueAxis.valueMax = top * 1.2 if top else 1
+    if all(float(v).is_integer() for s in series for v in s):
+        # Counts: whole-number ticks only (reportlab would pick 0.5 steps for small ones).
+        chart.valueAxis.valueStep = max(1, math.ceil(chart.valueAxis.valueMax / 5))
     chart.valueAxis.labelTextFormat = value_format.format
     chart.barLabels.fontSize = 7
     chart.barLabelFormat = value_format.format
@@ -346,7 +351,7 @@ def _queues(cur: PracticeMetrics) -> list[Flowable]:
     return out
 
 
-def _trust(cur: PracticeMetrics) -> list[Flowable]:
+def _trust(cur: PracticeMetrics, tz: ZoneInfo) -> list[Flowable]:
     out: list[Flowable] = [_p("Trust and modes", H1), _p(
         "Per task kind, decisions on tasks created this month. A task whose effect failed "
         "after approval counts as failed, not approved.")]
@@ -372,7 +377,8 @@ def _trust(cur: PracticeMetrics) -> list[Flowable]:
     out.append(_p("Mode changes this month", H2))
     if cur.mode_changes:
         rows = [["When", "Kind", "From", "To", "By"]]
-        rows += [[c["ts"][:16].replace("T", " ") + " UTC", _kind_label(c["kind"]),
+        rows += [[f"{clock.parse_iso(c['ts']).astimezone(tz):%Y-%m-%d %H:%M %Z}",
+                  _kind_label(c["kind"]),
                   str(c["before"]).replace("_", " "), str(c["after"]).replace("_", " "),
                   c["by"]] for c in cur.mode_changes]
         out.append(_table(rows, [1.5 * inch, 1.9 * inch, 1 * inch, 1 * inch, 1.1 * inch],
@@ -531,8 +537,10 @@ def render_monthly(cur: PracticeMetrics, prev: PracticeMetrics, *, practice: str
         Spacer(1, 8),
         _p("n/a: no data for that figure in the month (each section says why).", SMALL),
     ]
-    for section in (_prior_auth, _revenue, _eligibility_schedule, _queues, _trust, _method):
+    for section in (_prior_auth, _revenue, _eligibility_schedule, _queues, _method):
         story += [PageBreak(), *section(cur)]
+        if section is _queues:
+            story += [PageBreak(), *_trust(cur, timezone)]
     if appendix is not None:
         story += _appendix(appendix)
     doc.build(story)
