@@ -20,7 +20,7 @@ from datetime import date
 from decimal import Decimal
 
 from app.domain.claims import Party, SubmittedClaim, SubmittedLine
-from app.imports.common import BadRecord
+from app.imports.common import LIMITS, BadRecord, Deadline, Limits
 from app.x12.common import amount, ccyymmdd, check_version, el, need
 from app.x12.envelope import Interchange, parse_envelope
 from app.x12.errors import X12Error
@@ -45,6 +45,21 @@ class Parsed837:
     claims: list[SubmittedClaim] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    unbalanced: list[str] = field(default_factory=list)  # positions of CLM02 != lines
+
+    def summarize(self) -> None:
+        """Findings that repeat per claim, said once with a count and the first place."""
+        if self.unbalanced:
+            self.findings.append(f"{len(self.unbalanced)} claim(s) whose CLM02 total is not "
+                                 f"the sum of their lines (first at {self.unbalanced[0]})")
+        seen: dict[tuple[str, str], int] = {}
+        for claim in self.claims:
+            key = (claim.claim_number, claim.payer_ident or claim.payer_name)
+            seen[key] = seen.get(key, 0) + 1
+        repeats = sum(n - 1 for n in seen.values() if n > 1)
+        if repeats:
+            self.findings.append(f"{repeats} claim(s) repeat a claim number (CLM01) already "
+                                 "in this file for the same payer; the last one is kept")
 
 
 def _kind(version: str, set_id: str) -> str | None:
@@ -56,7 +71,7 @@ def _kind(version: str, set_id: str) -> str | None:
 
 
 def parse_837(data: bytes | str | Interchange, *, lenient: bool = False,
-              skip_bad: bool = False) -> Parsed837:
+              skip_bad: bool = False, limits: Limits = LIMITS) -> Parsed837:
     """Every claim of every 837 transaction in the file. Raises X12Error naming the
     segment and its position for a malformed file (or a bad claim without skip_bad)."""
     inter = data if isinstance(data, Interchange) else parse_envelope(data, lenient=lenient)
@@ -64,6 +79,7 @@ def parse_837(data: bytes | str | Interchange, *, lenient: bool = False,
     if not txns:
         raise inter.tokens.error("no transaction sets in the file", 0)
     out = Parsed837(findings=list(inter.findings))
+    deadline = Deadline(limits.seconds)
     segs = inter.segments
     comp = inter.separators.component
     for txn in txns:
@@ -74,9 +90,10 @@ def parse_837(data: bytes | str | Interchange, *, lenient: bool = False,
         if kind is None:
             problem = check_version(txn.implementation, VERSIONS, "837") or ""
             raise inter.tokens.error(problem, txn.start)
-        _Transaction(inter, kind, comp, out, skip_bad).run(txn.start, txn.end)
+        _Transaction(inter, kind, comp, out, skip_bad, deadline).run(txn.start, txn.end)
     if not out.claims and not out.bad:
         raise inter.tokens.error("the file holds no claims (CLM)", 0)
+    out.summarize()
     return out
 
 
@@ -85,9 +102,10 @@ class _Transaction:
     loop to loop; claim state is reset at each CLM."""
 
     def __init__(self, inter: Interchange, kind: str, comp: str, out: Parsed837,
-                 skip_bad: bool) -> None:
+                 skip_bad: bool, deadline: Deadline) -> None:
         self.inter, self.kind, self.comp, self.out, self.skip_bad = (
             inter, kind, comp, out, skip_bad)
+        self.deadline = deadline
         self.hl_level = ""
         self.hl_ids: set[str] = set()
         self.billing_names = 0  # NM1*85 in the current billing provider loop
@@ -107,6 +125,8 @@ class _Transaction:
         for i in range(start + 1, end):
             s = segs[i]
             tag = s[0]
+            if not i % 4096:
+                self.deadline.check(self.inter.tokens.position(i))
             if tag in ("HL", "CLM"):
                 self._close_claim()
             if self.claim_bad is not None:
@@ -137,10 +157,8 @@ class _Transaction:
             total = sum((ln.charge for ln in claim.lines), Decimal(0))
             if claim.lines and total != claim.total_charge:
                 # The payer balances the 835 against the lines; a billing system's slip in
-                # the total is shown, not a reason to drop the claim.
-                self._finding(f"claim at {self.inter.tokens.position(claim.segment_index)}:"
-                              f" CLM02 total {claim.total_charge} is not the sum of its "
-                              f"lines {total}")
+                # the total is shown (once, counted), not a reason to drop the claim.
+                self.out.unbalanced.append(self.inter.tokens.position(claim.segment_index))
             problem = _claim_problem(claim)
             if problem:
                 if not self.skip_bad:

@@ -12,6 +12,8 @@ from app.imports.fhir import Reader
 from app.imports.tabular import Mapping, map_rows, read_table
 from app.services import imports
 from app.x12.tokenizer import MAX_X12_BYTES
+from app.x12.x837 import parse_837
+from tests.unit.test_import_837 import X12
 
 PATIENT = (b'{"resourceType": "Patient", "id": "p%d", "name": [{"family": "Q"}], '
            b'"birthDate": "1970-01-01"}\n')
@@ -48,3 +50,6 @@ def test_deadline_stops_the_import() -> None:
     assert "n.ndjson line 1" in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(ImportRejected, match="took longer than 0 s"):
         map_rows(read_table(ROSTER), MAPPING, Limits(seconds=0))
+    many = (X12 / "837p" / "imsweb__x12_many_claims.txt").read_bytes()
+    with pytest.raises(ImportRejected, match="took longer than 0 s"):
+        parse_837(many, lenient=True, limits=Limits(seconds=0))
