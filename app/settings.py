@@ -72,6 +72,8 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "letters are held)."),
     Option("quiet_hours_start", 8, int, "No email or text before this local hour..."),
     Option("quiet_hours_end", 21, int, "...nor from this local hour on."),
+    Option("monthly_report_dir", "", str, "On the 1st, write last month's de-identified "
+           "report here (empty: no scheduled report)."),
 ]}
 
 

@@ -36,7 +36,7 @@ from app import clock
 from app.identity import Session
 from app.pa.cadence import DEFAULT_CADENCE, Cadence
 from app.vault.db import Vault, connect_raw
-from automations.jobs import outbox_jobs, pa_jobs, practice_jobs
+from automations.jobs import outbox_jobs, pa_jobs, practice_jobs, report_jobs
 from automations.jobs.runtime import JobRuntime, current, install
 from automations.wiring import wire
 from automations.workflows.pa_followup import PortalStatusSource, StatusSource
@@ -109,6 +109,11 @@ def build_scheduler(vault: Vault,
     scheduler.add_job(outbox_jobs.outbox_send,
                       IntervalTrigger(minutes=outbox_jobs.OUTBOX_MINUTES, timezone=timezone.utc),
                       id=outbox_jobs.OUTBOX_ID, name=outbox_jobs.OUTBOX_ID,
+                      replace_existing=True, executor="sweep")
+    scheduler.add_job(report_jobs.monthly_report,
+                      CronTrigger(day=report_jobs.MONTHLY_REPORT_DAY,
+                                  hour=report_jobs.MONTHLY_REPORT_LOCAL_HOUR, timezone=zone),
+                      id=report_jobs.MONTHLY_REPORT_ID, name=report_jobs.MONTHLY_REPORT_ID,
                       replace_existing=True, executor="sweep")
     scheduler.add_job(practice_jobs.vault_check,
                       CronTrigger(day_of_week=practice_jobs.VAULT_CHECK_DAY,

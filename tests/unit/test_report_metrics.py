@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,3 +253,27 @@ def test_parse_month_refuses_in_one_line() -> None:
     assert reports.parse_month("2026-11") == (2026, 11)
     with pytest.raises(Exception, match="YYYY-MM"):
         reports.parse_month("Nov 2026")
+
+
+def test_the_scheduled_report_goes_to_the_chosen_folder(practice: Session,
+                                                        tmp_path: Path) -> None:
+    from app.services.practice import set_setting
+    from automations.jobs import build_scheduler, install, report_jobs
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    scheduler = build_scheduler(practice.vault, lambda s: None, sweep_seconds=300)
+    try:
+        job = {j.id: j for j in scheduler.get_jobs()}[report_jobs.MONTHLY_REPORT_ID]
+        assert job.args == () and "day='1'" in str(job.trigger)
+        clock.set_clock(lambda: _at("2026-12-01T10:00"))
+        report_jobs.monthly_report()  # no folder set: nothing written
+        assert list(folder.iterdir()) == []
+        set_setting(practice, "monthly_report_dir", str(folder))
+        report_jobs.monthly_report()
+    finally:
+        install(None)
+        scheduler.remove_all_jobs()
+    assert [p.name for p in folder.iterdir()] == ["offhold-report-2026-11.pdf"]
+    row = practice.vault.query_one("SELECT actor FROM audit_log WHERE action = "
+                                   "'report.monthly'")
+    assert row[0] == report_jobs.MONTHLY_REPORT_ID
