@@ -43,7 +43,8 @@ ACTION_LABEL = {
 @dataclass
 class StoredClaim:
     """One claim of an 835 as stored (or, before the write, as it would be stored: ids
-    0). `patient_name` is the vault's name of the matched patient, '' when unmatched."""
+    0). `patient_name` is the vault's name of the matched patient for a denial (its
+    letter names them), '' otherwise."""
 
     remit_claim_id: int
     remittance_id: int
