@@ -94,8 +94,7 @@ def main() -> None:
             owner, _ = init_vault(base / "vault", "Bench", "owner", "bench-password")
             encrypted = Session.system(owner.vault, "bench")
             plain = plain_session(base)
-            # Alternate who goes first: the second run in a process pays for the first
-            # one's garbage (gen-2 collections), which alone moved the ratio by ~0.2.
+            # Alternate who goes first, so neither side always runs second in the process.
             if rnd % 2:
                 t_vault = min(t_vault, workload(encrypted))
                 t_plain = min(t_plain, workload(plain))
@@ -110,7 +109,8 @@ def main() -> None:
         return
     report("vault_vs_sqlite", t_vault / t_plain, "<=", 1.25,
            f"best of {ROUNDS}: vault {t_vault:.2f}s, sqlite3 {t_plain:.2f}s; {TASKS} tasks + "
-           "audit, pages, 1000 approvals; cipher_memory_security OFF (--memory-security: the cost of ON)")
+           "audit, pages, 1000 approvals; cipher_memory_security OFF "
+           "(--memory-security: the cost of ON)")
 
 
 if __name__ == "__main__":
