@@ -64,7 +64,44 @@ _LABEL_RE = re.compile(
     r"(?<![A-Za-z0-9])(?=[A-Za-z])(" + "|".join(re.escape(label).replace(r"\ ", r"\s+")
                                      for label, _ in _ALL) + r")"
     r"\s*(?:\([^)\n]{0,40}\)\s*)?:[ \t]*", re.I)
-_BLANK = re.compile(r"[\s_.:\-]*")
+_BLANK = re.compile(r"[\s_.:\-/\\]*")  # "___", "/  /" and "\\  \\" are blanks to fill in
+# Printed forms, left blank, put words after a label that are not answers (the Gilman
+# forms): the name's own parts ("Last  First  M.I."), the choices ("M  F"), the qualifier
+# of the next label ("Work" of "Work Phone:"), an instruction ("(Include dosage...)",
+# "List drug and reaction:"), or a blank underline and then the next sentence.
+_NAME_PARTS = frozenset({"last", "first", "middle", "m.i.", "mi", "m.i", "initial", "name",
+                         "given", "family", "surname", "suffix", "jr/sr"})
+_CHOICES = frozenset({"m", "f", "male", "female", "x", "other", "y", "n", "yes", "no",
+                      "single", "married"})
+_QUALIFIER = (r"(?:work|home|cell|mobile|daytime|evening|other|primary|secondary|patient|"
+              r"subscriber|spouse|guarantor|parent|guardian|emergency|insured|employer|"
+              r"pharmacy|physician|doctor|referring|policy\s*holder|responsible\s+party)"
+              r"(?:['\u2019]s)?")
+_TRAILING_QUALIFIER = re.compile(r"(?<!\S)" + _QUALIFIER + r"\s*$", re.I)
+# A label about someone else: "Subscriber's Date of Birth:", "Pharmacy Name:".
+_OTHER_PERSON = re.compile(r"(?:subscriber|spouse|guarantor|parent|guardian|emergency\s+"
+                           r"contact|insured|employer|pharmacy|physician|doctor|referring|"
+                           r"policy\s*holder|responsible\s+party)(?:['\u2019]s)?[ \t]+$",
+                           re.I)
+_INSTRUCTION = re.compile(r"^(?:\(.*\)|(?:list|include|please|circle|check|describe|explain|"
+                          r"specify|print|indicate|if\s+(?:yes|no|so|applicable))\b.*)$",
+                          re.I | re.S)
+_PROMPT_BLANK = re.compile(r"^[ \t]*_{3,}[ \t]+[^\s_]|\?[ \t]*_{3,}")
+_URL = re.compile(r"^(?:www\.|https?://)", re.I)
+
+
+def _template_text(name: str, value: str, raw: str) -> bool:
+    """True when a value read from a printed form is the form's own words, not an answer."""
+    words = [w for w in re.split(r"[\s/]+", value.lower()) if w]
+    if name == "full_name" and words and all(w in _NAME_PARTS for w in words):
+        return True
+    if len(words) >= 2 and all(w.strip(".,()[]") in _CHOICES for w in words):
+        return True
+    if name == "address" and _URL.match(value):
+        return True
+    if name in ("phone", "dob") and not any(c.isdigit() for c in value):
+        return True  # "ext." after a phone line, "Age" after a date of birth
+    return bool(_INSTRUCTION.match(value) or _PROMPT_BLANK.search(raw))
 _BULLET = re.compile(r"^[ \t]*(?:[-*\u2022\u25aa\u25cf]|\d{1,2}[.)])[ \t]+(\S(?:.*\S)?)[ \t]*$")
 _SEPARATOR = re.compile(r"[.!?;]\s+|[ ]{2,}|\t")
 _LEADING_BLANK = re.compile(r"[\s_]*")
@@ -165,7 +202,15 @@ def _occurrences(text: str) -> list[Occurrence]:
             line_end = text.find("\n", m.end())
             line_end = len(text) if line_end < 0 else line_end
         next_start = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        v_start, v_end = _strip_span(text, m.end(), min(line_end, next_start))
+        if _OTHER_PERSON.search(text, max(m.start() - 40, 0, text.rfind("\n", 0, m.start())),
+                                m.start()):
+            continue  # the subscriber's or the pharmacy's, not the patient's
+        stop = min(line_end, next_start)
+        if next_start < line_end:  # "Cell Phone: ___ Work Phone:": "Work" is the next label's
+            tail = _TRAILING_QUALIFIER.search(text, m.end(), stop)
+            if tail:
+                stop = tail.start()
+        v_start, v_end = _strip_span(text, m.end(), stop)
         if v_end <= v_start:
             if name in LIST_FIELDS and next_start > line_end:
                 spans = _list_below(text, line_end, next_start)
@@ -175,8 +220,9 @@ def _occurrences(text: str) -> list[Occurrence]:
                                           False, (m.start(), spans[-1][1])))
             continue
         value = text[v_start:v_end]
-        if _BLANK.fullmatch(value) or _only_labels(value):
-            continue  # a blank line on a printed form, or the next column's labels
+        if _BLANK.fullmatch(value) or _only_labels(value) or _template_text(
+                name, value, text[m.end():stop]):
+            continue  # a blank line on a printed form, the next column's labels, its words
         line = (m.start(), v_end)
         if name in LIST_FIELDS and NONE_WORDS.match(value):
             out.append(Occurrence(name, [], True, line))

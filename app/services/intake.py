@@ -29,8 +29,10 @@ def fields_to_draft(fields: dict[str, Any]) -> str:
     return json.dumps(ordered, indent=2, ensure_ascii=False)
 
 
-def draft_to_fields(draft: str) -> dict[str, Any]:
-    """Parse and check an (edited) draft; the message names the bad field."""
+def draft_to_fields(draft: str, *, check_dates: bool = True) -> dict[str, Any]:
+    """Parse and check an (edited) draft; the message names the bad field. Viewing passes
+    check_dates=False: a date the form wrote unreadably is shown for the person to fix
+    (it carries an unreadable_date flag), and is checked when saved or approved."""
     try:
         data = json.loads(draft)
     except json.JSONDecodeError as exc:
@@ -47,7 +49,7 @@ def draft_to_fields(draft: str) -> dict[str, Any]:
                 raise ValidationError(f"intake field {key} must be a list of text items")
         elif not isinstance(value, str):
             raise ValidationError(f"intake field {key} must be text")
-    if data.get("dob"):
+    if data.get("dob") and check_dates:
         try:
             born = date.fromisoformat(data["dob"])
         except ValueError as exc:
@@ -157,7 +159,8 @@ def review(session: Session, task_id: int) -> IntakeReview:
     if task.kind != "intake_review":
         raise ValidationError(f"task {task_id} is a {task.kind} task, not an intake review")
     result = IntakeResult.from_json(task.payload)
-    return IntakeReview(task, result, draft_to_fields(task.draft), highlights(result))
+    return IntakeReview(task, result, draft_to_fields(task.draft, check_dates=False),
+                        highlights(result))
 
 
 def save_fields(session: Session, task_id: int, fields: dict[str, Any]) -> Task:

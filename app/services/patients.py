@@ -10,6 +10,7 @@ from app import audit, clock
 from app.domain import Coverage, Patient, Payer, PlanType
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
+from app.vault.db import Vault
 
 PATIENT_COLUMNS = ("id, first_name, last_name, dob, sex, phone, email, address, allergies, "
                    "medications, problems, sms_opt_out, email_opt_out")
@@ -173,17 +174,29 @@ def _load_patient(session: Session, patient_id: int) -> Patient:
     if row is None:
         raise NotFound(f"no patient {patient_id}")
     patient = _patient_from_row(row)
-    for c in vault.query(
-            "SELECT c.id, c.patient_id, c.payer_id, c.member_id, c.group_number, c.plan_name, "
-            "c.priority, c.active, c.effective_date, c.termination_date, p.name "
-            "FROM coverages c JOIN payers p ON p.id = c.payer_id WHERE c.patient_id = ? "
-            "ORDER BY c.priority, c.id", (patient_id,)):
-        patient.coverages.append(Coverage(
-            id=c[0], patient_id=c[1], payer_id=c[2], member_id=c[3], group_number=c[4],
-            plan_name=c[5], priority=c[6], active=bool(c[7]),
-            effective_date=date.fromisoformat(c[8]) if c[8] else None,
-            termination_date=date.fromisoformat(c[9]) if c[9] else None, payer_name=c[10]))
+    _attach_coverages(vault, [patient])
     return patient
+
+
+def _attach_coverages(vault: Vault, people: list[Patient]) -> None:
+    """Fill each patient's coverages with one query per 500 patients (the list and the
+    record show the same coverage)."""
+    by_id = {p.id: p for p in people}
+    ids = list(by_id)
+    for at in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+        chunk = ids[at:at + 500]
+        for c in vault.query(
+                "SELECT c.id, c.patient_id, c.payer_id, c.member_id, c.group_number, "
+                "c.plan_name, c.priority, c.active, c.effective_date, c.termination_date, "
+                "p.name FROM coverages c JOIN payers p ON p.id = c.payer_id "
+                f"WHERE c.patient_id IN ({','.join('?' * len(chunk))}) "
+                "ORDER BY c.patient_id, c.priority, c.id", tuple(chunk)):
+            by_id[c[1]].coverages.append(Coverage(
+                id=c[0], patient_id=c[1], payer_id=c[2], member_id=c[3], group_number=c[4],
+                plan_name=c[5], priority=c[6], active=bool(c[7]),
+                effective_date=date.fromisoformat(c[8]) if c[8] else None,
+                termination_date=date.fromisoformat(c[9]) if c[9] else None,
+                payer_name=c[10]))
 
 
 def get_patient(session: Session, patient_id: int, purpose: str = "view") -> Patient:
@@ -210,6 +223,7 @@ def list_patients(session: Session, search: str = "", limit: int = 500) -> list[
     rows = vault.query(f"SELECT {PATIENT_COLUMNS} FROM patients {where} "
                        "ORDER BY last_name, first_name, id LIMIT ?", (*params, limit))
     patients = [_patient_from_row(r) for r in rows]
+    _attach_coverages(vault, patients)
     audit.record_now(vault, session, "patient.search", object_type="patient",
                      details={"results": len(patients), "filtered": bool(search)})
     return patients

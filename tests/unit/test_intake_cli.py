@@ -83,3 +83,32 @@ def test_model_commands(vault: tuple[Path, int], capsys: pytest.CaptureFixture[s
     assert code == 0 and out.startswith("ok")
     code, out, err = call(["model", "import", "/no/such.gguf"], capsys)
     assert code == 1 and "no such model file" in err
+
+
+def test_patient_list_json_shows_the_same_coverage_as_show(
+        vault: tuple[Path, int], capsys: pytest.CaptureFixture[str]) -> None:
+    _, pid = vault
+    code, out, err = call(["patient", "list", "--json"], capsys)
+    assert code == 0, err
+    [listed] = [p for p in json.loads(out) if p["id"] == pid]
+    code, out, err = call(["patient", "show", str(pid), "--json"], capsys)
+    assert code == 0, err
+    assert listed["coverages"] == json.loads(out)["coverages"]
+    assert listed["coverages"][0]["member_id"] == "ZQM4455667"
+
+
+GILMAN = Path("/work/shared/corpus/forms/gilman_family_practice")
+
+
+@pytest.mark.skipif(not GILMAN.is_dir(), reason="shared corpus not present")
+def test_intake_show_works_on_every_real_form(vault: tuple[Path, int],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    for path in sorted(GILMAN.glob("New_Patient_Form_*.pdf")):
+        code, out, err = call(["intake", "import", str(path), "--no-model"], capsys)
+        assert code == 0, (path.name, err)
+        code, out, err = call(["intake", "show", out.strip(), "--json"], capsys)
+        assert code == 0, (path.name, err)
+        view = json.loads(out)
+        # a blank form: no label read as a value ("Last" was the first name)
+        assert not any(view["fields"].get(k) for k in ("first_name", "last_name", "dob",
+                                                        "sex", "phone", "email")), path.name

@@ -146,3 +146,27 @@ def test_reimporting_the_same_file_makes_no_duplicate(practice: Session) -> None
     assert first.created and not again.created and again.task.id == first.task.id
     assert practice.vault.query_one("SELECT count(*) FROM tasks WHERE kind = 'intake_review'"
                                     )[0] == 1
+
+
+@pytest.mark.parametrize("line", [
+    "Patient Name: Last                     First                  M.I.       Gender:   M    F",
+    "Home Phone:             Cell Phone:                  Work Phone:               ext.",
+    "Subscriber's Date of Birth:      /       /         Subscriber's Name:",
+    "Email:_______________________________ If you sign up for a Portal account,",
+    "Medications: (Include dosage, frequency and list all herbal, over-the-counter.)",
+    "Drug Allergies: List drug and reaction:               No Known Drug Allergies",
+    "Tobacco/ Smoking:   Never   previous, date you quit?________   Yes, I Smoke.",
+    "Pharmacy Name: Main Street Pharmacy",
+])
+def test_a_printed_forms_own_words_are_never_values(line: str) -> None:
+    ex = extract(line + "\n")
+    assert ex.values == [] and not ex.none_reported, [(v.field, v.value) for v in ex.values]
+
+
+def test_filled_answers_next_to_printed_words_are_kept() -> None:
+    ex = extract("Patient Name: Jane Doe     Gender: F\n"
+                 "Cell Phone: 555-201-3344     Work Phone:\n"
+                 "Date of Birth: 04/12/1975    Subscriber's Date of Birth: 01/01/1950\n")
+    fields = {v.field: v.value for v in ex.values}
+    assert fields == {"first_name": "Jane", "last_name": "Doe", "sex": "F",
+                      "phone": "555-201-3344", "dob": "04/12/1975"}

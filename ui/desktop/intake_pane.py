@@ -92,7 +92,7 @@ class IntakeReviewTab(QWidget):
     def show_task(self, task: Task) -> None:
         self.result = IntakeResult.from_json(task.payload)
         try:
-            fields = intake.draft_to_fields(task.draft)
+            fields = intake.draft_to_fields(task.draft, check_dates=False)
         except ValidationError:
             fields = {}
         self.highlights = intake.highlights(self.result)
