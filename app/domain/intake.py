@@ -93,6 +93,9 @@ class IntakeResult:
     model_name: str = ""
     answered: list[str] = dc_field(default_factory=list)  # fields present on the form
     none_reported: list[str] = dc_field(default_factory=list)  # answered "none" / "NKDA"
+    # Those answers as written ("NKDA", "None known") with their spans: a stated answer the
+    # reviewer sees highlighted, not an empty list.
+    stated_none: list[IntakeValue] = dc_field(default_factory=list)
 
     def first(self, name: str) -> str:
         for v in self.values:
@@ -134,4 +137,7 @@ class IntakeResult:
             reason_phrase=data.get("reason_phrase", ""), patient_id=data.get("patient_id"),
             match=data.get("match", ""), model_name=data.get("model_name", ""),
             answered=list(data.get("answered", [])),
-            none_reported=list(data.get("none_reported", [])))
+            none_reported=list(data.get("none_reported", [])),
+            stated_none=[IntakeValue(v["field"], v["value"], v["origin"], spans(v["spans"]),
+                                     v.get("grounded", True))
+                         for v in data.get("stated_none", [])])

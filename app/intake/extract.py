@@ -135,6 +135,7 @@ class Occurrence:
     items: list[IntakeValue]
     none: bool  # answered "none" / "NKDA"
     line: Span  # the label through the end of the value
+    stated: IntakeValue | None = None  # the "none" answer as written, with its span
 
     def key(self) -> tuple[str, ...]:
         return ("<none>",) if self.none else tuple(
@@ -146,6 +147,7 @@ class Extraction:
     values: list[IntakeValue] = field(default_factory=list)
     answered: set[str] = field(default_factory=set)  # fields present on the form
     none_reported: set[str] = field(default_factory=set)  # answered "none"/"NKDA"
+    stated_none: list[IntakeValue] = field(default_factory=list)  # those answers, as written
     conflicts: list[Occurrence] = field(default_factory=list)  # later, different answers
     dropped: list[Occurrence] = field(default_factory=list)  # labels inside instructions
     suspect: list[IntakeValue] = field(default_factory=list)  # answers cut before one
@@ -225,7 +227,8 @@ def _occurrences(text: str) -> list[Occurrence]:
             continue  # a blank line on a printed form, the next column's labels, its words
         line = (m.start(), v_end)
         if name in LIST_FIELDS and NONE_WORDS.match(value):
-            out.append(Occurrence(name, [], True, line))
+            out.append(Occurrence(name, [], True, line, IntakeValue(
+                name, value, "labelled_line", [(v_start, v_end)])))
         elif name == "full_name":
             for part, span in _name_parts(text, v_start, v_end):
                 out.append(Occurrence(part, [IntakeValue(part, text[span[0]:span[1]],
@@ -315,7 +318,7 @@ def extract(text: str, markers: list[Span] | None = None) -> Extraction:
         if occ.items and not kept:
             out.dropped.append(occ)
             continue
-        occ = Occurrence(occ.field, kept, occ.none, occ.line)
+        occ = Occurrence(occ.field, kept, occ.none, occ.line, occ.stated)
         if occ.field == "last_screenings" and occ.field in chosen:
             chosen[occ.field].items.extend(occ.items)
         elif occ.field in chosen:
@@ -330,6 +333,8 @@ def extract(text: str, markers: list[Span] | None = None) -> Extraction:
         out.answered.add(occ.field)
         if occ.none:
             out.none_reported.add(occ.field)
+            if occ.stated is not None:
+                out.stated_none.append(occ.stated)
         out.values.extend(occ.items)
     return out
 

@@ -149,6 +149,7 @@ class IntakeReview:
 
 def highlights(result: IntakeResult) -> list[Highlight]:
     out = [Highlight(s, e, v.field, v.grounded) for v in result.values for s, e in v.spans]
+    out += [Highlight(s, e, v.field, True) for v in result.stated_none for s, e in v.spans]
     out += [Highlight(s, e, "flag:" + f.code, False) for f in result.flags for s, e in f.spans]
     return sorted(out, key=lambda h: (h.start, h.end))
 

@@ -340,6 +340,7 @@ def import_intake(session: Session, data: bytes, filename: str = "", *,
     result.values = ex.values
     result.answered = sorted(ex.answered)
     result.none_reported = sorted(ex.none_reported)
+    result.stated_none = ex.stated_none
     for occ in ex.dropped:
         result.flags.append(IntakeFlag(
             "injection_value_ignored", f"An answer for {FIELDS[occ.field][0]} inside "

@@ -170,3 +170,18 @@ def test_filled_answers_next_to_printed_words_are_kept() -> None:
     fields = {v.field: v.value for v in ex.values}
     assert fields == {"first_name": "Jane", "last_name": "Doe", "sex": "F",
                       "phone": "555-201-3344", "dob": "04/12/1975"}
+
+
+def test_none_known_is_a_stated_answer_with_its_span(practice: Session) -> None:
+    text = "Name: Doe, Jane\nDOB: 04/12/1975\nAllergies: None known\nMedications: NKDA.\n"
+    ex = extract(text)
+    assert {v.field: text[v.spans[0][0]:v.spans[0][1]] for v in ex.stated_none} == {
+        "allergies": "None known", "medications": "NKDA"}
+    out = import_intake(practice, text.encode(), "f.txt", use_model=False)
+    stated = {v.field: v.value for v in out.result.stated_none}
+    assert stated == {"allergies": "None known", "medications": "NKDA"}
+    from app.services import intake as intake_service
+    view = intake_service.review(practice, out.task.id)
+    assert any(h.field == "allergies" and text[h.start:h.end] == "None known"
+               for h in view.highlights)
+    assert view.result.stated_none[0].spans  # survives the task payload's JSON

@@ -79,6 +79,7 @@ def cmd_intake_show(args: argparse.Namespace, ctx: Context) -> int:
               "model_summary": r.model_summary,
               "flags": [vars(f) for f in r.flags],
               "discrepancies": [vars(d) for d in r.discrepancies],
+              "stated_none": [vars(v) for v in r.stated_none],
               "highlights": [vars(h) for h in view.highlights],
               "source_text": r.source_text})
     return 0
