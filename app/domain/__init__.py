@@ -46,6 +46,8 @@ class Coverage:
     effective_date: date | None = None
     termination_date: date | None = None
     payer_name: str = ""
+    subscriber_name: str = ""  # empty when the patient is the subscriber
+    subscriber_relationship: str = "self"  # self | spouse | child | other (X12 SBR02 terms)
 
 
 @dataclass

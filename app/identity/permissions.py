@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "patient.view": ALL_ROLES,
     "patient.create": frozenset({O, M, F}),
     "patient.update": frozenset({O, M, F}),
+    "patient.merge": frozenset({O, M}),  # moves a record's history onto another patient
     "payer.manage": frozenset({O, M, B}),
     "appointment.manage": frozenset({O, M, F}),
     # bulk records from the EHR (FHIR, CSV roster and schedule) and their column mappings

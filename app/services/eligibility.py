@@ -313,6 +313,8 @@ def estimate_for_visit(session: Session, patient_id: int, visit_type: str) -> Es
         raise ValidationError(f"no expected allowed amount for visit type {visit_type!r}; "
                               f"known: {', '.join(sorted(types))}")
     allowed, service_type = types[visit_type]
+    from app.services.appointments import allowed_for_patient  # the payer's fee, if set
+    allowed = allowed_for_patient(session, patient_id, visit_type) or allowed
     estimate = compute_estimate(latest_for_patient(session, patient_id), visit_type, allowed,
                                 service_type)
     audit.record_now(session.vault, session, "eligibility.estimate", object_type="patient",

@@ -200,12 +200,16 @@ def apply_intake(session: Session, task: Task) -> str:
         note = f"updated patient {patient_id}"
     if changes:
         patients.update_patient(session, patient_id, **changes)
+    insurance = patients.apply_form_insurance(
+        session, patient_id, str(fields.get("insurance") or ""),
+        str(fields.get("member_id") or ""), str(fields.get("group_number") or ""))
     with session.vault.write() as conn:
         conn.execute("UPDATE intake_forms SET status = 'applied', patient_id = ? "
                      "WHERE task_id = ?", (patient_id, task.id))
         if task.patient_id is None:
             conn.execute("UPDATE tasks SET patient_id = ? WHERE id = ?", (patient_id, task.id))
-    return f"{note}: {', '.join(sorted(changes)) or 'no changes'}"
+    return f"{note}: {', '.join(sorted(changes)) or 'no changes'}" + (
+        f"; {insurance}" if insurance else "")
 
 
 def _differs(current: Any, new: Any) -> bool:

@@ -10,6 +10,7 @@ from app import audit, clock
 from app.domain import Coverage, Patient, Payer, PlanType
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
+from app.intake.compare import _payer_matches as payer_matches
 from app.vault.db import Vault
 
 PATIENT_COLUMNS = ("id, first_name, last_name, dob, sex, phone, email, address, allergies, "
@@ -147,25 +148,235 @@ def add_patient(session: Session, first: str, last: str, dob: str, *, sex: str =
     return _load_patient(session, patient_id)
 
 
+RELATIONSHIPS = ("self", "spouse", "child", "other")  # who the subscriber is to the patient
+COVERAGE_FIELDS = ("member_id", "group_number", "plan_name", "priority", "active",
+                   "effective_date", "termination_date", "subscriber_name",
+                   "subscriber_relationship", "payer_id")
+
+
+def _coverage_values(changes: dict[str, Any]) -> dict[str, Any]:
+    """Checked, storable coverage values; raises ValidationError naming the field."""
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in COVERAGE_FIELDS:
+            raise ValidationError(f"cannot change {key} on a coverage")
+        if key == "member_id":
+            value = str(value).strip()
+            if not value:
+                raise ValidationError("a member ID is required")
+        elif key == "priority":
+            if value not in (1, 2, 3):
+                raise ValidationError("priority is 1 (primary), 2 (secondary) or 3 (tertiary)")
+        elif key == "active":
+            value = int(bool(value))
+        elif key in ("effective_date", "termination_date"):
+            value = _parse_date(str(value), key.replace("_", " ")).isoformat() if value else None
+        elif key == "subscriber_relationship":
+            if value not in RELATIONSHIPS:
+                raise ValidationError("relationship is one of: " + ", ".join(RELATIONSHIPS))
+        elif isinstance(value, str):
+            value = value.strip()
+        out[key] = value
+    start, end = out.get("effective_date"), out.get("termination_date")
+    if start and end and end < start:
+        raise ValidationError("the coverage ends before it starts")
+    if out.get("subscriber_relationship", "self") != "self" and not out.get(
+            "subscriber_name", "x"):
+        raise ValidationError("name the subscriber when the patient is not the subscriber")
+    return out
+
+
 def _insert_coverage(session: Session, conn: Any, patient_id: int, payer_id: int,
-                     member_id: str, group_number: str = "", plan_name: str = "") -> int:
-    cur = conn.execute(
-        "INSERT INTO coverages (patient_id, payer_id, member_id, group_number, plan_name) "
-        "VALUES (?,?,?,?,?)", (patient_id, payer_id, member_id, group_number, plan_name))
+                     member_id: str, group_number: str = "", plan_name: str = "",
+                     **more: Any) -> int:
+    values = _coverage_values({"member_id": member_id, "group_number": group_number,
+                               "plan_name": plan_name, **more})
+    values["patient_id"], values["payer_id"] = patient_id, payer_id
+    cur = conn.execute(f"INSERT INTO coverages ({', '.join(values)}) VALUES "
+                       f"({', '.join('?' * len(values))})", tuple(values.values()))
     coverage_id = int(cur.lastrowid)
     audit.record(session.vault, conn, session, "coverage.create", "coverage", coverage_id,
-                 patient_id=patient_id, details={"payer_id": payer_id})
+                 patient_id=patient_id, details={"payer_id": payer_id,
+                                                 "priority": values.get("priority", 1)})
     return coverage_id
 
 
 def add_coverage(session: Session, patient_id: int, payer: str, member_id: str,
-                 group_number: str = "", plan_name: str = "") -> Coverage:
-    require(session, "patient.update")
+                 group_number: str = "", plan_name: str = "", *, priority: int = 1,
+                 subscriber_name: str = "", subscriber_relationship: str = "self",
+                 effective_date: str | None = None,
+                 termination_date: str | None = None) -> Coverage:
+    """Add a coverage (priority 1 primary, 2 secondary); dates are YYYY-MM-DD, inclusive."""
+    require(session, "patient.update", patient_id=patient_id)
     payer_obj = find_payer(session, payer)
     with session.vault.write() as conn:
-        _insert_coverage(session, conn, patient_id, payer_obj.id, member_id, group_number,
-                         plan_name)
-    return _load_patient(session, patient_id).coverages[-1]
+        if conn.execute("SELECT 1 FROM patients WHERE id = ?", (patient_id,)).fetchone() is None:
+            raise NotFound(f"no patient {patient_id}")
+        coverage_id = _insert_coverage(
+            session, conn, patient_id, payer_obj.id, member_id, group_number, plan_name,
+            priority=priority, subscriber_name=subscriber_name,
+            subscriber_relationship=subscriber_relationship, effective_date=effective_date,
+            termination_date=termination_date)
+    return next(c for c in _load_patient(session, patient_id).coverages if c.id == coverage_id)
+
+
+def update_coverage(session: Session, coverage_id: int, **changes: Any) -> Coverage:
+    """Change a coverage's fields (`payer` by name or id); the audit row keeps digests of
+    the member and group numbers, never the values."""
+    row = session.vault.query_one("SELECT patient_id FROM coverages WHERE id = ?",
+                                  (coverage_id,))
+    require(session, "patient.update", patient_id=int(row[0]) if row else None)
+    if row is None:
+        raise NotFound(f"no coverage {coverage_id}")
+    patient_id = int(row[0])
+    if "payer" in changes:
+        changes["payer_id"] = find_payer(session, str(changes.pop("payer"))).id
+    values = _coverage_values(changes)
+    vault = session.vault
+    with vault.write() as conn:
+        merged = dict(zip(("effective_date", "termination_date"), conn.execute(
+            "SELECT effective_date, termination_date FROM coverages WHERE id = ?",
+            (coverage_id,)).fetchone()))
+        merged.update({k: v for k, v in values.items() if k in merged})
+        if merged["effective_date"] and merged["termination_date"] and \
+                merged["termination_date"] < merged["effective_date"]:
+            raise ValidationError("the coverage ends before it starts")
+        for column, value in values.items():
+            conn.execute(f"UPDATE coverages SET {column} = ? WHERE id = ?", (value, coverage_id))
+        audit.record(vault, conn, session, "coverage.update", "coverage", coverage_id,
+                     patient_id=patient_id,
+                     details={"changes": {k: audit.digest(vault, v) for k, v in values.items()}})
+    return next(c for c in _load_patient(session, patient_id).coverages if c.id == coverage_id)
+
+
+def apply_form_insurance(session: Session, patient_id: int, insurance: str, member_id: str,
+                         group_number: str = "") -> str:
+    """An approved intake form's insurance: the same payer's coverage takes the form's
+    member and group numbers; a different known payer becomes the primary coverage (the
+    old primary is kept, inactive). Returns what was done, for the task's note."""
+    require(session, "patient.update", patient_id=patient_id)
+    member, group = member_id.strip(), group_number.strip()
+    if not member and not insurance.strip():
+        return ""
+    current = [c for c in _load_patient(session, patient_id).coverages if c.active]
+    payer: Payer | None = None
+    if insurance.strip():
+        matches = [p for p in list_payers(session) if payer_matches(p.name, insurance)]
+        if len(matches) != 1:
+            return ("insurance not applied: " + ("no payer in the directory matches the form"
+                                                 if not matches else "several payers match"))
+        payer = matches[0]
+    same = [c for c in current if payer is None or c.payer_id == payer.id]
+    if same:
+        cov = same[0]
+        changes = {k: v for k, v in (("member_id", member), ("group_number", group))
+                   if v and v != getattr(cov, k)}
+        if changes:
+            update_coverage(session, cov.id, **changes)
+        return f"coverage {cov.id}: {', '.join(sorted(changes)) or 'no changes'}"
+    if payer is None or not member:
+        return "insurance not applied: the form names no member ID for the new payer"
+    with session.vault.write() as conn:  # one transaction: the old primary steps aside
+        for c in current:
+            if c.priority == 1:
+                conn.execute("UPDATE coverages SET active = 0 WHERE id = ?", (c.id,))
+                audit.record(session.vault, conn, session, "coverage.update", "coverage", c.id,
+                             patient_id=patient_id, details={"changes": {"active": 0},
+                                                             "reason": "intake form"})
+        coverage_id = _insert_coverage(session, conn, patient_id, payer.id, member, group)
+    return f"new primary coverage {coverage_id} with payer {payer.id}"
+
+
+def _close_dates(a: date, b: date) -> bool:
+    """A typo-sized difference: within a month, day and month swapped, or one year off."""
+    if abs((a - b).days) <= 31:
+        return True
+    if (a.day, a.month) == (b.month, b.day) and a.year == b.year:
+        return True
+    return (a.month, a.day) == (b.month, b.day) and abs(a.year - b.year) == 1
+
+
+def similar_patients(session: Session, first: str, last: str, dob: str = "",
+                     member_id: str = "", exclude_id: int | None = None
+                     ) -> list[tuple[Patient, str]]:
+    """Existing patients a new record may duplicate, each with the reason: the same name,
+    the same last name with a close date of birth, or the same member ID."""
+    require(session, "patient.view")
+    birth: date | None = None
+    try:
+        birth = date.fromisoformat(dob) if dob else None
+    except ValueError:
+        birth = None
+    key = "".join(c for c in member_id.lower() if c.isalnum())
+    rows = session.vault.query(
+        f"SELECT {PATIENT_COLUMNS} FROM patients WHERE merged_into IS NULL AND ("
+        "lower(last_name) = lower(?) OR (lower(first_name) = lower(?) AND dob = ?) OR id IN "
+        "(SELECT patient_id FROM coverages WHERE ? != '' AND lower(replace(replace("
+        "member_id, '-', ''), ' ', '')) = ?)) ORDER BY id LIMIT 50",
+        (last.strip(), first.strip(), dob, key, key))
+    out: list[tuple[Patient, str]] = []
+    for row in rows:
+        p = _patient_from_row(row)
+        if p.id == exclude_id:
+            continue
+        same_name = (p.first_name.lower(), p.last_name.lower()) == (
+            first.strip().lower(), last.strip().lower())
+        if same_name:
+            out.append((p, "same name"))
+        elif p.last_name.lower() == last.strip().lower() and birth and _close_dates(p.dob, birth):
+            out.append((p, "same last name, close date of birth"))
+        elif p.first_name.lower() == first.strip().lower() and birth == p.dob:
+            out.append((p, "same first name and date of birth"))
+        elif key:
+            member_rows = session.vault.query(
+                "SELECT member_id FROM coverages WHERE patient_id = ?", (p.id,))
+            if any("".join(c for c in r[0].lower() if c.isalnum()) == key
+                   for r in member_rows):
+                out.append((p, "same member ID"))
+    return out
+
+
+def merge_patients(session: Session, keep_id: int, duplicate_id: int) -> dict[str, int]:
+    """Move everything recorded under `duplicate_id` to `keep_id`, in one transaction. The
+    duplicate's row stays, marked merged (the audit log names it); coverages the kept
+    patient already has (same payer and member ID) are dropped. Returns rows moved per
+    table."""
+    require(session, "patient.merge", patient_id=keep_id)
+    if keep_id == duplicate_id:
+        raise ValidationError("a patient cannot be merged into itself")
+    vault = session.vault
+    moved: dict[str, int] = {}
+    with vault.write() as conn:
+        for pid in (keep_id, duplicate_id):
+            row = conn.execute("SELECT merged_into FROM patients WHERE id = ?",
+                               (pid,)).fetchone()
+            if row is None:
+                raise NotFound(f"no patient {pid}")
+            if row[0] is not None:
+                raise ValidationError(f"patient {pid} was already merged into {row[0]}")
+        conn.execute(
+            "DELETE FROM coverages WHERE patient_id = ? AND EXISTS (SELECT 1 FROM coverages k "
+            "WHERE k.patient_id = ? AND k.payer_id = coverages.payer_id AND lower(k.member_id) "
+            "= lower(coverages.member_id)) AND id NOT IN (SELECT coverage_id FROM prior_auths "
+            "WHERE coverage_id IS NOT NULL)", (duplicate_id, keep_id))
+        # Every table with a patient_id, found at run time so tables added later move too;
+        # the audit log is append-only and keeps naming the duplicate.
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
+            "('audit_log', 'patients') AND name NOT LIKE 'sqlite_%'")]
+        for table in tables:
+            columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+            if "patient_id" not in columns:
+                continue
+            cur = conn.execute(f"UPDATE OR IGNORE {table} SET patient_id = ? "
+                               f"WHERE patient_id = ?", (keep_id, duplicate_id))
+            if cur.rowcount:
+                moved[table] = int(cur.rowcount)
+        conn.execute("UPDATE patients SET merged_into = ?, updated_at = ? WHERE id = ?",
+                     (keep_id, clock.iso(clock.now()), duplicate_id))
+        audit.record(vault, conn, session, "patient.merge", "patient", keep_id,
+                     patient_id=keep_id, details={"duplicate": duplicate_id, "moved": moved})
+    return moved
 
 
 def _load_patient(session: Session, patient_id: int) -> Patient:
@@ -188,7 +399,8 @@ def _attach_coverages(vault: Vault, people: list[Patient]) -> None:
         for c in vault.query(
                 "SELECT c.id, c.patient_id, c.payer_id, c.member_id, c.group_number, "
                 "c.plan_name, c.priority, c.active, c.effective_date, c.termination_date, "
-                "p.name FROM coverages c JOIN payers p ON p.id = c.payer_id "
+                "p.name, c.subscriber_name, c.subscriber_relationship "
+                "FROM coverages c JOIN payers p ON p.id = c.payer_id "
                 f"WHERE c.patient_id IN ({','.join('?' * len(chunk))}) "
                 "ORDER BY c.patient_id, c.priority, c.id", tuple(chunk)):
             by_id[c[1]].coverages.append(Coverage(
@@ -196,7 +408,7 @@ def _attach_coverages(vault: Vault, people: list[Patient]) -> None:
                 plan_name=c[5], priority=c[6], active=bool(c[7]),
                 effective_date=date.fromisoformat(c[8]) if c[8] else None,
                 termination_date=date.fromisoformat(c[9]) if c[9] else None,
-                payer_name=c[10]))
+                payer_name=c[10], subscriber_name=c[11], subscriber_relationship=c[12]))
 
 
 def get_patient(session: Session, patient_id: int, purpose: str = "view") -> Patient:
@@ -220,6 +432,8 @@ def list_patients(session: Session, search: str = "", limit: int = 500) -> list[
                  "(first_name || ' ' || last_name) LIKE ? OR id IN "
                  "(SELECT patient_id FROM coverages WHERE member_id = ?)")
         params = [like, like, search.strip(), like, search.strip()]
+    where = f"WHERE merged_into IS NULL AND ({where[6:]})" if where else \
+        "WHERE merged_into IS NULL"
     rows = vault.query(f"SELECT {PATIENT_COLUMNS} FROM patients {where} "
                        "ORDER BY last_name, first_name, id LIMIT ?", (*params, limit))
     patients = [_patient_from_row(r) for r in rows]
@@ -262,6 +476,11 @@ def patient_to_json(patient: Patient) -> dict[str, Any]:
         "id": patient.id, "first": patient.first_name, "last": patient.last_name,
         "dob": patient.dob.isoformat(), "sex": patient.sex, "phone": patient.phone,
         "email": patient.email,
-        "coverages": [{"payer": c.payer_name, "member_id": c.member_id,
-                       "group": c.group_number, "active": c.active} for c in patient.coverages],
+        "coverages": [{"id": c.id, "payer": c.payer_name, "member_id": c.member_id,
+                       "group": c.group_number, "active": c.active, "priority": c.priority,
+                       "subscriber": c.subscriber_name,
+                       "relationship": c.subscriber_relationship,
+                       "effective": c.effective_date.isoformat() if c.effective_date else None,
+                       "terminated": c.termination_date.isoformat()
+                       if c.termination_date else None} for c in patient.coverages],
     }

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
+import os
 import re
+from pathlib import Path
 
 import pyotp
 
@@ -17,6 +21,7 @@ from app.domain.portal import PortalAccount, PortalCredentials
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
 from app.services import patients
+from app.services.practice import get_setting
 
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
@@ -164,3 +169,31 @@ def credentials_for_visit(session: Session, payer_id: int, action: str = "pa.che
         raise NotFound(f"no portal log-in stored for payer {payer_id}")
     return PortalCredentials(payer_id=payer_id, url=str(row[0]), username=str(row[1]),
                              password=str(row[2]), totp_seed=str(row[3]))
+
+
+def install_recipe(session: Session, name: str, text: str) -> Path:
+    """Store a recipe the caller has parsed and validated, as NAME.yaml in the practice's
+    recipes folder (made `recipes` beside the vault when none is set; the setting change
+    is audited here too). A file of the same name is replaced: its digest is audited."""
+    require(session, "portal.configure")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValidationError(f"not a recipe name: {name!r}")
+    folder_text = str(get_setting(session, "recipes_dir") or "")
+    folder = Path(folder_text) if folder_text else session.vault.directory / "recipes"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.yaml"
+    before = hashlib.sha256(target.read_bytes()).hexdigest() if target.exists() else None
+    with session.vault.write() as conn:
+        if not folder_text:
+            conn.execute("INSERT INTO settings (key, value) VALUES ('recipes_dir', ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                         (json.dumps(str(folder)),))
+            audit.record(session.vault, conn, session, "settings.update", "setting",
+                         "recipes_dir", details={"before": "", "after": str(folder)})
+        tmp = target.with_suffix(".yaml.part")  # never a half-written recipe in the book
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+        audit.record(session.vault, conn, session, "portal.recipe.install", "recipe", name,
+                     details={"sha256": hashlib.sha256(text.encode()).hexdigest(),
+                              "replaced": before})
+    return target

@@ -381,3 +381,57 @@ def pa_to_json(pa: PriorAuth, tz: ZoneInfo, *, history: bool = False) -> dict[st
                             "evidence_blob_id": h.evidence_blob_id, "actor": h.actor}
                            for h in pa.history]
     return data
+
+
+def update_prior_auth(session: Session, pa_id: int, *, cpt_code: str | None = None,
+                      units: int | None = None, service_date: date | str | None = None,
+                      payer_ref: str | None = None) -> PriorAuth:
+    """Correct what was recorded for a request (code, units, date of service, the payer's
+    reference). The decision clock stays: it runs from the submission, not from an edit."""
+    require(session, "pa.manage", pa_id=pa_id)
+    values: dict[str, Any] = {}
+    if cpt_code is not None:
+        values["cpt_code"] = validate_code(cpt_code)
+    if units is not None:
+        if not isinstance(units, int) or not 0 < units <= MAX_UNITS:
+            raise ValidationError(f"units must be a whole number from 1 to {MAX_UNITS}")
+        values["units"] = units
+    if service_date is not None:
+        try:
+            values["service_date"] = (service_date if isinstance(service_date, date)
+                                      else date.fromisoformat(service_date)).isoformat()
+        except ValueError as exc:
+            raise ValidationError(f"date of service must be YYYY-MM-DD, got "
+                                  f"{service_date!r}") from exc
+    if payer_ref is not None:
+        if len(payer_ref.strip()) > 64:
+            raise ValidationError("payer reference is longer than 64 characters")
+        values["payer_ref"] = payer_ref.strip()
+    if not values:
+        raise ValidationError("nothing to change")
+    vault = session.vault
+    with vault.write() as conn:
+        before = _load(conn, pa_id, history=False)
+        if before.status.is_terminal:
+            raise ValidationError(f"PA {pa_id} is {before.status.value}; it can no longer be "
+                                  "edited")
+        sets = ", ".join(f"{k} = ?" for k in values)
+        conn.execute(f"UPDATE prior_auths SET {sets}, updated_at = ? WHERE id = ?",
+                     (*values.values(), clock.iso(clock.now()), pa_id))
+        audit.record(vault, conn, session, "pa.update", "prior_auth", pa_id,
+                     patient_id=before.patient_id,
+                     details={"changed": sorted(values), "cpt": values.get("cpt_code"),
+                              "units": values.get("units")})
+        return _load(conn, pa_id, history=True)
+
+
+def cancel_prior_auth(session: Session, pa_id: int, reason: str = "") -> PriorAuth:
+    """The practice withdrew the request: no more portal checks or follow-ups."""
+    require(session, "pa.manage", pa_id=pa_id)
+    with session.vault.write() as conn:
+        pa = _load(conn, pa_id, history=False)
+        if pa.status.is_terminal:
+            raise ValidationError(f"PA {pa_id} is already {pa.status.value}")
+        updated, _change = record_status(session, pa_id, PAStatus.CANCELLED, source="manual",
+                                         note=("cancelled: " + reason.strip())[:200])
+    return updated

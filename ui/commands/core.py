@@ -53,6 +53,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--payer")
     p.add_argument("--phone", default="")
     p.add_argument("--email", default="")
+    p.add_argument("--group", default="", help="the coverage's group number")
     p.set_defaults(handler=cmd_patient_add)
     p = patient.add_parser("list", parents=[common])
     p.add_argument("--search", default="")
@@ -60,6 +61,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = patient.add_parser("show", parents=[common])
     p.add_argument("patient_id", type=int)
     p.set_defaults(handler=cmd_patient_show)
+    from ui.commands.records import register_patient, register_payer
+    register_patient(patient, common)
 
     payer = sub.add_parser("payer", parents=[common], help="payers").add_subparsers(
         dest="payer_cmd", required=True)
@@ -72,6 +75,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_payer_add)
     p = payer.add_parser("list", parents=[common])
     p.set_defaults(handler=cmd_payer_list)
+    register_payer(payer, common)
 
     aud = sub.add_parser("audit", parents=[common], help="the audit log").add_subparsers(
         dest="audit_cmd", required=True)
@@ -185,10 +189,16 @@ def cmd_user_mfa(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_patient_add(args: argparse.Namespace, ctx: Context) -> int:
     from app.services import patients
-    p = patients.add_patient(ctx.session(), args.first, args.last, args.dob,
+    from ui.commands.records import similar_warning
+    from app.identity import require
+    session = ctx.session()
+    require(session, "patient.create")  # refused before the look-alike search reads anything
+    similar = similar_warning(ctx, session, args.first, args.last, args.dob,
+                              args.member_id or "")
+    p = patients.add_patient(session, args.first, args.last, args.dob,
                              member_id=args.member_id, payer=args.payer, phone=args.phone,
-                             email=args.email)
-    ctx.emit(patients.patient_to_json(p), str(p.id))
+                             email=args.email, group_number=args.group)
+    ctx.emit({**patients.patient_to_json(p), "similar": similar}, str(p.id))
     return 0
 
 

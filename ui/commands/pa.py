@@ -33,6 +33,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--status", action="append", default=[])
     p.add_argument("--open", action="store_true", help="only PAs awaiting a decision")
     p.set_defaults(handler=cmd_list)
+    from ui.commands.records import register_pa
+    register_pa(pa, common)
     p = pa.add_parser("show", parents=[common], help="one PA with its status history")
     p.add_argument("pa_id", type=int)
     p.set_defaults(handler=cmd_show)

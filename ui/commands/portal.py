@@ -49,7 +49,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                           help="set the installed recipe a payer's portal checks use "
                                "(owner or office manager)")
     p.add_argument("payer")
-    p.add_argument("recipe", help="an installed recipe's name, or 'none'")
+    p.add_argument("recipe", help="an installed recipe's name, a .yaml file to install, "
+                                  "or 'none'")
     p.add_argument("--recipes", metavar="DIR", help="the practice's recipes folder")
     p.set_defaults(handler=cmd_set_recipe)
     for name, on in (("enable", True), ("disable", False)):
@@ -175,15 +176,8 @@ def cmd_switch(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_set_recipe(args: argparse.Namespace, ctx: Context) -> int:
-    from app.services import practice
-    from app.services import portal_credentials
-    from automations.portal import load_recipes, recipe_dirs
-    session = ctx.session()
-    name = None if args.recipe == "none" else args.recipe
-    if name is not None:
-        folder = args.recipes or practice.get_setting(session, "recipes_dir") or None
-        load_recipes(recipe_dirs(folder)).get(name)  # NotFound lists the installed ones
-    payer = portal_credentials.set_recipe(session, args.payer, name)
+    from automations.portal.install import set_payer_recipe  # shared with `payer set`
+    payer = set_payer_recipe(ctx.session(), args.payer, args.recipe, args.recipes)
     ctx.emit({"payer_id": payer.id, "recipe": payer.portal_recipe},
              f"{payer.name} uses recipe {payer.portal_recipe or '(none)'}")
     return 0
