@@ -74,6 +74,16 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
     Option("quiet_hours_end", 21, int, "...nor from this local hour on."),
     Option("monthly_report_dir", "", str, "On the 1st, write last month's de-identified "
            "report here (empty: no scheduled report)."),
+    # No-show and cancellation recovery, waitlist fill.
+    Option("no_show_grace_minutes", 60, int, "A visit still 'scheduled' this long after its "
+           "start counts as a no-show (the patient never arrived)."),
+    Option("no_show_repeat_count", 2, int, "This many no-shows in the window flag a "
+           "repeat no-show."),
+    Option("no_show_repeat_window_days", 180, int, "The window repeat no-shows are counted in."),
+    Option("late_cancel_hours", 24, int, "A cancellation this close to the visit is late and "
+           "gets a rebook message."),
+    Option("waitlist_hold_hours", 4, int, "A waitlist offer holds the slot this long; "
+           "unanswered, the next candidate is offered."),
 ]}
 
 

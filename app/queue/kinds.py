@@ -38,6 +38,10 @@ KINDS: dict[str, TaskKind] = {k.name: k for k in [
     TaskKind("pa_next_action", "Prior auth next actions", Role.OFFICE_MANAGER),
     TaskKind("outreach", "Patient outreach", Role.OFFICE_MANAGER, automatic_allowed=True,
              effect="automations.workflows.outreach:send_to_outbox"),
+    # A freed slot offered to the best-ranked waitlisted patient; approval sends the offer
+    # and starts the hold (unanswered, the workflow offers the next candidate).
+    TaskKind("waitlist_offer", "Waitlist slot offers", Role.OFFICE_MANAGER,
+             effect="automations.workflows.no_show:send_offer"),
     TaskKind("denial_review", "Denials", Role.BILLER, reason_no_auto=_CODES,
              effect="automations.workflows.denials:apply_approval"),
     TaskKind("claim_status", "Claim status", Role.BILLER, reason_no_auto=_CODES),

@@ -349,17 +349,24 @@ class ScheduleMetrics:
     note: str = ""
     no_show_by_provider: dict[str, tuple[int, int]] = field(default_factory=dict)  # (ns, seen)
     no_show_by_visit_type: dict[str, tuple[int, int]] = field(default_factory=dict)
-    refilled_note: str = "slots refilled from the waitlist: not recorded yet (the waitlist " \
-                         "workflow has not landed)"
+    refilled_note: str = "no waitlist offers were made in this period"
 
 
 def schedule_metrics(db: Reader, period: Period) -> ScheduleMetrics:
     """No-show rate = no-shows / (completed + no-shows) among past visits in the period."""
     rows = db.query("SELECT provider, visit_type, status FROM appointments WHERE start_at >= ?"
                     " AND start_at < ? AND status IN ('completed','no_show')", period.bounds)
+    # freed slots offered from the waitlist in the period, and how many were booked
+    offered, booked = db.query(
+        "SELECT count(DISTINCT slot_appointment_id), count(DISTINCT CASE WHEN state = "
+        "'accepted' THEN slot_appointment_id END) FROM waitlist_offers WHERE offered_at >= ? "
+        "AND offered_at < ?", period.bounds)[0]
+    refilled = (f"slots refilled from the waitlist: {booked} of {offered} offered"
+                if offered else ScheduleMetrics.refilled_note)
     if not rows:
-        return ScheduleMetrics(False, "no completed or missed visits recorded in this period")
-    out = ScheduleMetrics(True)
+        return ScheduleMetrics(False, "no completed or missed visits recorded in this period",
+                               refilled_note=refilled)
+    out = ScheduleMetrics(True, refilled_note=refilled)
     for attr, index in (("no_show_by_provider", 0), ("no_show_by_visit_type", 1)):
         tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for row in rows:

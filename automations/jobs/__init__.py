@@ -37,6 +37,7 @@ from app.identity import Session
 from app.pa.cadence import DEFAULT_CADENCE, Cadence
 from app.vault.db import Vault, connect_raw
 from automations.jobs import outbox_jobs, pa_jobs, practice_jobs, report_jobs
+from automations.jobs import patient_jobs
 from automations.jobs.runtime import JobRuntime, current, install
 from automations.wiring import wire
 from automations.workflows.pa_followup import PortalStatusSource, StatusSource
@@ -120,6 +121,12 @@ def build_scheduler(vault: Vault,
                                   hour=practice_jobs.VAULT_CHECK_LOCAL_HOUR, timezone=zone),
                       id=practice_jobs.VAULT_CHECK_ID, name=practice_jobs.VAULT_CHECK_ID,
                       replace_existing=True, executor="sweep")
+    scheduler.add_job(patient_jobs.schedule_recovery,
+                      IntervalTrigger(minutes=patient_jobs.SCHEDULE_RECOVERY_MINUTES,
+                                      timezone=timezone.utc),
+                      id=patient_jobs.SCHEDULE_RECOVERY_ID,
+                      name=patient_jobs.SCHEDULE_RECOVERY_ID, replace_existing=True,
+                      executor="sweep")
     return scheduler
 
 

@@ -37,8 +37,6 @@ SAMPLE_TASKS = {
     "pa_followup": ("PA status check", "Status unchanged on the payer portal since submission."),
     "pa_escalation": ("PA decision overdue", "The payer's decision deadline has passed."),
     "pa_next_action": ("PA denied: choose next step", "Denied - not medically necessary."),
-    "outreach": ("No-show follow-up", "Hi, this is Maple Street Family Medicine. We missed you "
-                 "today. Reply or call 555-0100 to rebook. Reply STOP to opt out."),
     "denial_review": ("Denial CO-16: missing information", "Correct and resubmit."),
     "claim_status": ("Claim pended by payer", "277 status: pended, awaiting information."),
     "charge_review": ("Visit with no charge entered", "Check the encounter for a charge."),

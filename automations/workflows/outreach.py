@@ -191,13 +191,14 @@ class OutreachOutcome:
 
 def compose(session: Session, patient: Patient, kind: OutreachKind, channel: Channel, *,
             when: datetime | None = None, amount: str = "", use_model: bool = True,
-            runtime: ModelRuntime | None = None) -> tuple[OutreachMessage, list[int]]:
+            runtime: ModelRuntime | None = None,
+            hold_hours: int = WAITLIST_HOLD_HOURS) -> tuple[OutreachMessage, list[int]]:
     """Build and check one message; returns it with the ids of the model runs used."""
     recipient = outreach_service.recipient_for(patient, channel)  # opt-outs refused here
     spec = templates()["kinds"][kind.value]
     practice_name = str(practice.practice_info(session)["name"])
     values = {"when": _when(session, when) if when else "",
-              "amount": amount or "an amount due", "hold_hours": str(WAITLIST_HOLD_HOURS)}
+              "amount": amount or "an amount due", "hold_hours": str(hold_hours)}
     if kind in (OutreachKind.WAITLIST_OFFER,) and when is None:
         raise ValidationError("a waitlist offer needs the open slot's time (--when)")
     if kind is OutreachKind.BALANCE and not amount:
@@ -278,9 +279,12 @@ def compose(session: Session, patient: Patient, kind: OutreachKind, channel: Cha
 
 def draft_outreach(session: Session, patient_id: int, kind: str, channel: str = "sms", *,
                    when: datetime | None = None, amount: str = "", ref: str = "",
-                   use_model: bool = True, runtime: ModelRuntime | None = None
+                   use_model: bool = True, runtime: ModelRuntime | None = None,
+                   flag: str = "", history: list[queue.NewEvidence] | None = None
                    ) -> OutreachOutcome:
-    """Draft one message as an outreach task (idempotent per patient, kind, channel, ref)."""
+    """Draft one message as an outreach task (idempotent per patient, kind, channel, ref).
+    A workflow may add `history` evidence and a `flag` (e.g. "repeat no-show") that leads
+    the title and raises the priority."""
     require(session, "outreach.draft")
     try:
         okind, ochannel = OutreachKind(kind), Channel(channel)
@@ -300,17 +304,21 @@ def draft_outreach(session: Session, patient_id: int, kind: str, channel: str = 
     natural_key = (f"outreach:{okind.value}:{patient_id}:{ochannel.value}:"
                    f"{ref or clock.now().date().isoformat()}")
     critical = any(c.severity == "critical" for c in message.checks)
+    checks = [queue.NewEvidence("Draft checks", excerpt="\n".join(
+        f"{c.severity}: {c.message}" for c in message.checks))] if message.checks else []
     task, created = queue.create_task(
-        session, TASK_KIND, natural_key, f"{label} ({ochannel.value.upper()})",
-        draft=message.body, priority=queue.PRIORITY_HIGH if critical else queue.PRIORITY_NORMAL,
+        session, TASK_KIND, natural_key,
+        (f"{flag[:1].upper()}{flag[1:]}: " if flag else "") +
+        f"{label} ({ochannel.value.upper()})", draft=message.body,
+        priority=queue.PRIORITY_HIGH if critical or flag else queue.PRIORITY_NORMAL,
         due_at=clock.now() + REVIEW_WITHIN,
         subject_type="patient", subject_id=patient_id, patient_id=patient_id,
         payload={"kind": okind.value, "channel": ochannel.value, "recipient": message.recipient,
                  "subject": message.subject, "tcpa_exempt": message.tcpa_exempt,
                  "grade": message.grade, "personalized": message.personalized,
-                 "checks": [vars(c) for c in message.checks], "model_runs": run_ids},
+                 "checks": [vars(c) for c in message.checks], "model_runs": run_ids,
+                 **({"flag": flag} if flag else {})},
         # the checks on the task's face, where the reviewer reads them beside the draft
         # (for example "Drafted from the template: the model is unavailable (...)")
-        evidence=[queue.NewEvidence("Draft checks", excerpt="\n".join(
-            f"{c.severity}: {c.message}" for c in message.checks))] if message.checks else None)
+        evidence=(history or []) + checks or None)
     return OutreachOutcome(task, created, message)

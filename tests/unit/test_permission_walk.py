@@ -111,6 +111,11 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "outbox resolve": ("outbox.send", ["1", "--not-sent"]),
     "outbox set-password": ("settings.manage", []),
     "vault check": ("vault.check", []),
+    "waitlist add": ("appointment.manage", ["--patient", "1", "--from", "2027-01-04",
+                                            "--to", "2027-01-20"]),
+    "waitlist list": ("patient.view", []),
+    "waitlist accept": ("appointment.manage", ["1"]),
+    "waitlist run": ("appointment.manage", []),
     # restore authenticates by itself (no session): walked in test_restore_walk below
     "restore": ("backup.restore", []),
 }
@@ -337,6 +342,17 @@ SERVICES: dict[str, str] = {
     "vault_health.check_vault": "vault.check",
     "vault_health.rebaseline_audit": "audit.rebaseline",
     "vault_health.last_check": "settings.view",
+    "waitlist.accept_offer": "appointment.manage",
+    "waitlist.add_entry": "appointment.manage",
+    "waitlist.close_stale_offers": "appointment.manage",
+    "waitlist.existing_task_keys": "task.view",
+    "waitlist.list_entries": "patient.view",
+    "waitlist.mark_offered": "appointment.manage",
+    "waitlist.no_shows_since": "patient.view",
+    "waitlist.observe_cancellations": "appointment.manage",
+    "waitlist.record_offer": "appointment.manage",
+    "waitlist.schedule_window": "patient.view",
+    "waitlist.slot_offers": "patient.view",
 }
 SERVICES_NO_PERMISSION: dict[str, str] = {
     "desktop_session.lock": "locks the caller's own session",

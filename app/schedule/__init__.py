@@ -1,0 +1,1 @@
+"""The schedule's own rules: missed visits, repeat no-shows and waitlist ranking (pure)."""

@@ -1,0 +1,30 @@
+"""Jobs that look after patients' visits: no-show and cancellation recovery with the
+waitlist (every few minutes, so a freed slot is offered while it can still be filled).
+Module-level callables with no arguments, like every job in the vault's job store."""
+
+from __future__ import annotations
+
+import logging
+
+from app.identity import Session
+from automations.jobs.runtime import current
+from automations.workflows.no_show import SYSTEM_ACTOR, run_recovery
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_RECOVERY_ID = "schedule-recovery"
+SCHEDULE_RECOVERY_MINUTES = 15
+
+
+def schedule_recovery() -> None:
+    """Rebook drafts for missed visits and late cancellations; slot offers for freed slots;
+    expired holds move to the next candidate."""
+    rt = current()
+    rt.enter()
+    try:
+        summary = run_recovery(Session.system(rt.vault, SYSTEM_ACTOR))
+        if summary.rebooks_created or summary.offers_created:
+            log.info("schedule-recovery: %d rebook drafts, %d slot offers",
+                     summary.rebooks_created, summary.offers_created)
+    finally:
+        rt.leave()

@@ -1,0 +1,39 @@
+"""Demo seed: a waitlist and a freed slot, then the real no-show and waitlist workflow over
+the demo schedule (its past no-shows, visits nobody arrived for, a cancellation), so the
+outreach and waitlist queues hold the drafts the workflow itself makes."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from app import clock, queue
+from app.identity import Session
+from app.services import waitlist
+from automations.demo import seed_session
+from automations.workflows.no_show import SYSTEM_ACTOR, run_recovery
+
+ORDER = 70
+
+
+def seed(session: Session, rng: random.Random) -> None:
+    system = seed_session(session)
+    queue.set_mode(system, "waitlist_offer", "approve_each")
+    now = clock.now()
+    upcoming = system.vault.query(
+        "SELECT id, patient_id, provider FROM appointments WHERE status = 'scheduled' AND "
+        "start_at > ? ORDER BY start_at", (clock.iso(now + timedelta(days=1)),))
+    if not upcoming:
+        return
+    freed_id, freed_patient, provider = upcoming[0]
+    with system.vault.write() as conn:  # the front desk cancelled this visit in the EHR
+        conn.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (freed_id,))
+    others = [int(r[0]) for r in system.vault.query(
+        "SELECT id FROM patients WHERE id != ? ORDER BY id", (freed_patient,))]
+    today = now.date()
+    for n, patient_id in enumerate(rng.sample(others, 4)):
+        waitlist.add_entry(system, patient_id, today, today + timedelta(days=14 + 7 * n),
+                           provider=provider if n == 1 else "",
+                           preferred_times=["morning"] if n % 2 else [],
+                           preferred_days=["mon", "wed", "fri"] if n == 2 else [])
+    run_recovery(Session.system(system.vault, SYSTEM_ACTOR))

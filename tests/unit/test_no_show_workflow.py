@@ -1,0 +1,208 @@
+"""The no-show and waitlist workflow on a vault: rebook drafts with history, a repeat
+no-show flagged, a late cancellation, a freed slot offered to the best candidate, the
+hold expiring to the next candidate, acceptance booking the visit; a re-run makes nothing."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from app import clock, queue
+from app.identity import Session
+from app.services import patients
+from app.services import waitlist as waitlist_svc
+from automations.workflows import no_show
+
+NOW = datetime(2026, 12, 1, 18, 0, tzinfo=timezone.utc)
+
+
+def _appt(session: Session, patient_id: int, start: datetime, status: str,
+          provider: str = "Dr. Chen") -> int:
+    with session.vault.write() as conn:
+        cur = conn.execute("INSERT INTO appointments (patient_id, provider, start_at, "
+                           "visit_type, status, created_at) VALUES (?,?,?,?,?,?)",
+                           (patient_id, provider, clock.iso(start), "office_visit", status,
+                            clock.iso(NOW)))
+        return int(cur.lastrowid)
+
+
+@pytest.fixture
+def schedule(owner_session: Session) -> dict[str, int]:
+    clock.set_clock(lambda: NOW)
+    s = owner_session
+    for kind in ("outreach", "waitlist_offer"):
+        queue.set_mode(s, kind, "approve_each")
+    ids = {name: patients.add_patient(s, name, "Testperson", "1980-01-01", phone=phone,
+                                      email=email).id
+           for name, phone, email in [("Ana", "555-0101", ""), ("Ben", "555-0102", ""),
+                                      ("Cal", "", "cal@example.org"), ("Dee", "", ""),
+                                      ("Eve", "555-0105", ""), ("Fay", "555-0106", "")]}
+    ids["ana_repeat"] = _appt(s, ids["Ana"], NOW - timedelta(days=1), "no_show")
+    _appt(s, ids["Ana"], NOW - timedelta(days=40), "no_show")
+    ids["ben_never_arrived"] = _appt(s, ids["Ben"], NOW - timedelta(hours=2), "scheduled")
+    _appt(s, ids["Dee"], NOW - timedelta(days=2), "no_show")  # no way to reach Dee
+    ids["late"] = _appt(s, ids["Cal"], NOW + timedelta(hours=10), "cancelled")
+    ids["slot"] = _appt(s, ids["Fay"], NOW + timedelta(days=2), "cancelled")
+    # Eve asked for Dr. Chen; Ben has waited longer but any provider will do
+    ids["entry_eve"] = waitlist_svc.add_entry(s, ids["Eve"], date(2026, 12, 2),
+                                              date(2026, 12, 20), provider="Dr. Chen")
+    clock.set_clock(lambda: NOW)
+    ids["entry_ben"] = waitlist_svc.add_entry(s, ids["Ben"], date(2026, 12, 2),
+                                              date(2026, 12, 20))
+    return ids
+
+
+def _tasks(session: Session, kind: str) -> list[tuple[int, str, str, str]]:
+    return [(int(r[0]), r[1], r[2], r[3]) for r in session.vault.query(
+        "SELECT id, natural_key, title, state FROM tasks WHERE kind = ? ORDER BY id", (kind,))]
+
+
+def _evidence(session: Session, task_id: int) -> str:
+    return "\n".join(r[0] for r in session.vault.query(
+        "SELECT excerpt FROM task_evidence WHERE task_id = ?", (task_id,)))
+
+
+def test_rebooks_offers_expiry_and_acceptance(owner_session: Session,
+                                              schedule: dict[str, int]) -> None:
+    s, ids = owner_session, schedule
+    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
+    summary = no_show.run_recovery(system)
+    assert (summary.rebooks_created, summary.repeat_flagged, summary.unreachable) == (3, 1, 1)
+    rebooks = {key: (tid, title) for tid, key, title, _ in _tasks(s, "outreach")}
+    ana = rebooks[f"outreach:no_show:{ids['Ana']}:sms:appt{ids['ana_repeat']}"]
+    assert ana[1].startswith("Repeat no-show:")
+    assert "Earlier no-shows in the last 180 days: 1 (repeat no-show)" in _evidence(s, ana[0])
+    assert f"outreach:no_show:{ids['Ben']}:sms:appt{ids['ben_never_arrived']}" in rebooks
+    assert (f"outreach:cancellation_rebook:{ids['Cal']}:email:appt{ids['late']}"
+            in rebooks)
+    # the late slot is on Dec 1 in the practice's zone, before both windows open; the
+    # other goes to Eve, who asked for the slot's provider
+    offers = _tasks(s, "waitlist_offer")
+    assert [k for _, k, _, _ in offers] == [
+        f"waitlist:slot{ids['slot']}:entry{ids['entry_eve']}"]
+    evidence = _evidence(s, offers[0][0])
+    assert "1. waitlist entry" in evidence and "same provider (Dr. Chen)" in evidence
+    assert "2. waitlist entry" in evidence
+
+    # a re-run makes nothing new
+    again = no_show.run_recovery(system)
+    assert (again.rebooks_created, again.offers_created) == (0, 0)
+    assert len(_tasks(s, "outreach")) == 3 and len(_tasks(s, "waitlist_offer")) == 1
+
+    # approval sends the offer and holds the slot
+    task = queue.approve(s, offers[0][0])
+    assert task.state.value == "done", task.history
+    held = waitlist_svc.slot_offers(s, ids["slot"])[0]
+    assert held["state"] == "offered"
+    assert held["hold_until"] == clock.iso(NOW + timedelta(hours=4))
+    assert s.vault.query_one("SELECT kind, state FROM outbox WHERE task_id = ?",
+                             (task.id,)) == ("waitlist_offer", "ready")
+
+    # unanswered: at the end of the hold the next candidate is offered
+    clock.set_clock(lambda: NOW + timedelta(hours=4))
+    moved = no_show.run_recovery(system)
+    assert moved.offers_created == 1 and moved.offers_closed == 1
+    assert waitlist_svc.slot_offers(s, ids["slot"])[0]["state"] == "expired"
+    next_key = f"waitlist:slot{ids['slot']}:entry{ids['entry_ben']}"
+    nxt = [t for t in _tasks(s, "waitlist_offer") if t[1] == next_key]
+    assert nxt and "rank 2 of 2" in nxt[0][2]
+
+    # Ben says yes: the visit is booked, he leaves the waitlist, it is audited
+    queue.approve(s, nxt[0][0])
+    offer = next(o for o in waitlist_svc.slot_offers(s, ids["slot"])
+                 if o["entry_id"] == ids["entry_ben"])
+    appt_id = waitlist_svc.accept_offer(s, int(offer["id"]))
+    assert s.vault.query_one("SELECT patient_id, provider, status FROM appointments WHERE "
+                             "id = ?", (appt_id,)) == (ids["Ben"], "Dr. Chen", "scheduled")
+    assert s.vault.query_one("SELECT state FROM waitlist_entries WHERE id = ?",
+                             (ids["entry_ben"],)) == ("booked",)
+    assert s.vault.query_one("SELECT count(*) FROM audit_log WHERE action = 'waitlist.accept'"
+                             " AND object_id = ?", (str(offer["id"]),))[0] == 1
+    with pytest.raises(Exception, match="accepted"):
+        waitlist_svc.accept_offer(s, int(offer["id"]))
+    final = no_show.run_recovery(system)
+    assert (final.rebooks_created, final.offers_created) == (0, 0)
+    # the report counts the refilled slot beside the no-show rates
+    from zoneinfo import ZoneInfo
+
+    from app.reports.metrics import Period, schedule_metrics
+    sc = schedule_metrics(s.vault, Period.month(2026, 12, ZoneInfo("America/New_York")))
+    assert sc.refilled_note == "slots refilled from the waitlist: 1 of 1 offered"
+    november = schedule_metrics(s.vault, Period.month(2026, 11, ZoneInfo("America/New_York")))
+    assert november.no_show_by_provider == {"Dr. Chen": (2, 2)}  # Ana's and Dee's
+
+
+def test_a_rejected_offer_draft_moves_to_the_next_candidate(
+        owner_session: Session, schedule: dict[str, int]) -> None:
+    s, ids = owner_session, schedule
+    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
+    no_show.run_recovery(system)
+    first = [t for t in _tasks(s, "waitlist_offer") if f"slot{ids['slot']}:" in t[1]][0]
+    queue.reject(s, first[0], "patient moved away")
+    assert no_show.run_recovery(system).offers_created == 1
+    states = {o["entry_id"]: o["state"] for o in waitlist_svc.slot_offers(s, ids["slot"])}
+    assert states == {ids["entry_eve"]: "withdrawn", ids["entry_ben"]: "drafted"}
+
+
+def test_waitlist_entries_are_checked(owner_session: Session,
+                                      schedule: dict[str, int]) -> None:
+    with pytest.raises(Exception, match="ends before it starts"):
+        waitlist_svc.add_entry(owner_session, schedule["Ana"], date(2026, 12, 5),
+                               date(2026, 12, 4))
+    with pytest.raises(Exception, match="unknown day 'funday'"):
+        waitlist_svc.add_entry(owner_session, schedule["Ana"], date(2026, 12, 5),
+                               date(2026, 12, 6), preferred_days=["funday"])
+
+
+def _no_portal(session: Session) -> None:
+    raise AssertionError("the schedule job never visits a portal")
+
+
+def test_the_job_is_registered_and_runs_the_workflow(
+        owner_session: Session, schedule: dict[str, int]) -> None:
+    from automations.jobs import build_scheduler, patient_jobs
+    from automations.jobs.runtime import install
+    scheduler = build_scheduler(owner_session.vault, _no_portal)  # type: ignore[arg-type]
+    try:
+        job = {j.id: j for j in scheduler.get_jobs()}[patient_jobs.SCHEDULE_RECOVERY_ID]
+        assert job.args == () and "0:15:00" in str(job.trigger)
+        patient_jobs.schedule_recovery()
+        assert len(_tasks(owner_session, "outreach")) == 3
+        assert owner_session.vault.query_one(
+            "SELECT actor FROM audit_log WHERE action = 'schedule.recovery_run'")[0] == \
+            no_show.SYSTEM_ACTOR
+    finally:
+        install(None)
+        scheduler.remove_all_jobs()
+
+
+def test_cli_waitlist_add_list_and_run(owner_session: Session, schedule: dict[str, int],
+                                       capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from ui.cli import Context, main
+    monkeypatch.setattr(Context, "session", lambda self: owner_session)
+    monkeypatch.setattr(Context, "close", lambda self: None)
+    assert main(["waitlist", "add", "--patient", str(schedule["Ana"]), "--from", "2026-12-02",
+                 "--to", "2026-12-09", "--days", "mon,tue", "--times", "morning", "--json"],
+                stdin=io.StringIO("")) == 0
+    assert main(["waitlist", "list", "--json"], stdin=io.StringIO("")) == 0
+    assert main(["waitlist", "run", "--json"], stdin=io.StringIO("")) == 0
+    out = capsys.readouterr().out
+    assert '"rebooks_created": 3' in out and '"days": [' in out
+
+
+def test_demo_seed_makes_real_rebook_and_offer_drafts(owner_session: Session) -> None:
+    import random
+
+    from automations.seeds import s10_practice, s70_schedule_recovery
+    s10_practice.seed(owner_session, random.Random(7))
+    assert _tasks(owner_session, "outreach") == []  # no placeholder left
+    s70_schedule_recovery.seed(owner_session, random.Random(7))
+    rebooks = _tasks(owner_session, "outreach")
+    offers = _tasks(owner_session, "waitlist_offer")
+    assert rebooks and all(k.startswith("outreach:no_show:") for _, k, _, _ in rebooks)
+    assert len(offers) == 1 and offers[0][3] == "pending"
+    assert "Ranking:" in _evidence(owner_session, offers[0][0])
