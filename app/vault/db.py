@@ -56,8 +56,8 @@ def connect_raw(path: Path, key: bytes, *, readonly: bool = False) -> Connection
         conn.execute("PRAGMA cipher_log_level = NONE")
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
         # Off, as SQLCipher's own default since 4.5.0 (issue 11): it wraps every allocation
-        # of the process (zeroing, mlock); bench/vault.py read 5.3x plain SQLite with it on,
-        # ~1.3x off. The key material we hold is wiped by Vault.close(), and pages in
+        # of the process (zeroing, mlock); bench/vault.py read 5.3-6.1x plain SQLite with it on,
+        # ~1.2x off. The key material we hold is wiped by Vault.close(), and pages in
         # SQLite's cache are plaintext either way.
         conn.execute("PRAGMA cipher_memory_security = OFF")
         conn.execute("PRAGMA temp_store = MEMORY")
