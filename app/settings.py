@@ -56,6 +56,13 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "message by hand (estimate; no published figure)."),
     Option("report_rework_days", 7, int, "Reports: a denial worked within this many days "
            "counts as reworked."),
+    # Charge capture verification (app.charges.rules).
+    Option("charge_review_days", 60, int, "Compare documentation with claims for dates of "
+           "service this many days back."),
+    Option("charge_em_min_visits", 20, int, "E/M outliers: a provider needs this many E/M "
+           "visits of a kind (new/established) in the span before a level is called rare."),
+    Option("charge_em_max_share", 0.05, float, "E/M outliers: a level billed for at most "
+           "this share of the provider's visits of its kind is flagged."),
     # The outbox. The SMTP password is not a setting (every role reads settings): it is
     # kept in the vault's practice secrets (`offhold outbox set-password`).
     Option("smtp_host", "", str, "The practice's SMTP server for patient email (empty: "

@@ -333,7 +333,38 @@ def similar_patients(session: Session, first: str, last: str, dob: str = "",
             if any("".join(c for c in r[0].lower() if c.isalnum()) == key
                    for r in member_rows):
                 out.append((p, "same member ID"))
+    audit.record_now(session.vault, session, "patient.search", object_type="patient",
+                     details={"results": len(out), "similar": True})
     return out
+
+
+def save_patient_form(session: Session, patient_id: int | None, demographics: dict[str, Any],
+                      coverages: list[dict[str, Any]]) -> Patient:
+    """The patient form's save: a new patient (patient_id None) or an edit, with its
+    coverages (an entry with an `id` is updated, one without is added; `payer` by name),
+    all in one transaction so a refused coverage leaves no half-saved patient."""
+    require(session, "patient.create" if patient_id is None else "patient.update",
+            patient_id=patient_id)
+    with session.vault.write():
+        if patient_id is None:
+            d = dict(demographics)
+            patient = add_patient(session, d.pop("first_name", ""), d.pop("last_name", ""),
+                                  d.pop("dob", ""), **{k: v for k, v in d.items() if k in (
+                                      "sex", "phone", "email", "address")})
+            patient_id = patient.id
+        elif demographics:
+            update_patient(session, patient_id, **demographics)
+        for entry in coverages:
+            values = dict(entry)
+            coverage_id = values.pop("id", None)
+            if coverage_id is not None:
+                update_coverage(session, int(coverage_id), **values)
+            else:
+                payer = str(values.pop("payer"))
+                add_coverage(session, patient_id, payer, str(values.pop("member_id", "")),
+                             str(values.pop("group_number", "")),
+                             str(values.pop("plan_name", "")), **values)
+    return _load_patient(session, patient_id)
 
 
 def merge_patients(session: Session, keep_id: int, duplicate_id: int) -> dict[str, int]:

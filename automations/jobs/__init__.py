@@ -36,7 +36,7 @@ from app import clock
 from app.identity import Session
 from app.pa.cadence import DEFAULT_CADENCE, Cadence
 from app.vault.db import Vault, connect_raw
-from automations.jobs import outbox_jobs, pa_jobs, practice_jobs, report_jobs
+from automations.jobs import charge_jobs, outbox_jobs, pa_jobs, practice_jobs, report_jobs
 from automations.jobs import patient_jobs
 from automations.jobs.runtime import JobRuntime, current, install
 from automations.wiring import wire
@@ -115,6 +115,10 @@ def build_scheduler(vault: Vault,
                       CronTrigger(day=report_jobs.MONTHLY_REPORT_DAY,
                                   hour=report_jobs.MONTHLY_REPORT_LOCAL_HOUR, timezone=zone),
                       id=report_jobs.MONTHLY_REPORT_ID, name=report_jobs.MONTHLY_REPORT_ID,
+                      replace_existing=True, executor="sweep")
+    scheduler.add_job(charge_jobs.charge_review,
+                      CronTrigger(hour=charge_jobs.CHARGE_REVIEW_LOCAL_HOUR, timezone=zone),
+                      id=charge_jobs.CHARGE_REVIEW_ID, name=charge_jobs.CHARGE_REVIEW_ID,
                       replace_existing=True, executor="sweep")
     scheduler.add_job(practice_jobs.vault_check,
                       CronTrigger(day_of_week=practice_jobs.VAULT_CHECK_DAY,

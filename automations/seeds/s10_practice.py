@@ -39,7 +39,6 @@ SAMPLE_TASKS = {
     "pa_next_action": ("PA denied: choose next step", "Denied - not medically necessary."),
     "denial_review": ("Denial CO-16: missing information", "Correct and resubmit."),
     "claim_status": ("Claim pended by payer", "277 status: pended, awaiting information."),
-    "charge_review": ("Visit with no charge entered", "Check the encounter for a charge."),
     "eligibility_gap": ("Coverage inactive before visit", "271 shows inactive coverage."),
     "intake_review": ("Intake form to review", "New intake form received."),
     "referral_triage": ("Referral received", "Referral letter to triage."),

@@ -94,6 +94,7 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "eligibility check": ("eligibility.request", []),
     "estimate": ("patient.view", ["--patient", "1", "--visit-type", "office"]),
     "denial export": ("claim.manage", ["1", "--out", "{tmp}/letter.pdf"]),
+    "charges check": ("claim.manage", []),
     "remit list": ("task.view", []),
     "remit show": ("task.view", ["1"]),
     "tasks list": ("task.view", []),
@@ -234,6 +235,7 @@ def test_restore_walk(walk_vault: Session, tmp_path: Path, vault_dir: Path,
 # -- the services ----------------------------------------------------------------------------
 
 SERVICES: dict[str, str] = {
+    "charges.charge_encounters": "claim.manage",
     "claim_status.store_277": "claim.manage",
     "desktop_session.assignable_users": "task.reassign",
     "desktop_session.bulk_approve": "task.bulk_approve",
@@ -291,6 +293,7 @@ SERVICES: dict[str, str] = {
     "patients.similar_patients": "patient.view",
     "patients.merge_patients": "patient.merge",
     "patients.apply_form_insurance": "patient.update",
+    "patients.save_patient_form": "patient.update",
     "appointments.add_appointment": "appointment.manage",
     "appointments.reschedule_appointment": "appointment.manage",
     "appointments.cancel_appointment": "appointment.manage",
@@ -358,6 +361,8 @@ SERVICES_NO_PERMISSION: dict[str, str] = {
     "desktop_session.lock": "locks the caller's own session",
     "desktop_session.unlock": "the password is the check (a wrong one is audited)",
     "eligibility.visit_types": "the practice's visit types and amounts: settings, no PHI",
+    "charges.mark_reviewed": "the charge_review effect, run only by an approval that "
+                             "checked task.act and the kind's role",
     "intake.apply_intake": "the intake_review effect, run only by an approval that checked "
                            "task.act and the kind's role",
     "models.active_model": "which registered model a task kind uses: no PHI",

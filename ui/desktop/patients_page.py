@@ -60,12 +60,21 @@ class PatientsPage(Page):
         self.import_button.clicked.connect(self.open_import)
         self.import_dialog: Any = None
         left_layout.addWidget(self.import_button)
+        self.new_button = QPushButton("New patient…")
+        self.new_button.setObjectName("newPatient")
+        self.new_button.setShortcut("Ctrl+N")
+        self.new_button.setVisible(ctx.session.can("patient.create"))
+        self.new_button.clicked.connect(lambda: self.open_form(None))
+        left_layout.addWidget(self.new_button)
+        self.form: Any = None
+        self.current_patient: Any = None
 
         self.header = QLabel("Search for a patient.")
         self.header.setObjectName("detailTitle")
         self.demographics = QLabel()
         self.demographics.setWordWrap(True)
-        self.coverage = _table(["Payer", "Member ID", "Group", "Plan", "Active"])
+        self.coverage = _table(["Payer", "Member ID", "Group", "Plan", "Order", "Subscriber",
+                                "Active"])
         self.task_model = TaskTableModel(parent=self)
         self.tasks = QTableView()
         self.tasks.setModel(self.task_model)
@@ -82,7 +91,12 @@ class PatientsPage(Page):
         self.tabs = tabs
         right = QWidget()
         right_layout = QVBoxLayout(right)
+        self.edit_button = QPushButton("Edit patient and coverage…")
+        self.edit_button.setObjectName("editPatient")
+        self.edit_button.setVisible(False)
+        self.edit_button.clicked.connect(lambda: self.open_form(self.current_patient))
         right_layout.addWidget(self.header)
+        right_layout.addWidget(self.edit_button)
         right_layout.addWidget(self.demographics)
         right_layout.addWidget(tabs, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -98,6 +112,12 @@ class PatientsPage(Page):
         from ui.desktop.import_dialog import ImportDialog
         self.import_dialog = ImportDialog(self.ctx, self)
         self.import_dialog.show()
+
+    def open_form(self, patient: Any) -> None:
+        from ui.desktop.patient_form import PatientForm
+        self.form = PatientForm(self.ctx, patient, self)
+        self.form.saved.connect(self.open_item)
+        self.form.show()
 
     def refresh(self) -> None:
         if self.results_model.rowCount() == 0:
@@ -126,11 +146,16 @@ class PatientsPage(Page):
     def show_page(self, page: desktop_session.PatientPage) -> None:
         p = page.patient
         self.current_patient_id = p.id
+        self.current_patient = p
+        self.edit_button.setVisible(self.ctx.session.can("patient.update"))
         self.header.setText(f"{p.display_name}")
         self.demographics.setText(
             f"DOB {p.dob.isoformat()} · {p.sex or '-'} · {p.phone or 'no phone'} · "
             f"{p.email or 'no email'}" + (" · SMS opted out" if p.sms_opt_out else ""))
         _fill(self.coverage, [[c.payer_name, c.member_id, c.group_number, c.plan_name,
+                               {1: "primary", 2: "secondary"}.get(c.priority, "tertiary"),
+                               "self" if c.subscriber_relationship == "self" else
+                               f"{c.subscriber_name} ({c.subscriber_relationship})",
                                "yes" if c.active else "no"] for c in p.coverages])
         names = {p.id: p.display_name}
         self.task_model.set_rows(page.open_tasks, names)
@@ -157,6 +182,11 @@ class PatientsPage(Page):
 
     def clear_phi(self) -> None:
         self.current_patient_id = None
+        self.current_patient = None
+        self.edit_button.setVisible(False)
+        if self.form is not None:
+            self.form.reject()
+            self.form = None
         self.search.clear()
         self.results_model.clear()
         self.header.setText("Search for a patient.")

@@ -1,0 +1,1 @@
+"""Charge capture verification: the crosswalk of billable codes and the pure rules."""

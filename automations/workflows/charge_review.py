@@ -1,0 +1,65 @@
+"""Charge capture verification: compare what the chart documents with what the claims
+bill, per encounter (patient and date of service), and put each finding in the biller's
+queue as a `charge_review` task with both sides side by side. The findings and their
+natural keys come from the pure rules in app.charges.rules; this module reads through
+app.services.charges and queues, in one write transaction.
+
+A task already made for a finding (any state: a reviewed finding stays reviewed) is left
+alone, so the nightly run creates nothing new for what it has seen. Approval runs
+`app.services.charges.mark_reviewed`; no claim is ever edited.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from app import clock, queue
+from app.charges.crosswalk import Crosswalk, load_crosswalk
+from app.charges.rules import Thresholds, review
+from app.identity import Session
+from app.services import charges, practice
+from app.services.prior_auth import practice_zone
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChargeReviewResult:
+    encounters: int = 0
+    findings: int = 0
+    created: list[int] = field(default_factory=list)
+
+
+def thresholds(session: Session) -> Thresholds:
+    return Thresholds(em_min_visits=int(practice.get_setting(session, "charge_em_min_visits")),
+                      em_max_share=float(practice.get_setting(session, "charge_em_max_share")))
+
+
+def review_charges(session: Session, *, start: date | None = None, end: date | None = None,
+                   crosswalk: Crosswalk | None = None) -> ChargeReviewResult:
+    """Review dates of service in [start, end] (local dates; default: the last
+    `charge_review_days` up to today) and queue a task per new finding."""
+    now: datetime = clock.now()
+    today = now.astimezone(practice_zone(session)).date()
+    end = end or today
+    start = start or end - timedelta(days=int(practice.get_setting(session,
+                                                                   "charge_review_days")))
+    encounters = charges.charge_encounters(session, start, end)  # checks claim.manage
+    specs = review(encounters, crosswalk or load_crosswalk(), now, thresholds(session))
+    result = ChargeReviewResult(encounters=len(encounters), findings=len(specs))
+    with session.vault.write():
+        for spec in specs:
+            task, created = queue.create_task(
+                session, spec.kind, spec.natural_key, spec.title, draft=spec.draft,
+                due_at=spec.due_at, priority=spec.priority, subject_type=spec.subject_type,
+                subject_id=spec.subject_id, patient_id=spec.patient_id, payload=spec.payload,
+                evidence=[queue.NewEvidence(e.label, excerpt=e.excerpt)
+                          for e in spec.evidence],
+                update_open=False)
+            if created:
+                result.created.append(task.id)
+    log.info("charge review: %s encounters, %s findings, %s new tasks", result.encounters,
+             result.findings, len(result.created))
+    return result

@@ -1,0 +1,232 @@
+"""Charge capture rules (pure, no vault): planted missing and unsupported charges, units,
+vaccine administration, visits with nothing billed, E/M outliers against the provider's
+own distribution, and the crosswalk file's bounds (fuzzed)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.charges.crosswalk import load_crosswalk, parse_crosswalk
+from app.charges.rules import (
+    Billed,
+    Documented,
+    Encounter,
+    Thresholds,
+    compare,
+    em_outliers,
+    review,
+    side_by_side,
+    task_spec,
+)
+from app.rulefiles import MAX_RULE_FILE_BYTES, RuleFileError
+
+CPT = "http://www.ama-assn.org/go/cpt"
+CVX = "http://hl7.org/fhir/sid/cvx"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+DAY = date(2026, 11, 10)
+XW = load_crosswalk()
+
+
+def visit(n: int = 1) -> Documented:
+    return Documented(n, "encounter", SNOMED, "185349003", "Encounter for check up")
+
+
+def doc(n: int, kind: str, system: str, code: str, units: int = 1) -> Documented:
+    return Documented(n, kind, system, code, units=units)
+
+
+def line(n: int, code: str, units: str = "1", claim: int = 7) -> Billed:
+    return Billed(claim, f"CLM{claim}", 100 + n, n, code, Decimal(units))
+
+
+def flags(enc: Encounter) -> set[tuple[str, str]]:
+    return {(f.flag, f.code) for f in compare(enc, XW)}
+
+
+def test_documented_and_billed_alike_is_clean() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit(), doc(2, "procedure", CPT, "93000"),
+                                     doc(3, "immunization", CVX, "140")],
+                    [line(0, "99213"), line(1, "93000"), line(2, "90656"), line(3, "90471")])
+    assert flags(enc) == set()
+
+
+def test_planted_missing_charge() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit(), doc(2, "procedure", CPT, "93000")],
+                    [line(0, "99213")])
+    assert flags(enc) == {("missing", "93000")}
+
+
+def test_missing_vaccine_product_and_administration() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit(), doc(2, "immunization", CVX, "140")],
+                    [line(0, "99213")])
+    assert flags(enc) == {("missing", "90655"), ("missing", "90460")}
+
+
+def test_any_mapped_alternative_accounts_for_the_vaccine() -> None:
+    enc = Encounter(1, DAY, "", [doc(2, "immunization", CVX, "140")],
+                    [line(0, "90655"), line(1, "G0008")])
+    assert flags(enc) == set()
+
+
+def test_planted_unsupported_charge() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit()], [line(0, "99213"), line(1, "20610")])
+    assert flags(enc) == {("unsupported", "20610")}
+
+
+def test_em_without_a_documented_visit_is_unsupported() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [], [line(0, "99214")])
+    assert flags(enc) == {("unsupported", "99214")}
+
+
+def test_administration_without_an_immunization_is_unsupported() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit()], [line(0, "99213"), line(1, "90471")])
+    assert flags(enc) == {("unsupported", "90471")}
+
+
+def test_units_differ() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit(), doc(2, "procedure", CPT, "97110", units=3)],
+                    [line(0, "99213"), line(1, "97110", "2")])
+    found = compare(enc, XW)
+    assert [(f.flag, f.code, f.why) for f in found] == [
+        ("units", "97110", "3 documented, 2 billed")]
+
+
+def test_two_procedures_of_one_code_on_one_day_are_two_units() -> None:
+    enc = Encounter(1, DAY, "", [doc(2, "procedure", CPT, "96372"),
+                                 doc(3, "procedure", CPT, "96372")],
+                    [line(0, "96372", "2")])
+    assert flags(enc) == set()
+
+
+def test_visit_with_nothing_billed_is_one_no_charge_finding() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit(), doc(2, "procedure", CPT, "93000"),
+                                     doc(3, "immunization", CVX, "140")], [])
+    found = compare(enc, XW)
+    assert [(f.flag, f.code) for f in found] == [("no_charge", "visit")]
+    assert {d.record_id for d in found[0].documented} == {1, 2, 3}
+
+
+def test_unmapped_observation_is_not_a_charge() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit(), doc(2, "observation", LOINC, "8302-2"),
+                                     doc(3, "procedure", SNOMED, "430193006")],
+                    [line(0, "99213")])
+    assert flags(enc) == set()
+
+
+def test_same_code_billed_twice_is_one_finding() -> None:
+    enc = Encounter(1, DAY, "Dr. A", [visit()],
+                    [line(0, "99213"), line(1, "36415"), line(2, "36415", claim=8)])
+    found = compare(enc, XW)
+    assert [(f.flag, f.code, len(f.billed)) for f in found] == [("unsupported", "36415", 2)]
+
+
+def _population(provider: str, levels: dict[str, int], start: int = 0) -> list[Encounter]:
+    out = []
+    n = start
+    for code, count in levels.items():
+        for _ in range(count):
+            n += 1
+            out.append(Encounter(n, date(2026, 10, 1 + n % 28), provider, [visit(n)],
+                                 [line(n, code, claim=n)]))
+    return out
+
+
+def test_em_outlier_against_the_providers_own_distribution() -> None:
+    a = _population("Dr. A", {"99213": 14, "99214": 5, "99215": 1})  # 1 of 20: 5%
+    b = _population("Dr. B", {"99215": 12, "99214": 8}, start=100)   # 99215 is usual here
+    found = em_outliers(a + b, Thresholds(em_min_visits=20, em_max_share=0.05))
+    assert [(e.provider, f.code) for e, f in found] == [("Dr. A", "99215")]
+    assert "1 of 20 (5%)" in found[0][1].why and "usual 99213 (70%)" in found[0][1].why
+
+
+def test_em_outlier_needs_enough_visits_and_a_known_provider() -> None:
+    few = _population("Dr. A", {"99213": 18, "99215": 1})  # 19 visits
+    assert em_outliers(few, Thresholds(em_min_visits=20)) == []
+    unknown = _population("", {"99213": 30, "99215": 1})
+    assert em_outliers(unknown, Thresholds(em_min_visits=20)) == []
+    # new and established visits are separate distributions
+    mixed = _population("Dr. A", {"99213": 20, "99203": 1})
+    assert em_outliers(mixed, Thresholds(em_min_visits=20)) == []
+
+
+def test_em_share_boundary() -> None:
+    pop = _population("Dr. A", {"99213": 18, "99215": 2})  # 10%
+    assert em_outliers(pop, Thresholds(em_min_visits=20, em_max_share=0.1))
+    assert not em_outliers(pop, Thresholds(em_min_visits=20, em_max_share=0.09))
+
+
+def test_task_spec_shows_both_sides_and_codes_only() -> None:
+    enc = Encounter(42, DAY, "Dr. A", [visit(), doc(2, "procedure", CPT, "93000"),
+                                      doc(3, "immunization", CVX, "140")],
+                    [line(0, "99213"), line(1, "90471")])
+    specs = {s.natural_key: s for s in review([enc], XW, NOW)}
+    assert set(specs) == {"charge:42:2026-11-10:missing:93000",
+                          "charge:42:2026-11-10:missing:90655"}
+    spec = specs["charge:42:2026-11-10:missing:93000"]
+    assert spec.kind == "charge_review" and spec.patient_id == 42
+    assert spec.subject_type == "claim" and spec.subject_id == "7"
+    assert spec.payload["claim_numbers"] == ["CLM7"] and spec.payload["flag"] == "missing"
+    table = spec.evidence[0].excerpt
+    assert "Documented (chart)" in table and "Billed (claim lines)" in table
+    assert "* procedure cpt 93000" in table and "99213 x1  claim CLM7 line 1" in table
+    assert "never changes a claim" in spec.draft
+    assert spec.due_at == datetime(2026, 11, 27, 17, 0, tzinfo=timezone.utc)
+
+
+def test_side_by_side_with_nothing_billed() -> None:
+    enc = Encounter(1, DAY, "", [visit()], [])
+    flag = compare(enc, XW)[0]
+    assert "(nothing)" in side_by_side(enc, flag)
+    assert task_spec(enc, flag, NOW).subject_id == "1:2026-11-10"
+
+
+def test_review_gives_one_spec_per_natural_key() -> None:
+    pop = _population("Dr. A", {"99213": 19, "99215": 1})
+    pop[-1].documented.clear()  # the outlier is also unsupported: two findings, two keys
+    keys = [s.natural_key for s in review(pop, XW, NOW, Thresholds(em_min_visits=20))]
+    assert len(keys) == len(set(keys)) == 2
+
+
+# -- the crosswalk file ------------------------------------------------------------------------
+
+def test_shipped_crosswalk_is_valid_and_maps_cvx() -> None:
+    assert XW.bills(CVX, "140") == ("90655", "90656")
+    assert XW.bills(CPT, "93000") == ("93000",)
+    assert XW.bills(LOINC, "8302-2") == ()
+    assert "90471" in XW.administration["immunization"]
+
+
+@pytest.mark.parametrize("text, needle", [
+    (b"codes: [{system: cvx, code: '1'}]", "bills"),
+    (b"codes: []\nextra: 1", "extra"),
+    (b"codes: [{system: icd10, code: '1', bills: ['1']}]", "codes/0/system"),
+    (b"a: &x [1]\nb: *x\ncodes: []", "aliases"),
+    (b"codes: [", "not valid YAML"),
+    (b"- 1", "mapping"),
+    (b"codes: " + b"[" * 100 + b"]" * 100, "nested"),
+])
+def test_bad_crosswalk_refused_with_reason(text: bytes, needle: str) -> None:
+    with pytest.raises(RuleFileError) as exc:
+        parse_crosswalk(text)
+    assert needle in str(exc.value)
+
+
+def test_oversized_crosswalk_refused() -> None:
+    with pytest.raises(RuleFileError, match="larger than"):
+        parse_crosswalk(b"#" * (MAX_RULE_FILE_BYTES + 1))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400) | st.text(max_size=400).map(lambda t: t.encode("utf-8")))
+def test_fuzzed_crosswalk_is_refused_or_read(data: bytes) -> None:
+    try:
+        parse_crosswalk(data)
+    except RuleFileError:
+        pass

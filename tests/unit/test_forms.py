@@ -1,0 +1,39 @@
+"""The data-entry forms' checks (pure: no Qt, no vault)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from app.forms import coverage_errors, pa_errors, patient_errors
+
+TODAY = date(2027, 1, 4)
+
+
+def test_patient_form_rules() -> None:
+    good = {"first_name": "Ann", "last_name": "Lee", "dob": "1980-02-01",
+            "phone": "(555) 010-0199", "email": "ann@example.org"}
+    assert patient_errors(good, TODAY) == {}
+    assert set(patient_errors({}, TODAY)) == {"first_name", "last_name", "dob"}
+    assert patient_errors({**good, "dob": "02/01/1980"}, TODAY)["dob"].endswith("YYYY-MM-DD")
+    assert "future" in patient_errors({**good, "dob": "2027-01-05"}, TODAY)["dob"]
+    assert "130" in patient_errors({**good, "dob": "1890-01-01"}, TODAY)["dob"]
+    assert set(patient_errors({**good, "phone": "call me", "email": "ann@"}, TODAY)) == {
+        "phone", "email"}
+
+
+def test_coverage_form_rules() -> None:
+    assert coverage_errors({}) == {}  # no payer: the block is not saved
+    base = {"payer": "Acme Health", "member_id": "M1"}
+    assert coverage_errors(base) == {}
+    assert set(coverage_errors({**base, "member_id": " "})) == {"member_id"}
+    assert set(coverage_errors({**base, "subscriber_relationship": "spouse"})) == {
+        "subscriber_name"}
+    assert coverage_errors({**base, "effective_date": "2027-02-01",
+                            "termination_date": "2027-01-01"}) == {
+        "termination_date": "the coverage ends before it starts"}
+
+
+def test_pa_form_rules() -> None:
+    assert pa_errors({"cpt_code": "97110", "units": "12", "service_date": "2027-01-20"}) == {}
+    assert set(pa_errors({"cpt_code": "971", "units": "0", "service_date": "x"})) == {
+        "cpt_code", "units", "service_date"}
