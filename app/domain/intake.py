@@ -13,14 +13,15 @@ from enum import Enum
 from typing import Any
 
 Span = tuple[int, int]
+Box = tuple[int, float, float, float, float]  # OCR: page (1-based), x0, y0, x1, y1 in 0..1
 
 
 class SourceKind(str, Enum):
     FILLABLE_PDF = "fillable_pdf"  # values read from the AcroForm fields
     TEXT_PDF = "text_pdf"          # text layer read with pdfplumber
     TEXT = "text"                  # plain text or a pasted form
-    SCANNED_PDF = "scanned_pdf"    # no text layer: stored, queued for manual entry
-    IMAGE = "image"                # a photo or scan: stored, queued for manual entry
+    SCANNED_PDF = "scanned_pdf"    # no text layer: read by OCR, else manual entry
+    IMAGE = "image"                # a photo or fax: read by OCR, else manual entry
 
 
 # Structured fields, in review order: name -> (label, kind). Kinds drive matching:
@@ -53,9 +54,10 @@ PATIENT_FIELDS = ("first_name", "last_name", "dob", "sex", "address", "phone", "
 class IntakeValue:
     field: str
     value: str
-    origin: str  # form_field | labelled_line | model
+    origin: str  # form_field | labelled_line | ocr | model
     spans: list[Span] = dc_field(default_factory=list)
     grounded: bool = True
+    boxes: list[Box] = dc_field(default_factory=list)  # OCR'd values: where on the scan
 
 
 @dataclass
@@ -120,12 +122,17 @@ class IntakeResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "IntakeResult":
+        def _value(v: dict[str, Any]) -> IntakeValue:
+            return IntakeValue(v["field"], v["value"], v["origin"], spans(v["spans"]),
+                               v.get("grounded", True),
+                               [(int(b[0]), float(b[1]), float(b[2]), float(b[3]),
+                                 float(b[4])) for b in v.get("boxes", [])])
+
         def spans(items: list[Any]) -> list[Span]:
             return [(int(a), int(b)) for a, b in items]
         return cls(
             source_kind=SourceKind(data["source_kind"]), source_text=data["source_text"],
-            values=[IntakeValue(v["field"], v["value"], v["origin"], spans(v["spans"]),
-                                v["grounded"]) for v in data.get("values", [])],
+            values=[_value(v) for v in data.get("values", [])],
             flags=[IntakeFlag(f["code"], f["message"], f.get("field", ""),
                               f.get("severity", "warning"), spans(f.get("spans", [])))
                    for f in data.get("flags", [])],
@@ -138,6 +145,4 @@ class IntakeResult:
             match=data.get("match", ""), model_name=data.get("model_name", ""),
             answered=list(data.get("answered", [])),
             none_reported=list(data.get("none_reported", [])),
-            stated_none=[IntakeValue(v["field"], v["value"], v["origin"], spans(v["spans"]),
-                                     v.get("grounded", True))
-                         for v in data.get("stated_none", [])])
+            stated_none=[_value(v) for v in data.get("stated_none", [])])

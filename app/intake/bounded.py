@@ -9,6 +9,9 @@ core dump (which would hold the form), and before pypdf or pdfminer inflate anyt
 worker measures every Flate stream with a bounded decompressor. Output is capped too
 (pages, characters). Every refusal is one line for the person importing, and happens
 before anything is written to the vault.
+
+A scan or a photo is read by OCR in the same worker (app.intake.ocr): tesseract runs as
+the worker's child and inherits its limits; pages pass through pipes, never a file.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import sys
 import zlib
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from app.domain.intake import SourceKind
 from app.errors import ImportRejected
 
 MB = 1024 * 1024
@@ -38,6 +43,10 @@ class PdfLimits:
     max_pages: int = 200
     max_inflated_mb: int = 100    # all streams decompressed, summed
     max_chars: int = 2_000_000    # text handed back (the review pane shows all of it)
+    # OCR takes ~1-4 s a page on one core at 300 dpi; a longer fax is mostly cover sheets
+    # and records, and what is left unread goes to manual entry with a note.
+    ocr_pages: int = 12
+    ocr_seconds: float = 90.0     # all pages of one form; the parent's timer adds this
 
 
 LIMITS = PdfLimits()
@@ -73,24 +82,41 @@ def inflated_size(data: bytes, cap: int) -> int:
 
 
 def read_pdf_bounded(data: bytes, filename: str, limits: PdfLimits = LIMITS) -> Any:
-    """SourceDoc for a PDF, parsed in a worker process under `limits`; ImportRejected with
-    a one-line reason when a limit is passed or the reader fails."""
+    """SourceDoc for a PDF, parsed in a worker process under `limits` (a scan is read by
+    OCR there); ImportRejected with a one-line reason when a limit is passed or the
+    reader fails."""
+    return _in_worker(data, filename, limits, "")
+
+
+def read_image_bounded(data: bytes, filename: str, mime: str,
+                       limits: PdfLimits = LIMITS) -> Any:
+    """SourceDoc for a photo or a fax image, read by OCR in the bounded worker. An image
+    OCR cannot read is still a SourceDoc (with no text), kept for manual entry."""
+    return _in_worker(data, filename, limits, mime)
+
+
+def _in_worker(data: bytes, filename: str, limits: PdfLimits, image_mime: str) -> Any:
     where = filename or "input"
     ctx = multiprocessing.get_context("spawn")  # never fork: no copy of the open vault
     parent, child = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_worker, args=(child, data, filename, limits),
+    worker = ctx.Process(target=_worker, args=(child, data, filename, limits, image_mime),
                          name="offhold-pdf", daemon=True)
     worker.start()
     child.close()
+    wall, doing = limits.wall_seconds, "reading the PDF"
     try:
-        if not parent.poll(limits.wall_seconds):
-            raise ImportRejected(f"reading the PDF took longer than {limits.wall_seconds:g} "
-                                 "seconds", where)
-        try:
-            outcome = parent.recv()
-        except EOFError:  # the worker died: a limit or a crash, never a result
-            worker.join(5)
-            raise ImportRejected(_death(worker.exitcode, limits), where) from None
+        while True:
+            if not parent.poll(wall):
+                raise ImportRejected(f"{doing} took longer than {wall:g} seconds", where)
+            try:
+                outcome = parent.recv()
+            except EOFError:  # the worker died: a limit or a crash, never a result
+                worker.join(5)
+                raise ImportRejected(_death(worker.exitcode, limits), where) from None
+            if outcome[0] != "ocr":
+                break
+            # OCR started: its own budget (enforced in the worker) plus a margin to stop
+            wall, doing = limits.ocr_seconds + 10, "reading the scan"
     finally:
         parent.close()
         if worker.is_alive():
@@ -98,10 +124,13 @@ def read_pdf_bounded(data: bytes, filename: str, limits: PdfLimits = LIMITS) -> 
         worker.join(5)
     if outcome[0] == "rejected":
         raise ImportRejected(outcome[1], where)
-    from app.domain.intake import SourceKind
+    from app.intake.ocr import OcrWord
     from app.intake.source import SourceDoc
-    _tag, kind, text, mime, fields, pages = outcome
-    return SourceDoc(SourceKind(kind), text, mime, dict(fields), int(pages))
+    _tag, kind, text, mime, fields, pages, words, note = outcome
+    return SourceDoc(SourceKind(kind), text, mime, dict(fields), int(pages),
+                     [OcrWord(int(a), int(b), int(p), (float(x0), float(y0), float(x1),
+                                                       float(y1)), float(c))
+                      for a, b, p, x0, y0, x1, y1, c in words], str(note))
 
 
 def _death(exitcode: int | None, limits: PdfLimits) -> str:
@@ -133,14 +162,18 @@ def _limit_self(limits: PdfLimits) -> None:
         cap(resource.RLIMIT_AS, limits.memory_mb * MB)
 
 
-def _worker(conn: Connection, data: bytes, filename: str, limits: PdfLimits) -> None:
+def _worker(conn: Connection, data: bytes, filename: str, limits: PdfLimits,
+            image_mime: str = "") -> None:
     # Nothing the readers print (warnings, a traceback) may reach the user's terminal.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     _limit_self(limits)
     try:
-        conn.send(_read(data, filename, limits))
+        def started() -> None:
+            conn.send(("ocr",))
+        conn.send(_read_image(data, image_mime, limits, started) if image_mime
+                  else _read(data, filename, limits, started))
     except MemoryError:
         conn.send(("rejected", f"the PDF needs more than {limits.memory_mb} MB of memory to "
                    "read"))
@@ -152,7 +185,8 @@ def _worker(conn: Connection, data: bytes, filename: str, limits: PdfLimits) -> 
         conn.close()
 
 
-def _read(data: bytes, filename: str, limits: PdfLimits) -> tuple[Any, ...]:
+def _read(data: bytes, filename: str, limits: PdfLimits,
+          started: Callable[[], None] = lambda: None) -> tuple[Any, ...]:
     import logging
     logging.disable(logging.WARNING)  # pypdf/pdfminer warnings never reach the user
     from app.intake.source import read_pdf_in_process
@@ -164,4 +198,44 @@ def _read(data: bytes, filename: str, limits: PdfLimits) -> tuple[Any, ...]:
                                   max_chars=limits.max_chars)
     except ImportRejected as exc:
         return ("rejected", exc.reason)
-    return ("ok", doc.kind.value, doc.text, doc.mime, doc.form_fields, doc.pages)
+    if doc.kind is SourceKind.SCANNED_PDF:
+        from app.intake import ocr
+        return _with_ocr(doc.kind, doc.mime, doc.pages, lambda: ocr.pdf_pages(data), limits,
+                         started)
+    return ("ok", doc.kind.value, doc.text, doc.mime, doc.form_fields, doc.pages, [], "")
+
+
+def _read_image(data: bytes, mime: str, limits: PdfLimits,
+                started: Callable[[], None]) -> tuple[Any, ...]:
+    import logging
+    logging.disable(logging.WARNING)
+    from app.intake import ocr
+    return _with_ocr(SourceKind.IMAGE, mime, 1, lambda: ocr.image_pages(data), limits,
+                     started)
+
+
+def _with_ocr(kind: SourceKind, mime: str, pages: int,
+              open_pages: Callable[[], tuple[int, Iterator[bytes]]],
+              limits: PdfLimits, started: Callable[[], None]) -> tuple[Any, ...]:
+    """The scan's OCR text and words; when OCR cannot run or read it, the doc still goes
+    to manual entry, with the reason in its note."""
+    from app.intake import ocr
+    try:
+        ocr.tesseract()
+        if limits.ocr_pages <= 0:
+            raise ocr.OcrUnavailable("OCR is turned off")
+        started()
+        count, images = open_pages()
+        read = ocr.read_pages(images, max_pages=limits.ocr_pages, total_pages=count,
+                              seconds=limits.ocr_seconds)
+    except ocr.OcrUnavailable as exc:
+        return ("ok", kind.value, "", mime, {}, pages, [], str(exc))
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an image Pillow/pdfium cannot read
+        return ("ok", kind.value, "", mime, {}, pages, [],
+                f"OCR could not read the file ({type(exc).__name__})")
+    text = read.text[:limits.max_chars]
+    words = [(w.start, w.end, w.page, *w.box, w.conf) for w in read.words or []
+             if w.end <= len(text)]
+    return ("ok", kind.value, text, mime, {}, max(pages, count), words, read.note)

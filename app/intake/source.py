@@ -2,7 +2,8 @@
 
 Fillable PDFs are read through their form fields (pypdf): the text layer of a filled form
 often lacks the typed values. Other PDFs are read with pdfplumber. A PDF with no text
-layer, or an image, is a scan: it is kept for manual entry, never dropped. A file that is
+layer, or an image, is a scan: it is read by OCR in the bounded worker, and kept for
+manual entry (never dropped) when OCR finds nothing. A file that is
 neither a readable PDF nor text is refused with the reason, and nothing is imported.
 """
 
@@ -11,9 +12,13 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.domain.intake import SourceKind
 from app.errors import ImportRejected
+
+if TYPE_CHECKING:
+    from app.intake.ocr import OcrWord
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,8 @@ class SourceDoc:
     mime: str
     form_fields: dict[str, str] = field(default_factory=dict)  # fillable PDFs only
     pages: int = 0
+    ocr_words: list[OcrWord] = field(default_factory=list)  # scans: each word's page and box
+    ocr_note: str = ""  # scans: pages OCR left unread, or why it did not run
 
 
 def _image_mime(data: bytes) -> str | None:
@@ -52,7 +59,9 @@ def read_source(data: bytes, filename: str = "") -> SourceDoc:
         return doc
     mime = _image_mime(data)
     if mime is not None:
-        return SourceDoc(SourceKind.IMAGE, "", mime)
+        from app.intake.bounded import read_image_bounded
+        image: SourceDoc = read_image_bounded(data, filename, mime)  # OCR, bounded
+        return image
     if b"\x00" in data[:4096]:
         raise ImportRejected("not a PDF, an image or text (binary content)", filename or "input")
     try:

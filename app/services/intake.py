@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import date, timedelta
 from typing import Any
 
 from app import audit, clock, queue
 from app.domain import Task
-from app.domain.intake import FIELDS, LIST_FIELDS, PATIENT_FIELDS, IntakeResult, Span
+from app.domain.intake import FIELDS, LIST_FIELDS, PATIENT_FIELDS, Box, IntakeResult, Span
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
 from app.services import patients
@@ -87,7 +88,7 @@ def create_review(session: Session, result: IntakeResult, *, data: bytes, mime: 
             blob_id = next((e.blob_id for e in task.evidence
                             if e.label == "Intake form as received"), None)
             status = "manual_entry" if result.source_kind.value in ("scanned_pdf", "image") \
-                else "review"
+                and not result.source_text else "review"  # OCR read it: a normal review
             conn.execute("INSERT INTO intake_forms (sha256, source_kind, blob_id, patient_id, "
                          "task_id, status, received_at, received_by) VALUES (?,?,?,?,?,?,?,?)",
                          (sha256, result.source_kind.value, blob_id, result.patient_id,
@@ -131,6 +132,7 @@ class Highlight:
     end: int
     field: str
     grounded: bool
+    boxes: list[Box] = dc_field(default_factory=list)  # OCR'd: where on the scan (page, 0..1)
 
 
 @dataclass
@@ -148,8 +150,10 @@ class IntakeReview:
 
 
 def highlights(result: IntakeResult) -> list[Highlight]:
-    out = [Highlight(s, e, v.field, v.grounded) for v in result.values for s, e in v.spans]
-    out += [Highlight(s, e, v.field, True) for v in result.stated_none for s, e in v.spans]
+    out = [Highlight(s, e, v.field, v.grounded, list(v.boxes)) for v in result.values
+           for s, e in v.spans]
+    out += [Highlight(s, e, v.field, True, list(v.boxes)) for v in result.stated_none
+            for s, e in v.spans]
     out += [Highlight(s, e, "flag:" + f.code, False) for f in result.flags for s, e in f.spans]
     return sorted(out, key=lambda h: (h.start, h.end))
 

@@ -37,6 +37,7 @@ from app.domain.intake import (
 from app.errors import NotFound
 from app.identity import Session, require
 from app.intake.compare import compare
+from app.intake import ocr
 from app.intake.extract import extract
 from app.intake.source import read_source
 from app.services import intake as intake_service
@@ -97,6 +98,24 @@ def _normalise(values: list[IntakeValue], flags: list[IntakeFlag]) -> None:
                                         f"'{v.value}' is not a date this software can read; "
                                         "enter it as YYYY-MM-DD", v.field, "warning",
                                         list(v.spans)))
+
+
+def _place_ocr(result: IntakeResult, words: list[ocr.OcrWord], note: str) -> None:
+    """OCR'd values keep their page and box for the review pane; a word tesseract was
+    unsure of is flagged on its field, so a misread digit is checked, not approved."""
+    result.flags.append(IntakeFlag(
+        "ocr", "This form was read by OCR from a scan: check each value against the scan."
+        + (f" {note}." if note else ""), severity="warning" if note else "info"))
+    for v in [*result.values, *result.stated_none]:
+        v.origin = "ocr"
+        v.boxes = [box for s, e in v.spans for box in ocr.boxes_for(words, s, e)]
+        unsure = [w for s, e in v.spans for w in ocr.unsure_words(words, s, e)]
+        if unsure:
+            read = " ".join(result.source_text[w.start:w.end] for w in unsure)
+            result.flags.append(IntakeFlag(
+                "ocr_low_confidence", f"OCR was unsure of '{read}' in {FIELDS[v.field][0]}; "
+                "check it against the scan.", v.field, "warning",
+                [(w.start, w.end) for w in unsure]))
 
 
 def _ground(source: str, values: list[IntakeValue], flags: list[IntakeFlag]) -> None:
@@ -318,11 +337,12 @@ def import_intake(session: Session, data: bytes, filename: str = "", *,
     if patient_id is not None:
         patients._load_patient(session, patient_id)  # NotFound names the id
     result = IntakeResult(source_kind=doc.kind, source_text=doc.text)
-    if doc.kind in (SourceKind.SCANNED_PDF, SourceKind.IMAGE):
+    if doc.kind in (SourceKind.SCANNED_PDF, SourceKind.IMAGE) and not doc.text.strip():
         result.patient_id, result.match = patient_id, "given" if patient_id else "none"
         result.flags.append(IntakeFlag(
             "manual_entry", "This form is a scan or photo with no readable text. It was stored "
-            "in the vault; type its values into the fields, then approve.", severity="warning"))
+            "in the vault; type its values into the fields, then approve."
+            + (f" ({doc.ocr_note}.)" if doc.ocr_note else ""), severity="warning"))
         result.summary = result.deterministic_summary = "Scanned form: manual entry needed."
         task, created = intake_service.create_review(
             session, result, data=data, mime=doc.mime, natural_key=natural_key, sha256=sha,
@@ -356,6 +376,8 @@ def import_intake(session: Session, data: bytes, filename: str = "", *,
             list(v.spans)))
     _normalise(result.values, result.flags)
     _ground(text, result.values, result.flags)
+    if doc.ocr_words or doc.kind in (SourceKind.SCANNED_PDF, SourceKind.IMAGE):
+        _place_ocr(result, doc.ocr_words, doc.ocr_note)
     for required in ("first_name", "last_name", "dob"):
         if not result.first(required):
             result.flags.append(IntakeFlag("missing", f"No {FIELDS[required][0].lower()} was "
