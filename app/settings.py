@@ -35,6 +35,8 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
     Option("x12_sender_id", "OFFHOLD", str, "ISA06/GS02 sender ID for X12 the practice sends."),
     Option("x12_receiver_id", "CLEARINGHOUSE", str, "ISA08/GS03 receiver ID (clearinghouse)."),
     Option("eligibility_max_age_days", 30, int, "Re-check eligibility older than this before a visit."),
+    Option("pa_visit_types", "", str, "Visit types that need a prior authorization, comma-"
+           "separated; Today shows 'PA missing' for such a visit without one."),
     Option("default_appeal_days", 90, int, "Appeal window when the payer has none set."),
     Option("model_threads", 0, int, "Model threads (0: the physical cores, leaving one for "
            "the app above two; fewer while other programs keep cores busy)."),

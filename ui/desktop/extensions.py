@@ -43,6 +43,8 @@ class SettingsTab:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("queue", "Work queue", "ui.desktop.queue_page:QueuePage", shortcut="Ctrl+1",
              order=10),
+    PageSpec("today", "Today", "ui.desktop.today_page:TodayPage", permission="patient.view",
+             shortcut="Ctrl+0", order=12),
     PageSpec("pa_board", "PA board", "ui.desktop.pa_board:PABoardPage", permission="pa.check",
              shortcut="Ctrl+4", order=15),
     PageSpec("patients", "Patients", "ui.desktop.patients_page:PatientsPage",
