@@ -93,6 +93,8 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "gets a rebook message."),
     Option("waitlist_hold_hours", 4, int, "A waitlist offer holds the slot this long; "
            "unanswered, the next candidate is offered."),
+    Option("care_gap_cooldown_days", 90, int, "No new care-gap reminder for the same rule "
+           "and patient sooner than this after the last one."),
 ]}
 
 

@@ -131,6 +131,10 @@ def build_scheduler(vault: Vault,
                       id=patient_jobs.SCHEDULE_RECOVERY_ID,
                       name=patient_jobs.SCHEDULE_RECOVERY_ID, replace_existing=True,
                       executor="sweep")
+    scheduler.add_job(patient_jobs.care_gap_check,
+                      CronTrigger(hour=patient_jobs.CARE_GAPS_LOCAL_HOUR, timezone=zone),
+                      id=patient_jobs.CARE_GAPS_ID, name=patient_jobs.CARE_GAPS_ID,
+                      replace_existing=True, executor="sweep")
     return scheduler
 
 

@@ -42,7 +42,6 @@ SAMPLE_TASKS = {
     "eligibility_gap": ("Coverage inactive before visit", "271 shows inactive coverage."),
     "intake_review": ("Intake form to review", "New intake form received."),
     "referral_triage": ("Referral received", "Referral letter to triage."),
-    "care_gap": ("Colorectal screening due", "Screening is due per USPSTF."),
     "portal_failure": ("Portal check failed", "The payer portal returned an error 3 times."),
     "recipe_broken": ("Portal page changed", "A sentinel was not found on the results page."),
     "human_handoff": ("Portal asks for a person", "The portal showed a CAPTCHA."),

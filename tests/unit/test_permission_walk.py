@@ -117,6 +117,7 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "waitlist list": ("patient.view", []),
     "waitlist accept": ("appointment.manage", ["1"]),
     "waitlist run": ("appointment.manage", []),
+    "care-gaps check": ("outreach.draft", []),
     # restore authenticates by itself (no session): walked in test_restore_walk below
     "restore": ("backup.restore", []),
 }
@@ -357,6 +358,8 @@ SERVICES: dict[str, str] = {
     "waitlist.record_offer": "appointment.manage",
     "waitlist.schedule_window": "patient.view",
     "waitlist.slot_offers": "patient.view",
+    "care_gaps.latest_gap_tasks": "task.view",
+    "care_gaps.patient_facts": "patient.view",
 }
 SERVICES_NO_PERMISSION: dict[str, str] = {
     "desktop_session.lock": "locks the caller's own session",
