@@ -82,9 +82,7 @@ def _create(system: Session, facts: PatientFacts, result: GapResult, today: date
         payload.update({"kind": OutreachKind.CARE_GAP.value, "channel": channel.value,
                         "recipient": message.recipient, "subject": message.subject,
                         "tcpa_exempt": True})
-        if message.checks:
-            evidence.append(queue.NewEvidence("Draft checks", excerpt="\n".join(
-                f"{c.severity}: {c.message}" for c in message.checks)))
+        evidence += outreach.checks_evidence(message)
     task, created = queue.create_task(
         system, TASK_KIND, f"care_gap:{result.rule.id}:{facts.patient_id}:{today.isoformat()}",
         f"{result.rule.title} due", draft=draft, due_at=clock.now() + REVIEW_WITHIN,

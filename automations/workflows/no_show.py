@@ -137,7 +137,8 @@ def _offer(system: Session, slot: Visit, ranked: list[rules.Ranked], cand: rules
             evidence=[queue.NewEvidence(
                 "Why this patient", excerpt=f"Freed slot: appointment {slot.id} "
                 f"({slot.provider or '-'}, {slot.visit_type}), "
-                f"{slot.start_at.astimezone(tz):%Y-%m-%d %H:%M %Z}\nRanking:\n{ranking}")],
+                f"{slot.start_at.astimezone(tz):%Y-%m-%d %H:%M %Z}\nRanking:\n{ranking}"),
+                *outreach.checks_evidence(message)],
             update_open=False)
         waitlist_svc.record_offer(system, cand.entry.id, slot.id, cand.rank,
                                   list(cand.reasons), task.id)

@@ -277,6 +277,12 @@ def compose(session: Session, patient: Patient, kind: OutreachKind, channel: Cha
                            personalized=personalized, checks=checks), run_ids
 
 
+def checks_evidence(message: OutreachMessage) -> list[queue.NewEvidence]:
+    """The draft's checks as evidence, shown beside the draft (empty when it has none)."""
+    return [queue.NewEvidence("Draft checks", excerpt="\n".join(
+        f"{c.severity}: {c.message}" for c in message.checks))] if message.checks else []
+
+
 def draft_outreach(session: Session, patient_id: int, kind: str, channel: str = "sms", *,
                    when: datetime | None = None, amount: str = "", ref: str = "",
                    use_model: bool = True, runtime: ModelRuntime | None = None,
@@ -304,8 +310,7 @@ def draft_outreach(session: Session, patient_id: int, kind: str, channel: str = 
     natural_key = (f"outreach:{okind.value}:{patient_id}:{ochannel.value}:"
                    f"{ref or clock.now().date().isoformat()}")
     critical = any(c.severity == "critical" for c in message.checks)
-    checks = [queue.NewEvidence("Draft checks", excerpt="\n".join(
-        f"{c.severity}: {c.message}" for c in message.checks))] if message.checks else []
+    checks = checks_evidence(message)
     task, created = queue.create_task(
         session, TASK_KIND, natural_key,
         (f"{flag[:1].upper()}{flag[1:]}: " if flag else "") +
