@@ -32,6 +32,11 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
     Option("sms_max_chars", 320, int, "SMS drafts are cut to this many characters."),
     Option("readability_max_grade", 8.0, float, "Outreach drafts above this grade are flagged."),
     Option("practice_npi", "", str, "The practice's NPI (270 eligibility requests, 2100B)."),
+    # The letterhead of appeal and corrected-claim letters (with the practice's name and NPI).
+    Option("practice_address", "", str, "The practice's mailing address on its letters "
+           "(lines separated by ' | ' or newlines)."),
+    Option("practice_phone", "", str, "The practice's phone number on its letters."),
+    Option("practice_tin", "", str, "The practice's tax ID (TIN/EIN) on its letters."),
     Option("x12_sender_id", "OFFHOLD", str, "ISA06/GS02 sender ID for X12 the practice sends."),
     Option("x12_receiver_id", "CLEARINGHOUSE", str, "ISA08/GS03 receiver ID (clearinghouse)."),
     Option("eligibility_max_age_days", 30, int, "Re-check eligibility older than this before a visit."),

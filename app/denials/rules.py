@@ -19,9 +19,11 @@ from typing import Any
 
 from app.denials.codes import carc_text, clp02_text, rarc_text
 from app.domain.revenue import ClaimPayment, Classification, NextAction, Remittance
+from app.denials.view import Deadline, is_appeal_ground
 from app.reports.appeal_letter import (
     TEMPLATE_VERSION,
     ClaimFacts,
+    Letterhead,
     appeal_text,
     corrected_claim_worksheet,
 )
@@ -61,6 +63,7 @@ class StoredClaim:
     balanced: bool
     ordinal: int = 0
     patient_name: str = ""
+    scope: str = ""  # app.denials.view.denial_scope: 'claim', 'line' or ''
 
     @property
     def position(self) -> tuple[str, str, int, str]:
@@ -93,33 +96,41 @@ class TaskSpec:
     evidence: tuple[EvidenceSpec, ...] = ()
 
 
-def claim_facts(sc: StoredClaim, practice: str, today: date) -> ClaimFacts:
-    """What the letter and worksheet say about the claim; `today` is the letter's date."""
+def claim_facts(sc: StoredClaim, practice: str | Letterhead, today: date) -> ClaimFacts:
+    """What the letter and worksheet say about the claim; `today` is the letter's date
+    (the practice's local date). Only appealable adjustments are argued; contractual and
+    patient-responsibility ones are listed as not disputed."""
+    head = practice if isinstance(practice, Letterhead) else Letterhead(practice)
     c = sc.claim
     name = sc.patient_name or f"{c.patient_first} {c.patient_last}".strip()
     lines_from = [ln.service_date for ln in c.lines if ln.service_date]
     # One entry per group+CARC with its total and the lines it hit, not one per line.
     totals: dict[tuple[str, str], Decimal] = {}
     where: dict[tuple[str, str], list[str]] = {}
+    ground: dict[tuple[str, str], bool] = {}
     for a in c.adjustments:
         if a.amount != 0:
             totals[(a.group, a.reason)] = totals.get((a.group, a.reason), Decimal(0)) + a.amount
+            ground[(a.group, a.reason)] = is_appeal_ground(a)
     for ln in c.lines:
         for a in ln.adjustments:
             if a.amount != 0:
                 key = (a.group, a.reason)
                 totals[key] = totals.get(key, Decimal(0)) + a.amount
                 where.setdefault(key, []).append(ln.code)
-    reasons = []
+                ground[key] = is_appeal_ground(a)
+    reasons: list[tuple[str, str, str, str]] = []
+    not_disputed: list[tuple[str, str, str, str]] = []
     for (group, carc), total in totals.items():
         text = carc_text(carc).split(" Usage:")[0]
         lines_hit = list(dict.fromkeys(where.get((group, carc), [])))
         if lines_hit:
             text += f" [line(s) {', '.join(lines_hit)}]"
-        reasons.append((group, carc, str(total), text))
+        (reasons if ground[(group, carc)] else not_disputed).append(
+            (group, carc, str(total), text))
     codes = list(dict.fromkeys(ln.code for ln in c.lines))
     return ClaimFacts(
-        practice_name=practice, payer_name=sc.payer_name or "the payer", patient_name=name,
+        practice_name=head.name, payer_name=sc.payer_name or "the payer", patient_name=name,
         member_id=c.member_id, claim_number=c.claim_number,
         payer_claim_number=c.payer_claim_number,
         service_from=c.service_from or (min(lines_from) if lines_from else None),
@@ -127,7 +138,8 @@ def claim_facts(sc: StoredClaim, practice: str, today: date) -> ClaimFacts:
         charge=str(c.charge), paid=str(c.paid), procedure_codes=codes, reasons=reasons,
         remarks=[(r, rarc_text(r)) for r in c.all_remarks()],
         category=sc.classification.category.value, action=sc.classification.action.value,
-        medicare=sc.medicare, appeal_deadline=sc.appeal_deadline, letter_date=today)
+        medicare=sc.medicare, appeal_deadline=sc.appeal_deadline, letter_date=today,
+        letterhead=head, not_disputed=not_disputed)
 
 
 def due(sc: StoredClaim, facts: ClaimFacts, today: date) -> tuple[datetime, date | None]:
@@ -154,7 +166,20 @@ def denial_task(sc: StoredClaim, facts: ClaimFacts, now: datetime) -> TaskSpec:
                                           timely_filing_deadline=filing_deadline)
     codes = (", ".join(f"{g}-{c}" for g, c, _a, _t in facts.reasons)
              or f"CLP02 {sc.claim.status_code}")
-    if not cls.appealable:
+    today = facts.letter_date or now.date()
+    # A passed deadline is never drafted as a timely appeal or a routine resubmission.
+    deadline = sc.appeal_deadline if cls.action is NextAction.APPEAL else filing_deadline
+    late = Deadline(deadline, today) if deadline and cls.appealable else None
+    if late is not None and not late.passed:
+        late = None
+    if late is not None:
+        step = "appeal" if cls.action is NextAction.APPEAL else "corrected claim"
+        draft = (f"DEADLINE PASSED: the {step} deadline {late.text()}.\n\n"
+                 "This is not a timely appeal. Decide: write the balance off, or send a "
+                 "late appeal only with proof of timely filing or good cause (the payer's "
+                 "late-appeal rules).\nApprove to confirm the write-off or late-appeal "
+                 "review.\n\n" + worksheet)
+    elif not cls.appealable:
         draft = (f"NOT APPEALABLE ({cls.rule_id}): {cls.explanation}\n\n"
                  "Approve to confirm the write-off.\n\n" + worksheet)
     elif cls.action is NextAction.APPEAL:
@@ -169,15 +194,17 @@ def denial_task(sc: StoredClaim, facts: ClaimFacts, now: datetime) -> TaskSpec:
         EvidenceSpec("Corrected-claim worksheet", excerpt=worksheet[:2000],
                      blob=worksheet.encode("utf-8"), mime="text/plain"),
     ]
-    if cls.appealable:
+    if cls.appealable and late is None:
         evidence.insert(1, EvidenceSpec("Appeal letter draft (PDF)",
                                         excerpt=f"template {TEMPLATE_VERSION}",
                                         mime="application/pdf", letter=True))
     if not sc.balanced:
         evidence.append(EvidenceSpec("Balancing problem",
                                      excerpt="this claim does not balance in the 835"))
-    title = (f"Denial {cls.trigger or codes.split(',')[0]} ({cls.category.value}): claim "
-             f"{sc.claim.claim_number} - {ACTION_LABEL[cls.action]}")
+    what = "deadline passed: write off or late appeal" if late else ACTION_LABEL[cls.action]
+    scope = "line-level denial" if sc.scope == "line" else "denial"
+    title = (f"{scope.capitalize()} {cls.trigger or codes.split(',')[0]} "
+             f"({cls.category.value}): claim {sc.claim.claim_number} - {what}")
     return TaskSpec(
         kind=KIND, natural_key=f"denial:rc:{sc.remit_claim_id}", title=title[:200],
         draft=draft, due_at=due_at,
@@ -186,6 +213,9 @@ def denial_task(sc: StoredClaim, facts: ClaimFacts, now: datetime) -> TaskSpec:
         payload={"remit_claim_id": sc.remit_claim_id, "category": cls.category.value,
                  "action": cls.action.value, "rule": cls.rule_id,
                  "appealable": cls.appealable, "medicare": sc.medicare,
+                 "scope": sc.scope, "late": late is not None,
+                 "deadline": late.due.isoformat() if late else None,
+                 "letterhead": vars(facts.letterhead) if facts.letterhead else None,
                  "appeal_deadline": sc.appeal_deadline.isoformat() if sc.appeal_deadline
                  else None, "frequency_code": frequency,
                  "payer_claim_number": sc.claim.payer_claim_number,

@@ -17,7 +17,24 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-TEMPLATE_VERSION = "appeal-letter-1"
+TEMPLATE_VERSION = "appeal-letter-2"  # 2: letterhead; body rendered from the draft text
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    """The practice as a payer reads it at the top of a letter (practice settings)."""
+
+    name: str
+    address: str = ""  # lines separated by newlines
+    phone: str = ""
+    npi: str = ""
+    tin: str = ""
+
+    def lines(self) -> list[str]:
+        ids = "    ".join(x for x in (f"NPI {self.npi}" if self.npi else "",
+                                       f"TIN {self.tin}" if self.tin else "") if x)
+        return [ln for ln in [*self.address.splitlines(),
+                              f"Phone {self.phone}" if self.phone else "", ids] if ln.strip()]
 
 # Why the claim should be paid, per denial category: the practice edits the draft.
 ARGUMENTS = {
@@ -64,13 +81,17 @@ class ClaimFacts:
     charge: str
     paid: str
     procedure_codes: list[str]
-    reasons: list[tuple[str, str, str, str]]  # (group, CARC, amount, description)
+    reasons: list[tuple[str, str, str, str]]  # (group, CARC, amount, description): grounds
     remarks: list[tuple[str, str]]  # (RARC, description)
     category: str
     action: str
     medicare: bool = False
     appeal_deadline: date | None = None
     letter_date: date | None = None
+    letterhead: Letterhead | None = None
+    # Adjustments owed under the contract or by the patient (CO-45, PR-...): named as not
+    # disputed, never argued.
+    not_disputed: list[tuple[str, str, str, str]] = field(default_factory=list)
     enclosures: list[str] = field(default_factory=lambda: [
         "Copy of the remittance advice (835) for this claim",
         "Clinical documentation for the date(s) of service"])
@@ -90,7 +111,7 @@ def _title(f: ClaimFacts) -> str:
 def appeal_text(f: ClaimFacts) -> str:
     """The editable draft; the PDF is rendered from the same facts."""
     lines = [
-        f.practice_name, "", f"{(f.letter_date or date.today()):%B %d, %Y}", "",
+        f"{(f.letter_date or date.today()):%B %d, %Y}", "",
         f"To: {f.payer_name} - Appeals / Reconsideration", "",
         f"Re: {_title(f)}",
         f"Patient: {f.patient_name}    Member ID: {f.member_id}",
@@ -106,8 +127,12 @@ def appeal_text(f: ClaimFacts) -> str:
         lines.append(f"  - {group}-{carc} (${amount}): {text}")
     for code, text in f.remarks:
         lines.append(f"  - Remark {code}: {text}")
+    if f.not_disputed:
+        lines += ["", "We do not dispute these adjustments (contractual or patient "
+                  "responsibility):"]
+        lines += [f"  - {g}-{c} (${a}): {t}" for g, c, a, t in f.not_disputed]
     lines += ["", ARGUMENTS.get(f.category, ARGUMENTS["other"]), ""]
-    if f.appeal_deadline:
+    if f.appeal_deadline and (f.letter_date or date.today()) <= f.appeal_deadline:
         lines.append(f"This request is sent within the appeal window (deadline "
                      f"{f.appeal_deadline:%m/%d/%Y}).")
     lines += ["Enclosures:"] + [f"  - {e}" for e in f.enclosures]
@@ -116,78 +141,54 @@ def appeal_text(f: ClaimFacts) -> str:
     return "\n".join(lines) + "\n"
 
 
-def appeal_pdf(f: ClaimFacts, text: str | None = None) -> bytes:
-    """A one- to two-page letter PDF (reportlab), from the facts or the edited text."""
+def letter_pdf(head: Letterhead, title: str, text: str) -> bytes:
+    """The letter PDF: the letterhead, then the body as written (one paragraph a line,
+    '  - ' lines as bullets, the 'Re:' line bold). Draft and approved letters both come
+    from here, so the approved PDF is the draft's document with the biller's edits."""
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=LETTER, leftMargin=inch, rightMargin=inch,
-                            topMargin=0.8 * inch, bottomMargin=0.8 * inch,
-                            title=_title(f), author=f.practice_name, invariant=1)
+                            topMargin=0.7 * inch, bottomMargin=0.8 * inch,
+                            title=title, author=head.name, invariant=1)
     styles = getSampleStyleSheet()
-    body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=10.5, leading=14)
-    small = ParagraphStyle("small", parent=body, fontSize=9, leading=12)
-    bullet = ParagraphStyle("bullet", parent=small, leftIndent=14, bulletIndent=4,
-                            spaceAfter=3)
-    story: list[object] = []
-    if text is not None:
-        # The biller's edited draft: one paragraph per line, as written.
-        for line in text.splitlines():
-            story.append(Paragraph(escape(line) or "&nbsp;", body))
-        doc.build(story)
-        return buf.getvalue()
-    story.append(Paragraph(f"<b>{escape(f.practice_name)}</b>", styles["Heading2"]))
-    story.append(Paragraph(f"{(f.letter_date or date.today()):%B %d, %Y}", body))
-    story.append(Spacer(1, 8))
-    story.append(Paragraph(f"To: {escape(f.payer_name)} &mdash; Appeals / Reconsideration",
-                           body))
-    story.append(Spacer(1, 8))
-    story.append(Paragraph(f"<b>Re: {escape(_title(f))}</b>", body))
-    facts = [["Patient", f.patient_name, "Member ID", f.member_id],
-             ["Claim number", f.claim_number, "Payer claim no.", f.payer_claim_number or "-"],
-             ["Date(s) of service", _dates(f), "Procedure code(s)",
-              ", ".join(f.procedure_codes) or "-"],
-             ["Billed", f"${f.charge}", "Paid", f"${f.paid}"]]
-    cell = ParagraphStyle("cell", parent=small)
-    table = Table([[Paragraph(escape(str(c)), cell) for c in row] for row in facts],
-                  colWidths=[1.2 * inch, 2.0 * inch, 1.2 * inch, 2.1 * inch])
-    table.setStyle(TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
-        ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
-        ("BACKGROUND", (2, 0), (2, -1), colors.whitesmoke),
-        ("VALIGN", (0, 0), (-1, -1), "TOP")]))
-    story += [Spacer(1, 6), table, Spacer(1, 10)]
-    story.append(Paragraph("To whom it may concern:", body))
-    story.append(Spacer(1, 4))
-    story.append(Paragraph("We ask you to reconsider the adjudication of the claim above. "
-                           "Your remittance gave these reasons:", body))
-    for group, carc, amount, text_ in f.reasons:
-        story.append(Paragraph(f"<b>{escape(group)}-{escape(carc)}</b> "
-                               f"(${escape(amount)}): {escape(text_)}", bullet,
-                               bulletText="\u2022"))
-    for code, text_ in f.remarks:
-        story.append(Paragraph(f"<b>Remark {escape(code)}</b>: {escape(text_)}", bullet,
-                               bulletText="\u2022"))
-    story.append(Spacer(1, 8))
-    story.append(Paragraph(escape(ARGUMENTS.get(f.category, ARGUMENTS["other"])), body))
-    if f.appeal_deadline:
-        story.append(Spacer(1, 6))
-        story.append(Paragraph(f"This request is sent within the appeal window (deadline "
-                               f"{f.appeal_deadline:%m/%d/%Y}).", body))
-    story.append(Spacer(1, 8))
-    story.append(Paragraph("<b>Enclosures</b>", body))
-    for e in f.enclosures:
-        story.append(Paragraph(escape(e), bullet, bulletText="\u2022"))
-    story += [Spacer(1, 14), Paragraph("Sincerely,", body), Spacer(1, 26),
-              Paragraph("______________________________", body),
-              Paragraph(f"Billing office, {escape(f.practice_name)}", body)]
+    body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=10.5, leading=14,
+                          spaceAfter=0)
+    small = ParagraphStyle("small", parent=body, fontSize=9, leading=11,
+                           textColor=colors.HexColor("#333333"))
+    bullet = ParagraphStyle("bullet", parent=body, fontSize=10, leading=13, leftIndent=16,
+                            bulletIndent=5, spaceAfter=2)
+    story: list[object] = [Paragraph(f"<b>{escape(head.name)}</b>",
+                                     ParagraphStyle("head", parent=styles["Heading2"],
+                                                    spaceAfter=2))]
+    story += [Paragraph(escape(ln), small) for ln in head.lines()]
+    rule = Table([[""]], colWidths=[6.5 * inch], rowHeights=[4])
+    rule.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, -1), 0.8, colors.grey)]))
+    story += [rule, Spacer(1, 12)]
+    for line in text.splitlines():
+        if not line.strip():
+            story.append(Spacer(1, 7))
+        elif line.startswith("  - "):
+            story.append(Paragraph(escape(line[4:]), bullet, bulletText="\u2022"))
+        elif line.startswith("Re:"):
+            story.append(Paragraph(f"<b>{escape(line)}</b>", body))
+        else:
+            story.append(Paragraph(escape(line), body))
     doc.build(story)
     return buf.getvalue()
+
+
+def appeal_pdf(f: ClaimFacts, text: str | None = None) -> bytes:
+    """The appeal letter PDF from the facts' draft, or from the biller's edited text."""
+    head = f.letterhead or Letterhead(f.practice_name)
+    return letter_pdf(head, _title(f), appeal_text(f) if text is None else text)
 
 
 def corrected_claim_worksheet(f: ClaimFacts, *, frequency: str, what_to_change: str,
                               timely_filing_deadline: date | None) -> str:
     """What the biller changes before resubmitting, as a checklist."""
     kind = {"7": "replacement of a prior claim", "8": "void/cancel of a prior claim"}
+    head = f.letterhead or Letterhead(f.practice_name)
     lines = [
+        head.name, *head.lines(), "",
         "CORRECTED CLAIM WORKSHEET",
         f"Claim number: {f.claim_number}",
         f"Payer: {f.payer_name}",

@@ -185,6 +185,7 @@ class RevenueMetrics:
     note: str = ""
     adjudicated: int = 0
     denied: int = 0
+    line_denied: int = 0  # paid claims with some lines denied: not denied claims
     denial_rate: float | None = None
     denied_dollars: Decimal = Decimal("0")
     dollars_by_category: dict[str, Decimal] = field(default_factory=dict)
@@ -211,7 +212,7 @@ def revenue_metrics(db: Reader, period: Period, tz: ZoneInfo,
     rows = db.query(
         "SELECT c.id, c.claim_number, c.status_code, c.is_denial, c.category, "
         "coalesce(m.payer_name, ''), coalesce(m.payment_date, m.received_at), c.worked_at, "
-        "t.state, m.received_at, c.paid FROM remit_claims c JOIN remittances m ON m.id = "
+        "t.state, m.received_at, c.paid, c.denial_scope FROM remit_claims c JOIN remittances m ON m.id = "
         "c.remittance_id LEFT JOIN tasks t ON t.id = c.task_id")
     adjustments: dict[int, list[tuple[str, str, Decimal]]] = defaultdict(list)
     for rc_id, group, carc, amount in db.query(
@@ -233,14 +234,17 @@ def revenue_metrics(db: Reader, period: Period, tz: ZoneInfo,
     reworked = 0
     appeals: Counter[str] = Counter()
     for rc_id, number, _code, is_denial, category, payer, paid_on, worked, task_state, \
-            received, _paid in in_period:
+            received, _paid, scope in in_period:
         out.adjudicated += 1
         for group, _carc, amount in adjustments[rc_id]:
             if group == "PR":
                 out.patient_responsibility += amount
         if not is_denial:
             continue
-        out.denied += 1
+        if scope == "line":
+            out.line_denied += 1  # its denied lines' dollars still count below
+        else:
+            out.denied += 1
         for group, carc, amount in adjustments[rc_id]:
             if group == "PR" or _is_writedown(group, carc):
                 continue
@@ -261,7 +265,7 @@ def revenue_metrics(db: Reader, period: Period, tz: ZoneInfo,
             else:
                 appeals["overturned"] += 1
     out.denial_rate = _rate(out.denied, out.adjudicated)
-    out.rework_rate = _rate(reworked, out.denied)
+    out.rework_rate = _rate(reworked, out.denied + out.line_denied)
     out.dollars_by_category = dict(sorted(by_cat.items(), key=lambda kv: -kv[1]))
     out.dollars_by_payer = dict(sorted(by_payer.items(), key=lambda kv: -kv[1]))
     out.dollars_by_carc = dict(sorted(by_carc.items(), key=lambda kv: -kv[1]))

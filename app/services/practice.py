@@ -8,12 +8,22 @@ from typing import Any
 from app import audit
 from app.errors import ValidationError
 from app.identity import Session, require
+from app.reports.appeal_letter import Letterhead
 from app.settings import OPTIONS, coerce, decode
 
 
 def practice_info(session: Session) -> dict[str, Any]:
     row = session.vault.query_one("SELECT name, timezone FROM practice WHERE id = 1")
     return {"name": row[0], "timezone": row[1], "demo": session.vault.is_demo}
+
+
+def letterhead(session: Session) -> Letterhead:
+    """The practice's letterhead from its name and settings (no PHI: every role)."""
+    info = practice_info(session)
+    address = str(get_setting(session, "practice_address")).replace(" | ", "\n")
+    return Letterhead(str(info["name"]), address, str(get_setting(session, "practice_phone")),
+                      str(get_setting(session, "practice_npi")),
+                      str(get_setting(session, "practice_tin")))
 
 
 def get_setting(session: Session, key: str) -> Any:

@@ -28,6 +28,16 @@ from app.denials.classify import (
 )
 from app.denials.codes import CODES_DIR, carc_text, clp02_text, plb_reason_text, rarc_text
 from app.denials.rules import StoredClaim
+from app.denials.view import (
+    ACTION_LABEL,
+    CATEGORY_LABEL,
+    SCOPE_LABEL,
+    Deadline,
+    adjustment_groups,
+    denial_scope,
+    labelled,
+    patient_responsibility,
+)
 from app.domain.revenue import ClaimPayment, Remittance
 from app.errors import NotFound
 from app.identity import Session, require
@@ -116,7 +126,8 @@ def _claim_as_stored(conn: Connection, remit: Remittance, claim: ClaimPayment, o
                 if cls.is_denial and cls.appealable else None)
     return StoredClaim(0, 0, claim, remit, cls, patient_id, claim_id, payer_id,
                        remit.payer_name, medicare, deadline, filing_days,
-                       claim.claim_number not in unbalanced, ordinal, name)
+                       claim.claim_number not in unbalanced, ordinal, name,
+                       denial_scope(claim, cls.is_denial))
 
 
 def _notice(remit: Remittance, today: date) -> date:
@@ -208,8 +219,8 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
                 "charge, paid, patient_responsibility, filing_indicator, payer_claim_number, "
                 "frequency, patient_last, patient_first, member_id, received_date, "
                 "service_from, service_to, patient_id, claim_id, balanced, category, "
-                "next_action, rule_id, is_denial, appealable, appeal_deadline) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "next_action, rule_id, is_denial, appealable, appeal_deadline, denial_scope) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (remittance_id, ordinal, claim.claim_number, claim.status_code,
                  str(claim.charge), str(claim.paid), _s(claim.patient_responsibility),
                  claim.filing_indicator, claim.payer_claim_number, claim.frequency,
@@ -218,14 +229,15 @@ def store_remittances(session: Session, conn: Connection, remits: list[Remittanc
                  _iso(claim.service_from or first_service_date(claim)),
                  _iso(claim.service_to), sc.patient_id, sc.claim_id, int(sc.balanced),
                  cls.category.value, cls.action.value, cls.rule_id, int(cls.is_denial),
-                 int(cls.appealable), _iso(sc.appeal_deadline)))
+                 int(cls.appealable), _iso(sc.appeal_deadline), sc.scope))
             rc_id = int(cur.lastrowid)
             _store_detail(conn, rc_id, claim)
             if sc.claim_id is not None:
                 conn.execute("UPDATE claims SET status = ?, status_detail = ?, status_at = ?, "
                              "payer_claim_number = CASE WHEN payer_claim_number = '' THEN ? "
                              "ELSE payer_claim_number END WHERE id = ?",
-                             (claim_status(claim, cls), f"835 CLP02 {claim.status_code}",
+                             ("line_denied" if sc.scope == "line"
+                              else claim_status(claim, cls), f"835 CLP02 {claim.status_code}",
                               clock.iso(clock.now()), claim.payer_claim_number, sc.claim_id))
             result.claims += 1
             result.denials += int(cls.is_denial)
@@ -308,14 +320,18 @@ def remittance_summary(session: Session, remittance_id: int) -> dict[str, Any]:
         "findings FROM remittances WHERE id = ?", (remittance_id,))
     if row is None:
         raise NotFound(f"no remittance {remittance_id}")
+    today = _local_today(session)
     claims = [{
         "id": r[0], "claim_number": r[1], "status": r[2], "status_text": clp02_text(r[2]),
         "charge": r[3], "paid": r[4], "category": r[5], "next_action": r[6], "rule": r[7],
         "denial": bool(r[8]), "appealable": bool(r[9]), "appeal_deadline": r[10],
-        "balanced": bool(r[11]), "patient_id": r[12], "task_id": r[13]}
+        "balanced": bool(r[11]), "patient_id": r[12], "task_id": r[13],
+        "patient_responsibility": r[14] or "0", "scope": r[15],
+        **_labels(r[5], r[6], r[15], r[10], today)}
         for r in vault.query(
             "SELECT id, claim_number, status_code, charge, paid, category, next_action, rule_id,"
-            " is_denial, appealable, appeal_deadline, balanced, patient_id, task_id "
+            " is_denial, appealable, appeal_deadline, balanced, patient_id, task_id, "
+            "patient_responsibility, denial_scope "
             "FROM remit_claims WHERE remittance_id = ? ORDER BY ordinal", (remittance_id,))]
     plb = [{"reason": r[0], "reason_text": plb_reason_text(r[0]),
             "reference": r[1], "amount": r[2]} for r in vault.query(
@@ -324,6 +340,27 @@ def remittance_summary(session: Session, remittance_id: int) -> dict[str, Any]:
     return {"id": row[0], "payer": row[1], "trace_number": row[2], "payment": row[3],
             "payment_date": row[4], "balanced": bool(row[5]), "issues": json.loads(row[6]),
             "findings": json.loads(row[7]), "claims": claims, "provider_adjustments": plb}
+
+
+def _local_today(session: Session) -> date:
+    """Today in the practice's time zone (deadlines are the payer's calendar dates)."""
+    from zoneinfo import ZoneInfo
+
+    from app.services.practice import practice_info
+    return clock.now().astimezone(ZoneInfo(str(practice_info(session)["timezone"]))).date()
+
+
+def _labels(category: str | None, action: str | None, scope: str, deadline: str | None,
+            today: date) -> dict[str, Any]:
+    """What a biller reads: labels with the code beside them, and whether the appeal
+    deadline has passed (then the next step is a write-off or a late-appeal review)."""
+    passed = bool(deadline) and Deadline(date.fromisoformat(str(deadline)), today).passed
+    return {"category_label": labelled(CATEGORY_LABEL, category),
+            "next_action_label": labelled(ACTION_LABEL, "late_review" if passed else action),
+            "scope_label": SCOPE_LABEL.get(scope, scope),
+            "appeal_deadline_passed": passed,
+            "appeal_deadline_text": Deadline(date.fromisoformat(str(deadline)), today).text()
+            if deadline else ""}
 
 
 def list_remittances(session: Session, limit: int = 100) -> list[dict[str, Any]]:
@@ -346,7 +383,8 @@ def remit_claim_detail(session: Session, remit_claim_id: int) -> dict[str, Any]:
         "SELECT c.id, c.claim_number, c.status_code, c.charge, c.paid, c.category, "
         "c.next_action, c.rule_id, c.is_denial, c.appealable, c.appeal_deadline, c.balanced, "
         "c.payer_claim_number, c.patient_id, m.payer_name, m.trace_number, c.service_from, "
-        "p.timely_filing_days FROM remit_claims c JOIN remittances m ON m.id = "
+        "p.timely_filing_days, c.denial_scope, c.patient_responsibility "
+        "FROM remit_claims c JOIN remittances m ON m.id = "
         "c.remittance_id LEFT JOIN payers p ON p.id = m.payer_id WHERE c.id = ?",
         (remit_claim_id,))
     if r is None:
@@ -362,8 +400,12 @@ def remit_claim_detail(session: Session, remit_claim_id: int) -> dict[str, Any]:
               "service_date": x[4]} for x in vault.query(
         "SELECT code, modifiers, charge, paid, service_date FROM remit_lines "
         "WHERE remit_claim_id = ? ORDER BY ordinal", (remit_claim_id,))]
+    groups = adjustment_groups(adjs)
     return {"id": r[0], "claim_number": r[1], "status": r[2], "status_text": clp02_text(r[2]),
             "charge": r[3], "paid": r[4], "category": r[5], "next_action": r[6],
+            "scope": r[18], "groups": groups,
+            "patient_responsibility": patient_responsibility(r[19], groups),
+            **_labels(r[5], r[6], r[18], r[10], _local_today(session)),
             "rule": r[7], "denial": bool(r[8]), "appealable": bool(r[9]),
             "appeal_deadline": r[10], "balanced": bool(r[11]), "payer_claim_number": r[12],
             "patient_id": r[13], "payer": r[14], "trace_number": r[15],
@@ -387,12 +429,7 @@ def mark_worked(session: Session, conn: Connection, remit_claim_id: int, pdf: by
                  details={"task_id": task_id, "letter": pdf is not None})
 
 
-def export_letter(session: Session, task_id: int, target: Path) -> Path:
-    """Write a denial task's latest letter PDF to a file the user chose: the only way
-    the PDF leaves the vault. Audited as an export."""
-    import os
-
-    require(session, "claim.manage")
+def _latest_letter(session: Session, task_id: int) -> tuple[bytes, int | None]:
     row = session.vault.query_one(
         "SELECT e.blob_id, t.patient_id FROM task_evidence e JOIN tasks t ON t.id = e.task_id "
         "JOIN blobs b ON b.id = e.blob_id WHERE e.task_id = ? AND t.kind = 'denial_review' "
@@ -400,12 +437,40 @@ def export_letter(session: Session, task_id: int, target: Path) -> Path:
     if row is None:
         raise NotFound(f"denial task {task_id} has no letter PDF")
     data = session.vault.query_one("SELECT data FROM blobs WHERE id = ?", (row[0],))[0]
+    return bytes(data), row[1]
+
+
+def letter_pdf(session: Session, task_id: int) -> bytes:
+    """A denial task's latest letter PDF (the approved one once approved), in memory for
+    the app's preview; the view of the patient's letter is audited."""
+    require(session, "claim.manage")
+    data, patient_id = _latest_letter(session, task_id)
+    audit.record_now(session.vault, session, "denial.letter_view", object_type="task",
+                     object_id=task_id, patient_id=patient_id, details={"bytes": len(data)})
+    return data
+
+
+def record_letter_print(session: Session, task_id: int, pages: int) -> None:
+    """A person printed a denial letter from the app: audited as a disclosure on paper."""
+    require(session, "claim.manage")
+    _data, patient_id = _latest_letter(session, task_id)
+    audit.record_now(session.vault, session, "denial.letter_print", object_type="task",
+                     object_id=task_id, patient_id=patient_id, details={"pages": pages})
+
+
+def export_letter(session: Session, task_id: int, target: Path) -> Path:
+    """Write a denial task's latest letter PDF to a file the user chose: the only way
+    the PDF leaves the vault. Audited as an export."""
+    import os
+
+    require(session, "claim.manage")
+    data, patient_id = _latest_letter(session, task_id)
     target = Path(target)
     if target.is_dir():
         target = target / f"appeal_task{task_id}.pdf"
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(bytes(data))
+        fh.write(data)
     audit.record_now(session.vault, session, "denial.letter_export", object_type="task",
-                     object_id=task_id, patient_id=row[1], details={"bytes": len(data)})
+                     object_id=task_id, patient_id=patient_id, details={"bytes": len(data)})
     return target

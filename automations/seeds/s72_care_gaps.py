@@ -37,7 +37,7 @@ def seed(session: Session, rng: random.Random) -> None:
         if n % 6 == 2:
             rows.append((pid, "procedure", SNOMED, "73761001", "completed",
                          today - relativedelta(years=rng.choice([4, 11]))))
-        if n % 2 == 0:  # this season's flu shot
+        if n % 4 != 3:  # this season's flu shot, for most
             rows.append((pid, "immunization", CVX, "140", "completed",
                          today - relativedelta(days=rng.randrange(1, 60))))
     with system.vault.write() as conn:

@@ -19,13 +19,15 @@ facts, the task's draft/evidence for the letter; approving the task runs `apply_
 from __future__ import annotations
 
 import json
+from datetime import date
+from zoneinfo import ZoneInfo
 
 from app import clock, queue
 from app.denials import rules
 from app.domain import Task
 from app.domain.revenue import NextAction, Remittance
 from app.identity import Session, require
-from app.reports.appeal_letter import ClaimFacts, appeal_pdf
+from app.reports.appeal_letter import ClaimFacts, Letterhead, appeal_pdf
 from app.services import practice, remittance
 from app.services.remittance import ImportResult
 from app.x12.x835 import parse_835
@@ -41,16 +43,25 @@ def parse(data: bytes, *, lenient: bool = False) -> list[Remittance]:
     return parse_835(data, lenient=lenient)
 
 
-def _render_letters(session: Session, remits: list[Remittance], practice_name: str,
+def _local_today(session: Session) -> date:
+    # The letter's date and the deadline check are the practice's calendar date.
+    tz = ZoneInfo(str(practice.practice_info(session)["timezone"]))
+    return clock.now().astimezone(tz).date()
+
+
+def _render_letters(session: Session, remits: list[Remittance], head: Letterhead,
                     ) -> Letters:
-    """Appeal letter PDFs for the denials the import would store, keyed by position."""
-    today = clock.now().date()
+    """Appeal letter PDFs for the denials the import would store, keyed by position (none
+    for a denial whose deadline has passed: it is not drafted as a timely appeal)."""
+    today = _local_today(session)
+    now = clock.now()
     letters: Letters = {}
     for sc in remittance.plan_remittances(session, remits):
         cls = sc.classification
         if cls.is_denial and cls.appealable:
-            facts = rules.claim_facts(sc, practice_name, today)
-            letters[sc.position] = (facts, appeal_pdf(facts))
+            facts = rules.claim_facts(sc, head, today)
+            if any(e.letter for e in rules.denial_task(sc, facts, now).evidence):
+                letters[sc.position] = (facts, appeal_pdf(facts))
     return letters
 
 
@@ -71,8 +82,9 @@ def import_835_file(session: Session, data: bytes, *, lenient: bool = False) -> 
     rendered before it."""
     require(session, "remit.import")
     remits = parse_835(data, lenient=lenient)  # nothing written if this raises
-    practice_name = str(practice.practice_info(session)["name"])
-    letters = _render_letters(session, remits, practice_name)
+    head = practice.letterhead(session)
+    letters = _render_letters(session, remits, head)
+    today = _local_today(session)
     with session.vault.write() as conn:
         result, stored = remittance.store_remittances(session, conn, remits, data,
                                                       lenient=lenient)
@@ -83,7 +95,7 @@ def import_835_file(session: Session, data: bytes, *, lenient: bool = False) -> 
         for sc in stored:
             if not sc.classification.is_denial:
                 continue
-            facts = rules.claim_facts(sc, practice_name, now.date())
+            facts = rules.claim_facts(sc, head, today)
             spec = rules.denial_task(sc, facts, now)
             letter = None
             if any(e.letter for e in spec.evidence):
@@ -124,9 +136,15 @@ def apply_approval(session: Session, task: Task) -> str:
         return "balancing problem acknowledged"
     rc_id = int(payload["remit_claim_id"])
     pdf = None
-    if payload.get("action") == NextAction.APPEAL.value and payload.get("appealable"):
-        facts = ClaimFacts("", "", "", "", "", "", None, None, "", "", [], [], [],
-                           str(payload.get("category", "other")), "appeal")
+    if (payload.get("action") == NextAction.APPEAL.value and payload.get("appealable")
+            and not payload.get("late")):
+        # The draft's letterhead, so the approved PDF is the draft's document with the
+        # edits (older tasks without one take the practice's current letterhead).
+        raw = payload.get("letterhead")
+        head = Letterhead(**raw) if isinstance(raw, dict) else practice.letterhead(session)
+        facts = ClaimFacts(head.name, "", "", "", "", "", None, None, "", "", [], [], [],
+                           str(payload.get("category", "other")), "appeal",
+                           medicare=bool(payload.get("medicare")), letterhead=head)
         pdf = appeal_pdf(facts, text=task.draft)
     with session.vault.write() as conn:
         remittance.mark_worked(session, conn, rc_id, pdf, task.id,

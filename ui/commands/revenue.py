@@ -78,6 +78,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = remit.add_parser("show", parents=[common])
     p.add_argument("remittance_id", type=int)
     p.set_defaults(handler=cmd_remit_show)
+    p = remit.add_parser("claim", parents=[common], help="one remitted claim: every "
+                         "adjustment group, patient responsibility, line-level adjustments")
+    p.add_argument("remit_claim_id", type=int)
+    p.set_defaults(handler=cmd_remit_claim)
 
 
 def _read(path: str) -> bytes:
@@ -176,7 +180,41 @@ def cmd_remit_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_remit_show(args: argparse.Namespace, ctx: Context) -> int:
     data = remittance_service.remittance_summary(ctx.session(), args.remittance_id)
-    ctx.emit(data)
+    head = (f"{data['payer']} trace {data['trace_number']} ${data['payment']} on "
+            f"{data['payment_date'] or '?'}" + ("" if data["balanced"] else "  UNBALANCED"))
+    rows = [f"{c['id']:>5} {c['claim_number']:<16} {c['status_text'][:24]:<24} "
+            f"paid ${c['paid']:>9}  patient ${c['patient_responsibility']:>8}  "
+            + (f"{c['scope_label']}: {c['category_label']}, {c['next_action_label']}"
+               + (f", appeal by {c['appeal_deadline_text']}" if c["appeal_deadline"] else "")
+               if c["denial"] else c["next_action_label"])
+            for c in data["claims"]]
+    ctx.emit(data, "\n".join([head, *rows]))
+    return 0
+
+
+def remit_claim_text(d: dict[str, Any]) -> str:
+    """The biller's view of one remitted claim: every adjustment group together, what
+    the patient owes, and which adjustments are on a line (codes only, no CPT text)."""
+    out = [f"Claim {d['claim_number']} ({d['payer']}): {d['status_text']} ({d['status']})",
+           f"  charged ${d['charge']}, paid ${d['paid']}, patient responsibility "
+           f"${d['patient_responsibility']}"]
+    if d["denial"]:
+        out.append(f"  {d['scope_label']}: {d['category_label']}; next: "
+                   f"{d['next_action_label']}")
+        if d["appeal_deadline"]:
+            out.append(f"  appeal deadline {d['appeal_deadline_text']}")
+    for g in d["groups"]:
+        out.append(f"  {g['label']}: ${g['total']}")
+        for a in g["adjustments"]:
+            where = f"line {a['line']}" if a["line_level"] else "claim level"
+            out.append(f"    {a['code']:<8} ${a['amount']:>9}  {where:<14} {a['reason'][:70]}")
+    out += [f"  remark {r['code']}: {r['text'][:80]}" for r in d["remarks"]]
+    return "\n".join(out)
+
+
+def cmd_remit_claim(args: argparse.Namespace, ctx: Context) -> int:
+    data = remittance_service.remit_claim_detail(ctx.session(), args.remit_claim_id)
+    ctx.emit(data, remit_claim_text(data))
     return 0
 
 
