@@ -90,7 +90,8 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "report here (empty: no scheduled report)."),
     # No-show and cancellation recovery, waitlist fill.
     Option("no_show_grace_minutes", 60, int, "A visit still 'scheduled' this long after its "
-           "start counts as a no-show (the patient never arrived)."),
+           "start counts as a no-show (the patient never arrived); 0: only visits marked "
+           "no-show count (for schedules that never mark visits completed)."),
     Option("no_show_repeat_count", 2, int, "This many no-shows in the window flag a "
            "repeat no-show."),
     Option("no_show_repeat_window_days", 180, int, "The window repeat no-shows are counted in."),

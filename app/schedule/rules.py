@@ -45,9 +45,11 @@ class Missed:
     repeat: bool = False
 
 
-def is_no_show(visit: Visit, now: datetime, grace: timedelta) -> bool:
-    """Marked no-show, or still 'scheduled' (never arrived) once `grace` past its start."""
-    return visit.status == "no_show" or (visit.status == "scheduled"
+def is_no_show(visit: Visit, now: datetime, grace: timedelta | None) -> bool:
+    """Marked no-show, or still 'scheduled' (never arrived) once `grace` past its start.
+    `grace` None: only marked visits count (a schedule export that never marks visits
+    completed would otherwise make every past visit a no-show)."""
+    return visit.status == "no_show" or (grace is not None and visit.status == "scheduled"
                                          and visit.start_at + grace <= now)
 
 
@@ -71,7 +73,7 @@ def repeat_no_shows(visit: Visit, history: Iterable[Visit], *, window_days: int
 
 
 def find_missed(visits: Iterable[Visit], history: Iterable[Visit], now: datetime, *,
-                grace: timedelta, late_hours: int, repeat_count: int, window_days: int,
+                grace: timedelta | None, late_hours: int, repeat_count: int, window_days: int,
                 cancel_seen: dict[int, datetime]) -> list[Missed]:
     """Visits to rebook. Repeat: this no-show plus the earlier ones in the window reach
     `repeat_count`. `cancel_seen` maps a cancelled visit's id to when it was first seen."""

@@ -181,6 +181,7 @@ def run_recovery(system: Session) -> RecoverySummary:
 
     window = setting("no_show_repeat_window_days")
     hold_hours = setting("waitlist_hold_hours")
+    grace = setting("no_show_grace_minutes")
     summary = RecoverySummary()
     summary.offers_closed = len(waitlist_svc.close_stale_offers(system, now))
     visits = waitlist_svc.schedule_window(system, now - LOOKBACK, now + HORIZON)
@@ -190,7 +191,7 @@ def run_recovery(system: Session) -> RecoverySummary:
     history = waitlist_svc.no_shows_since(system, sorted(patient_ids),
                                           now - LOOKBACK - timedelta(days=window))
     missed = rules.find_missed(visits, history, now,
-                               grace=timedelta(minutes=setting("no_show_grace_minutes")),
+                               grace=timedelta(minutes=grace) if grace > 0 else None,
                                late_hours=setting("late_cancel_hours"),
                                repeat_count=setting("no_show_repeat_count"),
                                window_days=window, cancel_seen=cancel_seen)

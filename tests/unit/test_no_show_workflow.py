@@ -206,3 +206,13 @@ def test_demo_seed_makes_real_rebook_and_offer_drafts(owner_session: Session) ->
     assert rebooks and all(k.startswith("outreach:no_show:") for _, k, _, _ in rebooks)
     assert len(offers) == 1 and offers[0][3] == "pending"
     assert "Ranking:" in _evidence(owner_session, offers[0][0])
+
+
+def test_grace_zero_chases_only_visits_marked_no_show(owner_session: Session,
+                                                       schedule: dict[str, int]) -> None:
+    from app.services import practice
+    practice.set_setting(owner_session, "no_show_grace_minutes", 0)
+    no_show.run_recovery(Session.system(owner_session.vault, no_show.SYSTEM_ACTOR))
+    keys = [k for _, k, _, _ in _tasks(owner_session, "outreach")]
+    assert not any(k.endswith(f"appt{schedule['ben_never_arrived']}") for k in keys)
+    assert any(k.endswith(f"appt{schedule['ana_repeat']}") for k in keys)

@@ -30,6 +30,10 @@ def test_never_arrived_counts_only_once_the_grace_has_passed() -> None:
     assert [m.event for m in missed([visit(3, NOW - timedelta(minutes=5), "no_show")])] == [
         "no_show"]  # marked by the front desk: no grace needed
     assert missed([visit(4, NOW - timedelta(days=1), "completed")]) == []
+    only_marked = rules.find_missed([visit(5, NOW - timedelta(days=1))], [], NOW, grace=None,
+                                    late_hours=24, repeat_count=2, window_days=180,
+                                    cancel_seen={})
+    assert only_marked == []
 
 
 def test_late_cancellation_is_judged_from_when_it_was_first_seen() -> None:
