@@ -5,7 +5,7 @@ empty dict means the values may be saved (the services check again on save)."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 _PHONE = re.compile(r"^[+()\d][\d ().-]{6,19}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -81,3 +81,38 @@ def pa_errors(values: dict[str, str]) -> dict[str, str]:
     if _date(values.get("service_date", "")) is None:
         out["service_date"] = "date of service as YYYY-MM-DD"
     return out
+
+
+def appointment_errors(values: dict[str, str]) -> dict[str, str]:
+    """start ('YYYY-MM-DD HH:MM', practice time) and visit_type (a short code)."""
+    out: dict[str, str] = {}
+    try:
+        datetime.strptime(values.get("start", "").strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        out["start"] = "date and time as YYYY-MM-DD HH:MM"
+    if not re.fullmatch(r"[a-z0-9_]{1,40}", values.get("visit_type", "").strip().lower()):
+        out["visit_type"] = "a short code of letters, digits and _ (e.g. office_visit)"
+    return out
+
+
+def payer_errors(values: dict[str, str], existing_names: set[str] | None = None
+                 ) -> dict[str, str]:
+    """name (new payers), and day counts that must be whole numbers when given."""
+    out: dict[str, str] = {}
+    name = values.get("name", "").strip()
+    if "name" in values and not name:
+        out["name"] = "the payer's name is required"
+    elif existing_names and name.lower() in {n.lower() for n in existing_names}:
+        out["name"] = "a payer with this name exists"
+    for key in ("decision_days_standard", "decision_hours_expedited", "appeal_window_days",
+                "timely_filing_days"):
+        text = values.get(key, "").strip()
+        if text and (not text.isdigit() or not 0 < int(text) <= 3650):
+            out[key] = "a whole number of days (hours for expedited), 1 to 3650"
+    return out
+
+
+def amount_errors(text: str) -> str:
+    """A dollar amount as typed ('$92.50', '92'); empty string when it is fine."""
+    cleaned = text.strip().lstrip("$").replace(",", "")
+    return "" if re.fullmatch(r"\d{1,6}(\.\d{1,2})?", cleaned) else "dollars, like 92.50"

@@ -212,8 +212,8 @@ def revenue_metrics(db: Reader, period: Period, tz: ZoneInfo,
     rows = db.query(
         "SELECT c.id, c.claim_number, c.status_code, c.is_denial, c.category, "
         "coalesce(m.payer_name, ''), coalesce(m.payment_date, m.received_at), c.worked_at, "
-        "t.state, m.received_at, c.paid, c.denial_scope FROM remit_claims c JOIN remittances m ON m.id = "
-        "c.remittance_id LEFT JOIN tasks t ON t.id = c.task_id")
+        "t.state, m.received_at, c.paid, c.denial_scope FROM remit_claims c "
+        "JOIN remittances m ON m.id = c.remittance_id LEFT JOIN tasks t ON t.id = c.task_id")
     adjustments: dict[int, list[tuple[str, str, Decimal]]] = defaultdict(list)
     for rc_id, group, carc, amount in db.query(
             "SELECT remit_claim_id, group_code, carc, amount FROM remit_adjustments"):
@@ -289,7 +289,8 @@ def _ar(db: Reader, out: RevenueMetrics, period: Period, tz: ZoneInfo, remits: l
         return
     settled: dict[str, Decimal] = defaultdict(Decimal)
     end = period.bounds[1]
-    for rc_id, number, _st, _den, _cat, _payer, _paid_on, _w, _t, received, paid in remits:
+    for rc_id, number, _st, _den, _cat, _payer, _paid_on, _w, _t, received, paid, _sc \
+            in remits:
         if received >= end:
             continue
         settled[number] += Decimal(paid) + sum(

@@ -37,3 +37,16 @@ def test_pa_form_rules() -> None:
     assert pa_errors({"cpt_code": "97110", "units": "12", "service_date": "2027-01-20"}) == {}
     assert set(pa_errors({"cpt_code": "971", "units": "0", "service_date": "x"})) == {
         "cpt_code", "units", "service_date"}
+
+
+def test_appointment_payer_and_amount_rules() -> None:
+    from app.forms import amount_errors, appointment_errors, payer_errors
+    assert appointment_errors({"start": "2027-01-04 09:00", "visit_type": "office_visit"}) == {}
+    assert set(appointment_errors({"start": "9am", "visit_type": "office visit"})) == {
+        "start", "visit_type"}
+    assert payer_errors({"name": "Acme"}, {"acme"}) == {"name": "a payer with this name exists"}
+    assert payer_errors({"name": "", "decision_days_standard": "x"}) == {
+        "name": "the payer's name is required",
+        "decision_days_standard": "a whole number of days (hours for expedited), 1 to 3650"}
+    assert payer_errors({"decision_days_standard": "15"}) == {}
+    assert amount_errors("$1,092.5") == "" and amount_errors("ninety") != ""

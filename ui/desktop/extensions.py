@@ -60,6 +60,7 @@ PAGES: tuple[PageSpec, ...] = (
 SETTINGS_TABS: tuple[SettingsTab, ...] = (
     SettingsTab("Models", "model.generate", "ui.desktop.models_page:ModelsTab"),
     SettingsTab("Portals", "settings.view", "ui.desktop.portals_page:PortalsTab"),
+    SettingsTab("Payers", "settings.view", "ui.desktop.payers_tab:PayersTab"),
 )
 
 # kind -> "package.module:Class"; the class is built with the detail pane, has

@@ -28,7 +28,7 @@ from app.domain.pa import PriorAuth
 from app.identity import Session
 from app.queue.changes import EVERYTHING, Changes
 from app.queue.kinds import KINDS
-from app.services import desktop_session, prior_auth
+from app.services import desktop_session, patients, prior_auth
 from ui.desktop.models import local_time
 from ui.desktop.pages import AppContext, Page
 
@@ -73,6 +73,13 @@ class PABoardPage(Page):
         self.summary = QLabel()
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
+        self.edit_button = QPushButton("Edit or cancel PA…")
+        self.edit_button.setObjectName("editPA")
+        self.edit_button.setVisible(ctx.session.can("pa.manage"))
+        self.edit_button.clicked.connect(self.edit_selected)
+        self.selected_pa: int | None = None
+        self.form: Any = None
+        top.addWidget(self.edit_button)
         top.addWidget(self.check_button)
         self.board = QHBoxLayout()
         layout = QVBoxLayout(self)
@@ -103,6 +110,7 @@ class PABoardPage(Page):
                 items.setWordWrap(True)
                 items.setSpacing(3)
                 items.itemDoubleClicked.connect(self._open_patient)
+                items.currentItemChanged.connect(self._selected)
                 box_layout.addWidget(header)
                 box_layout.addWidget(items, 1)
                 self.board.addWidget(box, 1)
@@ -164,12 +172,41 @@ class PABoardPage(Page):
         self.check_button.setEnabled(self.ctx.session.can("pa.check"))
         self.check_button.setText("Check now")
 
+    def _selected(self, item: QListWidgetItem | None, _previous: Any) -> None:
+        if item is not None:
+            self.selected_pa = int(item.data(PA_ID_ROLE))
+
+    def edit_selected(self) -> None:
+        """Open the PA form on the selected card (its PA and patient loaded on the worker;
+        both reads are audited views)."""
+        if self.selected_pa is None:
+            self.ctx.bridge.warning("Select a PA on the board first.")
+            return
+        session, pa_id = self.ctx.session, self.selected_pa
+
+        def load() -> Any:
+            pa = prior_auth.get_prior_auth(session, pa_id)
+            return pa, patients.get_patient(session, pa.patient_id, purpose="pa edit")
+
+        self.ctx.worker.run(load, done=self._open_form, label="Opening the PA")
+
+    def _open_form(self, loaded: Any) -> None:
+        from ui.desktop.entry_forms import PAForm
+        pa, patient = loaded
+        self.form = PAForm(self.ctx, patient, pa, self)
+        self.form.saved.connect(lambda _r: self.refresh())
+        self.form.show()
+
     def _open_patient(self, item: QListWidgetItem) -> None:
         patient_id = item.data(PA_ID_ROLE + 1)
         if patient_id is not None:
             self.ctx.navigate("patients", int(patient_id))
 
     def clear_phi(self) -> None:
+        if self.form is not None:
+            self.form.reject()
+            self.form = None
+        self.selected_pa = None
         for items in self.columns.values():
             items.clear()
         self.summary.clear()

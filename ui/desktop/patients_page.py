@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -95,8 +96,25 @@ class PatientsPage(Page):
         self.edit_button.setObjectName("editPatient")
         self.edit_button.setVisible(False)
         self.edit_button.clicked.connect(lambda: self.open_form(self.current_patient))
+        self.pa_button = QPushButton("New PA…")
+        self.pa_button.setObjectName("newPA")
+        self.pa_button.clicked.connect(lambda: self.open_dialog("pa"))
+        self.visit_button = QPushButton("New visit…")
+        self.visit_button.setObjectName("newVisit")
+        self.visit_button.clicked.connect(lambda: self.open_dialog("visit"))
+        self.merge_button = QPushButton("Merge a duplicate…")
+        self.merge_button.setObjectName("mergePatient")
+        self.merge_button.clicked.connect(lambda: self.open_dialog("merge"))
+        self.record_buttons = {"patient.update": self.edit_button, "pa.manage": self.pa_button,
+                               "appointment.manage": self.visit_button,
+                               "patient.merge": self.merge_button}
+        actions = QHBoxLayout()
+        for button in self.record_buttons.values():
+            button.setVisible(False)
+            actions.addWidget(button)
+        actions.addStretch(1)
         right_layout.addWidget(self.header)
-        right_layout.addWidget(self.edit_button)
+        right_layout.addLayout(actions)
         right_layout.addWidget(self.demographics)
         right_layout.addWidget(tabs, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -117,6 +135,21 @@ class PatientsPage(Page):
         from ui.desktop.patient_form import PatientForm
         self.form = PatientForm(self.ctx, patient, self)
         self.form.saved.connect(self.open_item)
+        self.form.show()
+
+    def open_dialog(self, which: str) -> None:
+        from ui.desktop.entry_forms import AppointmentForm, MergeDialog, PAForm
+        p = self.current_patient
+        if p is None:
+            return
+        if which == "pa":
+            self.form = PAForm(self.ctx, p, parent=self)
+        elif which == "visit":
+            self.form = AppointmentForm(self.ctx, p.id, parent=self)
+            self.form.saved.connect(lambda _a: self.open_item(p.id))
+        else:
+            self.form = MergeDialog(self.ctx, p, self)
+            self.form.merged.connect(self.open_item)
         self.form.show()
 
     def refresh(self) -> None:
@@ -147,7 +180,8 @@ class PatientsPage(Page):
         p = page.patient
         self.current_patient_id = p.id
         self.current_patient = p
-        self.edit_button.setVisible(self.ctx.session.can("patient.update"))
+        for permission, button in self.record_buttons.items():
+            button.setVisible(self.ctx.session.can(permission))
         self.header.setText(f"{p.display_name}")
         self.demographics.setText(
             f"DOB {p.dob.isoformat()} · {p.sex or '-'} · {p.phone or 'no phone'} · "
@@ -183,7 +217,8 @@ class PatientsPage(Page):
     def clear_phi(self) -> None:
         self.current_patient_id = None
         self.current_patient = None
-        self.edit_button.setVisible(False)
+        for button in self.record_buttons.values():
+            button.setVisible(False)
         if self.form is not None:
             self.form.reject()
             self.form = None

@@ -9,10 +9,18 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QKeyEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+)
 
 from app.queue.changes import Changes
-from app.services import prior_auth, today
+from app.services import appointments, prior_auth, today
 from app.today import Cell, VisitRow
 from ui.desktop.pages import AppContext, Page
 
@@ -117,9 +125,21 @@ class TodayPage(Page):
         self.table.doubleClicked.connect(self.open_cell)
         self.summary = QLabel()
         self.summary.setObjectName("todaySummary")
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        self.visit_buttons: dict[str, QPushButton] = {}
+        for key, text in (("reschedule", "Reschedule…"), ("cancel", "Cancel visit"),
+                          ("no_show", "No-show")):
+            button = QPushButton(text)
+            button.setObjectName(f"visit_{key}")
+            button.setVisible(ctx.session.can("appointment.manage"))
+            button.clicked.connect(lambda _c=False, k=key: self.visit_action(k))
+            top.addWidget(button)
+            self.visit_buttons[key] = button
+        self.form: Any = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.summary)
+        layout.addLayout(top)
         layout.addWidget(self.table, 1)
         self.setFocusProxy(self.table)
 
@@ -147,6 +167,28 @@ class TodayPage(Page):
             page, item = target
             self.ctx.navigate(page, item)
 
+    def visit_action(self, which: str) -> None:
+        """Move, cancel or mark a no-show the visit on the current row."""
+        visit = self.model.row_at(self.table.currentIndex().row())
+        if visit is None:
+            self.ctx.bridge.warning("Select a visit first.")
+            return
+        session, appt_id = self.ctx.session, visit.appointment_id
+        changes = Changes(patient_ids=frozenset({visit.patient_id}))
+        if which == "reschedule":
+            from app.domain import Appointment
+            from ui.desktop.entry_forms import AppointmentForm
+            appt = Appointment(appt_id, visit.patient_id, visit.start_at, visit.provider,
+                               visit.visit_type)
+            self.form = AppointmentForm(self.ctx, visit.patient_id, appt, self.model.zone,
+                                        self)
+            self.form.show()
+            return
+        fn = appointments.cancel_appointment if which == "cancel" else \
+            appointments.mark_no_show
+        self.ctx.operate(lambda: fn(session, appt_id), label="Updating the visit",
+                         changed=lambda _a: changes)
+
     def on_changed(self, changes: Changes) -> None:
         shown = {r.patient_id for r in self.model._rows}
         if changes.everything or changes.patient_ids & shown or changes.kinds & {
@@ -155,5 +197,8 @@ class TodayPage(Page):
                 self.refresh()
 
     def clear_phi(self) -> None:
+        if self.form is not None:
+            self.form.reject()
+            self.form = None
         self.model.clear()
         self.summary.clear()
