@@ -42,6 +42,10 @@ KINDS: dict[str, TaskKind] = {k.name: k for k in [
     # and starts the hold (unanswered, the workflow offers the next candidate).
     TaskKind("waitlist_offer", "Waitlist slot offers", Role.OFFICE_MANAGER,
              effect="automations.workflows.no_show:send_offer"),
+    # The slot held for an offer that went out: approve when the patient says yes (books
+    # it); reject when they decline (the next candidate is offered).
+    TaskKind("waitlist_hold", "Held slots awaiting an answer", Role.FRONT_DESK,
+             effect="automations.workflows.no_show:book_held_slot"),
     TaskKind("denial_review", "Denials", Role.BILLER, reason_no_auto=_CODES,
              effect="automations.workflows.denials:apply_approval"),
     TaskKind("claim_status", "Claim status", Role.BILLER, reason_no_auto=_CODES),

@@ -143,9 +143,11 @@ def mark_offered(session: Session, offer_id: int, hold_until: datetime) -> None:
                      details={"hold_until": clock.iso(hold_until)})
 
 
-def close_stale_offers(session: Session, now: datetime) -> list[int]:
-    """Offers whose hold ran out become 'expired'; drafts whose task a person rejected
-    become 'withdrawn'. Returns the slots that may go to their next candidate."""
+def close_stale_offers(session: Session, now: datetime) -> tuple[int, list[int]]:
+    """Offers whose hold ran out become 'expired'; drafts whose task a person rejected,
+    and offers the patient declined (their hold task rejected), become 'withdrawn'.
+    Returns how many closed, and the still-open hold tasks of the expired ones (the
+    caller closes them through the queue)."""
     require(session, "appointment.manage")
     vault = session.vault
     with vault.write() as conn:
@@ -155,14 +157,20 @@ def close_stale_offers(session: Session, now: datetime) -> list[int]:
         withdrawn = conn.execute(
             "SELECT o.id, o.slot_appointment_id FROM waitlist_offers o JOIN tasks t ON "
             "t.id = o.task_id WHERE o.state = 'drafted' AND t.state IN ('rejected','failed')"
-        ).fetchall()
+            " UNION SELECT o.id, o.slot_appointment_id FROM waitlist_offers o JOIN tasks t ON "
+            "t.natural_key = 'waitlist:hold:offer' || o.id WHERE o.state = 'offered' AND "
+            "t.state = 'rejected'").fetchall()
         for state, rows in (("expired", expired), ("withdrawn", withdrawn)):
             for offer_id, _slot in rows:
                 conn.execute("UPDATE waitlist_offers SET state = ?, decided_at = ? WHERE id = ?",
                              (state, clock.iso(now), offer_id))
                 audit.record(vault, conn, session, f"waitlist.{state}", "waitlist_offer",
                              offer_id)
-    return sorted({int(r[1]) for r in expired + withdrawn})
+        holds = [int(r[0]) for r in conn.execute(
+            "SELECT t.id FROM tasks t JOIN waitlist_offers o ON t.natural_key = "
+            "'waitlist:hold:offer' || o.id WHERE o.state = 'expired' AND o.decided_at = ? "
+            "AND t.state IN ('pending','shadow')", (clock.iso(now),))]
+    return len(expired) + len(withdrawn), holds
 
 
 def accept_offer(session: Session, offer_id: int) -> int:
@@ -181,7 +189,7 @@ def accept_offer(session: Session, offer_id: int) -> int:
         state, entry_id, patient_id, provider, start_at, visit_type, slot_id = row
         if state != "offered":
             raise ValidationError(f"waitlist offer {offer_id} is {state}; only an offer "
-                                  "that went out and is still held can be accepted")
+                                  "that went out and is still held can be booked")
         taken = conn.execute("SELECT id FROM appointments WHERE provider = ? AND start_at = ? "
                              "AND status = 'scheduled'", (provider, start_at)).fetchone()
         if taken is not None:

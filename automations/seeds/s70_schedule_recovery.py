@@ -18,7 +18,8 @@ ORDER = 70
 
 def seed(session: Session, rng: random.Random) -> None:
     system = seed_session(session)
-    queue.set_mode(system, "waitlist_offer", "approve_each")
+    for kind in ("waitlist_offer", "waitlist_hold"):
+        queue.set_mode(system, kind, "approve_each")
     now = clock.now()
     upcoming = system.vault.query(
         "SELECT id, patient_id, provider FROM appointments WHERE status = 'scheduled' AND "

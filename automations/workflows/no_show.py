@@ -6,9 +6,10 @@ Each run reads the schedule around now and applies app.schedule.rules:
     patient's earlier no-shows as evidence; a repeat no-show is flagged on the title;
   * a cancelled visit still ahead frees a slot: the waitlist is ranked for it (the reason
     for each rank is the task's evidence) and a `waitlist_offer` draft goes to the first
-    candidate. Approval sends it and holds the slot (`send_offer`); when the hold runs out
-    unanswered, or the draft is rejected, the next run offers the next candidate; an
-    accepted offer books the visit (app.services.waitlist.accept_offer).
+    candidate. Approval sends it and holds the slot (`send_offer`), with a `waitlist_hold`
+    task due when the hold ends: approving it (the patient said yes) books the visit
+    (`book_held_slot`); rejecting it (they declined), rejecting the offer's draft, or the
+    hold running out unanswered moves the slot to the next candidate on the next run.
 One write transaction per missed visit and per slot; natural keys (app.schedule.rules)
 make a re-run create nothing new. Logs carry ids and counts only.
 """
@@ -111,6 +112,10 @@ def offer_key(slot_id: int, entry_id: int) -> str:
     return f"waitlist:slot{slot_id}:entry{entry_id}"
 
 
+def hold_key(offer_id: int) -> str:
+    return f"waitlist:hold:offer{offer_id}"
+
+
 def _offer(system: Session, slot: Visit, ranked: list[rules.Ranked], cand: rules.Ranked,
            tz: ZoneInfo, hold_hours: int, summary: RecoverySummary) -> None:
     patient = patients._load_patient(system, cand.entry.patient_id)
@@ -183,7 +188,10 @@ def run_recovery(system: Session) -> RecoverySummary:
     hold_hours = setting("waitlist_hold_hours")
     grace = setting("no_show_grace_minutes")
     summary = RecoverySummary()
-    summary.offers_closed = len(waitlist_svc.close_stale_offers(system, now))
+    summary.offers_closed, holds = waitlist_svc.close_stale_offers(system, now)
+    for task_id in holds:
+        queue.reject(system, task_id, "no answer before the hold ended; the slot goes to "
+                     "the next candidate")
     visits = waitlist_svc.schedule_window(system, now - LOOKBACK, now + HORIZON)
     cancel_seen = waitlist_svc.observe_cancellations(
         system, [v.id for v in visits if v.status == "cancelled"])
@@ -220,10 +228,30 @@ def send_offer(session: Session, task: Task) -> str:
     offer = next((o for o in offers if o["entry_id"] == int(payload["entry_id"])), None)
     if offer is None:
         raise ValidationError(f"task {task.id} has no waitlist offer recorded")
+    tz = _zone(session)
     with session.vault.write():
         note = outreach.send_to_outbox(session, task)
         waitlist_svc.mark_offered(session, int(offer["id"]), hold_until)
+        queue.create_task(
+            session, "waitlist_hold", hold_key(int(offer["id"])),
+            f"Held slot: did the patient take it? (until "
+            f"{hold_until.astimezone(tz):%a %H:%M})", due_at=hold_until,
+            priority=queue.PRIORITY_HIGH, subject_type="appointment",
+            subject_id=payload["slot_appointment_id"], patient_id=task.patient_id,
+            payload={"offer_id": int(offer["id"]), "offer_task_id": task.id,
+                     "slot_appointment_id": payload["slot_appointment_id"]},
+            evidence=[queue.NewEvidence("The offer", excerpt=(
+                f"Sent by {payload['channel']} (task {task.id}); the slot is held until "
+                f"{hold_until.astimezone(tz):%Y-%m-%d %H:%M %Z}.\nApprove when the patient "
+                "says yes: the visit is booked. Reject if they decline: the next "
+                "candidate is offered.\n\n" + task.draft))])
     return f"{note}; slot held until {clock.iso(hold_until)}"
+
+
+def book_held_slot(session: Session, task: Task) -> str:
+    """The waitlist_hold effect: the patient said yes, so the slot is booked for them."""
+    appointment_id = waitlist_svc.accept_offer(session, int(task.payload["offer_id"]))
+    return f"appointment {appointment_id} booked"
 
 
 def run_now(session: Session) -> RecoverySummary:

@@ -31,7 +31,7 @@ def _appt(session: Session, patient_id: int, start: datetime, status: str,
 def schedule(owner_session: Session) -> dict[str, int]:
     clock.set_clock(lambda: NOW)
     s = owner_session
-    for kind in ("outreach", "waitlist_offer"):
+    for kind in ("outreach", "waitlist_offer", "waitlist_hold"):
         queue.set_mode(s, kind, "approve_each")
     ids = {name: patients.add_patient(s, name, "Testperson", "1980-01-01", phone=phone,
                                       email=email).id
@@ -98,28 +98,39 @@ def test_rebooks_offers_expiry_and_acceptance(owner_session: Session,
     assert held["hold_until"] == clock.iso(NOW + timedelta(hours=4))
     assert s.vault.query_one("SELECT kind, state FROM outbox WHERE task_id = ?",
                              (task.id,)) == ("waitlist_offer", "ready")
+    [(hold_id, hold_key, hold_title, hold_state)] = _tasks(s, "waitlist_hold")
+    assert hold_key == f"waitlist:hold:offer{held['id']}" and hold_state == "pending"
+    assert "did the patient take it?" in hold_title
+    assert queue.get_task_unchecked(s, hold_id).due_at == NOW + timedelta(hours=4)
 
     # unanswered: at the end of the hold the next candidate is offered
     clock.set_clock(lambda: NOW + timedelta(hours=4))
     moved = no_show.run_recovery(system)
     assert moved.offers_created == 1 and moved.offers_closed == 1
     assert waitlist_svc.slot_offers(s, ids["slot"])[0]["state"] == "expired"
+    closed = queue.get_task_unchecked(s, hold_id)
+    assert closed.state.value == "rejected" and "no answer" in closed.history[-1].note
     next_key = f"waitlist:slot{ids['slot']}:entry{ids['entry_ben']}"
     nxt = [t for t in _tasks(s, "waitlist_offer") if t[1] == next_key]
     assert nxt and "rank 2 of 2" in nxt[0][2]
 
-    # Ben says yes: the visit is booked, he leaves the waitlist, it is audited
+    # Ben says yes: approving his hold task books the visit, he leaves the waitlist
     queue.approve(s, nxt[0][0])
     offer = next(o for o in waitlist_svc.slot_offers(s, ids["slot"])
                  if o["entry_id"] == ids["entry_ben"])
-    appt_id = waitlist_svc.accept_offer(s, int(offer["id"]))
+    ben_hold = [t for t in _tasks(s, "waitlist_hold") if t[3] == "pending"]
+    assert [t[1] for t in ben_hold] == [f"waitlist:hold:offer{offer['id']}"]
+    done = queue.approve(s, ben_hold[0][0])
+    assert done.state.value == "done", done.history
+    appt_id = int(s.vault.query_one("SELECT booked_appointment_id FROM waitlist_offers "
+                                    "WHERE id = ?", (offer["id"],))[0])
     assert s.vault.query_one("SELECT patient_id, provider, status FROM appointments WHERE "
                              "id = ?", (appt_id,)) == (ids["Ben"], "Dr. Chen", "scheduled")
     assert s.vault.query_one("SELECT state FROM waitlist_entries WHERE id = ?",
                              (ids["entry_ben"],)) == ("booked",)
     assert s.vault.query_one("SELECT count(*) FROM audit_log WHERE action = 'waitlist.accept'"
                              " AND object_id = ?", (str(offer["id"]),))[0] == 1
-    with pytest.raises(Exception, match="accepted"):
+    with pytest.raises(Exception, match="is accepted"):
         waitlist_svc.accept_offer(s, int(offer["id"]))
     final = no_show.run_recovery(system)
     assert (final.rebooks_created, final.offers_created) == (0, 0)
@@ -140,6 +151,20 @@ def test_a_rejected_offer_draft_moves_to_the_next_candidate(
     no_show.run_recovery(system)
     first = [t for t in _tasks(s, "waitlist_offer") if f"slot{ids['slot']}:" in t[1]][0]
     queue.reject(s, first[0], "patient moved away")
+    assert no_show.run_recovery(system).offers_created == 1
+    states = {o["entry_id"]: o["state"] for o in waitlist_svc.slot_offers(s, ids["slot"])}
+    assert states == {ids["entry_eve"]: "withdrawn", ids["entry_ben"]: "drafted"}
+
+
+def test_a_declined_offer_moves_to_the_next_candidate(
+        owner_session: Session, schedule: dict[str, int]) -> None:
+    s, ids = owner_session, schedule
+    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
+    no_show.run_recovery(system)
+    first = [t for t in _tasks(s, "waitlist_offer") if f"slot{ids['slot']}:" in t[1]][0]
+    queue.approve(s, first[0])
+    [hold] = _tasks(s, "waitlist_hold")
+    queue.reject(s, hold[0], "patient cannot come then")
     assert no_show.run_recovery(system).offers_created == 1
     states = {o["entry_id"]: o["state"] for o in waitlist_svc.slot_offers(s, ids["slot"])}
     assert states == {ids["entry_eve"]: "withdrawn", ids["entry_ben"]: "drafted"}

@@ -116,7 +116,6 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "waitlist add": ("appointment.manage", ["--patient", "1", "--from", "2027-01-04",
                                             "--to", "2027-01-20"]),
     "waitlist list": ("patient.view", []),
-    "waitlist accept": ("appointment.manage", ["1"]),
     "waitlist run": ("appointment.manage", []),
     "care-gaps check": ("outreach.draft", []),
     # restore authenticates by itself (no session): walked in test_restore_walk below

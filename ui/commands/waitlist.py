@@ -1,8 +1,9 @@
-"""`offhold waitlist add|list|accept|run`: the waitlist that fills freed slots.
+"""`offhold waitlist add|list|run`: the waitlist that fills freed slots.
 
 `run` does now what the scheduler does every 15 minutes: rebook drafts for missed visits
 and late cancellations, and a slot offer to the best waitlisted patient for each freed
-slot. `accept` books the slot for a patient who said yes to an offer that went out.
+slot. A patient's yes is recorded by approving the offer's `waitlist_hold` task (in the
+desktop, or `offhold tasks approve ID`), which books the slot.
 """
 
 from __future__ import annotations
@@ -30,9 +31,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_waitlist_add)
     p = wl.add_parser("list", parents=[common], help="who is waiting")
     p.set_defaults(handler=cmd_waitlist_list)
-    p = wl.add_parser("accept", parents=[common], help="the patient took the offered slot")
-    p.add_argument("offer_id", type=int)
-    p.set_defaults(handler=cmd_waitlist_accept)
     p = wl.add_parser("run", parents=[common],
                       help="rebook drafts and slot offers now (the scheduler's job)")
     p.set_defaults(handler=cmd_waitlist_run)
@@ -62,14 +60,6 @@ def cmd_waitlist_list(args: argparse.Namespace, ctx: Context) -> int:
         f"{r['id']:>5} patient {r['patient_id']:>5} {r['earliest']}..{r['latest']} "
         f"{r['provider'] or 'any provider'} {r['visit_type'] or 'any visit'}"
         for r in rows) or "nobody is waiting")
-    return 0
-
-
-def cmd_waitlist_accept(args: argparse.Namespace, ctx: Context) -> int:
-    from app.services.waitlist import accept_offer
-    appt_id = accept_offer(ctx.session(), args.offer_id)
-    ctx.say(f"offer {args.offer_id} accepted: appointment {appt_id} booked")
-    ctx.emit({"appointment_id": appt_id}, str(appt_id))
     return 0
 
 
