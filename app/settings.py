@@ -70,6 +70,13 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "visits of a kind (new/established) in the span before a level is called rare."),
     Option("charge_em_max_share", 0.05, float, "E/M outliers: a level billed for at most "
            "this share of the provider's visits of its kind is flagged."),
+    # Outbound referral loop (app.referrals.loop): days each step may take.
+    Option("referral_schedule_days", 14, int, "A sent referral should have a booked visit "
+           "within this many days."),
+    Option("referral_seen_days", 30, int, "With no visit date recorded, the patient should "
+           "be seen this many days after scheduling (else the day after the visit)."),
+    Option("referral_report_days", 14, int, "The consult report should arrive this many days "
+           "after the visit."),
     # The outbox. The SMTP password is not a setting (every role reads settings): it is
     # kept in the vault's practice secrets (`offhold outbox set-password`).
     Option("smtp_host", "", str, "The practice's SMTP server for patient email (empty: "

@@ -58,6 +58,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # intake, outreach, models
     "intake.import": frozenset({O, M, F}),
     "outreach.draft": frozenset({O, M, F}),
+    "referral.manage": frozenset({O, M, F}),  # import, send, record loop steps
     "model.manage": frozenset({O}),
     "model.generate": ALL_ROLES,
     # reports

@@ -38,6 +38,7 @@ from app.pa.cadence import DEFAULT_CADENCE, Cadence
 from app.vault.db import Vault, connect_raw
 from automations.jobs import charge_jobs, outbox_jobs, pa_jobs, practice_jobs, report_jobs
 from automations.jobs import patient_jobs
+from automations.jobs import referral_jobs
 from automations.jobs.runtime import JobRuntime, current, install
 from automations.wiring import wire
 from automations.workflows.pa_followup import PortalStatusSource, StatusSource
@@ -115,6 +116,10 @@ def build_scheduler(vault: Vault,
                       CronTrigger(day=report_jobs.MONTHLY_REPORT_DAY,
                                   hour=report_jobs.MONTHLY_REPORT_LOCAL_HOUR, timezone=zone),
                       id=report_jobs.MONTHLY_REPORT_ID, name=report_jobs.MONTHLY_REPORT_ID,
+                      replace_existing=True, executor="sweep")
+    scheduler.add_job(referral_jobs.referral_loops,
+                      CronTrigger(hour=referral_jobs.REFERRAL_LOOPS_LOCAL_HOUR, timezone=zone),
+                      id=referral_jobs.REFERRAL_LOOPS_ID, name=referral_jobs.REFERRAL_LOOPS_ID,
                       replace_existing=True, executor="sweep")
     scheduler.add_job(charge_jobs.charge_review,
                       CronTrigger(hour=charge_jobs.CHARGE_REVIEW_LOCAL_HOUR, timezone=zone),

@@ -41,7 +41,6 @@ SAMPLE_TASKS = {
     "claim_status": ("Claim pended by payer", "277 status: pended, awaiting information."),
     "eligibility_gap": ("Coverage inactive before visit", "271 shows inactive coverage."),
     "intake_review": ("Intake form to review", "New intake form received."),
-    "referral_triage": ("Referral received", "Referral letter to triage."),
     "portal_failure": ("Portal check failed", "The payer portal returned an error 3 times."),
     "recipe_broken": ("Portal page changed", "A sentinel was not found on the results page."),
     "human_handoff": ("Portal asks for a person", "The portal showed a CAPTCHA."),

@@ -30,14 +30,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def build_base_demo(directory: Path) -> None:
-    """A demo vault (flagged demo, the demo users) with only the base seed: payers, 30
-    patients, appointments and two tasks of every kind. The full `build_demo` also runs
-    the feature seeds (model drafts among them), which GUI tests do not need."""
+    """A demo vault (flagged demo, the demo users) with the base seed (payers, 30
+    patients, appointments, two tasks of most kinds) and the charge capture seed, whose
+    tasks stay in shadow mode (the shadow-mode tests need some). The full `build_demo`
+    also runs the other feature seeds (model drafts among them), which GUI tests do not
+    need."""
     import random
 
     from app.identity import init_vault
     from app.services import users
-    from automations.seeds import s10_practice
+    from automations.seeds import s10_practice, s80_charges
     owner = DEMO_USERS[0]
     session, _ = init_vault(directory, DEMO_PRACTICE, owner["user"], owner["password"],
                             demo=True)
@@ -45,6 +47,7 @@ def build_base_demo(directory: Path) -> None:
         for entry in DEMO_USERS[1:]:
             users.add_user(session, entry["user"], entry["password"], entry["roles"])
         s10_practice.seed(session, random.Random(SEED))
+        s80_charges.seed(session, random.Random(SEED))
     finally:
         session.vault.close()
 

@@ -144,27 +144,19 @@ def test_rebooks_offers_expiry_and_acceptance(owner_session: Session,
     assert november.no_show_by_provider == {"Dr. Chen": (2, 2)}  # Ana's and Dee's
 
 
-def test_a_rejected_offer_draft_moves_to_the_next_candidate(
-        owner_session: Session, schedule: dict[str, int]) -> None:
+@pytest.mark.parametrize("when", ["draft rejected", "patient declined"])
+def test_a_refused_offer_moves_to_the_next_candidate(
+        owner_session: Session, schedule: dict[str, int], when: str) -> None:
     s, ids = owner_session, schedule
     system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
     no_show.run_recovery(system)
     first = [t for t in _tasks(s, "waitlist_offer") if f"slot{ids['slot']}:" in t[1]][0]
-    queue.reject(s, first[0], "patient moved away")
-    assert no_show.run_recovery(system).offers_created == 1
-    states = {o["entry_id"]: o["state"] for o in waitlist_svc.slot_offers(s, ids["slot"])}
-    assert states == {ids["entry_eve"]: "withdrawn", ids["entry_ben"]: "drafted"}
-
-
-def test_a_declined_offer_moves_to_the_next_candidate(
-        owner_session: Session, schedule: dict[str, int]) -> None:
-    s, ids = owner_session, schedule
-    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
-    no_show.run_recovery(system)
-    first = [t for t in _tasks(s, "waitlist_offer") if f"slot{ids['slot']}:" in t[1]][0]
-    queue.approve(s, first[0])
-    [hold] = _tasks(s, "waitlist_hold")
-    queue.reject(s, hold[0], "patient cannot come then")
+    if when == "draft rejected":
+        queue.reject(s, first[0], "patient moved away")
+    else:  # the offer went out; the patient said no to its hold
+        queue.approve(s, first[0])
+        [hold] = _tasks(s, "waitlist_hold")
+        queue.reject(s, hold[0], "patient cannot come then")
     assert no_show.run_recovery(system).offers_created == 1
     states = {o["entry_id"]: o["state"] for o in waitlist_svc.slot_offers(s, ids["slot"])}
     assert states == {ids["entry_eve"]: "withdrawn", ids["entry_ben"]: "drafted"}

@@ -38,6 +38,8 @@ EXPECTED_DENIED[Role.BILLER] |= {"records.import"}
 # Merging duplicate patients moves a whole history: owners and office managers.
 EXPECTED_DENIED[Role.FRONT_DESK] |= {"patient.merge"}
 EXPECTED_DENIED[Role.BILLER] |= {"patient.merge"}
+# Referrals (issue 13): the front desk and managers import, send and track them.
+EXPECTED_DENIED[Role.BILLER] |= {"referral.manage"}
 
 
 @pytest.mark.parametrize("role,action", list(itertools.product(Role, sorted(PERMISSIONS))))

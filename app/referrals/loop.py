@@ -1,0 +1,104 @@
+"""Outbound referral loop closure (pure): sent -> scheduled -> seen -> report received.
+
+Each step has a due time counted from the step before it (days from the practice's
+settings; once the visit is booked, 'seen' is due the day after the booked visit). An
+overdue step is a `referral_followup` task. Natural key
+`referral:out:{referral_id}:overdue:{step}`: one follow-up per referral and late step, so
+the hourly check never repeats it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+STEPS = ("sent", "scheduled", "seen", "report_received")
+STEP_LABEL = {"sent": "referral sent", "scheduled": "visit scheduled",
+              "seen": "patient seen", "report_received": "consult report received"}
+PRIORITY_HIGH, PRIORITY_NORMAL = 1, 2
+
+
+@dataclass(frozen=True)
+class LoopDays:
+    scheduled: int = 14        # days from sent to a booked visit
+    seen: int = 30             # days from scheduled to the visit, when no date was booked
+    report_received: int = 14  # days from the visit to the consult report
+
+
+@dataclass(frozen=True)
+class Outbound:
+    referral_id: int
+    patient_id: int | None
+    to: str                    # the specialist or organisation referred to
+    specialty: str
+    last_step: str
+    last_at: datetime          # aware UTC
+    appointment_at: datetime | None = None
+    urgency: str = ""
+
+
+def next_step(step: str) -> str | None:
+    """The step after `step`; None when the loop is closed. ValueError for an unknown."""
+    i = STEPS.index(step)
+    return STEPS[i + 1] if i + 1 < len(STEPS) else None
+
+
+def check_order(current: str, new: str) -> None:
+    """A step may only follow the one before it (ValueError names both)."""
+    expected = next_step(current)
+    if new not in STEPS:
+        raise ValueError(f"unknown step {new!r}; steps: {', '.join(STEPS[1:])}")
+    if new != expected:
+        raise ValueError(f"the referral is at '{current}'; the next step is "
+                         f"{expected or 'none (the loop is closed)'}, not '{new}'")
+
+
+def due_at(ref: Outbound, days: LoopDays) -> datetime | None:
+    """When the next step is due (aware UTC); None when the loop is closed."""
+    step = next_step(ref.last_step)
+    if step is None:
+        return None
+    if step == "seen" and ref.appointment_at is not None:
+        return ref.appointment_at + timedelta(days=1)
+    return ref.last_at + timedelta(days=getattr(days, step))
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    kind: str
+    natural_key: str
+    title: str
+    draft: str
+    due_at: datetime
+    priority: int
+    patient_id: int | None
+    payload: dict[str, object]
+
+
+def overdue(ref: Outbound, now: datetime, days: LoopDays) -> FollowUp | None:
+    """The follow-up for a step past its due time, else None."""
+    step = next_step(ref.last_step)
+    due = due_at(ref, days)
+    if step is None or due is None or now <= due:
+        return None
+    late = (now - due).days
+    what = {"scheduled": f"Call {ref.to} to confirm they received the referral and booked "
+                         "the visit; tell the patient how to book if not.",
+            "seen": f"Ask {ref.to} whether the patient was seen; if the visit was missed, "
+                    "call the patient to rebook.",
+            "report_received": f"Ask {ref.to} for the consult report (fax or portal) and "
+                               "file it with the chart."}[step]
+    return FollowUp(
+        kind="referral_followup",
+        natural_key=f"referral:out:{ref.referral_id}:overdue:{step}",
+        title=f"Referral {ref.referral_id} to {ref.specialty or ref.to}: "
+              f"{STEP_LABEL[step]} overdue"[:200],
+        draft=(f"The referral to {ref.to} is at '{STEP_LABEL[ref.last_step]}' since "
+               f"{ref.last_at:%Y-%m-%d}; '{STEP_LABEL[step]}' was due {due:%Y-%m-%d} "
+               f"({late} day(s) ago).\nNext step: {what}\nRecord the step when it happens "
+               f"(offhold referral step {ref.referral_id} {step})."),
+        due_at=now + timedelta(days=1),
+        priority=PRIORITY_HIGH if ref.urgency in ("urgent", "emergent") else PRIORITY_NORMAL,
+        patient_id=ref.patient_id,
+        payload={"referral_id": ref.referral_id, "step": step, "due": due.isoformat(),
+                 "days_late": late})

@@ -1,0 +1,299 @@
+"""Referrals: storage, the loop's steps and the one view of what happened to a referral.
+
+Incoming referrals are stored by the workflow (automations.workflows.referrals) inside its
+write transaction (`store_incoming`), keyed by source and the source's own id; approving
+the referral_triage task records the decision (`apply_triage`). Outbound referrals are
+sent (`send_referral`) and moved along sent -> scheduled -> seen -> report_received
+(`record_step`); each step is a row with its time and actor and an audit row.
+`referral_history` answers "what happened to this referral": the steps, what is due
+next, its tasks and its audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from app import audit, clock
+from app.domain import Task
+from app.errors import NotFound, ValidationError
+from app.identity import Session, require
+from app.referrals import IncomingReferral
+from app.referrals.loop import STEPS, LoopDays, Outbound, check_order, due_at
+from app.referrals.triage import Decision
+from app.services import practice
+from app.vault.db import Connection
+
+TRIAGE_STATUS = {"schedule": "to_schedule", "request_records": "records_requested",
+                 "decline": "declined"}
+
+
+def loop_days(session: Session) -> LoopDays:
+    return LoopDays(scheduled=int(practice.get_setting(session, "referral_schedule_days")),
+                    seen=int(practice.get_setting(session, "referral_seen_days")),
+                    report_received=int(practice.get_setting(session,
+                                                             "referral_report_days")))
+
+
+# -- incoming ------------------------------------------------------------------------------
+
+def match_patient(session: Session, ref: IncomingReferral) -> tuple[int | None, str, str]:
+    """(patient id, payer plan type, payer name): the practice's patient with the
+    referral's member ID and last name, else its name and birth date; and their active
+    coverage's payer (else the referral's own payer name)."""
+    require(session, "patient.view")
+    fold = str.casefold
+    with session.vault.read() as conn:
+        patient_id = None
+        if ref.member_id:
+            for pid, last in conn.execute(
+                    "SELECT p.id, p.last_name FROM coverages c JOIN patients p ON p.id = "
+                    "c.patient_id WHERE c.member_id = ? COLLATE NOCASE ORDER BY p.id",
+                    (ref.member_id,)):
+                if fold(str(last)) == fold(ref.patient_last):
+                    patient_id = int(pid)
+                    break
+        if patient_id is None and ref.patient_dob and ref.patient_last:
+            row = conn.execute(
+                "SELECT id FROM patients WHERE last_name = ? COLLATE NOCASE AND first_name "
+                "= ? COLLATE NOCASE AND dob = ? ORDER BY id LIMIT 1",
+                (ref.patient_last, ref.patient_first, ref.patient_dob.isoformat())).fetchone()
+            patient_id = int(row[0]) if row else None
+        if patient_id is None:
+            return None, "", ref.payer_name
+        row = conn.execute(
+            "SELECT y.plan_type, y.name FROM coverages c JOIN payers y ON y.id = c.payer_id "
+            "WHERE c.patient_id = ? ORDER BY c.active DESC, c.priority, c.id LIMIT 1",
+            (patient_id,)).fetchone()
+    return patient_id, (str(row[0]) if row else ""), (str(row[1]) if row else ref.payer_name)
+
+
+def find_incoming(session: Session, source: str, source_id: str) -> int | None:
+    """The id of an incoming referral already stored from this source document."""
+    require(session, "referral.manage")
+    row = session.vault.query_one(
+        "SELECT id FROM referrals WHERE direction = 'in' AND source = ? AND source_id = ?",
+        (source, source_id))
+    return int(row[0]) if row else None
+
+
+def store_incoming(session: Session, conn: Connection, ref: IncomingReferral,
+                   patient_id: int | None, decision: Decision) -> tuple[int, bool]:
+    """Store an incoming referral inside the caller's transaction; (id, created). One
+    already stored from the same source document is returned as it is."""
+    require(session, "referral.manage")
+    row = conn.execute("SELECT id FROM referrals WHERE direction = 'in' AND source = ? AND "
+                       "source_id = ?", (ref.source, ref.source_id)).fetchone()
+    if row is not None:
+        return int(row[0]), False
+    now = clock.iso(clock.now())
+    details = {"priority": ref.priority, "service": asdict(ref.service) if ref.service
+               else None, "diagnoses": [asdict(d) for d in ref.diagnoses[:20]],
+               "authorization": ref.authorization, "payer": ref.payer_name,
+               "requested_on": ref.requested_on.isoformat() if ref.requested_on else None,
+               "suggested": {"action": decision.action, "within_days": decision.within_days,
+                             "reason": decision.reason}}
+    cur = conn.execute(
+        "INSERT INTO referrals (direction, patient_id, source, source_id, counterpart, "
+        "specialty, reason, urgency, status, details, created_by, created_at, updated_at) "
+        "VALUES ('in',?,?,?,?,?,?,?,'received',?,?,?,?)",
+        (patient_id, ref.source, ref.source_id, ref.referring, ref.specialty,
+         ref.reason[:2000], decision.urgency, json.dumps(details), session.username, now,
+         now))
+    referral_id = int(cur.lastrowid)
+    _step(conn, referral_id, "received", clock.now(), session.username,
+          f"{ref.source}; triage suggests {decision.action}")
+    audit.record(session.vault, conn, session, "referral.received", "referral", referral_id,
+                 patient_id=patient_id, details={"source": ref.source,
+                                                 "urgency": decision.urgency,
+                                                 "suggested": decision.action})
+    return referral_id, True
+
+
+def link_task(session: Session, conn: Connection, referral_id: int, task_id: int) -> None:
+    """Record the referral's triage task (inside the caller's transaction)."""
+    require(session, "referral.manage")
+    conn.execute("UPDATE referrals SET task_id = ? WHERE id = ?", (task_id, referral_id))
+
+
+def apply_triage(session: Session, task: Task) -> str:
+    """The referral_triage effect (declared in app/queue/kinds.py): the approved action
+    becomes the referral's status, as a step with the approver, audited."""
+    payload = task.payload
+    referral_id = int(payload["referral_id"])
+    action = str(payload.get("action", "schedule"))
+    status = TRIAGE_STATUS.get(action, "to_schedule")
+    with session.vault.write() as conn:
+        conn.execute("UPDATE referrals SET status = ?, updated_at = ? WHERE id = ?",
+                     (status, clock.iso(clock.now()), referral_id))
+        _step(conn, referral_id, status, clock.now(), session.username,
+              f"triage approved (task {task.id})")
+        audit.record(session.vault, conn, session, "referral.triaged", "referral", referral_id,
+                     patient_id=task.patient_id,
+                     details={"action": action, "task_id": task.id,
+                              "within_days": payload.get("within_days")})
+    return f"referral {referral_id}: {status.replace('_', ' ')}"
+
+
+# -- outbound --------------------------------------------------------------------------------
+
+def send_referral(session: Session, patient_id: int, to: str, *, specialty: str = "",
+                  reason: str = "", urgency: str = "routine",
+                  sent_at: datetime | None = None) -> int:
+    """Record an outbound referral as sent (now, or `sent_at`, aware); returns its id."""
+    require(session, "referral.manage")
+    if not to.strip():
+        raise ValidationError("say who the patient is referred to")
+    at = sent_at or clock.now()
+    with session.vault.write() as conn:
+        if conn.execute("SELECT 1 FROM patients WHERE id = ?", (patient_id,)).fetchone() is None:
+            raise NotFound(f"no patient {patient_id}")
+        now = clock.iso(clock.now())
+        cur = conn.execute(
+            "INSERT INTO referrals (direction, patient_id, source, source_id, counterpart, "
+            "specialty, reason, urgency, status, created_by, created_at, updated_at) VALUES "
+            "('out',?,'manual',?,?,?,?,?,'sent',?,?,?)",
+            (patient_id, uuid.uuid4().hex, to.strip()[:200], specialty[:120], reason[:2000],
+             urgency, session.username, now, now))
+        referral_id = int(cur.lastrowid)
+        _step(conn, referral_id, "sent", at, session.username, "")
+        due = due_at(Outbound(referral_id, patient_id, to, specialty, "sent", at),
+                     loop_days(session))
+        conn.execute("UPDATE referrals SET due_at = ? WHERE id = ?",
+                     (clock.iso(due) if due else None, referral_id))
+        audit.record(session.vault, conn, session, "referral.sent", "referral", referral_id,
+                     patient_id=patient_id, details={"urgency": urgency})
+    return referral_id
+
+
+def record_step(session: Session, referral_id: int, step: str, *,
+                at: datetime | None = None, appointment_at: datetime | None = None,
+                note: str = "") -> dict[str, Any]:
+    """Move an outbound referral to its next step (in order), with its time (now, or
+    `at`) and, for 'scheduled', the booked visit's time; returns the referral's state."""
+    require(session, "referral.manage")
+    when = at or clock.now()
+    with session.vault.write() as conn:
+        row = conn.execute("SELECT status, patient_id, counterpart, specialty, direction "
+                           "FROM referrals WHERE id = ?", (referral_id,)).fetchone()
+        if row is None or row[4] != "out":
+            raise NotFound(f"no outbound referral {referral_id}")
+        try:
+            check_order(str(row[0]), step)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        appointment = appointment_at if step == "scheduled" else None
+        _step(conn, referral_id, step, when, session.username, note[:500])
+        state = Outbound(referral_id, row[1], str(row[2]), str(row[3]), step, when,
+                         appointment)
+        due = due_at(state, loop_days(session))
+        conn.execute("UPDATE referrals SET status = ?, due_at = ?, appointment_at = "
+                     "COALESCE(?, appointment_at), updated_at = ? WHERE id = ?",
+                     (step, clock.iso(due) if due else None,
+                      clock.iso(appointment) if appointment else None,
+                      clock.iso(clock.now()), referral_id))
+        audit.record(session.vault, conn, session, "referral.step", "referral", referral_id,
+                     patient_id=row[1], details={"step": step, "at": clock.iso(when)})
+    return {"id": referral_id, "status": step, "due_at": clock.iso(due) if due else None}
+
+
+def open_outbound(session: Session) -> list[Outbound]:
+    """Outbound referrals whose loop is not closed, with their last step."""
+    require(session, "referral.manage")
+    out: list[Outbound] = []
+    with session.vault.read() as conn:
+        for rid, pid, to, specialty, status, appt, urgency in conn.execute(
+                "SELECT id, patient_id, counterpart, specialty, status, appointment_at, "
+                "urgency FROM referrals WHERE direction = 'out' AND status != "
+                "'report_received' ORDER BY id").fetchall():
+            last = conn.execute("SELECT at FROM referral_steps WHERE referral_id = ? AND "
+                                "step = ? ORDER BY id DESC LIMIT 1", (rid, status)).fetchone()
+            if last is None:
+                continue
+            out.append(Outbound(int(rid), pid, str(to), str(specialty), str(status),
+                                datetime.fromisoformat(str(last[0])),
+                                datetime.fromisoformat(str(appt)) if appt else None,
+                                str(urgency)))
+    return out
+
+
+def note_overdue(session: Session, conn: Connection, referral_id: int, step: str,
+                 task_id: int) -> None:
+    """Put a late step's follow-up task on the referral's trail (caller's transaction)."""
+    require(session, "referral.manage")
+    row = conn.execute("SELECT patient_id FROM referrals WHERE id = ?",
+                       (referral_id,)).fetchone()
+    audit.record(session.vault, conn, session, "referral.overdue", "referral", referral_id,
+                 patient_id=row[0] if row else None,
+                 details={"step": step, "task_id": task_id})
+
+
+def _step(conn: Connection, referral_id: int, step: str, at: datetime, actor: str,
+          note: str) -> None:
+    conn.execute("INSERT INTO referral_steps (referral_id, step, at, actor, note, "
+                 "recorded_at) VALUES (?,?,?,?,?,?)",
+                 (referral_id, step, clock.iso(at), actor, note, clock.iso(clock.now())))
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+def list_referrals(session: Session, *, direction: str | None = None,
+                   open_only: bool = False) -> list[dict[str, Any]]:
+    """Referrals newest first (no patient names: ids, counterpart, status, due)."""
+    require(session, "patient.view")
+    where, args = [], []
+    if direction:
+        where.append("direction = ?")
+        args.append(direction)
+    if open_only:
+        where.append("status NOT IN ('report_received','declined')")
+    sql = ("SELECT id, direction, patient_id, counterpart, specialty, urgency, status, due_at "
+           "FROM referrals" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY id DESC LIMIT 500")
+    now = clock.now()
+    return [{"id": r[0], "direction": r[1], "patient_id": r[2], "counterpart": r[3],
+             "specialty": r[4], "urgency": r[5], "status": r[6], "due_at": r[7],
+             "overdue": bool(r[7]) and datetime.fromisoformat(str(r[7])) < now}
+            for r in session.vault.query(sql, tuple(args))]
+
+
+def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
+    """What happened to this referral: its facts, every step (time, actor, note), what is
+    due next and whether it is late, its tasks, and its audit rows. The view is audited."""
+    require(session, "patient.view")
+    with session.vault.read() as conn:
+        row = conn.execute(
+            "SELECT id, direction, patient_id, source, source_id, counterpart, specialty, "
+            "reason, urgency, status, due_at, appointment_at, task_id, details, created_at "
+            "FROM referrals WHERE id = ?", (referral_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no referral {referral_id}")
+        steps = [{"step": s, "at": a, "actor": who, "note": n} for s, a, who, n in conn.execute(
+            "SELECT step, at, actor, note FROM referral_steps WHERE referral_id = ? ORDER BY "
+            "id", (referral_id,))]
+        key_in, key_out = f"referral:in:{referral_id}", f"referral:out:{referral_id}:%"
+        tasks = [{"id": t, "kind": k, "state": s, "title": ti} for t, k, s, ti in conn.execute(
+            "SELECT id, kind, state, title FROM tasks WHERE natural_key = ? OR natural_key "
+            "LIKE ? ORDER BY id", (key_in, key_out))]
+        trail = [{"ts": ts, "actor": a, "action": ac, "details": json.loads(d)}
+                 for ts, a, ac, d in conn.execute(
+                     "SELECT ts, actor, action, details FROM audit_log WHERE object_type = "
+                     "'referral' AND object_id = ? ORDER BY id", (str(referral_id),))]
+    audit.record_now(session.vault, session, "referral.view", object_type="referral",
+                     object_id=referral_id, patient_id=row[2])
+    due = row[10]
+    next_step = None
+    if row[1] == "out" and row[9] in STEPS[:-1]:
+        next_step = STEPS[STEPS.index(row[9]) + 1]
+    late = bool(due) and datetime.fromisoformat(str(due)) < clock.now()
+    return {"id": row[0], "direction": row[1], "patient_id": row[2], "source": row[3],
+            "source_id": row[4], "counterpart": row[5], "specialty": row[6], "reason": row[7],
+            "urgency": row[8], "status": row[9], "next_step": next_step, "due_at": due,
+            "overdue": late, "days_late": (clock.now() - datetime.fromisoformat(str(due)))
+            .days if late else 0, "appointment_at": row[11], "task_id": row[12],
+            "details": json.loads(row[13]), "created_at": row[14], "steps": steps,
+            "tasks": tasks, "audit": trail}
+
