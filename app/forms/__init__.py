@@ -116,3 +116,68 @@ def amount_errors(text: str) -> str:
     """A dollar amount as typed ('$92.50', '92'); empty string when it is fine."""
     cleaned = text.strip().lstrip("$").replace(",", "")
     return "" if re.fullmatch(r"\d{1,6}(\.\d{1,2})?", cleaned) else "dollars, like 92.50"
+
+
+def npi_valid(npi: str) -> bool:
+    """A 10-digit NPI whose last digit is the Luhn check over '80840' + the first nine
+    (the CMS NPI check-digit rule)."""
+    if not re.fullmatch(r"\d{10}", npi):
+        return False
+    digits = [int(c) for c in "80840" + npi[:9]]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 0:  # every other digit from the right, starting with the rightmost
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return (10 - total % 10) % 10 == int(npi[9])
+
+
+def practice_errors(values: dict[str, str]) -> dict[str, str]:
+    """name, timezone (IANA), npi, tin (9 digits, dashes allowed), address, phone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    out: dict[str, str] = {}
+    if not values.get("name", "").strip():
+        out["name"] = "the practice's name is required"
+    zone = values.get("timezone", "").strip()
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        out["timezone"] = "an IANA time zone such as America/Chicago"
+    npi = values.get("npi", "").strip()
+    if npi and not npi_valid(npi):
+        out["npi"] = "10 digits with a valid check digit"
+    tin = values.get("tin", "").strip().replace("-", "")
+    if tin and not re.fullmatch(r"\d{9}", tin):
+        out["tin"] = "9 digits (EIN as 12-3456789)"
+    phone = values.get("phone", "").strip()
+    if phone and not _PHONE.match(phone):
+        out["phone"] = "a phone number: digits, spaces, ( ) - + only"
+    return out
+
+
+_COMMON = {"password", "password1", "letmein", "welcome", "qwerty", "123456789", "iloveyou",
+           "admin", "offhold", "practice", "medical", "doctor"}
+
+
+def password_feedback(password: str, username: str = "", minimum: int = 8
+                      ) -> tuple[str, list[str]]:
+    """(strength: weak | fair | strong, the problems that make it weak). Length counts
+    most; a passphrase of 16+ characters is strong with any characters."""
+    problems: list[str] = []
+    lowered = password.lower()
+    if len(password) < minimum:
+        problems.append(f"at least {minimum} characters")
+    if username and username.lower() in lowered:
+        problems.append("must not contain the user name")
+    if lowered.strip("0123456789!") in _COMMON or len(set(password)) < 4:
+        problems.append("too common or repetitive")
+    if problems:
+        return "weak", problems
+    classes = sum(bool(re.search(p, password)) for p in
+                  (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+    if len(password) >= 16 or (len(password) >= 12 and classes >= 3):
+        return "strong", []
+    if len(password) >= 12 or classes >= 3:
+        return "fair", []
+    return "weak", ["use 12+ characters mixing letters, digits and symbols, or a passphrase"]

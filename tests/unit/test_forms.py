@@ -50,3 +50,20 @@ def test_appointment_payer_and_amount_rules() -> None:
         "decision_days_standard": "a whole number of days (hours for expedited), 1 to 3650"}
     assert payer_errors({"decision_days_standard": "15"}) == {}
     assert amount_errors("$1,092.5") == "" and amount_errors("ninety") != ""
+
+
+def test_practice_npi_and_password_rules() -> None:
+    from app.forms import npi_valid, password_feedback, practice_errors
+    assert npi_valid("1234567893")  # the CMS example NPI
+    assert not npi_valid("1234567890") and not npi_valid("12345")
+    good = {"name": "Maple Street Family Practice", "timezone": "America/Chicago",
+            "npi": "1234567893", "tin": "12-3456789", "phone": "(312) 555-0100"}
+    assert practice_errors(good) == {}
+    assert set(practice_errors({**good, "timezone": "Central", "npi": "1234567890",
+                                "tin": "12-345"})) == {"timezone", "npi", "tin"}
+    assert password_feedback("short", "ann")[0] == "weak"
+    assert "must not contain the user name" in password_feedback("ann-is-great-1", "ann")[1]
+    assert password_feedback("Password1")[1] == ["too common or repetitive"]
+    assert password_feedback("maple-street-owner-pass")[0] == "strong"
+    assert password_feedback("Tr0ub4dor&3x")[0] == "strong"
+    assert password_feedback("plainwords1")[0] == "weak"

@@ -312,6 +312,8 @@ SERVICES: dict[str, str] = {
     "patients.apply_form_insurance": "patient.update",
     "patients.save_patient_form": "patient.update",
     "today.today_board": "patient.view",
+    "setup.save_practice_details": "settings.manage",
+    "setup.record_setup": "settings.manage",
     "appointments.add_appointment": "appointment.manage",
     "appointments.reschedule_appointment": "appointment.manage",
     "appointments.cancel_appointment": "appointment.manage",

@@ -4,6 +4,7 @@ settings, unattended."""
 from __future__ import annotations
 
 import argparse
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,22 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--practice", required=True)
     p.add_argument("--owner", required=True)
     p.add_argument("--timezone", default="America/New_York")
+    p.add_argument("--npi", default="", help="the practice's NPI (10 digits)")
+    p.add_argument("--tin", default="", help="the practice's tax ID (12-3456789)")
+    p.add_argument("--address", default="", help="mailing address on letters (' | ' between "
+                                                  "lines)")
+    p.add_argument("--phone", default="")
+    p.add_argument("--totp", action="store_true",
+                   help="enrol the owner in TOTP now (prints the otpauth URI and a QR code)")
+    p.add_argument("--keyring", action="store_true",
+                   help="keep a copy of the vault key in the OS keyring for unattended "
+                        "checks (anyone using this computer account can then open it)")
+    p.add_argument("--model", default="", metavar="GGUF",
+                   help="import this GGUF model (default: the bundled one)")
+    p.add_argument("--payer", action="append", default=[], metavar="NAME:PLAN[:RECIPE]",
+                   help="a first payer, its recipe by name or .yaml file (portal off)")
+    p.add_argument("--recovery-pdf", type=Path, metavar="FILE",
+                   help="also write the recovery key as a printable PDF here")
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("login-check", parents=[common], help="authenticate and print roles")
@@ -119,13 +136,34 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_init(args: argparse.Namespace, ctx: Context) -> int:
-    from app.identity import init_vault
-    session, recovery = init_vault(ctx.vault_dir, args.practice, args.owner,
-                                   ctx.password("Owner password: "), timezone=args.timezone)
-    session.vault.close()
-    ctx.emit({"vault": str(ctx.vault_dir), "owner": args.owner, "recovery_key": recovery},
-             f"Vault created at {ctx.vault_dir}\n\nRecovery key (shown once; store it offline):"
-             f"\n  {recovery}")
+    """The same steps as the desktop's first-run wizard (automations.first_run)."""
+    from app import clock
+    from app.services import setup, users
+    from automations import first_run
+    details = setup.PracticeDetails(args.practice, args.timezone, args.npi, args.tin,
+                                    args.address, args.phone)
+    payers = [first_run.parse_payer_option(text) for text in args.payer]
+    session, recovery = first_run.create_practice(ctx.vault_dir, details, args.owner,
+                                                  ctx.password("Owner password: "))
+    try:
+        if args.recovery_pdf:
+            args.recovery_pdf.write_bytes(setup.recovery_key_pdf(
+                args.practice, recovery, clock.now().astimezone()))
+        uri = users.enable_mfa(session, args.owner) if args.totp else ""
+        summary = first_run.finish(session, first_run.SetupChoices(
+            keyring=args.keyring, model_file=args.model, payers=payers))
+    finally:
+        session.vault.close()
+    text = (f"Vault created at {ctx.vault_dir}\n\nRecovery key (shown once; store it "
+            f"offline):\n  {recovery}\n\nEvery action kind starts in shadow mode; "
+            f"{summary['payers']} payer(s) added with their portals off until tested.")
+    if uri:
+        import segno
+        qr = io.StringIO()
+        segno.make(uri, error="m").terminal(out=qr, compact=True)
+        text += f"\n\nScan with an authenticator app, or type:\n  {uri}\n{qr.getvalue()}"
+    ctx.emit({"vault": str(ctx.vault_dir), "owner": args.owner, "recovery_key": recovery,
+              "totp_uri": uri or None, **summary}, text)
     return 0
 
 

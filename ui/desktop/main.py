@@ -32,6 +32,7 @@ class AppController(QObject):
         self.bridge = bridge
         self.worker = worker
         self.login: LoginDialog | None = None
+        self.wizard: Any = None
         self.window: Any = None
         self.session: Any = None
 
@@ -48,6 +49,17 @@ class AppController(QObject):
         if user and password:
             dialog.attempt()
         return dialog
+
+    def show_first_run(self) -> Any:
+        from ui.desktop.first_run import FirstRunWizard
+        wizard = FirstRunWizard(self.vault_dir, self.worker, self.bridge)
+        wizard.completed.connect(self.open_main)
+        # Cancelled after the vault was made: close it; the next start shows the login.
+        wizard.rejected.connect(lambda: wizard.session and wizard.session.vault.close())
+        wizard.rejected.connect(self._login_cancelled)
+        self.wizard = wizard
+        wizard.show()
+        return wizard
 
     def _login_cancelled(self) -> None:
         if self.window is None:
@@ -114,10 +126,11 @@ def run_gui(vault_dir: Path, autologin_role: str | None = None,
             return 1
         entry = demo_user_for_role(autologin_role)
         user, password = str(entry["user"]), str(entry["password"])
-    from app.vault.db import db_path
-    if not db_path(vault_dir).exists():
-        print(f"offhold: no vault at {vault_dir}; create one with `offhold init` or try "
-              "`offhold demo`", file=sys.stderr)
+    from app.vault.db import db_path, keys_path
+    first_run = not db_path(vault_dir).exists() and not keys_path(vault_dir).exists()
+    if not db_path(vault_dir).exists() and not first_run:
+        print(f"offhold: {vault_dir} has a key file but no vault; restore a backup there "
+              "or choose another folder", file=sys.stderr)
         return 1
     from automations.wiring import wire
     wire()  # what approving a task does: the same composition root as the CLI and tests
@@ -131,7 +144,10 @@ def run_gui(vault_dir: Path, autologin_role: str | None = None,
     bridge.crash_handler = show_crash
     worker = Worker(bridge)
     controller = AppController(vault_dir, bridge, worker)
-    controller.show_login(user, password)
+    if first_run:  # no vault yet: the set-up wizard, then the app with the owner logged in
+        controller.show_first_run()
+    else:
+        controller.show_login(user, password)
     from ui.desktop.style import app_icon
     app.setWindowIcon(app_icon())  # after the login is up: it is not needed to show it
     try:

@@ -284,6 +284,10 @@ class PatientForm(QDialog):
             done=self._saved, label="Saving patient",
             changed=lambda p: Changes(patient_ids=frozenset({p.id})))
 
+    def done(self, result: int) -> None:
+        self.similar_timer.stop()  # a closed form searches nothing (the vault may be locked)
+        super().done(result)
+
     def _saved(self, patient: Patient) -> None:
         self.saved.emit(patient.id)
         self.accept()
