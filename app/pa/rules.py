@@ -86,7 +86,10 @@ def on_status_change(pa: PriorAuth, obs: Observation, tz: ZoneInfo, *,
         payload={"pa_id": pa.id, "status": obs.status.value, "event": "status_change"},
         with_evidence=True)]
     if obs.status is PAStatus.DENIED:
-        window = appeal_window_days or DEFAULT_APPEAL_DAYS
+        # The payer's own words win: a date, else a day count ("within 180 days of this
+        # letter", counted from the day it was seen), else the payer's stored window.
+        window = obs.respond_within_days or appeal_window_days or DEFAULT_APPEAL_DAYS
+        stated = obs.respond_by is not None or obs.respond_within_days is not None
         appeal_by = obs.respond_by or day + timedelta(days=window)
         actions = ["peer_to_peer", "appeal"] if _p2p_worth_it(obs.wording) else ["appeal"]
         steps = ("Ask for a peer-to-peer review with the payer's reviewer; if the denial "
@@ -98,7 +101,7 @@ def on_status_change(pa: PriorAuth, obs: Observation, tz: ZoneInfo, *,
             title=f"{_head(pa)}: denied - {actions[0].replace('_', '-')} / appeal",
             draft=(f"Payer wording: \"{obs.wording}\"\nNext step: {steps}\n"
                    f"Appeal deadline: {appeal_by.isoformat()} "
-                   f"({'stated by the payer' if obs.respond_by else f'{window}-day window'})."),
+                   f"({'stated by the payer' if stated else f'{window}-day window'})."),
             due_at=at_local(appeal_by, 12, tz), priority=PRIORITY_HIGH,
             payload={"pa_id": pa.id, "actions": actions, "deadline": appeal_by.isoformat(),
                      "payer_wording": obs.wording}, with_evidence=True))

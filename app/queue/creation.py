@@ -4,6 +4,7 @@ its effect run at once."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,19 @@ from app.queue.reads import get_task_unchecked, load_task
 PRIORITY_HIGH, PRIORITY_NORMAL, PRIORITY_LOW = 1, 2, 3
 
 
+def _without_member_ids(conn: Any, patient_id: int | None, title: str) -> str:
+    """Titles show in lists, notifications and the tray: the patient's member IDs never
+    do (a payer reference can be the member ID; a recipe field can quote it)."""
+    if patient_id is None:
+        return title
+    for (member_id,) in conn.execute("SELECT member_id FROM coverages WHERE patient_id = ?",
+                                     (patient_id,)).fetchall():
+        if member_id and len(str(member_id).strip()) >= 4:
+            title = re.sub(re.escape(str(member_id).strip()), "[member ID]", title,
+                           flags=re.IGNORECASE)
+    return title
+
+
 def create_task(session: Session, kind_name: str, natural_key: str, title: str, *,
                 draft: str = "", due_at: datetime | None = None, priority: int = PRIORITY_NORMAL,
                 subject_type: str = "", subject_id: str | int = "",
@@ -40,6 +54,7 @@ def create_task(session: Session, kind_name: str, natural_key: str, title: str, 
     now = clock.iso(clock.now())
     effect: KindEffect | None = None
     with vault.write() as conn:
+        title = _without_member_ids(conn, patient_id, title)
         existing = conn.execute("SELECT id, state, draft FROM tasks WHERE natural_key = ?",
                                 (natural_key,)).fetchone()
         if existing is not None:

@@ -13,10 +13,11 @@ Public API (other areas code against this; everything else in the package is pri
                               PortalQuery(member_id="M123", reference="PA-0001",
                                           subject_type="prior_auth", subject_id=17,
                                           patient_id=4))
-        result.status        # normalized: 'submitted' | 'pended' | 'additional_info_requested'
-                             #   | 'approved' | 'partially_approved' | 'denied' | 'cancelled'
-                             #   | 'expired'   (None when the portal has no such case)
+        result.status        # normalized, the app's PAStatus values: 'submitted' | 'pending'
+                             #   | 'info_requested' | 'approved' | 'partially_approved'
+                             #   | 'denied' | 'cancelled' | 'expired'  (None: no such case)
         result.status_text   # the payer's own words, e.g. 'Approved – 12 units through 03/31'
+        result.wording       # the text of the recipe's `wording` field (else status_text)
         result.units, result.valid_from, result.valid_through, result.fields
         result.evidence()    # -> app.queue.NewEvidence(blob=<png>, mime='image/png')
 
@@ -32,7 +33,8 @@ Failures (all subclass PortalFailure, a KnownError with a PHI-free message and a
 expiring; retried with backoff first) -> task `portal_failure`; RecipeBroken (a sentinel or
 selector missing: the page changed) -> `recipe_broken`; HumanHandoff (CAPTCHA, interstitial,
 MFA it cannot pass, refused credentials; never retried, never bypassed) -> `human_handoff`.
-PortalDisabled (payers.portal_enabled is off) is raised before any visit.
+PortalDisabled (payers.portal_enabled is off) and LookupIncomplete (the recipe searches by a
+value the query lacks, e.g. a DOB) are raised before any visit.
 `failure_task(...)` turns any of them into the right visible task with the screenshot as
 evidence; call it for every failed check so no failure is silent.
 
@@ -48,6 +50,7 @@ Vault reads and audit writes happen on the caller's thread.
 from automations.portal.engine import CheckOutcome, PortalEngine, PortalQuery
 from automations.portal.errors import (
     HumanHandoff,
+    LookupIncomplete,
     OffSiteRefused,
     PortalDisabled,
     PortalFailure,
@@ -73,7 +76,8 @@ from automations.portal.tasks import failure_task
 
 __all__ = [
     "CLAIM_STATUSES", "ELIGIBILITY_STATUSES", "KIND_STATUSES", "PA_STATUSES",
-    "CheckOutcome", "CheckResult", "HumanHandoff", "OffSiteRefused", "PortalDisabled",
+    "CheckOutcome", "CheckResult", "HumanHandoff", "LookupIncomplete", "OffSiteRefused",
+    "PortalDisabled",
     "PortalEngine",
     "PortalFailure", "PortalQuery", "PortalUnavailable", "Recipe", "RecipeBook", "RecipeBroken",
     "RecipeInvalid", "builtin_recipes_dir", "failure_task", "load_recipe_file", "load_recipes",

@@ -23,7 +23,7 @@ import concurrent.futures
 from collections import Counter
 from collections.abc import Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, AsyncIterator, TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -50,6 +50,7 @@ from app.identity import Session, require
 from app.services import patients, portal_credentials, practice
 from automations.portal.errors import (
     HumanHandoff,
+    LookupIncomplete,
     OffSiteRefused,
     PortalDisabled,
     PortalFailure,
@@ -92,6 +93,7 @@ class PortalQuery:
     dob: date | None = None
     claim_number: str = ""
     service_date: date | None = None
+    npi: str = ""  # default: the practice's NPI (setting practice_npi)
     subject_type: str = ""
     subject_id: str | int = ""
     patient_id: int | None = None
@@ -341,6 +343,16 @@ class PortalEngine:
             except PortalFailure as exc:  # disabled, or no such recipe: no visit made
                 outcomes.append(CheckOutcome(payer.id, payer, payer.portal_recipe or "", kind,
                                              query, error=exc))
+                continue
+            if not query.npi and "npi" in recipe.lookup_values(kind):
+                query = replace(query, npi=str(practice.get_setting(session, "practice_npi")))
+            missing = [n for n in recipe.required_lookups(kind) if not lookup_value(query, n)]
+            if missing:  # refused before a visit: "not found" would send people hunting
+                outcomes.append(CheckOutcome(payer.id, payer, recipe.name, kind, query,
+                                             error=LookupIncomplete(
+                                                 f"recipe {recipe.name!r} looks {kind} up by "
+                                                 f"{', '.join(missing)}; this look-up has no "
+                                                 f"{missing[0].replace('_', ' ')}")))
                 continue
             outcomes.append(CheckOutcome(payer.id, payer, recipe.name, kind, query))
             job = jobs.setdefault((payer.id, kind), _Job(payer, recipe, creds, kind, [],
@@ -688,7 +700,17 @@ class _Runner:
             raise _Missing(step.where) from exc
         return locator
 
-    async def _step(self, step: Step) -> None:
+    async def _step(self, step: Step) -> bool | None:
+        """Run one step; True when it loaded a page, None when its if_present selector
+        was not on the page (skipped)."""
+        if step.if_present and not await self._present((step.if_present,)):
+            return None
+        if step.action == "block":
+            navigated: bool | None = False
+            for inner in step.steps:
+                moved = await self._step(inner)
+                navigated = moved if moved is not None else navigated
+            return navigated
         try:
             if step.action == "goto":
                 url = urljoin(self.base, self._value(step.value, step))
@@ -723,6 +745,7 @@ class _Runner:
             if "net::" in str(exc) or "Target" in str(exc):
                 raise _Retry("connection failed", None, step.where) from exc
             raise
+        return step.action == "goto" or (step.action == "click" and step.navigates)
 
     def _refused_navigation(self, step: Step, error: str = "") -> None:
         """A navigation the fence refused is the recipe's or the page's doing, not the
@@ -751,7 +774,7 @@ class _Runner:
             member_id=query.member_id, reference=query.reference,
             dob=query.dob.isoformat() if query.dob else "",
             dob_us=query.dob.strftime("%m/%d/%Y") if query.dob else "",
-            claim_number=query.claim_number,
+            claim_number=query.claim_number, npi=query.npi,
             service_date=query.service_date.isoformat() if query.service_date else "",
             service_date_us=query.service_date.strftime("%m/%d/%Y")
             if query.service_date else "")
@@ -759,15 +782,15 @@ class _Runner:
         navigated = False
         try:
             for step in spec.steps:
-                navigated = step.action == "goto" or (step.action == "click" and step.navigates)
                 try:
-                    await self._step(step)
+                    moved = await self._step(step)
                 except _Missing as exc:
                     if await self._present(spec.not_found):
                         return await self._not_found()
                     raise RecipeBroken(f"{self.recipe.name}: the {self.job.kind} page changed"
                                        f" (no {step.selector!r})",
                                        screenshot=await self._shot(), step=exc.step) from exc
+                navigated = moved if moved is not None else navigated
                 if navigated and self.saw_not_found:
                     return await self._not_found()
         finally:
@@ -790,13 +813,13 @@ class _Runner:
         return self._result(False, None, "", {}, None, None, None, await self._shot() or b"")
 
     def _result(self, found: bool, status: str | None, text: str, fields: dict[str, str],
-                units: int | None, start: date | None, end: date | None, shot: bytes
-                ) -> CheckResult:
+                units: int | None, start: date | None, end: date | None, shot: bytes,
+                wording: str = "") -> CheckResult:
         return CheckResult(payer_id=self.job.payer.id, payer_name=self.job.payer.name,
                            recipe=self.recipe.name, kind=self.job.kind, found=found,
                            status=status, status_text=text, units=units, valid_from=start,
                            valid_through=end, fields=fields, screenshot=shot,
-                           checked_at=clock.now())
+                           checked_at=clock.now(), wording=wording or text)
 
     async def _extract(self, spec: KindSpec) -> CheckResult:
         scope: Page | Locator = self.page
@@ -838,7 +861,14 @@ class _Runner:
                                "the recipe's status map", screenshot=shot, step="status")
         return self._result(True, status, status_text, fields,
                             _units(spec.units, fields), _date(spec.valid_from, fields),
-                            _date(spec.valid_through, fields), shot)
+                            _date(spec.valid_through, fields), shot,
+                            fields.get(spec.wording_field, ""))
+
+
+def lookup_value(query: PortalQuery, name: str) -> str:
+    """The query's value for a recipe's look-up name (recipes.LOOKUP_OF), '' when unset."""
+    value = getattr(query, name, "")
+    return value.isoformat() if isinstance(value, date) else str(value or "")
 
 
 def _private_dir() -> str:

@@ -51,6 +51,14 @@ class PortalDisabled(PortalFailure):
     outcome = "disabled"
 
 
+class LookupIncomplete(PortalFailure):
+    """The recipe looks the case up by a value this query lacks (a DOB, an NPI...); said
+    before any visit, so a missing value never reads as "no such case"."""
+
+    task_kind = "portal_failure"
+    outcome = "missing_lookup_value"
+
+
 class OffSiteRefused(PortalFailure):
     """The visit would have left the payer's own origin: the recipe or its file does not
     match the payer's portal address, or the page tried to navigate to another site (the

@@ -18,26 +18,38 @@ from urllib.parse import urljoin, urlsplit
 
 import yaml
 
+from app.domain.pa import PAStatus
 from automations.portal.errors import RecipeInvalid
 
-PA_STATUSES: tuple[str, ...] = ("submitted", "pended", "additional_info_requested", "approved",
-                                "partially_approved", "denied", "cancelled", "expired")
+# PA statuses are the app's own (app.domain.pa.PAStatus), so the docs, the CLI, the JSON
+# and the app say the same word; not_found is the engine's, not a recipe's, to report.
+PA_STATUSES: tuple[str, ...] = tuple(s.value for s in PAStatus if s is not PAStatus.NOT_FOUND)
 ELIGIBILITY_STATUSES: tuple[str, ...] = ("active", "inactive")
 CLAIM_STATUSES: tuple[str, ...] = ("received", "in_process", "pended", "paid", "partially_paid",
                                    "denied")
 KIND_STATUSES: dict[str, tuple[str, ...]] = {
     "pa_status": PA_STATUSES, "eligibility": ELIGIBILITY_STATUSES,
     "claim_status": CLAIM_STATUSES}
+# Names recipes written before the PA vocabulary matched the app's may still use.
+STATUS_ALIASES: dict[str, dict[str, str]] = {
+    "pa_status": {"pended": "pending", "additional_info_requested": "info_requested"}}
 
 # Placeholders a step value may use, besides the recipe's own `vars`.
 BUILTIN_VARS = frozenset({"username", "password", "totp", "member_id", "reference", "dob",
-                          "dob_us", "claim_number", "service_date", "service_date_us"})
+                          "dob_us", "claim_number", "service_date", "service_date_us", "npi"})
+# The look-up values behind the placeholders (a US-format date is the same value).
+LOOKUP_OF = {"member_id": "member_id", "reference": "reference", "dob": "dob",
+             "dob_us": "dob", "claim_number": "claim_number", "service_date": "service_date",
+             "service_date_us": "service_date", "npi": "npi"}
 # The portal log-in: filled only into fields (`fill`), and only on the payer's own origin.
 # Anywhere else (a URL, a select, a row match, a var) a recipe could carry it off-site,
 # so such a recipe is refused when it loads.
 SECRET_VARS = frozenset({"username", "password", "totp"})
 DETECT_KEYS = ("maintenance", "handoff", "session_expired", "login_failed", "mfa_failed")
 STEP_ACTIONS = ("goto", "fill", "select", "click", "check", "expect")
+# A step or a block of steps may carry `if_present: SELECTOR`: it runs only when the
+# selector is on the page at that moment (no waiting), and is skipped, not failed, when
+# it is not: a notice, a survey or a "session will expire" dialog shown only some days.
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -49,11 +61,21 @@ class Step:
     value: str = ""      # goto: path or URL; fill/select: template with {placeholders}
     navigates: bool = True  # click: wait for the page load it starts
     where: str = ""      # position in the file, for error messages
+    if_present: str = ""  # run only when this selector is on the page; else skip
+    steps: tuple["Step", ...] = ()  # action "block": the steps if_present guards
 
     @property
     def label(self) -> str:
         """A PHI-free name for logs and errors (never the filled value)."""
+        if self.action == "block":
+            return f"if {self.if_present}"
         return f"{self.action} {self.selector or self.value}".strip()
+
+    def placeholders(self) -> set[str]:
+        names = set(_PLACEHOLDER.findall(self.value))
+        for inner in self.steps:
+            names |= inner.placeholders()
+        return names
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,8 @@ class KindSpec:
     fields: dict[str, FieldSpec]
     status_field: str
     status_map: tuple[StatusRule, ...]
+    wording_field: str = ""  # its text is the task's wording and evidence (default: status)
+    optional: tuple[str, ...] = ()  # look-up values the portal can search without
     units: ValueSpec | None = None
     valid_from: ValueSpec | None = None
     valid_through: ValueSpec | None = None
@@ -113,6 +137,20 @@ class Recipe:
     def same_as(self, other: "Recipe") -> bool:
         """The same recipe wherever its file was read from."""
         return replace(self, source="") == replace(other, source="")
+
+    def lookup_values(self, kind: str) -> list[str]:
+        """The look-up values (member_id, dob, reference, npi...) the kind's steps and row
+        match use, in a stable order; `recipe test` and the engine ask for each."""
+        spec = self.kinds[kind]
+        used: set[str] = set(_PLACEHOLDER.findall(spec.row_contains))
+        for step in spec.steps:
+            used |= step.placeholders()
+        wanted = {LOOKUP_OF[name] for name in used if name in LOOKUP_OF}
+        return [name for name in dict.fromkeys(LOOKUP_OF.values()) if name in wanted]
+
+    def required_lookups(self, kind: str) -> list[str]:
+        """lookup_values less those the recipe marks `optional`."""
+        return [n for n in self.lookup_values(kind) if n not in self.kinds[kind].optional]
 
     def normalize(self, kind: str, status_text: str) -> str | None:
         """The normalized status for the payer's words, or None when unmapped."""
@@ -340,11 +378,25 @@ def _refuse_secrets(v: _V, text: str, key: str, where: str) -> None:
 def _parse_step(v: _V, raw: Any, key: str, known: frozenset[str] | set[str],
                 base: str) -> Step:
     step = v.mapping(raw, key)
+    guard = ""
+    if "if_present" in step:
+        guard = v.string(step, "if_present", key)
+    if "steps" in step:  # a block: {if_present: SEL, steps: [...]}
+        v.unknown(step, {"if_present", "steps"}, key)
+        if not guard:
+            raise v.fail(f"{key}.if_present", "a block of steps needs if_present: SELECTOR")
+        inner_raw = step["steps"]
+        if not isinstance(inner_raw, list) or not inner_raw:
+            raise v.fail(f"{key}.steps", "must be a non-empty list of steps")
+        inner = tuple(_parse_step(v, s, f"{key}.steps[{i}]", known, base)
+                      for i, s in enumerate(inner_raw))
+        return Step("block", selector=guard, where=key, if_present=guard, steps=inner)
     actions = [a for a in STEP_ACTIONS if a in step]
     if len(actions) != 1:
-        raise v.fail(key, "a step has exactly one of: " + ", ".join(STEP_ACTIONS))
+        raise v.fail(key, "a step has exactly one of: " + ", ".join(STEP_ACTIONS)
+                      + " (or if_present with steps)")
     action = actions[0]
-    v.unknown(step, {action}, key)
+    v.unknown(step, {action, "if_present"}, key)
     body = step[action]
     where = f"{key}.{action}"
     if action == "goto":
@@ -355,7 +407,7 @@ def _parse_step(v: _V, raw: Any, key: str, known: frozenset[str] | set[str],
         if origin_of(urljoin(base, body.replace("{", "").replace("}", ""))) != origin_of(base):
             raise v.fail(where, "leaves the portal's site (" + origin_of(base) + "); a goto "
                          "is a path on the portal or a URL on the same origin")
-        return Step("goto", value=body, where=where)
+        return Step("goto", value=body, where=where, if_present=guard)
     if action in ("click", "check", "expect") and isinstance(body, str):
         body = {"selector": body}
     body = v.mapping(body, where)
@@ -375,7 +427,8 @@ def _parse_step(v: _V, raw: Any, key: str, known: frozenset[str] | set[str],
     navigates = body.get("navigates", action == "click")
     if not isinstance(navigates, bool):
         raise v.fail(f"{where}.navigates", "must be true or false")
-    return Step(action, selector=selector, value=value, navigates=navigates, where=where)
+    return Step(action, selector=selector, value=value, navigates=navigates, where=where,
+                if_present=guard)
 
 
 def _parse_value_spec(v: _V, raw: Any, key: str, fields: dict[str, FieldSpec], *,
@@ -407,7 +460,7 @@ def _parse_kind(v: _V, kind: str, raw: Any, known: frozenset[str] | set[str],
     key = f"kinds.{kind}"
     spec = v.mapping(raw, key)
     v.unknown(spec, {"steps", "sentinels", "not_found", "row", "fields", "status", "units",
-                     "valid_from", "valid_through"}, key)
+                     "valid_from", "valid_through", "wording", "optional"}, key)
     steps_raw = spec.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         raise v.fail(f"{key}.steps", "must be a non-empty list of steps")
@@ -464,14 +517,23 @@ def _parse_kind(v: _V, kind: str, raw: Any, known: frozenset[str] | set[str],
         v.unknown(rule, {"match", "status"}, rkey)
         match = v.regex(v.string(rule, "match", rkey), f"{rkey}.match")
         normalized = v.string(rule, "status", rkey)
+        normalized = STATUS_ALIASES.get(kind, {}).get(normalized, normalized)
         if normalized not in allowed_statuses:
             raise v.fail(f"{rkey}.status", f"{normalized!r} is not a normalized {kind} status; "
                          "one of: " + ", ".join(allowed_statuses))
         rules.append(StatusRule(match, normalized))
+    optional = v.selectors(spec.get("optional"), f"{key}.optional")
+    for name in optional:
+        if name not in set(LOOKUP_OF.values()):
+            raise v.fail(f"{key}.optional", f"{name!r} is not a look-up value; one of: "
+                         + ", ".join(dict.fromkeys(LOOKUP_OF.values())))
+    wording_field = v.string(spec, "wording", key, required=False) or status_field
+    if wording_field not in fields:
+        raise v.fail(f"{key}.wording", f"names no extracted field (have: {', '.join(fields)})")
     return KindSpec(
         kind=kind, steps=steps, sentinels=sentinels, not_found=not_found, row=row,
         row_contains=row_contains, fields=fields, status_field=status_field,
-        status_map=tuple(rules),
+        status_map=tuple(rules), wording_field=wording_field, optional=optional,
         units=_parse_value_spec(v, spec.get("units"), f"{key}.units", fields, dates=False),
         valid_from=_parse_value_spec(v, spec.get("valid_from"), f"{key}.valid_from", fields,
                                      dates=True),

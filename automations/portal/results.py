@@ -30,10 +30,14 @@ class CheckResult:
     attempts: int = 1
     duration_ms: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The text of the field the recipe names as `wording` (else the status text): the
+    # payer's own words for the task, the evidence, and any date or day count they state.
+    wording: str = ""
 
     def evidence(self, label: str | None = None) -> NewEvidence:
         """The result page screenshot, ready for app.queue.create_task(evidence=[...])."""
-        text = self.status_text if self.found else "no matching case on the portal"
+        text = (self.wording or self.status_text) if self.found \
+            else "no matching case on the portal"
         return NewEvidence(label=label or f"{self.payer_name} portal ({self.kind})",
                            excerpt=text, blob=self.screenshot, mime="image/png")
 

@@ -12,6 +12,7 @@ from app.identity import Session
 from app.services import patients
 from automations.portal.errors import (
     HumanHandoff,
+    LookupIncomplete,
     PortalDisabled,
     PortalFailure,
     RecipeBroken,
@@ -52,6 +53,9 @@ def failure_task(session: Session, payer: Payer | int | str, recipe: str, error:
     elif isinstance(error, HumanHandoff):
         title = f"{p.name} portal needs a person"
         priority, due = queue.PRIORITY_HIGH, timedelta(hours=8)
+    elif isinstance(error, LookupIncomplete):
+        title = f"{p.name}: portal check needs a value the record lacks"
+        priority, due = queue.PRIORITY_NORMAL, timedelta(hours=24)
     elif isinstance(error, PortalDisabled):
         title = f"{p.name}: portal check not run"
         priority, due = queue.PRIORITY_NORMAL, timedelta(hours=24)
@@ -63,9 +67,15 @@ def failure_task(session: Session, payer: Payer | int | str, recipe: str, error:
         evidence.append(queue.NewEvidence(label=f"Portal screenshot ({error.outcome})",
                                           excerpt=error.reason, blob=error.screenshot,
                                           mime="image/png"))
-    draft = f"{error}\n\n{_WHAT_TO_DO[task_kind]}"
+    what = ("Add the missing value to the patient's or the PA's record (the recipe searches "
+            "the portal by it), then check again." if isinstance(error, LookupIncomplete)
+            else _WHAT_TO_DO[task_kind])
+    draft = f"{error}\n\n{what}"
+    key = f"portal:{task_kind}:{p.id}:{recipe or '-'}:{kind}:{day}"
+    if isinstance(error, LookupIncomplete):  # the record's to fix: one task per record
+        key += f":{subject_type}:{subject_id}"
     task, _created = queue.create_task(
-        session, task_kind, f"portal:{task_kind}:{p.id}:{recipe or '-'}:{kind}:{day}", title,
+        session, task_kind, key, title,
         draft=draft, due_at=clock.now() + due, priority=priority, subject_type="payer",
         subject_id=p.id, evidence=evidence,
         payload={"payer_id": p.id, "recipe": recipe, "kind": kind, "outcome": error.outcome,

@@ -31,8 +31,11 @@ from automations.sandbox_portal.seed import (
 
 # offsite_pixel: every page loads an image from `target` (a third-party tracker);
 # offsite_redirect: signing in redirects to `target` (a hijacked or phishing portal).
+# survey: Northwind's search page opens a feedback dialog over the form (give a count for
+# "some days"); letters: Northwind's results carry the payer's letter, with a reply date or
+# an appeal window in its own words.
 FAULTS = ("slow", "http_500", "session_expiry", "layout_changed", "captcha", "interstitial",
-          "maintenance", "offsite_pixel", "offsite_redirect")
+          "maintenance", "offsite_pixel", "offsite_redirect", "survey", "letters")
 PORTALS = ("clearing", "northwind", "bluestem")
 SESSION_IDLE_SECONDS = 15 * 60
 
@@ -530,7 +533,15 @@ class Northwind(Portal):
                 f" | <a id='{ids['nw-nav-claims']}' href='/northwind/claims'>Claims</a> | "
                 "<a id='nw-signout' href='/northwind/signout'>Sign out</a></nav>"))
         if path == "priorauth" and method == "GET":
-            return self.page("Prior authorizations", (
+            survey = ""
+            if self.state.fire("survey", self.name):  # covers the form until dismissed
+                survey = ("<div id='nw-survey' role='dialog' style='position:fixed;inset:0;"
+                          "background:rgba(0,0,0,.45);z-index:10'><div style='background:#fff;"
+                          "margin:120px auto;padding:24px;width:360px'><p>How are we doing? "
+                          "Take a 2-minute survey.</p><button id='nw-survey-close' "
+                          "type='button' onclick=\"document.getElementById('nw-survey')"
+                          ".remove()\">No thanks</button></div></div>")
+            return self.page("Prior authorizations", survey + (
                 "<h1>Prior Authorization Lookup</h1><form method='post' "
                 "action='/northwind/priorauth'>"
                 f"<p><label>Member ID<br><input id='{ids['nw-member']}' name='member'></label>"
@@ -548,12 +559,15 @@ class Northwind(Portal):
                 return self.page("Results", head + (
                     f"<p id='{ids['nw-no-results']}'>We couldn't find any authorizations for "
                     "that search.</p>"))
+            letters = self.state.is_on("letters", self.name)
             rows = "".join(
                 f"<tr><td class='{ids['nw-authnum-cell']}'>{escape(c['reference'])}</td>"
                 f"<td class='nw-member'>{escape(c['member_id'])}</td>"
                 f"<td class='nw-service'>CPT {escape(c['service_code'])}</td>"
                 f"<td class='{ids['nw-status']}'>{escape(word(NORTHWIND_WORDS, c, e))}</td>"
-                f"<td class='nw-updated'>{us_date(self.updated(c, e))}</td></tr>"
+                f"<td class='nw-updated'>{us_date(self.updated(c, e))}</td>"
+                + (f"<td class='nw-letter'>{escape(self.letter(c, e))}</td>" if letters
+                   else "") + "</tr>"
                 for c, e in found)
             return self.page("Results", head + (
                 f"<table id='{ids['nw-pa-table']}'><thead><tr><th>Auth #</th><th>Member ID"
@@ -588,6 +602,19 @@ class Northwind(Portal):
                 f"${escape(c['billed'])}</td></tr><tr><th>Status</th>"
                 f"<td class='{ids['nw-claim-status']}'>{escape(status)}</td></tr></table>"))
         return Response("<h1>Page not found</h1>", 404)
+
+    @classmethod
+    def letter(cls, case: dict[str, Any], event: dict[str, Any]) -> str:
+        """The payer's letter, with its deadline in its own words."""
+        sent = date.fromisoformat(cls.updated(case, event))
+        if event["status"] == "additional_info_requested":
+            due = (sent + timedelta(days=10)).strftime("%m/%d/%Y")
+            return (f"Letter of {sent:%m/%d/%Y}: we need the last two office notes to "
+                    f"decide. A reply is due by {due}.")
+        if event["status"] == "denied":
+            return (f"Letter of {sent:%m/%d/%Y}: the service is not medically necessary as "
+                    "documented. You may appeal within 180 days of this letter.")
+        return ""
 
     @staticmethod
     def updated(case: dict[str, Any], event: dict[str, Any]) -> str:

@@ -97,8 +97,16 @@ class PortalStatusSource:
         return self._payers[payer_id]
 
     def can_check(self, session: Session, target: CheckTarget) -> bool:
+        return not self.skip_reason(session, target)
+
+    def skip_reason(self, session: Session, target: CheckTarget) -> str:
+        """Why this PA is not looked up at the portal ('' when it is)."""
         payer = self._payer(session, target.payer_id)
-        return bool(payer.portal_recipe) and payer.portal_enabled
+        if not payer.portal_recipe:
+            return f"payer {payer.id} has no portal recipe"
+        if not payer.portal_enabled:
+            return f"portal checks are off for payer {payer.id}"
+        return ""
 
     def fetch(self, session: Session, targets: list[CheckTarget]) -> list[StatusReport]:
         from automations.portal import PortalQuery
@@ -121,6 +129,7 @@ class PortalStatusSource:
                                 wording=result.status_text or "no matching case",
                                 evidence=result.evidence(), checked_at=result.checked_at)
         today = result.checked_at.date()
+        words = result.wording or result.status_text  # the recipe's `wording` field
         try:
             status = (wording.from_source(result.status) if result.status
                       else wording.normalize(result.status_text))
@@ -130,15 +139,22 @@ class PortalStatusSource:
             if not result.status:
                 return StatusReport(target.pa_id, source, error=RecipeBroken(
                     f"status wording not recognised: {exc}", screenshot=result.screenshot))
+        respond_by, within = (reading.respond_by, reading.respond_within_days) if reading \
+            else (None, None)
+        if words != result.status_text:  # dates and day counts in the payer's letter text
+            try:
+                stated_by, stated_within = wording.deadline(words, today, status)
+            except wording.UnknownWording:
+                stated_by, stated_within = None, None
+            respond_by, within = stated_by or respond_by, stated_within or within
         return StatusReport(
-            target.pa_id, source, status=status, wording=result.status_text,
+            target.pa_id, source, status=status, wording=words,
             approved_units=result.units if result.units is not None else (
                 reading.units if reading else None),
             approved_from=result.valid_from or (reading.from_date if reading else None),
             approved_through=result.valid_through or (
                 reading.through_date if reading else None),
-            respond_by=reading.respond_by if reading else None,
-            respond_within_days=reading.respond_within_days if reading else None,
+            respond_by=respond_by, respond_within_days=within,
             evidence=result.evidence(), checked_at=result.checked_at)
 
     def report_failure(self, session: Session, target: CheckTarget,
@@ -166,12 +182,13 @@ class CheckSummary:
     skipped: int = 0
     changes: list[dict[str, Any]] = field(default_factory=list)  # {pa_id, from, to}
     failed_pa_ids: list[int] = field(default_factory=list)
+    skipped_pas: list[dict[str, Any]] = field(default_factory=list)  # {pa_id, reason}
 
     def to_json(self) -> dict[str, Any]:
         return {"checked": self.checked, "changed": self.changed, "unchanged": self.unchanged,
                 "tasks_created": self.tasks_created, "tasks_updated": self.tasks_updated,
                 "failures": self.failures, "skipped": self.skipped, "changes": self.changes,
-                "failed_pa_ids": self.failed_pa_ids}
+                "failed_pa_ids": self.failed_pa_ids, "skipped_pas": self.skipped_pas}
 
     def line(self) -> str:
         return (f"checked {self.checked}, changed {self.changed}, tasks created "
@@ -283,6 +300,11 @@ def run_checks(system: Session, source: StatusSource, *, pa_ids: list[int] | Non
     targets = pa_svc.check_targets(system, pa_ids)
     checkable = [t for t in targets if source.can_check(system, t)]
     summary.skipped = len(targets) - len(checkable)
+    why = getattr(source, "skip_reason", None)
+    for t in targets:
+        if t not in checkable:
+            summary.skipped_pas.append({"pa_id": t.pa_id, "reason": why(system, t) if why
+                                        else f"{source.name} cannot look it up"})
     for t in targets:
         if t not in checkable:  # still plan its next look so the scheduler moves on
             _plan_next(system, pa_svc.get_prior_auth_unchecked(system, t.pa_id), cfg, cadence,

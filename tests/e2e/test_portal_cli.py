@@ -122,8 +122,27 @@ def test_recipe_test_rejects_an_invalid_file(cli_vault: Path, tmp_path: Path,
                    .replace("{member_id}", "{member}"), encoding="utf-8")
     code, out, err = run(capsys, "recipe", "test", str(bad), "--member-id", "X")
     assert code == 1
-    assert str(bad) in err and "kinds.pa_status.steps[1].fill.value" in err
+    assert str(bad) in err and "kinds.pa_status.steps[2].fill.value" in err
     assert "unknown placeholder {member}" in err
+
+
+def test_recipe_test_names_the_lookup_value_it_lacks(cli_vault: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A recipe that searches by DOB and NPI: recipe test names what to give, before any
+    visit, instead of a "not found" from the portal."""
+    path = tmp_path / "northwind.yaml"
+    path.write_text((builtin_recipes_dir() / "northwind.yaml").read_text(encoding="utf-8")
+                    .replace('      - fill: {selector: "#nw-authnum", value: "{reference}"}',
+                             '      - fill: {selector: "#nw-authnum", value: "{reference}"}\n'
+                             '      - fill: {selector: "#nw-dob", value: "{dob_us}"}\n'
+                             '      - fill: {selector: "#nw-npi", value: "{npi}"}'),
+                    encoding="utf-8")
+    code, out, err = run(capsys, "recipe", "test", str(path), "--member-id", "X")
+    assert code == 2 and out == ""
+    assert "looks pa_status up by member_id, reference, dob, npi; give --dob --npi" in err
+    code, out, err = run(capsys, "recipe", "test", str(path), "--member-id", "X",
+                         "--dob", "04/12/1975")
+    assert code == 2 and "--dob takes a date as YYYY-MM-DD" in err
 
 
 def test_portal_set_refuses_a_non_manager(cli_vault: Path,

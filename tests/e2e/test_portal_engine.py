@@ -135,10 +135,10 @@ def visits(session: Session) -> list[dict[str, Any]]:
     ("bluestem_medicaid", PortalQuery("BS3000001", "BSM-88001"), "partially_approved",
      "APPROVED - MODIFIED", 10, TODAY - timedelta(days=3) + timedelta(days=120)),
     ("bluestem_medicaid", PortalQuery("BS3000002", "BSM-88002"),
-     "additional_info_requested", "RFI ISSUED", None, None),
+     "info_requested", "RFI ISSUED", None, None),
     ("clearinghouse_summit", PortalQuery("SU4000001", "SUM-5501"), "approved",
      "Certified – 8 units through", 8, TODAY - timedelta(days=5) + timedelta(days=120)),
-    ("clearinghouse_summit", PortalQuery("SU4000002", "SUM-5502"), "pended",
+    ("clearinghouse_summit", PortalQuery("SU4000002", "SUM-5502"), "pending",
      "Pended for clinical review", None, None),
     ("clearinghouse_harbor", PortalQuery("HB5000001", "HQ-0301"), "denied",
      "Not certified – not medically necessary", None, None),
@@ -173,7 +173,7 @@ def test_status_advances_with_simulated_days(portals: Session, engine: PortalEng
                                             sandbox: SandboxPortal) -> None:
     query = PortalQuery("NW2000002", "NW-7003")
     assert engine.check(portals, "Northwind National Health", "pa_status",
-                        query).status == "pended"
+                        query).status == "pending"
     assert admin(sandbox, "clock", day=3)["offset_days"] == 3
     later = engine.check(portals, "Northwind National Health", "pa_status", query)
     assert later.status == "approved" and later.units == 12
@@ -215,8 +215,8 @@ def test_check_many_keeps_order_and_groups_logins(portals: Session, engine: Port
     assert [o.query.reference for o in outcomes] == [c.reference for c in CASES]
     assert all(o.result is not None and o.result.found for o in outcomes)
     assert [o.result.status for o in outcomes if o.result] == [
-        "approved", "denied", "pended", "partially_approved", "additional_info_requested",
-        "approved", "pended", "denied"]
+        "approved", "denied", "pending", "partially_approved", "info_requested",
+        "approved", "pending", "denied"]
     assert len(visits(portals)) == len(CASES)
 
 

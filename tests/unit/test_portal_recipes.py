@@ -47,14 +47,14 @@ def test_builtin_recipes_cover_the_demo_payers_and_kinds() -> None:
 
 
 @pytest.mark.parametrize("recipe, words, status", [
-    ("northwind", "Pended for clinical review", "pended"),
-    ("northwind", "Pended – additional information needed", "additional_info_requested"),
+    ("northwind", "Pended for clinical review", "pending"),
+    ("northwind", "Pended – additional information needed", "info_requested"),
     ("northwind", "Approved – 12 units through 03/31", "approved"),
     ("northwind", "Approved in part – 6 of 12 units through 03/31", "partially_approved"),
     ("northwind", "Denied – not medically necessary", "denied"),
     ("bluestem_medicaid", "APPROVED - MODIFIED", "partially_approved"),
     ("bluestem_medicaid", "RFI ISSUED - AWAITING PROVIDER RESPONSE",
-     "additional_info_requested"),
+     "info_requested"),
     ("clearinghouse_summit", "Not certified – not medically necessary", "denied"),
     ("clearinghouse_harbor", "Certified – 8 units through 03/31/2027", "approved"),
     ("northwind", "Something new the payer invented", None),

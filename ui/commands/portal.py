@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                                    "this recipe)")
     p.add_argument("--kind", default="pa_status",
                    choices=["pa_status", "eligibility", "claim_status"])
+    # Every look-up value a recipe may search by; the recipe says which it uses.
     p.add_argument("--member-id", default="")
     p.add_argument("--reference", default="")
     p.add_argument("--claim-number", default="")
+    p.add_argument("--dob", default="", help="date of birth, YYYY-MM-DD")
+    p.add_argument("--service-date", default="", help="date of service, YYYY-MM-DD")
+    p.add_argument("--npi", default="", help="default: the practice's NPI")
     p.add_argument("--screenshot", type=Path,
                    help="write the result page PNG here (an explicit export; it may hold PHI)")
     p.set_defaults(handler=cmd_recipe_test)
@@ -201,15 +206,35 @@ def _export_screenshot(session: Any, path: Path, png: bytes, recipe_name: str) -
     path.write_bytes(png)
 
 
+def _day(text: str, flag: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} takes a date as YYYY-MM-DD, not {text!r}") from exc
+
+
 def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:
     from app.services import patients
     from automations.portal import PortalEngine, PortalFailure, PortalQuery, load_recipe_file
     recipe = load_recipe_file(args.file)  # validation errors name the file and key
     if args.kind not in recipe.kinds:
         raise ValidationError(f"{args.file}: the recipe has no {args.kind} look-up")
-    if not args.member_id:
-        raise UsageError("give --member-id (and --reference or --claim-number)")
+    dob, service_date = _day(args.dob, "--dob"), _day(args.service_date, "--service-date")
+    query = PortalQuery(member_id=args.member_id, reference=args.reference,
+                        claim_number=args.claim_number, dob=dob, service_date=service_date,
+                        npi=args.npi, subject_type="recipe_test")
     session = ctx.session()
+    from app.services import practice
+    from automations.portal.engine import lookup_value
+    npi = args.npi or str(practice.get_setting(session, "practice_npi"))
+    missing = [n for n in recipe.required_lookups(args.kind)
+               if not (npi if n == "npi" else lookup_value(query, n))]
+    if missing:  # named here, not reported later as "not found"
+        raise UsageError(f"recipe {recipe.name!r} looks {args.kind} up by "
+                         + ", ".join(recipe.lookup_values(args.kind)) + "; give "
+                         + " ".join(f"--{n.replace('_', '-')}" for n in missing))
     if args.payer:
         payer = patients.find_payer(session, args.payer)
     else:
@@ -217,8 +242,6 @@ def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:
         if not users:
             raise ValidationError(f"no payer uses recipe {recipe.name!r}; pass --payer")
         payer = users[0]
-    query = PortalQuery(member_id=args.member_id, reference=args.reference,
-                        claim_number=args.claim_number, subject_type="recipe_test")
     with PortalEngine.from_settings(session, min_interval_seconds=0, attempts=1) as engine:
         try:
             result = engine.check(session, payer, args.kind, query, recipe=recipe)
@@ -232,6 +255,7 @@ def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:
         _export_screenshot(session, args.screenshot, result.screenshot, recipe.name)
     data = {"ok": True, "recipe": recipe.name, "payer": payer.name, "kind": args.kind,
             "found": result.found, "status": result.status, "status_text": result.status_text,
+            "wording": result.wording,
             "units": result.units,
             "valid_from": result.valid_from.isoformat() if result.valid_from else None,
             "valid_through": result.valid_through.isoformat() if result.valid_through
