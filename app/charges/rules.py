@@ -22,9 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any
-
 from app.charges.crosswalk import Crosswalk, short_system
+from app.domain.specs import EvidenceSpec, TaskSpec
 
 KIND = "charge_review"
 PRIORITY_HIGH, PRIORITY_NORMAL = 1, 2
@@ -89,27 +88,6 @@ class Thresholds:
     em_min_visits: int = 20         # a provider's distribution needs this many E/M visits
     em_max_share: float = 0.05      # a level at or under this share of them is an outlier
     due_days: int = 7
-
-
-@dataclass(frozen=True)
-class EvidenceSpec:
-    label: str
-    excerpt: str
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    kind: str
-    natural_key: str
-    title: str
-    draft: str
-    due_at: datetime | None
-    priority: int
-    subject_type: str
-    subject_id: str
-    patient_id: int
-    payload: dict[str, Any]
-    evidence: tuple[EvidenceSpec, ...]
 
 
 def _units(b: Billed) -> Decimal:

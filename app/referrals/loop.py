@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.domain.specs import TaskSpec
+
 STEPS = ("sent", "scheduled", "seen", "report_received")
 STEP_LABEL = {"sent": "referral sent", "scheduled": "visit scheduled",
               "seen": "patient seen", "report_received": "consult report received"}
@@ -63,19 +65,7 @@ def due_at(ref: Outbound, days: LoopDays) -> datetime | None:
     return ref.last_at + timedelta(days=getattr(days, step))
 
 
-@dataclass(frozen=True)
-class FollowUp:
-    kind: str
-    natural_key: str
-    title: str
-    draft: str
-    due_at: datetime
-    priority: int
-    patient_id: int | None
-    payload: dict[str, object]
-
-
-def overdue(ref: Outbound, now: datetime, days: LoopDays) -> FollowUp | None:
+def overdue(ref: Outbound, now: datetime, days: LoopDays) -> TaskSpec | None:
     """The follow-up for a step past its due time, else None."""
     step = next_step(ref.last_step)
     due = due_at(ref, days)
@@ -88,7 +78,7 @@ def overdue(ref: Outbound, now: datetime, days: LoopDays) -> FollowUp | None:
                     "call the patient to rebook.",
             "report_received": f"Ask {ref.to} for the consult report (fax or portal) and "
                                "file it with the chart."}[step]
-    return FollowUp(
+    return TaskSpec(
         kind="referral_followup",
         natural_key=f"referral:out:{ref.referral_id}:overdue:{step}",
         title=f"Referral {ref.referral_id} to {ref.specialty or ref.to}: "
@@ -99,6 +89,6 @@ def overdue(ref: Outbound, now: datetime, days: LoopDays) -> FollowUp | None:
                f"(offhold referral step {ref.referral_id} {step})."),
         due_at=now + timedelta(days=1),
         priority=PRIORITY_HIGH if ref.urgency in ("urgent", "emergent") else PRIORITY_NORMAL,
-        patient_id=ref.patient_id,
+        subject_type="referral", subject_id=str(ref.referral_id), patient_id=ref.patient_id,
         payload={"referral_id": ref.referral_id, "step": step, "due": due.isoformat(),
                  "days_late": late})

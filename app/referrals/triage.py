@@ -10,12 +10,13 @@ the patient's name.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from app.domain.specs import EvidenceSpec, TaskSpec
 from app.referrals import IncomingReferral
 from app.rulefiles import load_rule_file, parse_rule_text
 
@@ -184,30 +185,12 @@ def triage(ref: IncomingReferral, rules: TriageRules, *, plan_type: str = "",
                               f"{days} day(s).", days)
 
 
-@dataclass(frozen=True)
-class EvidenceSpec:
-    label: str
-    excerpt: str
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    kind: str
-    natural_key: str
-    title: str
-    draft: str
-    due_at: datetime
-    priority: int
-    payload: dict[str, Any]
-    evidence: tuple[EvidenceSpec, ...] = field(default_factory=tuple)
-
-
 ACTION_LABEL = {"schedule": "schedule", "request_records": "request records",
                 "decline": "decline"}
 
 
 def triage_task(referral_id: int, ref: IncomingReferral, decision: Decision, now: datetime,
-                today: date, *, patient_matched: bool) -> TaskSpec:
+                today: date, *, patient_id: int | None) -> TaskSpec:
     """The referral_triage task: the suggested action as the draft, the source excerpt and
     the rule that decided as evidence. `now` aware UTC; `today` the practice's date."""
     action = ACTION_LABEL[decision.action]
@@ -222,7 +205,7 @@ def triage_task(referral_id: int, ref: IncomingReferral, decision: Decision, now
         f"Why: {decision.reason}",
         f"Urgency: {decision.urgency}" + (f" ({', '.join(decision.matched)})"
                                           if decision.matched else " (no urgency signal)"),
-        "" if patient_matched else "No patient on file matches the referral: check the name "
+        "" if patient_id is not None else "No patient on file matches the referral: check the name "
                                    "and date of birth, or add the patient.",
     ] if line)
     source = {"fhir": "FHIR ServiceRequest", "ccda": "C-CDA referral note",
@@ -246,6 +229,7 @@ def triage_task(referral_id: int, ref: IncomingReferral, decision: Decision, now
                                             + (", ".join(decision.matched) or "default class"))]
     return TaskSpec(
         kind="referral_triage", natural_key=f"referral:in:{referral_id}",
+        subject_type="referral", subject_id=str(referral_id), patient_id=patient_id,
         title=f"Referral ({decision.urgency}): {action}"[:200], draft=draft,
         due_at=now + timedelta(hours=decision.respond_within_hours),
         priority=PRIORITY_HIGH if decision.urgency in ("emergent", "urgent")

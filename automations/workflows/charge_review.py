@@ -15,12 +15,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from app import clock, queue
+from app import clock
 from app.charges.crosswalk import Crosswalk, load_crosswalk
 from app.charges.rules import Thresholds, review
 from app.identity import Session
 from app.services import charges, practice
 from app.services.prior_auth import practice_zone
+from automations.workflows.specs import queue_spec
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,7 @@ def review_charges(session: Session, *, start: date | None = None, end: date | N
     result = ChargeReviewResult(encounters=len(encounters), findings=len(specs))
     with session.vault.write():
         for spec in specs:
-            task, created = queue.create_task(
-                session, spec.kind, spec.natural_key, spec.title, draft=spec.draft,
-                due_at=spec.due_at, priority=spec.priority, subject_type=spec.subject_type,
-                subject_id=spec.subject_id, patient_id=spec.patient_id, payload=spec.payload,
-                evidence=[queue.NewEvidence(e.label, excerpt=e.excerpt)
-                          for e in spec.evidence],
-                update_open=False)
+            task, created = queue_spec(session, spec)
             if created:
                 result.created.append(task.id)
     log.info("charge review: %s encounters, %s findings, %s new tasks", result.encounters,

@@ -26,6 +26,7 @@ from app.referrals.sources import detect, read_ccda, read_letter, read_service_r
 from app.referrals.triage import TriageRules, load_rules, triage, triage_task
 from app.services import referrals
 from app.services.prior_auth import practice_zone
+from automations.workflows.specs import queue_spec
 
 log = logging.getLogger(__name__)
 MIME = {"ccda": "application/xml", "fhir": "application/fhir+json"}
@@ -78,16 +79,9 @@ def import_referral(session: Session, data: bytes, filename: str = "", *,
                 result.duplicates += 1
                 continue
             result.unmatched += patient_id is None
-            spec = triage_task(referral_id, ref, decision, now, today,
-                               patient_matched=patient_id is not None)
-            evidence = [queue.NewEvidence(e.label, excerpt=e.excerpt) for e in spec.evidence]
-            evidence.append(queue.NewEvidence("Source document", excerpt=f"{kind} ({mime})",
-                                              blob=data, mime=mime))
-            task, _created = queue.create_task(
-                session, spec.kind, spec.natural_key, spec.title, draft=spec.draft,
-                due_at=spec.due_at, priority=spec.priority, subject_type="referral",
-                subject_id=referral_id, patient_id=patient_id, payload=spec.payload,
-                evidence=evidence, update_open=False)
+            spec = triage_task(referral_id, ref, decision, now, today, patient_id=patient_id)
+            task, _created = queue_spec(session, spec, [queue.NewEvidence(
+                "Source document", excerpt=f"{kind} ({mime})", blob=data, mime=mime)])
             referrals.link_task(session, conn, referral_id, task.id)
             result.tasks.append(task.id)
     log.info("referral import (%s): %s referrals, %s tasks, %s already stored", kind,
@@ -105,11 +99,7 @@ def check_referral_loops(session: Session) -> list[int]:
             if (f := overdue(ref, now, days)) is not None]
     with session.vault.write() as conn:
         for ref, follow in late:
-            task, created = queue.create_task(
-                session, follow.kind, follow.natural_key, follow.title, draft=follow.draft,
-                due_at=follow.due_at, priority=follow.priority, subject_type="referral",
-                subject_id=ref.referral_id, patient_id=follow.patient_id,
-                payload=dict(follow.payload), update_open=False)
+            task, created = queue_spec(session, follow)
             if created:
                 referrals.note_overdue(session, conn, ref.referral_id,
                                        str(follow.payload["step"]), task.id)

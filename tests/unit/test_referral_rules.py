@@ -112,7 +112,7 @@ def test_task_spec_names_no_patient() -> None:
     r = ref(patient_last="Zzyzxquell", patient_first="Quintessa", reason="Worsening ulcer",
             referring="Dr. Ames")
     d = triage(r, RULES)
-    spec = triage_task(9, r, d, NOW, date(2026, 11, 20), patient_matched=False)
+    spec = triage_task(9, r, d, NOW, date(2026, 11, 20), patient_id=None)
     assert spec.natural_key == "referral:in:9" and spec.kind == "referral_triage"
     assert spec.title == "Referral (urgent): schedule" and spec.priority == 1
     assert "Schedule within 3 day(s) (by 2026-11-23)" in spec.draft
