@@ -433,7 +433,7 @@ class ModesPage(QWizardPage):
         self.setTitle("Shadow mode first")
         self.setSubTitle("Every kind of work starts in shadow mode: OffHold drafts what it "
                          "would do and people see it, but nothing is sent or changed until "
-                         "you move a kind to 'approve each' (Dashboard → modes).")
+                         "you move a kind to 'approve each' (Settings → Action modes).")
         kinds = QListWidget()
         kinds.addItems([f"{spec.label}: shadow" for spec in KINDS.values()])
         layout = QVBoxLayout(self)
