@@ -3,6 +3,8 @@
 An encounter is one patient on one date of service: what the chart documents that day
 (procedures, immunizations, billable observations, the visit itself) beside what the
 claims bill for that day. Flags, each a `charge_review` task for the biller:
+Only days the practice saw the patient count (a documented visit, a kept appointment or a
+claim): chart items on other days are history from elsewhere, not charges.
 - `missing`      documented and billable, but no claim line bills it
 - `no_charge`    a documented visit with nothing billed at all that day
 - `unsupported`  billed, but nothing documented that day accounts for it
@@ -68,10 +70,18 @@ class Encounter:
     provider: str = ""  # from the day's appointment; '' when unknown
     documented: list[Documented] = field(default_factory=list)
     billed: list[Billed] = field(default_factory=list)
+    appointment: bool = False  # a kept appointment at the practice that day
 
     @property
     def has_visit(self) -> bool:
         return any(d.kind == "encounter" for d in self.documented)
+
+    @property
+    def seen_here(self) -> bool:
+        """The practice saw the patient that day: a documented visit, a kept appointment
+        or a claim. Chart items on other days are history recorded here (a flu shot at
+        the pharmacy, an outside lab), not charges."""
+        return self.has_visit or self.appointment or bool(self.billed)
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,8 @@ def compare(enc: Encounter, crosswalk: Crosswalk) -> list[Flag]:
     """The documented-vs-billed flags of one encounter (no E/M outliers: those need the
     provider's distribution, see `em_outliers`)."""
     flags: list[Flag] = []
+    if not enc.seen_here:
+        return flags
     # Each documented billable item is a group: the alternatives that account for it.
     groups: dict[tuple[str, ...], list[Documented]] = defaultdict(list)
     admin_kinds: dict[str, list[Documented]] = defaultdict(list)

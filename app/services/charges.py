@@ -73,12 +73,13 @@ def charge_encounters(session: Session, start: date, end: date) -> list[Encounte
             pmarks = ",".join("?" * len(patients))
             for pid, provider, start_at in conn.execute(
                     f"SELECT patient_id, provider, start_at FROM appointments WHERE patient_id "
-                    f"IN ({pmarks}) AND status != 'cancelled' AND provider != '' ORDER BY "
+                    f"IN ({pmarks}) AND status NOT IN ('cancelled','no_show') ORDER BY "
                     "start_at", patients):
                 local_day = datetime.fromisoformat(str(start_at)).astimezone(zone).date()
                 found = encounters.get((int(pid), local_day.isoformat()))
-                if found is not None and not found.provider:
-                    found.provider = str(provider)
+                if found is not None:
+                    found.appointment = True
+                    found.provider = found.provider or str(provider)
     return [encounters[k] for k in sorted(encounters)]
 
 

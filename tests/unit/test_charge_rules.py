@@ -113,6 +113,13 @@ def test_visit_with_nothing_billed_is_one_no_charge_finding() -> None:
     assert {d.record_id for d in found[0].documented} == {1, 2, 3}
 
 
+def test_chart_items_on_a_day_the_practice_did_not_see_the_patient_are_history() -> None:
+    shot = [doc(2, "immunization", CVX, "140")]
+    assert flags(Encounter(1, DAY, "", list(shot), [])) == set()  # e.g. at the pharmacy
+    seen = Encounter(1, DAY, "Dr. A", list(shot), [], appointment=True)
+    assert flags(seen) == {("missing", "90655"), ("missing", "90460")}
+
+
 def test_unmapped_observation_is_not_a_charge() -> None:
     enc = Encounter(1, DAY, "Dr. A", [visit(), doc(2, "observation", LOINC, "8302-2"),
                                      doc(3, "procedure", SNOMED, "430193006")],
