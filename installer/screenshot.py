@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,6 +32,45 @@ def _reexec_under_xvfb(out: Path) -> int | None:
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable,
            str(Path(__file__).resolve()), str(out)]
     return subprocess.call(cmd, env=env)
+
+
+def _remittance_shots(window: Any, tmp: Path, save: Any, settle: Any) -> None:
+    """Import a synthetic 835 (a paid line beside a denied one), open its claim and the
+    letter of its denial task."""
+    from datetime import date, timedelta
+    from decimal import Decimal as D
+
+    from app.x12.synth import SynthClaim, SynthLine, build_835
+    paid = date.today() - timedelta(days=3)
+    era = tmp / "shot.835"
+    era.write_bytes(build_835([SynthClaim(
+        "SHOT1", "1", "ZZYZXQUELL", "QUINTESSA", "ZQM4455667", paid - timedelta(days=20), [
+            SynthLine("99213", D("150.00"), D("90.00"),
+                      [("CO", "45", D("40.00")), ("PR", "3", D("20.00"))]),
+            SynthLine("36415", D("25.00"), D("0.00"), [("CO", "50", D("25.00"))], ["N115"])],
+        payer_claim_number="PCNSHOT1")], payer_name="Screenshot Health", payer_id="SHOT",
+        trace="SHOT-T1", paid_on=paid))
+    window.show_page("remittances")
+    page = window.pages["remittances"]
+    page.path.setText(str(era))
+    page.import_file()
+    for _ in range(100):
+        settle(100)
+        if any(r["trace_number"] == "SHOT-T1" for r in page.remits):
+            break
+    else:
+        print(f"the 835 was not imported: {window.bridge.history[-1:]}")
+        return
+    page.list.setCurrentCell(next(i for i, r in enumerate(page.remits)
+                                  if r["trace_number"] == "SHOT-T1"), 0)
+    settle(400)
+    page.claims.setCurrentCell(0, 0)
+    settle(400)
+    save(window, "remittance-claim.png")
+    page.open_letter()
+    settle(800)
+    save(page.letter_dialog, "letter-preview.png")
+    page.letter_dialog.reject()
 
 
 def main(argv: list[str]) -> int:
@@ -138,6 +177,19 @@ def main(argv: list[str]) -> int:
         worker.wait()
         session.vault.close()
 
+        # The biller's remittance claim (adjustment groups) and a denial letter preview.
+        biller = demo_user_for_role("biller")
+        session = unlock(vault_dir, biller["user"], biller["password"])
+        worker = Worker(bridge, synchronous=True)  # the first one stayed locked
+        window = MainWindow(session, worker, bridge, vault_dir)
+        window.resize(1500, 900)
+        window.show()
+        window.start()
+        _remittance_shots(window, Path(tmp), save, settle)
+        window.close()
+        worker.wait()
+        session.vault.close()
+
         # a model whose self-test failed: the banner, and its status in Settings > Models
         from app.services import models as model_service
         from automations.workflows import models as model_flow
@@ -146,7 +198,7 @@ def main(argv: list[str]) -> int:
         rec = model_flow.ensure_bundled(owner)
         model_service.record_health(owner, rec, model_flow.runtime_id(), "broken",
                                     "the test generation timed out after 0 tokens", 0.0)
-        worker = Worker(bridge, synchronous=True)  # the first one stayed locked
+        worker = Worker(bridge, synchronous=True)
         window = MainWindow(owner, worker, bridge, vault_dir)
         window.resize(1500, 900)
         window.show()

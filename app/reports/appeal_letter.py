@@ -7,6 +7,7 @@ to disk here."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from xml.sax.saxutils import escape
@@ -141,6 +142,12 @@ def appeal_text(f: ClaimFacts) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spaced(line: str) -> str:
+    # Runs of spaces in the draft separate fields ("Patient: ...    Member ID: ..."):
+    # keep them, as HTML-like paragraphs would fold them into one.
+    return re.sub(r" {2,}", lambda m: "&nbsp;" * len(m.group(0)), escape(line))
+
+
 def letter_pdf(head: Letterhead, title: str, text: str) -> bytes:
     """The letter PDF: the letterhead, then the body as written (one paragraph a line,
     '  - ' lines as bullets, the 'Re:' line bold). Draft and approved letters both come
@@ -151,8 +158,8 @@ def letter_pdf(head: Letterhead, title: str, text: str) -> bytes:
                             title=title, author=head.name, invariant=1)
     styles = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=10.5, leading=14,
-                          spaceAfter=0)
-    small = ParagraphStyle("small", parent=body, fontSize=9, leading=11,
+                          spaceBefore=0, spaceAfter=0)
+    small = ParagraphStyle("small", parent=body, fontSize=9, leading=11.5,
                            textColor=colors.HexColor("#333333"))
     bullet = ParagraphStyle("bullet", parent=body, fontSize=10, leading=13, leftIndent=16,
                             bulletIndent=5, spaceAfter=2)
@@ -167,11 +174,11 @@ def letter_pdf(head: Letterhead, title: str, text: str) -> bytes:
         if not line.strip():
             story.append(Spacer(1, 7))
         elif line.startswith("  - "):
-            story.append(Paragraph(escape(line[4:]), bullet, bulletText="\u2022"))
+            story.append(Paragraph(_spaced(line[4:]), bullet, bulletText="\u2022"))
         elif line.startswith("Re:"):
-            story.append(Paragraph(f"<b>{escape(line)}</b>", body))
+            story.append(Paragraph(f"<b>{_spaced(line)}</b>", body))
         else:
-            story.append(Paragraph(escape(line), body))
+            story.append(Paragraph(_spaced(line), body))
     doc.build(story)
     return buf.getvalue()
 

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -46,13 +48,31 @@ class RemittancePage(Page):
         self.header = QLabel("Choose a remittance.")
         self.header.setObjectName("detailTitle")
         self.header.setWordWrap(True)
-        self.claims = _table(["Claim", "Status", "Charge", "Paid", "Category", "Next action",
-                              "Appeal by"])
+        self.summary: dict[str, Any] = {}
+        self.claims = _table(["Claim", "Status", "Charge", "Paid", "Patient owes", "Denial",
+                              "Category", "Next action", "Appeal by"])
+        self.claims.currentCellChanged.connect(lambda row, *_: self._claim_chosen(row))
+        # One claim: every adjustment group together, line-level ones marked.
+        self.claim_header = QLabel("Choose a claim to see its adjustments.")
+        self.claim_header.setWordWrap(True)
+        self.letter_button = QPushButton("Open letter…")
+        self.letter_button.setEnabled(False)
+        self.letter_button.clicked.connect(self.open_letter)
+        self.groups = QTreeWidget()
+        self.groups.setObjectName("adjustmentGroups")
+        self.groups.setHeaderLabels(["Adjustment", "Amount", "Where", "Reason"])
+        self.groups.setColumnWidth(0, 250)
+        claim_row = QHBoxLayout()
+        claim_row.addWidget(self.claim_header, 1)
+        claim_row.addWidget(self.letter_button)
+        self.letter_task: int | None = None
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.header)
         right_layout.addWidget(self.claims, 1)
+        right_layout.addLayout(claim_row)
+        right_layout.addWidget(self.groups, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.list)
         splitter.addWidget(right)
@@ -85,9 +105,59 @@ class RemittancePage(Page):
         self.header.setText(f"{summary['payer']} · trace {summary['trace_number']} · "
                             f"${summary['payment']} on {summary['payment_date'] or '?'} · "
                             f"{issues}")
+        self.summary = summary
         _fill(self.claims, [[c["claim_number"], c["status_text"], f"${c['charge']}",
-                             f"${c['paid']}", c["category"] or "", c["next_action"] or "",
-                             c["appeal_deadline"] or ""] for c in summary["claims"]])
+                             f"${c['paid']}", f"${c['patient_responsibility']}",
+                             c["scope_label"] if c["denial"] else "",
+                             c["category_label"], c["next_action_label"],
+                             c["appeal_deadline_text"]] for c in summary["claims"]])
+        self.show_claim(None)
+
+    def _claim_chosen(self, row: int) -> None:
+        claims = self.summary.get("claims", [])
+        if not 0 <= row < len(claims):
+            return
+        rc_id = int(claims[row]["id"])
+        session = self.ctx.session
+        self.ctx.worker.run(lambda: remittance.remit_claim_detail(session, rc_id),
+                            done=self.show_claim, label="Opening claim")
+
+    def show_claim(self, d: dict[str, Any] | None) -> None:
+        """Every adjustment group of one claim (contractual, patient responsibility, ...)
+        with its total, each adjustment's code, amount and whether it is on a line."""
+        self.groups.clear()
+        self.letter_task = None
+        self.letter_button.setEnabled(False)
+        if d is None:
+            self.claim_header.setText("Choose a claim to see its adjustments.")
+            return
+        parts = [f"Claim {d['claim_number']}: {d['status_text']} ({d['status']})",
+                 f"patient responsibility ${d['patient_responsibility']}"]
+        if d["denial"]:
+            parts.append(f"{d['scope_label']}: {d['category_label']}, next "
+                         f"{d['next_action_label']}")
+            if d["appeal_deadline"]:
+                parts.append(f"appeal deadline {d['appeal_deadline_text']}")
+        self.claim_header.setText(" · ".join(parts))
+        for g in d["groups"]:
+            top = QTreeWidgetItem(self.groups, [g["label"], f"${g['total']}", "", ""])
+            for a in g["adjustments"]:
+                QTreeWidgetItem(top, [a["code"], f"${a['amount']}",
+                                      f"line {a['line']}" if a["line_level"] else "claim",
+                                      a["reason"]])
+            top.setExpanded(True)
+        task_id = next((c.get("task_id") for c in self.summary.get("claims", [])
+                        if c["id"] == d["id"]), None)
+        if task_id is not None and self.ctx.session.can("claim.manage"):
+            self.letter_task = int(task_id)
+            self.letter_button.setEnabled(True)
+
+    def open_letter(self) -> None:
+        if self.letter_task is None:
+            return
+        from ui.desktop.letter_view import LetterDialog
+        self.letter_dialog = LetterDialog(self.ctx, self.letter_task, self)
+        self.letter_dialog.open()
 
     def import_file(self) -> None:
         path = Path(self.path.text().strip())
@@ -118,4 +188,10 @@ class RemittancePage(Page):
         self.remits = []
         _fill(self.list, [])
         _fill(self.claims, [])
+        self.summary = {}
+        self.show_claim(None)
         self.header.setText("Choose a remittance.")
+        dialog = getattr(self, "letter_dialog", None)
+        if dialog is not None:  # the letter names the patient
+            dialog.document.close()
+            dialog.reject()

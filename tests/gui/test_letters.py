@@ -1,0 +1,76 @@
+"""A denial's letter and its remittance details in the app: the claim's adjustment
+groups side by side (line-level marked), the letter previewed from memory, saved through
+the audited export and printed (audited), with the practice letterhead on it."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+from pypdf import PdfReader
+from PySide6.QtCore import Qt
+from PySide6.QtPrintSupport import QPrinter
+
+from app.x12.synth import SynthClaim, SynthLine, build_835
+
+
+def _era(tmp_path: Path) -> Path:
+    paid = date.today() - timedelta(days=3)
+    claim = SynthClaim("LTR1", "1", "ZZYZXQUELL", "QUINTESSA", "ZQM4455667",
+                       paid - timedelta(days=20), [
+                           SynthLine("99213", D("150.00"), D("90.00"),
+                                     [("CO", "45", D("40.00")), ("PR", "3", D("20.00"))]),
+                           SynthLine("36415", D("25.00"), D("0.00"),
+                                     [("CO", "50", D("25.00"))], ["N115"])],
+                       payer_claim_number="PCNLTR1")
+    path = tmp_path / "letters.835"
+    path.write_bytes(build_835([claim], payer_name="Letter Test Health", payer_id="LTH",
+                               trace="LTR-T1", paid_on=paid))
+    return path
+
+
+def _open_claim(qtbot: Any, window: Any, tmp_path: Path) -> Any:
+    window.show_page("remittances")
+    page = window.pages["remittances"]
+    page.path.setText(str(_era(tmp_path)))
+    qtbot.mouseClick(page.import_button, Qt.MouseButton.LeftButton)
+    assert not window.bridge.texts("error"), window.bridge.texts("error")
+    row = next(i for i, r in enumerate(page.remits) if r["trace_number"] == "LTR-T1")
+    page.list.setCurrentCell(row, 0)
+    page.claims.setCurrentCell(0, 0)
+    return page
+
+
+def test_claim_groups_and_the_letter(qtbot: Any, open_window: Any, tmp_path: Path) -> None:
+    window = open_window("billie")
+    page = _open_claim(qtbot, window, tmp_path)
+    assert page.claims.item(0, 5).text() == "Line-level denial"
+    assert page.claims.item(0, 4).text() == "$20.00"
+    groups = [page.groups.topLevelItem(i) for i in range(page.groups.topLevelItemCount())]
+    assert [g.text(0) for g in groups] == ["Contractual Obligations (CO)",
+                                           "Patient Responsibility (PR)"]
+    co = {groups[0].child(i).text(0): groups[0].child(i).text(2)
+          for i in range(groups[0].childCount())}
+    assert co == {"CO-45": "line 99213", "CO-50": "line 36415"}
+    assert "patient responsibility $20.00" in page.claim_header.text()
+    assert page.letter_button.isEnabled()
+    qtbot.mouseClick(page.letter_button, Qt.MouseButton.LeftButton)
+    dialog = page.letter_dialog
+    assert dialog.document.pageCount() >= 1 and dialog.save_button.isEnabled()
+    out = tmp_path / "saved.pdf"
+    dialog.save_to(str(out))
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(out.read_bytes())).pages)
+    assert window.ctx.session.vault.query_one(
+        "SELECT name FROM practice")[0] in text  # the letterhead
+    assert "CO-50" in text and "CO-45" not in text.split("We do not dispute")[0]
+    printer = QPrinter(QPrinter.PrinterMode.ScreenResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(tmp_path / "printed.pdf"))
+    assert dialog.print_to(printer) == dialog.document.pageCount()
+    actions = [r[0] for r in window.ctx.session.vault.query(
+        "SELECT action FROM audit_log WHERE action LIKE 'denial.letter_%' ORDER BY id")]
+    assert actions == ["denial.letter_view", "denial.letter_export", "denial.letter_print"]
+    dialog.reject()
