@@ -237,14 +237,20 @@ def em_outliers(encounters: list[Encounter], thresholds: Thresholds
     return found
 
 
-def side_by_side(enc: Encounter, flag: Flag) -> str:
-    """The day's documented and billed codes in two columns; the flagged ones marked *."""
+def columns(enc: Encounter, flag: Flag) -> dict[str, list[tuple[str, bool]]]:
+    """The day's documented and billed items as (text, flagged) pairs, for the review
+    pane's two columns (codes only)."""
     marked_docs = {d.record_id for d in flag.documented}
     marked_lines = {b.line_id for b in flag.billed}
-    left = [("* " if d.record_id in marked_docs else "  ") + _doc_text(d)
-            for d in enc.documented]
-    right = [("* " if b.line_id in marked_lines else "  ") + _line_text(b)
-             for b in enc.billed]
+    return {"documented": [(_doc_text(d), d.record_id in marked_docs) for d in enc.documented],
+            "billed": [(_line_text(b), b.line_id in marked_lines) for b in enc.billed]}
+
+
+def side_by_side(enc: Encounter, flag: Flag) -> str:
+    """The day's documented and billed codes in two columns; the flagged ones marked *."""
+    cols = columns(enc, flag)
+    left = [("* " if marked else "  ") + text for text, marked in cols["documented"]]
+    right = [("* " if marked else "  ") + text for text, marked in cols["billed"]]
     width = max([len(x) for x in left] + [len("Documented (chart)")]) + 2
     rows = [f"{'Documented (chart)':<{width}}| Billed (claim lines)",
             "-" * width + "+" + "-" * 30]
@@ -277,9 +283,10 @@ def task_spec(enc: Encounter, flag: Flag, now: datetime,
     day = enc.on.isoformat()
     claims = sorted({b.claim_number for b in enc.billed})
     claim_ids = sorted({b.claim_id for b in enc.billed})
-    title = f"Charge review {day}: {flag.code} {FLAG_LABEL[flag.flag]}"
+    # The finding first: the queue's title column is narrow and already shows the kind.
+    title = f"{flag.code} {FLAG_LABEL[flag.flag]} ({day})"
     if flag.flag == "no_charge":
-        title = f"Charge review {day}: visit documented, nothing billed"
+        title = f"Visit documented, nothing billed ({day})"
     steps = {
         "missing": "Check the chart; if the service was performed, add the charge in the "
                    "billing system (a corrected claim if the claim has gone out).",
@@ -314,6 +321,7 @@ def task_spec(enc: Encounter, flag: Flag, now: datetime,
                  "documented": [f"{short_system(d.system) or d.system} {d.code}"
                                 for d in flag.documented],
                  "billed": [f"{b.code} x{_num(_units(b))}" for b in flag.billed],
+                 "columns": columns(enc, flag), "why": flag.why,
                  "record_ids": [d.record_id for d in flag.documented],
                  "line_ids": [b.line_id for b in flag.billed]},
         evidence=tuple(evidence))

@@ -67,4 +67,5 @@ SETTINGS_TABS: tuple[SettingsTab, ...] = (
 # show_task(task), and may have a static accepts(task) to decline a task.
 DETAIL_TABS: dict[str, str] = {
     "intake_review": "ui.desktop.intake_pane:IntakeReviewTab",
+    "charge_review": "ui.desktop.charge_pane:ChargeReviewTab",
 }
