@@ -362,7 +362,9 @@ def read_letter(text: str, source_id: str, *, max_chars: int = 200_000) -> Incom
         payer_name=fields.get("payer", "")[:120], referring=fields.get("referring", "")[:120],
         specialty=fields.get("specialty", "")[:120], priority=fields.get("priority", "")[:40],
         reason=_squash(fields.get("reason", "")), diagnoses=diagnoses,
-        authorization=fields.get("authorization", "")[:60], excerpt=_squash(text))
+        authorization=fields.get("authorization", "")[:60],
+        excerpt="\n".join(line for line in (_squash(t) for t in text.splitlines())
+                          if line)[:MAX_TEXT])  # a letter reads line by line
 
 
 def detect(data: bytes) -> str:

@@ -253,6 +253,7 @@ def test_letter_labelled_lines() -> None:
                                                                 date(1961, 3, 14))
     assert r.member_id == "NW1234567" and r.referring.startswith("Dr. Ames")
     assert [d.code for d in r.diagnoses] == ["E11.621", "L97.419"]
+    assert "Patient: Rowan Hollowell\nDOB: 03/14/1961" in r.excerpt  # read line by line
     d = triage(r, RULES)  # the code says routine, the words and codes say urgent
     assert (d.urgency, d.action) == ("urgent", "schedule")
 
