@@ -13,6 +13,7 @@ from typing import Any
 from pypdf import PdfReader
 from PySide6.QtCore import Qt
 from PySide6.QtPrintSupport import QPrinter
+from PySide6.QtWidgets import QPushButton
 
 from app.x12.synth import SynthClaim, SynthLine, build_835
 
@@ -74,3 +75,35 @@ def test_claim_groups_and_the_letter(qtbot: Any, open_window: Any, tmp_path: Pat
         "SELECT action FROM audit_log WHERE action LIKE 'denial.letter_%' ORDER BY id")]
     assert actions == ["denial.letter_view", "denial.letter_export", "denial.letter_print"]
     dialog.reject()
+
+
+def test_owner_sets_the_letterhead_in_settings(qtbot: Any, open_window: Any) -> None:
+    from app.services import practice
+    window = open_window("olivia")
+    window.open_settings()
+    dialog = window.settings_dialog
+    edits = dialog.letterhead_edits
+    edits["practice_address"].setText("12 Elm Street | Springfield, IL 62701")
+    edits["practice_tin"].setText("12-3456789")
+    qtbot.mouseClick(dialog.save_letterhead_button, Qt.MouseButton.LeftButton)
+    head = practice.letterhead(window.ctx.session)
+    assert head.address == "12 Elm Street\nSpringfield, IL 62701" and head.tin == "12-3456789"
+    assert "Letterhead saved: new letters carry it." in window.bridge.texts("info")
+    dialog.reject()
+
+
+def test_the_letter_opens_from_the_denial_task(qtbot: Any, open_window: Any,
+                                               tmp_path: Path) -> None:
+    window = open_window("billie")
+    _open_claim(qtbot, window, tmp_path)
+    window.show_page("queue")
+    page = window.pages["queue"]
+    task_id = window.ctx.session.vault.query_one(
+        "SELECT task_id FROM remit_claims WHERE claim_number = 'LTR1'")[0]
+    page.select_row(page._proxy_row_of(task_id))
+    button = page.detail.evidence_box.findChild(QPushButton, "openLetter")
+    assert button is not None
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert page.letter_dialog.document.pageCount() >= 1
+    window.lock("manual")  # the open letter is closed with the other PHI
+    assert page.letter_dialog.document.pageCount() == 0

@@ -49,6 +49,7 @@ class TaskDetailPane(QWidget):
     retry_requested = Signal()
     shadow_requested = Signal(str, str, str)  # verdict, draft, note
     patient_requested = Signal(int)
+    letter_requested = Signal(int)           # task id (its latest letter PDF)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -252,6 +253,12 @@ class TaskDetailPane(QWidget):
                 image.setObjectName(f"evidenceImage{item.blob_id}")
                 image.setProperty("blob_id", item.blob_id)
                 self.evidence_layout.addWidget(image)
+        if task.kind == "denial_review" and any(
+                e.blob_id is not None and e.mime == "application/pdf" for e in task.evidence):
+            letter = QPushButton("Open letter…")  # preview, save, print (ui/desktop/letter_view)
+            letter.setObjectName("openLetter")
+            letter.clicked.connect(lambda _c=False, t=task.id: self.letter_requested.emit(t))
+            self.evidence_layout.addWidget(letter)
         if not task.evidence:
             self.evidence_layout.addWidget(QLabel("No evidence attached."))
         for entry in task.history:

@@ -130,6 +130,7 @@ class QueuePage(Page):
         self.detail.retry_requested.connect(self.retry)
         self.detail.shadow_requested.connect(self.shadow_verdict)
         self.detail.patient_requested.connect(lambda pid: ctx.navigate("patients", pid))
+        self.detail.letter_requested.connect(self.open_letter)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
@@ -447,9 +448,18 @@ class QueuePage(Page):
                          label=f"Approving {len(ids)} tasks", source=self)
 
     # -- lock
+    def open_letter(self, task_id: int) -> None:
+        from ui.desktop.letter_view import LetterDialog
+        self.letter_dialog = LetterDialog(self.ctx, task_id, self)
+        self.letter_dialog.open()
+
     def clear_phi(self) -> None:
         if self._confirm_box is not None:
             self._confirm_box.reject()
+        dialog = getattr(self, "letter_dialog", None)
+        if dialog is not None:  # the letter names the patient
+            dialog.document.close()
+            dialog.reject()
         self._detail_for = None
         self.detail.clear_phi()
         self.model.clear()

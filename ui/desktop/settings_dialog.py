@@ -49,6 +49,14 @@ MODE_TEXT = {"shadow": "Shadow (drafts only)", "approve_each": "Approve each",
              "automatic": "Automatic"}
 
 
+LETTERHEAD_FIELDS = (
+    ("practice_address", "Letter address", "12 Elm Street | Springfield, IL 62701"),
+    ("practice_phone", "Letter phone", "(217) 555-0142"),
+    ("practice_npi", "NPI", "10 digits"),
+    ("practice_tin", "Tax ID (TIN)", "12-3456789"),
+)
+
+
 @dataclass
 class SettingsData:
     practice: dict[str, Any]
@@ -102,6 +110,19 @@ class SettingsDialog(QDialog):
         form.addRow("Practice", self.practice_name)
         form.addRow("Time zone", self.timezone)
         form.addRow("Lock after idle", lock_row)
+        # The letterhead of appeal and corrected-claim letters.
+        self.letterhead_edits: dict[str, QLineEdit] = {}
+        for key, label, hint in LETTERHEAD_FIELDS:
+            edit = QLineEdit()
+            edit.setObjectName(key)
+            edit.setPlaceholderText(hint)
+            edit.setEnabled(session.can("settings.manage"))
+            self.letterhead_edits[key] = edit
+            form.addRow(label, edit)
+        self.save_letterhead_button = QPushButton("Save letterhead")
+        self.save_letterhead_button.setEnabled(session.can("settings.manage"))
+        self.save_letterhead_button.clicked.connect(self.save_letterhead)
+        form.addRow("", self.save_letterhead_button)
         if not session.can("settings.manage"):
             form.addRow(QLabel("Only the owner can change practice settings."))
         self.tabs.addTab(practice_tab, "Practice")
@@ -186,6 +207,25 @@ class SettingsDialog(QDialog):
         session = self.ctx.session
         self.ctx.worker.run(lambda: load_settings(session), done=self.show_data,
                             label="Loading settings")
+        self.ctx.worker.run(lambda: {k: practice.get_setting(session, k)
+                                     for k, _l, _h in LETTERHEAD_FIELDS},
+                            done=self.show_letterhead, label="Loading settings", phi=False)
+
+    def show_letterhead(self, values: dict[str, Any]) -> None:
+        for key, edit in self.letterhead_edits.items():
+            edit.setText(str(values.get(key, "")))
+
+    def save_letterhead(self) -> None:
+        session = self.ctx.session
+        values = {k: e.text().strip() for k, e in self.letterhead_edits.items()}
+
+        def job() -> None:
+            for key, value in values.items():  # each change audited by the service
+                if practice.get_setting(session, key) != value:
+                    practice.set_setting(session, key, value)
+
+        self.ctx.worker.run(job, done=lambda _r: self.ctx.bridge.info(
+            "Letterhead saved: new letters carry it."), label="Saving letterhead", phi=False)
 
     def show_data(self, data: SettingsData) -> None:
         self.practice_name.setText(data.practice["name"])
