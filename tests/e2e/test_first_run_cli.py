@@ -38,12 +38,20 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = "") -> tupl
     return code, out, err
 
 
+def own_recipe(folder: Path) -> Path:
+    """The practice's own recipe for its Medicaid plan's portal (the same portal software
+    as Bluestem's), under its own name."""
+    own = folder / "prairie_medicaid.yaml"
+    own.write_text((builtin_recipes_dir() / "bluestem_medicaid.yaml").read_text()
+                   .replace("name: bluestem_medicaid", "name: prairie_medicaid")
+                   .replace("payer: Bluestem State Medicaid", f"payer: {PAYER}"))
+    return own
+
+
 def test_new_practice_to_first_pa_check_by_cli(
         tmp_path: Path, sandbox: SandboxPortal, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    recipe = tmp_path / "prairie_medicaid.yaml"
-    recipe.write_text((builtin_recipes_dir() / "bluestem_medicaid.yaml").read_text()
-                      .replace("name: bluestem_medicaid", "name: prairie_medicaid"))
+    recipe = own_recipe(tmp_path)
     monkeypatch.setenv("OFFHOLD_VAULT", str(tmp_path / "vault"))
     monkeypatch.setenv("OFFHOLD_USER", "maria")
     monkeypatch.setenv("OFFHOLD_PASSWORD", "maple-street-owner-pass")

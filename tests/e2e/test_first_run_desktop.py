@@ -16,9 +16,9 @@ import pytest
 
 from app.domain.pa import PAStatus
 from app.services import patients, prior_auth
-from automations.portal import builtin_recipes_dir
 from automations.sandbox_portal import (RECIPE_PORTALS, SANDBOX_ACCOUNTS, PaSeedRecord,
                                         SandboxPortal, build_seed)
+from tests.e2e.test_first_run_cli import own_recipe
 from tests.gui.conftest import OFFSCREEN_ONLY, settings_tab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.gui, pytest.mark.qt_log_ignore(OFFSCREEN_ONLY)]
@@ -47,16 +47,6 @@ def desk(qapp: Any) -> Iterator[tuple[Any, Any]]:
     yield bridge, worker
     worker.shutdown()
     assert not bridge.crashes, bridge.crashes
-
-
-def _own_recipe(tmp_path: Path) -> Path:
-    """The practice's own recipe for its Medicaid plan's portal (the same portal software
-    as Bluestem's), under its own name."""
-    own = tmp_path / "prairie_medicaid.yaml"
-    own.write_text((builtin_recipes_dir() / "bluestem_medicaid.yaml").read_text()
-                   .replace("name: bluestem_medicaid", "name: prairie_medicaid")
-                   .replace("payer: Bluestem State Medicaid", "payer: Prairie State Medicaid"))
-    return own
 
 
 def _walk_wizard(qtbot: Any, wizard: Any, tmp_path: Path) -> Any:
@@ -110,7 +100,7 @@ def _walk_wizard(qtbot: Any, wizard: Any, tmp_path: Path) -> Any:
     payers = wizard.payers_page
     payers.name.setText("Prairie State Medicaid")
     payers.plan.setCurrentText("medicaid")
-    payers.choose_recipe_file = lambda: str(_own_recipe(tmp_path))
+    payers.choose_recipe_file = lambda: str(own_recipe(tmp_path))
     payers.recipe_file.click()
     payers.add.click()
     assert payers.table.rowCount() == 1

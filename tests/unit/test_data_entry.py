@@ -18,10 +18,8 @@ from app.identity import Session
 from app.identity.permissions import Role
 from app.services import appointments, eligibility, patients, prior_auth
 from automations.portal import builtin_recipes_dir
-from tests.conftest import OWNER_PASSWORD
-from ui.cli import main
+from tests.unit.test_pa_cli import cli, run  # noqa: F401  (the same CLI fixture)
 
-PW = OWNER_PASSWORD
 
 
 def _front_desk(practice: Session) -> Session:
@@ -164,21 +162,6 @@ def test_form_insurance_updates_and_replaces_coverage(practice: Session) -> None
 
 
 # -- the CLI ---------------------------------------------------------------------------------
-
-@pytest.fixture
-def cli(practice: Session, vault_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    practice.vault.close()
-    monkeypatch.setenv("OFFHOLD_VAULT", str(vault_dir))
-    monkeypatch.setenv("OFFHOLD_USER", "owner")
-    monkeypatch.setenv("OFFHOLD_PASSWORD", PW)
-    return vault_dir
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv), stdin=io.StringIO())
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def test_cli_patient_coverage_merge_and_warning(cli: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,17 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +25,7 @@ from app.forms import amount_errors, payer_errors
 from app.queue.changes import NOTHING
 from app.services import appointments, patients, practice
 from ui.desktop.pages import AppContext
+from ui.desktop.tables import fill_table, readonly_table
 
 NO_RECIPE = "(none)"
 _INVALID = "QLineEdit { border: 1px solid #c62828; }"
@@ -49,14 +46,9 @@ class PayersTab(QWidget):
         self.ctx = ctx
         self.setObjectName("payersTab")
         self.payers: list[Payer] = []
-        self.table = QTableWidget(0, 5)
+        self.table = readonly_table(["Payer", "Plan type", "Decision days", "Recipe",
+                                     "Portal"])
         self.table.setObjectName("payersTable")
-        self.table.setHorizontalHeaderLabels(["Payer", "Plan type", "Decision days",
-                                              "Recipe", "Portal"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.currentCellChanged.connect(lambda row, *_: self._selected(row))
         self.name = QLineEdit()
         self.name.setObjectName("payerName")
@@ -99,12 +91,8 @@ class PayersTab(QWidget):
         recipe_row.addWidget(self.recipe_button)
         recipe_row.addWidget(self.recipe_file_button)
 
-        self.fees = QTableWidget(0, 2)
+        self.fees = readonly_table(["Visit type", "Allowed amount"])
         self.fees.setObjectName("feeTable")
-        self.fees.setHorizontalHeaderLabels(["Visit type", "Allowed amount"])
-        self.fees.verticalHeader().hide()
-        self.fees.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.fees.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.fee_type = QComboBox()
         self.fee_type.setEditable(True)
         self.fee_amount = QLineEdit()
@@ -154,13 +142,10 @@ class PayersTab(QWidget):
         payers, recipes, fees, visit_types = data
         row = self.table.currentRow()
         self.payers, self.all_fees = payers, fees
-        self.table.setRowCount(len(payers))
-        for r, p in enumerate(payers):
-            for c, value in enumerate([p.name, p.plan_type.value,
-                                       str(p.decision_days_standard or "by law"),
-                                       p.portal_recipe or NO_RECIPE,
-                                       "on" if p.portal_enabled else "off"]):
-                self.table.setItem(r, c, QTableWidgetItem(value))
+        fill_table(self.table, [[p.name, p.plan_type.value,
+                                 str(p.decision_days_standard or "by law"),
+                                 p.portal_recipe or NO_RECIPE,
+                                 "on" if p.portal_enabled else "off"] for p in payers])
         self.recipe.clear()
         self.recipe.addItems([NO_RECIPE, *recipes])
         self.fee_type.clear()
@@ -184,11 +169,8 @@ class PayersTab(QWidget):
             value = getattr(p, key)
             edit.setText("" if value is None else str(value))
         self.recipe.setCurrentText(p.portal_recipe or NO_RECIPE)
-        fees = [f for f in getattr(self, "all_fees", []) if f.payer_id == p.id]
-        self.fees.setRowCount(len(fees))
-        for r, f in enumerate(fees):
-            self.fees.setItem(r, 0, QTableWidgetItem(f.visit_type))
-            self.fees.setItem(r, 1, QTableWidgetItem(f"${f.allowed_amount}"))
+        fill_table(self.fees, [[f.visit_type, f"${f.allowed_amount}"]
+                               for f in getattr(self, "all_fees", []) if f.payer_id == p.id])
         self.validate()
 
     # -- the payer
