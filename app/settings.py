@@ -108,6 +108,14 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "unanswered, the next candidate is offered."),
     Option("care_gap_cooldown_days", 90, int, "No new care-gap reminder for the same rule "
            "and patient sooner than this after the last one."),
+    Option("import_watch_dir", "", str, "A folder the EHR's nightly export lands in: the "
+           "scheduler imports each file (FHIR, CSV, 837), then moves it to imported/ or "
+           "failed/ (empty: off). It holds PHI: keep it on the encrypted disk."),
+    Option("import_watch_csv_mapping", "", str, "The saved column mapping for CSV files in "
+           "the watched folder."),
+    Option("import_watch_delete", False, bool, "Delete a watched file once its import is "
+           "verified (its SHA-256 is in the vault's import log) instead of keeping it in "
+           "imported/."),
 ]}
 
 

@@ -9,6 +9,9 @@ catches up on every missed check and creates no duplicate task.
 
     scheduler = start_scheduler(vault, source_factory, blocking=False)   # GUI / tests
     run_forever(vault, source_factory)                                    # `offhold run`
+
+Both take the vault's scheduler lock first (automations.jobs.lock): while one process runs
+the jobs, another's start raises SchedulerBusy, so no job runs twice on one vault.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ from app.identity import Session
 from app.pa.cadence import DEFAULT_CADENCE, Cadence
 from app.vault.db import Vault, connect_raw
 from automations.jobs import charge_jobs, outbox_jobs, pa_jobs, practice_jobs, report_jobs
-from automations.jobs import patient_jobs
+from automations.jobs import import_jobs, patient_jobs
 from automations.jobs import referral_jobs
+from automations.jobs.lock import SchedulerBusy, SchedulerLock
 from automations.jobs.runtime import JobRuntime, current, install
 from automations.wiring import wire
 from automations.workflows.pa_followup import PortalStatusSource, StatusSource
@@ -47,7 +51,7 @@ log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
 
-__all__ = ["JobRuntime", "build_scheduler", "current", "jobstore_engine",
+__all__ = ["JobRuntime", "SchedulerBusy", "build_scheduler", "current", "jobstore_engine",
            "portal_source_factory", "run_forever", "start_scheduler", "stop_scheduler"]
 
 
@@ -136,6 +140,11 @@ def build_scheduler(vault: Vault,
                       id=patient_jobs.SCHEDULE_RECOVERY_ID,
                       name=patient_jobs.SCHEDULE_RECOVERY_ID, replace_existing=True,
                       executor="sweep")
+    scheduler.add_job(import_jobs.watched_folder,
+                      IntervalTrigger(minutes=import_jobs.WATCHED_FOLDER_MINUTES,
+                                      timezone=timezone.utc),
+                      id=import_jobs.WATCHED_FOLDER_ID, name=import_jobs.WATCHED_FOLDER_ID,
+                      replace_existing=True, executor="sweep")
     scheduler.add_job(patient_jobs.care_gap_check,
                       CronTrigger(hour=patient_jobs.CARE_GAPS_LOCAL_HOUR, timezone=zone),
                       id=patient_jobs.CARE_GAPS_ID, name=patient_jobs.CARE_GAPS_ID,
@@ -153,12 +162,20 @@ def _on_job_error(event: JobExecutionEvent) -> None:
 def start_scheduler(vault: Vault,
                     source_factory: Callable[[Session], StatusSource] = portal_source_factory,
                     *, cadence: Cadence = DEFAULT_CADENCE, sweep_seconds: float = 300.0,
-                    workers: int = 2) -> BaseScheduler:
-    """A background scheduler (desktop app, tests); stop it with stop_scheduler."""
-    scheduler = build_scheduler(vault, source_factory, cadence=cadence,
-                                sweep_seconds=sweep_seconds, workers=workers)
-    log.info("scheduler starting (sweep every %ss)", sweep_seconds)
-    scheduler.start()
+                    workers: int = 2, holder: str = "desktop app") -> BaseScheduler:
+    """A background scheduler (desktop app, tests); stop it with stop_scheduler. Raises
+    SchedulerBusy when another process runs this vault's scheduler."""
+    lock = SchedulerLock(vault.path.parent, holder)
+    lock.acquire()
+    try:
+        scheduler = build_scheduler(vault, source_factory, cadence=cadence,
+                                    sweep_seconds=sweep_seconds, workers=workers)
+        current().lock = lock
+        log.info("scheduler starting (sweep every %ss)", sweep_seconds)
+        scheduler.start()
+    except BaseException:
+        lock.release()
+        raise
     return scheduler
 
 
@@ -190,12 +207,19 @@ def run_forever(vault: Vault,
                 source_factory: Callable[[Session], StatusSource] = portal_source_factory,
                 *, cadence: Cadence = DEFAULT_CADENCE, sweep_seconds: float = 300.0,
                 on_started: Callable[[], Any] | None = None) -> None:
-    """`offhold run`: a blocking scheduler that stops cleanly on SIGTERM or Ctrl-C."""
+    """`offhold run`: a blocking scheduler that stops cleanly on SIGTERM or Ctrl-C. Raises
+    SchedulerBusy when the desktop app or another `offhold run` runs this vault's jobs."""
     from apscheduler.events import EVENT_SCHEDULER_STARTED
-    scheduler = build_scheduler(vault, source_factory, cadence=cadence,
-                                sweep_seconds=sweep_seconds, blocking=True)
-
+    lock = SchedulerLock(vault.path.parent, "offhold run")
+    lock.acquire()
+    try:
+        scheduler = build_scheduler(vault, source_factory, cadence=cadence,
+                                    sweep_seconds=sweep_seconds, blocking=True)
+    except BaseException:
+        lock.release()
+        raise
     runtime = current()
+    runtime.lock = lock
 
     def stop(signum: int, frame: object) -> None:
         # Not from the signal handler itself: shutdown takes the scheduler's locks.

@@ -24,6 +24,7 @@ class JobRuntime:
     cadence: Cadence = DEFAULT_CADENCE
     sweep_seconds: float = 300.0
     scheduler: Any = None  # the running APScheduler scheduler
+    lock: Any = None  # automations.jobs.lock.SchedulerLock, released by close()
     stopping: bool = False
     swept: bool = False  # the first sweep after a start catches up missed checks
     submitted: set[str] = field(default_factory=set)  # job ids run since this start
@@ -58,10 +59,15 @@ class JobRuntime:
 
     def close(self) -> None:
         with self._lock:
-            closer = getattr(self._source, "close", None)
-            if callable(closer):
-                closer()
-            self._source = None
+            try:
+                closer = getattr(self._source, "close", None)
+                if callable(closer):
+                    closer()
+                self._source = None
+            finally:
+                if self.lock is not None:  # last: no job of ours runs past this point
+                    self.lock.release()
+                    self.lock = None
 
 
 _current: JobRuntime | None = None

@@ -1,0 +1,19 @@
+"""The watched import folder, every few minutes (automations.workflows.watched_folder)."""
+
+from __future__ import annotations
+
+from app.identity import Session
+from automations.jobs.runtime import current
+from automations.workflows.watched_folder import SYSTEM_ACTOR, run_watched_folder
+
+WATCHED_FOLDER_ID = "import-watch"
+WATCHED_FOLDER_MINUTES = 5
+
+
+def watched_folder() -> None:
+    rt = current()
+    rt.enter()
+    try:
+        run_watched_folder(Session.system(rt.vault, SYSTEM_ACTOR))
+    finally:
+        rt.leave()

@@ -1,0 +1,148 @@
+"""The watched folder: the practice points its EHR's nightly export at a folder and the
+scheduler imports what appears there through app.services.imports (the same service,
+checks and audit as `offhold import`).
+
+Each file is imported as its own transaction, then moved aside: to `imported/` (or
+deleted, with `import_watch_delete`, once the vault's import log holds its SHA-256: a
+verified import), or to `failed/` with an `automation_failure` task saying why. A file
+changed in the last `SETTLE_SECONDS` may still be being written and waits for the next run.
+File names can carry PHI ("smith_john_roster.csv"): they go in the task's draft, which
+stays in the vault, never in a title or a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app import clock, queue
+from app.domain import Task
+from app.errors import KnownError
+from app.identity import Session
+from app.imports.common import LIMITS, ImportOutcome, check_size
+from app.services import imports, practice
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "import_watch"
+SETTLE_SECONDS = 60.0
+IMPORTED, FAILED = "imported", "failed"
+FHIR_SUFFIXES = (".json", ".ndjson")
+X12_SUFFIXES = (".837", ".x12", ".edi", ".txt", ".dat")
+
+
+@dataclass
+class WatchSummary:
+    imported: int = 0
+    failed: int = 0
+    waiting: int = 0  # still being written
+    deleted: int = 0
+    task_ids: list[int] = field(default_factory=list)
+
+
+def _kind(path: Path, head: bytes) -> str:
+    suffix = path.suffix.lower()
+    if suffix in FHIR_SUFFIXES:
+        return "fhir"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in X12_SUFFIXES and head.lstrip()[:3] == b"ISA":
+        return "837"
+    return ""
+
+
+def _aside(path: Path, folder: str) -> Path:
+    """Move into folder/ under the same name (a numbered name if one is there)."""
+    target_dir = path.parent / folder
+    target_dir.mkdir(mode=0o700, exist_ok=True)
+    target = target_dir / path.name
+    n = 1
+    while target.exists():
+        target = target_dir / f"{path.stem}.{n}{path.suffix}"
+        n += 1
+    os.replace(path, target)
+    return target
+
+
+def _verified(session: Session, outcome: ImportOutcome) -> bool:
+    """The import's row, read back from the vault after its commit, with the digest of
+    exactly these bytes: only then is the export file redundant."""
+    row = session.vault.query_one("SELECT count(*) FROM import_runs WHERE id = ? AND "
+                                  "sha256 = ?", (outcome.import_id, outcome.sha256))
+    return bool(outcome.sha256 and row and row[0])
+
+
+def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSummary:
+    """Import every settled file in the setting `import_watch_dir` (no-op when empty)."""
+    summary = WatchSummary()
+    folder = str(practice.get_setting(system, "import_watch_dir") or "").strip()
+    if not folder:
+        return summary
+    root = Path(folder)
+    if not root.is_dir():
+        summary.task_ids.append(_failure(system, "folder", f"The watched folder {root} does "
+                                         "not exist or is not a folder. Fix the setting "
+                                         "import_watch_dir.").id)
+        summary.failed += 1
+        return summary
+    mapping = str(practice.get_setting(system, "import_watch_csv_mapping") or "")
+    delete = bool(practice.get_setting(system, "import_watch_delete"))
+    moment = time.time() if now is None else now
+    for path in sorted(p for p in root.iterdir() if p.is_file()
+                       and not p.name.startswith((".", "~"))):
+        if moment - path.stat().st_mtime < SETTLE_SECONDS:
+            summary.waiting += 1
+            continue
+        sha = hashlib.sha256(path.name.encode()).hexdigest()  # until read (too large: unread)
+        kind = ""
+        try:
+            # never read more than the largest import allows (the services check again)
+            check_size(path.stat().st_size, LIMITS.max_ndjson_bytes, "file")
+            data = path.read_bytes()
+            sha = hashlib.sha256(data).hexdigest()
+            kind = _kind(path, data[:64])
+            if kind == "fhir":
+                outcome = imports.import_fhir(system, [(path.name, data)])
+            elif kind == "csv":
+                if not mapping:
+                    raise KnownError("no column mapping is chosen for CSV files in the "
+                                     "watched folder (setting import_watch_csv_mapping)")
+                outcome = imports.import_csv(system, data, mapping, file_name=path.name)
+            elif kind == "837":
+                outcome = imports.import_837(system, data)
+            else:
+                raise KnownError("not a file OffHold imports (FHIR .json/.ndjson, CSV, or an "
+                                 "X12 837)")
+        except KnownError as exc:
+            moved = _aside(path, FAILED)
+            summary.failed += 1
+            summary.task_ids.append(_failure(system, sha, f"{moved} could not be imported: "
+                                             f"{exc}\nNothing from it was written. Fix the "
+                                             "file or the setting, then move it back into "
+                                             "the watched folder.").id)
+            log.info("watched folder: a %s file failed (%s)", kind or "unknown",
+                     type(exc).__name__)
+            continue
+        if delete and _verified(system, outcome):
+            path.unlink()
+            summary.deleted += 1
+        else:
+            _aside(path, IMPORTED)
+        summary.imported += 1
+    if summary.imported or summary.failed:
+        log.info("watched folder: %d imported, %d failed, %d deleted", summary.imported,
+                 summary.failed, summary.deleted)
+    return summary
+
+
+def _failure(system: Session, key: str, draft: str) -> Task:
+    task, _created = queue.create_task(
+        system, "automation_failure", f"import-watch:{key}:{clock.now().date().isoformat()}",
+        "A file in the watched import folder could not be imported", draft=draft,
+        priority=queue.PRIORITY_HIGH, subject_type="job", subject_id="import-watch",
+        payload={"job_id": "import-watch"})
+    return task

@@ -1,0 +1,76 @@
+"""Two schedulers never run jobs on one vault at once (issue 12): the desktop app hosts the
+jobs only while no `offhold run` holds the vault's scheduler lock, and the other way round.
+The lock is the OS's, so a killed scheduler frees it with its process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from app.identity import Session
+from automations.jobs import SchedulerBusy, start_scheduler, stop_scheduler
+from automations.jobs.lock import SchedulerLock
+
+
+def _nothing(session: Session) -> None:  # no portal: the sweep finds no PA
+    raise AssertionError("no portal visits here")
+
+
+def test_a_second_scheduler_in_this_process_is_refused(owner_session: Session,
+                                                       vault_dir: Path) -> None:
+    first = start_scheduler(owner_session.vault, _nothing,  # type: ignore[arg-type]
+                            sweep_seconds=3600)
+    try:
+        with pytest.raises(SchedulerBusy, match=r"already running \(desktop app, pid \d+\)"):
+            start_scheduler(owner_session.vault, _nothing,  # type: ignore[arg-type]
+                            sweep_seconds=3600)
+    finally:
+        stop_scheduler(first)
+    again = start_scheduler(owner_session.vault, _nothing,  # type: ignore[arg-type]
+                            sweep_seconds=3600)  # the lock went with the stop
+    stop_scheduler(again)
+    assert (vault_dir / "scheduler.lock").read_text() == ""  # no holder left named
+
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from automations.jobs.lock import SchedulerLock
+    lock = SchedulerLock(sys.argv[1], "offhold run")
+    lock.acquire()
+    print("held", flush=True)
+    sys.stdin.readline()  # hold until the test says so (or the process dies)
+""")
+
+
+def test_offhold_run_in_another_process_keeps_the_app_from_hosting_jobs(
+        owner_session: Session, vault_dir: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(vault_dir)], cwd=root,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        with pytest.raises(SchedulerBusy, match=r"offhold run, pid \d+"):
+            start_scheduler(owner_session.vault, _nothing,  # type: ignore[arg-type]
+                            sweep_seconds=3600)
+        child.kill()  # a crashed `offhold run`: the OS frees its lock
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        if child.stdin:
+            child.stdin.close()
+        if child.stdout:
+            child.stdout.close()
+    hosted = start_scheduler(owner_session.vault, _nothing,  # type: ignore[arg-type]
+                             sweep_seconds=3600)
+    try:
+        blocked = SchedulerLock(vault_dir, "offhold run")
+        with pytest.raises(SchedulerBusy, match="desktop app"):
+            blocked.acquire()  # and `offhold run` now finds the app holding it
+    finally:
+        stop_scheduler(hosted)

@@ -1,0 +1,104 @@
+"""The watched import folder (issue 12): the scheduler imports what appears there through
+the import services, moves each file aside, and a failure becomes a visible task whose
+title names no file (a file name can carry a patient's name)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from app.identity import Session
+from app.services import practice
+from automations.jobs import build_scheduler, import_jobs
+from automations.jobs.runtime import install
+from automations.workflows.watched_folder import run_watched_folder
+
+SYNTHEA = Path("/work/shared/corpus/fhir/synthea_r4_bundles")
+OLD = time.time() - 3600
+
+
+def _drop(folder: Path, name: str, data: bytes, *, settled: bool = True) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    if settled:
+        os.utime(path, (OLD, OLD))
+    return path
+
+
+@pytest.fixture
+def watched(owner_session: Session, tmp_path: Path) -> tuple[Session, Path]:
+    folder = tmp_path / "ehr-export"
+    folder.mkdir()
+    practice.set_setting(owner_session, "import_watch_dir", str(folder))
+    return owner_session, folder
+
+
+@pytest.mark.skipif(not SYNTHEA.is_dir(), reason="shared corpus not present")
+def test_files_are_imported_moved_aside_and_failures_become_tasks(
+        watched: tuple[Session, Path], caplog: pytest.LogCaptureFixture) -> None:
+    session, folder = watched
+    bundle = sorted(SYNTHEA.glob("*.json"))[0]
+    shutil.copy(bundle, folder / bundle.name)
+    os.utime(folder / bundle.name, (OLD, OLD))
+    _drop(folder, "Zzyzxquell_broken.json", b'{"resourceType": "Bundle", "entry": [')
+    _drop(folder, "Zzyzxquell_roster.csv", b"id,last,first\n1,Doe,Jane\n")
+    _drop(folder, "notes.docx", b"PK\x03\x04 not an export")
+    _drop(folder, "still-copying.json", b"{", settled=False)
+    system = Session.system(session.vault, "import_watch")
+    with caplog.at_level(logging.INFO):
+        summary = run_watched_folder(system)
+    assert (summary.imported, summary.failed, summary.waiting) == (1, 3, 1)
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["still-copying.json"]
+    assert [p.name for p in (folder / "imported").iterdir()] == [bundle.name]
+    assert sorted(p.name for p in (folder / "failed").iterdir()) == [
+        "Zzyzxquell_broken.json", "Zzyzxquell_roster.csv", "notes.docx"]
+    assert session.vault.query_one("SELECT count(*) FROM patients")[0] >= 1
+    rows = session.vault.query("SELECT title, draft, state FROM tasks WHERE kind = "
+                               "'automation_failure' ORDER BY id")
+    assert len(rows) == 3
+    drafts = "\n".join(r[1] for r in rows)
+    assert "no column mapping" in drafts and "not a file OffHold imports" in drafts
+    for title, _draft, _state in rows:
+        assert "Zzyzxquell" not in title and ".csv" not in title
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Zzyzxquell" not in logged and bundle.stem.split("_")[0] not in logged
+    again = run_watched_folder(system)  # moved aside: nothing is imported twice
+    assert (again.imported, again.failed) == (0, 0)
+
+
+@pytest.mark.skipif(not SYNTHEA.is_dir(), reason="shared corpus not present")
+def test_a_verified_import_may_delete_the_file(watched: tuple[Session, Path]) -> None:
+    session, folder = watched
+    practice.set_setting(session, "import_watch_delete", True)
+    bundle = sorted(SYNTHEA.glob("*.json"))[1]
+    shutil.copy(bundle, folder / bundle.name)
+    os.utime(folder / bundle.name, (OLD, OLD))
+    summary = run_watched_folder(Session.system(session.vault, "import_watch"))
+    assert (summary.imported, summary.deleted) == (1, 1)
+    assert list(folder.iterdir()) == []  # no copy of the export left behind
+
+
+def test_off_when_unset_and_a_missing_folder_is_a_task(owner_session: Session,
+                                                       tmp_path: Path) -> None:
+    system = Session.system(owner_session.vault, "import_watch")
+    assert run_watched_folder(system).failed == 0  # the setting is empty: nothing to do
+    practice.set_setting(owner_session, "import_watch_dir", str(tmp_path / "gone"))
+    assert run_watched_folder(system).failed == 1
+    assert owner_session.vault.query_one(
+        "SELECT count(*) FROM tasks WHERE kind = 'automation_failure'")[0] == 1
+
+
+def test_the_scheduler_runs_the_watched_folder_job(owner_session: Session) -> None:
+    scheduler = build_scheduler(owner_session.vault, lambda s: None,  # type: ignore[arg-type,return-value]
+                                sweep_seconds=300)
+    try:
+        job = scheduler.get_job(import_jobs.WATCHED_FOLDER_ID)
+        assert job is not None and job.args == ()
+        assert f"interval[0:0{import_jobs.WATCHED_FOLDER_MINUTES}:00]" in str(job.trigger)
+    finally:
+        install(None)
