@@ -105,6 +105,7 @@ class PriorAuthMetrics:
     stalls: int = 0
     escalations: int = 0  # decision clock overdue
     delay_risk: list[dict[str, Any]] = field(default_factory=list)  # PA id, payer, days
+    decided_ids: list[int] = field(default_factory=list)  # the PAs behind `decisions`
 
 
 def _cycle(rows: list[tuple[float, bool]]) -> CycleStats:
@@ -130,13 +131,14 @@ def prior_auth_metrics(db: Reader, period: Period) -> PriorAuthMetrics:
     per_payer: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     per_service: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     history: dict[str, list[float]] = defaultdict(list)  # decided before the period end
-    for _id, _status, submitted, due, cpt, payer, decided in pas:
+    for pa_id, _status, submitted, due, cpt, payer, decided in pas:
         if decided is None or decided >= end:
             continue
         days = (clock.parse_iso(decided) - clock.parse_iso(submitted)).total_seconds() / 86400
         history[payer].append(days)
         if decided >= start:
             row = (days, decided <= due)
+            out.decided_ids.append(int(pa_id))
             overall.append(row)
             per_payer[payer].append(row)
             per_service[cpt].append(row)
@@ -186,6 +188,8 @@ class RevenueMetrics:
     adjudicated: int = 0
     denied: int = 0
     line_denied: int = 0  # paid claims with some lines denied: not denied claims
+    # remit_claims ids behind the denials (claim- and line-level), by category
+    denial_ids: dict[str, list[int]] = field(default_factory=dict)
     denial_rate: float | None = None
     denied_dollars: Decimal = Decimal("0")
     dollars_by_category: dict[str, Decimal] = field(default_factory=dict)
@@ -241,6 +245,7 @@ def revenue_metrics(db: Reader, period: Period, tz: ZoneInfo,
                 out.patient_responsibility += amount
         if not is_denial:
             continue
+        out.denial_ids.setdefault(category or "uncategorized", []).append(int(rc_id))
         if scope == "line":
             out.line_denied += 1  # its denied lines' dollars still count below
         else:
@@ -404,6 +409,8 @@ class QueueMetrics:
     median_hours_to_action: float | None = None
     overdue: int = 0
     exceptions: dict[str, int] = field(default_factory=dict)
+    done_ids: dict[str, list[int]] = field(default_factory=dict)  # task ids by kind
+    overdue_ids: list[int] = field(default_factory=list)
 
 
 def queue_metrics(db: Reader, period: Period) -> QueueMetrics:
@@ -423,13 +430,14 @@ def queue_metrics(db: Reader, period: Period) -> QueueMetrics:
     done: Counter[str] = Counter()
     exceptions: Counter[str] = Counter()
     hours: list[float] = []
-    for _id, kind_name, created_at, acted, due, closed, done_in in tasks:
+    for task_id, kind_name, created_at, acted, due, closed, done_in in tasks:
         if created_at >= start:
             created[kind_name] += 1
             if kind_name in EXCEPTION_KINDS:
                 exceptions[kind_name] += 1
         if done_in is not None:
             done[kind_name] += 1
+            out.done_ids.setdefault(kind_name, []).append(int(task_id))
         if acted is not None and start <= acted < end:
             hours.append((clock.parse_iso(acted) - clock.parse_iso(created_at)).total_seconds()
                          / 3600)
@@ -438,6 +446,7 @@ def queue_metrics(db: Reader, period: Period) -> QueueMetrics:
             out.open_aging[queue_bucket(age)] += 1
             if due is not None and due < end:
                 out.overdue += 1
+                out.overdue_ids.append(int(task_id))
     out.created_by_kind = dict(sorted(created.items()))
     out.done_by_kind = dict(sorted(done.items()))
     out.exceptions = dict(sorted(exceptions.items()))

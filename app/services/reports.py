@@ -16,6 +16,7 @@ from app import audit, clock
 from app.errors import ValidationError
 from app.identity import Session, require
 from app.queue import all_modes
+from app.reports import dashboard as dash
 from app.reports import metrics as m
 from app.reports.trust import TrustFigures, trust_figures
 from app.services.practice import all_settings, practice_info
@@ -104,3 +105,71 @@ def export_monthly_report(session: Session, year: int, month: int, target: Path,
                      details={"bytes": len(pdf), "phi_appendix": phi_appendix,
                               "appendix_rows": len(rows or []), "file": target.name})
     return target
+
+
+# -- the dashboard --------------------------------------------------------------------------
+
+def dashboard_figures(session: Session, choice: str) -> dash.Figures:
+    """The dashboard's tiles and charts for a period (`dash.PERIODS`: '7d', '30d', '90d',
+    'this_month', 'last_month') against the one before it, in the practice's time zone.
+    De-identified counts, rates and dollars: not audited (it reloads on every change);
+    the lists behind a figure are (`figure_items`)."""
+    require(session, "report.export")
+    tz = practice_zone(session)
+    try:
+        period, previous = dash.periods(choice, tz, clock.now())
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    settings = all_settings(session)
+    minutes = {k: v for k, v in settings.items() if k.startswith("minutes_per_")}
+    db = session.vault
+
+    def parts(p: m.Period) -> tuple[m.PriorAuthMetrics, m.RevenueMetrics,
+                                    m.EligibilityMetrics, m.QueueMetrics, m.HoursSaved]:
+        return (m.prior_auth_metrics(db, p),
+                m.revenue_metrics(db, p, tz, int(settings["report_rework_days"])),
+                m.eligibility_metrics(db, p, tz), m.queue_metrics(db, p),
+                m.hours_saved(db, p, minutes))
+
+    return dash.build(period, previous, parts(period), parts(previous))
+
+
+MAX_ITEMS = 500  # a figure's list is for reading, not an export
+
+
+def figure_items(session: Session, kind: str, ids: list[int]) -> list[dict[str, Any]]:
+    """The tasks, PAs or remitted claims behind a dashboard figure, each with the task a
+    click opens (`task_id`, None when there is none); no patient names. Audited."""
+    require(session, "report.export")
+    require(session, "task.view")
+    ids = [int(i) for i in ids][:MAX_ITEMS]
+    marks = ",".join("?" * len(ids)) or "NULL"
+    db = session.vault
+    rows: list[dict[str, Any]]
+    if kind == "task":
+        rows = [{"id": r[0], "task_id": r[0], "what": r[1], "title": r[2], "state": r[3],
+                 "due_at": r[4]} for r in db.query(
+            f"SELECT id, kind, title, state, due_at FROM tasks WHERE id IN ({marks}) "
+            "ORDER BY id DESC", tuple(ids))]
+    elif kind == "pa":
+        rows = [{"id": r[0], "task_id": r[5], "what": "prior_auth",
+                 "title": f"PA {r[0]}: {r[1]} {r[2]}", "state": r[3], "due_at": r[4]}
+                for r in db.query(
+            "SELECT p.id, y.name, p.cpt_code, p.status, p.decision_due_at, (SELECT max(t.id) "
+            "FROM tasks t WHERE t.subject_type = 'prior_auth' AND t.subject_id = p.id) FROM "
+            f"prior_auths p JOIN payers y ON y.id = p.payer_id WHERE p.id IN ({marks}) "
+            "ORDER BY p.id DESC", tuple(ids))]
+    elif kind == "remit_claim":
+        rows = [{"id": r[0], "task_id": r[5], "what": "remit_claim",
+                 "title": f"Claim {r[1]} ({r[2]}): {r[3] or ''}"
+                          + (" - line-level" if r[4] == "line" else ""),
+                 "state": r[6] or "", "due_at": r[7]} for r in db.query(
+            "SELECT c.id, c.claim_number, m.payer_name, c.category, c.denial_scope, c.task_id, "
+            "t.state, c.appeal_deadline FROM remit_claims c JOIN remittances m ON m.id = "
+            f"c.remittance_id LEFT JOIN tasks t ON t.id = c.task_id WHERE c.id IN ({marks}) "
+            "ORDER BY c.id DESC", tuple(ids))]
+    else:
+        raise ValidationError(f"unknown figure item kind {kind!r}")
+    audit.record_now(session.vault, session, "report.drill", object_type=kind,
+                     object_id=str(len(rows)), details={"ids": ids[:50]})
+    return rows

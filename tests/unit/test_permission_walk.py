@@ -357,6 +357,8 @@ SERVICES: dict[str, str] = {
     "remittance.store_remittances": "remit.import",
     "reports.export_monthly_report": "report.monthly",
     "reports.month_metrics": "report.export",
+    "reports.dashboard_figures": "report.export",
+    "reports.figure_items": "report.export",
     "users.add_user": "user.manage",
     "users.change_password": "user.manage",
     "users.deactivate_user": "user.manage",
