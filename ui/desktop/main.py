@@ -26,11 +26,14 @@ log = logging.getLogger(__name__)
 class AppController(QObject):
     """Owns the bridge, the worker, the login dialog and the main window."""
 
-    def __init__(self, vault_dir: Path, bridge: MessageBridge, worker: Worker) -> None:
+    def __init__(self, vault_dir: Path, bridge: MessageBridge, worker: Worker, *,
+                 host_scheduler: bool = False) -> None:
         super().__init__()
         self.vault_dir = Path(vault_dir)
         self.bridge = bridge
         self.worker = worker
+        self.host_scheduler = host_scheduler  # the app runs the vault's jobs (run_gui)
+        self.scheduler_host: Any = None
         self.login: LoginDialog | None = None
         self.wizard: Any = None
         self.window: Any = None
@@ -79,6 +82,10 @@ class AppController(QObject):
         self.window = window
         window.show()
         window.start()
+        if self.host_scheduler:
+            from ui.desktop.scheduler_host import SchedulerHost
+            self.scheduler_host = SchedulerHost(session.vault, self.worker, parent=self)
+            self.scheduler_host.start()
         for warning in session.vault.warnings:  # repairs and tamper found at open
             self.bridge.warning(warning)
         # Startup objects live for the whole session: keep the cyclic collector from
@@ -86,14 +93,21 @@ class AppController(QObject):
         gc.collect()
         gc.freeze()
 
+    def _stop_hosting(self) -> None:
+        host, self.scheduler_host = self.scheduler_host, None
+        if host is not None:
+            host.stop()  # queued on the worker: waited for before the vault closes
+
     def logged_out(self) -> None:
         session, self.session, self.window = self.session, None, None
+        self._stop_hosting()
         self.worker.wait()
         if session is not None:
             session.vault.close()
         self.show_login()
 
     def shutdown(self) -> None:
+        self._stop_hosting()
         self.worker.shutdown()  # results still in flight are dropped, never delivered
         if self.session is not None:
             self.session.vault.close()
@@ -143,7 +157,7 @@ def run_gui(vault_dir: Path, autologin_role: str | None = None,
     bridge = MessageBridge()
     bridge.crash_handler = show_crash
     worker = Worker(bridge)
-    controller = AppController(vault_dir, bridge, worker)
+    controller = AppController(vault_dir, bridge, worker, host_scheduler=True)
     if first_run:  # no vault yet: the set-up wizard, then the app with the owner logged in
         controller.show_first_run()
     else:
