@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,16 @@ from platformdirs import user_data_dir
 
 class UsageError(Exception):
     pass
+
+
+def iso_day(text: str | None, what: str = "a date") -> date | None:
+    """A YYYY-MM-DD option's value (None when not given); a UsageError names the option."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} takes a date as YYYY-MM-DD, not {text!r}") from exc
 
 
 def one_line(text: str) -> str:

@@ -7,7 +7,7 @@ import argparse
 from datetime import date
 from typing import Any
 
-from ui.context import Context, UsageError
+from ui.context import Context, iso_day
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -21,12 +21,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _day(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise UsageError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+    return iso_day(text, "--from/--to")
 
 
 def cmd_charges_check(args: argparse.Namespace, ctx: Context) -> int:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from app.errors import ValidationError
-from ui.context import Context, UsageError
+from ui.context import Context, UsageError, iso_day
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -206,22 +205,14 @@ def _export_screenshot(session: Any, path: Path, png: bytes, recipe_name: str) -
     path.write_bytes(png)
 
 
-def _day(text: str, flag: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise UsageError(f"{flag} takes a date as YYYY-MM-DD, not {text!r}") from exc
-
-
 def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:
     from app.services import patients
     from automations.portal import PortalEngine, PortalFailure, PortalQuery, load_recipe_file
     recipe = load_recipe_file(args.file)  # validation errors name the file and key
     if args.kind not in recipe.kinds:
         raise ValidationError(f"{args.file}: the recipe has no {args.kind} look-up")
-    dob, service_date = _day(args.dob, "--dob"), _day(args.service_date, "--service-date")
+    dob = iso_day(args.dob, "--dob")
+    service_date = iso_day(args.service_date, "--service-date")
     query = PortalQuery(member_id=args.member_id, reference=args.reference,
                         claim_number=args.claim_number, dob=dob, service_date=service_date,
                         npi=args.npi, subject_type="recipe_test")
