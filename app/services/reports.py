@@ -170,6 +170,11 @@ def figure_items(session: Session, kind: str, ids: list[int]) -> list[dict[str, 
             "ORDER BY c.id DESC", tuple(ids))]
     else:
         raise ValidationError(f"unknown figure item kind {kind!r}")
+    tz = practice_zone(session)
+    for row in rows:  # due times in the practice's time zone; deadlines are dates
+        due = str(row.pop("due_at") or "")
+        row["due"] = (clock.parse_iso(due).astimezone(tz).strftime("%m/%d/%Y %H:%M")
+                      if "T" in due else due)
     audit.record_now(session.vault, session, "report.drill", object_type=kind,
                      object_id=str(len(rows)), details={"ids": ids[:50]})
     return rows
