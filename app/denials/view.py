@@ -123,3 +123,18 @@ def patient_responsibility(claim_pr: str | None, groups: list[dict[str, Any]]) -
     if claim_pr not in (None, ""):
         return str(claim_pr)
     return next((g["total"] for g in groups if g["group"] == "PR"), "0")
+
+
+def claim_summary(d: dict[str, Any]) -> list[str]:
+    """One remitted claim in a few phrases (app.services.remittance.remit_claim_detail):
+    status, amounts with what the patient owes, the denial's scope, category and next
+    step, and the appeal deadline; the CLI prints them as lines, the desktop in a row."""
+    parts = [f"Claim {d['claim_number']} ({d['payer']}): {d['status_text']} ({d['status']})",
+             f"charged ${d['charge']}, paid ${d['paid']}, patient responsibility "
+             f"${d['patient_responsibility']}"]
+    if d["denial"]:
+        parts.append(f"{d['scope_label']}: {d['category_label']}; next: "
+                     f"{d['next_action_label']}")
+        if d["appeal_deadline"]:
+            parts.append(f"appeal deadline {d['appeal_deadline_text']}")
+    return parts

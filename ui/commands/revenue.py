@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from app.denials.view import claim_summary
 from app.errors import KnownError
 from app.services import eligibility as eligibility_service
 from app.services import remittance as remittance_service
@@ -195,14 +196,8 @@ def cmd_remit_show(args: argparse.Namespace, ctx: Context) -> int:
 def remit_claim_text(d: dict[str, Any]) -> str:
     """The biller's view of one remitted claim: every adjustment group together, what
     the patient owes, and which adjustments are on a line (codes only, no CPT text)."""
-    out = [f"Claim {d['claim_number']} ({d['payer']}): {d['status_text']} ({d['status']})",
-           f"  charged ${d['charge']}, paid ${d['paid']}, patient responsibility "
-           f"${d['patient_responsibility']}"]
-    if d["denial"]:
-        out.append(f"  {d['scope_label']}: {d['category_label']}; next: "
-                   f"{d['next_action_label']}")
-        if d["appeal_deadline"]:
-            out.append(f"  appeal deadline {d['appeal_deadline_text']}")
+    head, *rest = claim_summary(d)
+    out = [head, *(f"  {line}" for line in rest)]
     for g in d["groups"]:
         out.append(f"  {g['label']}: ${g['total']}")
         for a in g["adjustments"]:

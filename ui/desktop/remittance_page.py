@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.denials.view import claim_summary
 from app.errors import ValidationError
 from app.queue.changes import EVERYTHING
 from app.services import remittance
@@ -131,14 +132,7 @@ class RemittancePage(Page):
         if d is None:
             self.claim_header.setText("Choose a claim to see its adjustments.")
             return
-        parts = [f"Claim {d['claim_number']}: {d['status_text']} ({d['status']})",
-                 f"patient responsibility ${d['patient_responsibility']}"]
-        if d["denial"]:
-            parts.append(f"{d['scope_label']}: {d['category_label']}, next "
-                         f"{d['next_action_label']}")
-            if d["appeal_deadline"]:
-                parts.append(f"appeal deadline {d['appeal_deadline_text']}")
-        self.claim_header.setText(" · ".join(parts))
+        self.claim_header.setText(" · ".join(claim_summary(d)))
         for g in d["groups"]:
             top = QTreeWidgetItem(self.groups, [g["label"], f"${g['total']}", "", ""])
             for a in g["adjustments"]:
