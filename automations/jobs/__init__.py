@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
 
-__all__ = ["JobRuntime", "SchedulerBusy", "build_scheduler", "current", "jobstore_engine",
+__all__ = ["JobRuntime", "SchedulerBusy", "SchedulerLock", "build_scheduler", "current", "jobstore_engine",
            "portal_source_factory", "run_forever", "start_scheduler", "stop_scheduler"]
 
 
@@ -206,11 +206,13 @@ def stop_scheduler(scheduler: BaseScheduler, wait_seconds: float = 60.0) -> None
 def run_forever(vault: Vault,
                 source_factory: Callable[[Session], StatusSource] = portal_source_factory,
                 *, cadence: Cadence = DEFAULT_CADENCE, sweep_seconds: float = 300.0,
-                on_started: Callable[[], Any] | None = None) -> None:
+                on_started: Callable[[], Any] | None = None,
+                lock: SchedulerLock | None = None) -> None:
     """`offhold run`: a blocking scheduler that stops cleanly on SIGTERM or Ctrl-C. Raises
-    SchedulerBusy when the desktop app or another `offhold run` runs this vault's jobs."""
+    SchedulerBusy when the desktop app or another `offhold run` runs this vault's jobs.
+    `lock`: the vault's scheduler lock, already taken by the caller (it is released here)."""
     from apscheduler.events import EVENT_SCHEDULER_STARTED
-    lock = SchedulerLock(vault.path.parent, "offhold run")
+    lock = lock or SchedulerLock(vault.path.parent, "offhold run")
     lock.acquire()
     try:
         scheduler = build_scheduler(vault, source_factory, cadence=cadence,

@@ -74,3 +74,27 @@ def test_offhold_run_in_another_process_keeps_the_app_from_hosting_jobs(
             blocked.acquire()  # and `offhold run` now finds the app holding it
     finally:
         stop_scheduler(hosted)
+
+
+def test_offhold_run_refuses_in_one_line_while_the_app_has_the_jobs(
+        owner_session: Session, vault_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from tests.conftest import OWNER_PASSWORD
+    from ui.cli import main
+    app_lock = SchedulerLock(vault_dir, "desktop app")
+    app_lock.acquire()
+    monkeypatch.setenv("OFFHOLD_VAULT", str(vault_dir))
+    monkeypatch.setenv("OFFHOLD_USER", "owner")
+    monkeypatch.setenv("OFFHOLD_PASSWORD", OWNER_PASSWORD)
+    try:
+        code = main(["run"], stdin=io.StringIO(""))
+    finally:
+        app_lock.release()
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "already running (desktop app, pid" in err
+    starts = owner_session.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
+                                           "'scheduler.start'")[0]
+    assert starts == 0  # refused before it claimed to start

@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     from app.audit import SystemActor
     from app.pa.cadence import DEFAULT_CADENCE, Cadence
     from app.identity import Session
-    from automations.jobs import run_forever
+    from automations.jobs import SchedulerLock, run_forever
     from automations.workflows.pa_followup import PortalStatusSource, StatusSource
     try:
         vault, how = _open_for_scheduler(ctx)
@@ -150,6 +150,13 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
         raise KnownError(f"{exc}; to run the scheduler anyway, log in: set OFFHOLD_USER and "
                          "OFFHOLD_PASSWORD (or --user with --password-stdin)") from None
     cadence = Cadence.fast(args.every) if args.every else DEFAULT_CADENCE
+    lock = SchedulerLock(vault.path.parent, "offhold run")
+    try:
+        lock.acquire()  # the desktop app or another `offhold run` may have the jobs
+    except KnownError:
+        if ctx._session is None:
+            vault.close()
+        raise
     audit.record_now(vault, SystemActor("scheduler", "system"), "scheduler.start",
                      details={"opened_by": how, "every": args.every,
                               "sweep_seconds": args.sweep_seconds})
@@ -167,7 +174,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
                "business hours only") + "; Ctrl-C or SIGTERM stops it")
     try:
         run_forever(vault, factory, cadence=cadence, sweep_seconds=args.sweep_seconds,
-                    on_started=lambda: ctx.say("scheduler started"))
+                    on_started=lambda: ctx.say("scheduler started"), lock=lock)
     finally:
         audit.record_now(vault, SystemActor("scheduler", "system"), "scheduler.stop",
                          details={"ran_seconds": int((datetime.now(timezone.utc) - started)
