@@ -156,8 +156,10 @@ def build(period: Period, previous: Period,
                float(len(ppa.delay_risk)), "", "down",
                Behind("pa", tuple(int(d["pa_id"]) for d in pa.delay_risk)),
                "open longer than their payer's median"),
+        # With no 271 on file (a note says so) a 0% would only mean "never imported".
         Figure("eligibility", "Visits checked before the day",
-               elig.checked_rate, pelig.checked_rate, "%", "up", None,
+               None if elig.note else elig.checked_rate,
+               None if pelig.note else pelig.checked_rate, "%", "up", None,
                elig.note or f"{elig.checked_before} of {elig.visits} visits; "
                f"{elig.gaps_found} gaps found"),
         Figure("tasks_done", "Tasks done", float(sum(q.done_by_kind.values())),

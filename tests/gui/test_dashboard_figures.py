@@ -62,7 +62,7 @@ def test_period_choice_and_chart_bars(qtbot: Any, open_window: Any) -> None:
     assert tab.compared.text() == "Last 7 days compared with the 7 days before"
     chart = tab.charts[0].chart()
     assert chart.title() == "Denied dollars by category"
-    current = chart.series()[0].barSets()[0]
+    current = chart.series()[0].barSets()[1]  # this period's bars
     current.clicked.emit(0)  # a click on this period's bar
     assert tab.items_dialog is not None and tab.items_dialog.table.rowCount() == 1
     tab.items_dialog.reject()

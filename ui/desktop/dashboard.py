@@ -42,6 +42,7 @@ from app.identity import Session
 from app.services import vault_health
 from app.queue.kinds import kinds_for_roles
 from app.queue.changes import Changes
+from app.denials.view import CATEGORY_LABEL
 from app.reports import dashboard as dash
 from app.reports.trust import TrustFigures, trust_figures
 from app.services import reports
@@ -331,29 +332,33 @@ class FiguresTab(QWidget):
         return tile
 
     def _comparison_chart(self, c: dash.Comparison, figures: dash.Figures) -> QChart:
+        # Horizontal bars: category names read whole on the left (they were cut short
+        # under vertical bars on the screenshot). Categories run bottom-up: reversed.
+        cats = list(reversed(range(len(c.categories))))
         current = QBarSet(figures.period.label)
         previous = QBarSet(figures.previous.label)
-        current.append(c.current)
-        previous.append(c.previous)
-        current.clicked.connect(lambda i, c=c: self.open_behind(c.title, c.behind[i]))
-        series = QBarSeries()
-        series.append(current)
+        current.append([c.current[i] for i in cats])
+        previous.append([c.previous[i] for i in cats])
+        current.clicked.connect(
+            lambda n, c=c, cats=cats: self.open_behind(c.title, c.behind[cats[n]]))
+        series = QHorizontalBarSeries()
         series.append(previous)
+        series.append(current)  # drawn above its previous-period bar
         chart = QChart()
         chart.addSeries(series)
         chart.setTitle(c.title if c.categories else f"{c.title}: none in either period")
-        axis_x = QBarCategoryAxis()
-        axis_x.append([kind_label(k) if c.unit == "" else k.replace("_", " ")
-                       for k in c.categories])
-        axis_y = QValueAxis()
+        axis_y = QBarCategoryAxis()
+        axis_y.append([kind_label(c.categories[i]) if c.unit == "" else
+                       CATEGORY_LABEL.get(c.categories[i], c.categories[i]) for i in cats])
+        axis_x = QValueAxis()
         top, ticks = nice_axis(max(c.current + c.previous + [0.0]))
-        axis_y.setRange(0, top)
-        axis_y.setTickCount(ticks)
-        axis_y.setLabelFormat("$%.0f" if c.unit == "$" else "%.0f")
-        chart.addAxis(axis_x, Qt.AlignmentFlag.AlignBottom)
+        axis_x.setRange(0, top)
+        axis_x.setTickCount(ticks)
+        axis_x.setLabelFormat("$%.0f" if c.unit == "$" else "%.0f")
         chart.addAxis(axis_y, Qt.AlignmentFlag.AlignLeft)
-        series.attachAxis(axis_x)
+        chart.addAxis(axis_x, Qt.AlignmentFlag.AlignBottom)
         series.attachAxis(axis_y)
+        series.attachAxis(axis_x)
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
         return chart
 
