@@ -17,6 +17,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,10 +65,20 @@ def ocr_page(image: bytes, timeout: float) -> str:
            "OMP_THREAD_LIMIT": "1"}  # one core per page: the machine is shared
     done = subprocess.run([tesseract(), "stdin", "stdout", "-l", "eng", "--dpi", str(DPI),
                            "--psm", "3", "tsv"], input=image, capture_output=True,
-                          timeout=timeout, env=env, check=False)
+                          timeout=timeout, env=env, check=False,
+                          preexec_fn=_die_with_parent if sys.platform.startswith("linux")
+                          else None)
     if done.returncode != 0:
         raise OcrUnavailable(f"OCR failed on a page (tesseract exit {done.returncode})")
     return done.stdout.decode("utf-8", "replace")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: when the bounded worker is killed (a limit, the wall
+    timer), tesseract is killed with it instead of reading a form on its own."""
+    import ctypes
+    import signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def page_text(tsv: str, page: int, offset: int) -> tuple[str, list[OcrWord]]:
