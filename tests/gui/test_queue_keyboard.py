@@ -50,7 +50,8 @@ def test_a_approves_the_current_task(qtbot: Any, open_window: Any) -> None:
     qtbot.keyClick(page.table, Qt.Key.Key_A)
     after = queue.get_task_unchecked(window.session, task.id)
     assert after.state is TaskState.DONE
-    assert [h.action for h in after.history][-2:] == ["approve", "complete"]
+    actions = [h.action for h in after.history]  # a kind with an effect also 'execute's
+    assert "approve" in actions and actions[-1] == "complete"
     assert page.model.row_of(task.id) == -1  # it left the open queue
     assert page.table.currentIndex().row() == min(row, page.proxy.rowCount() - 1)
     assert any(f"Task {task.id} approved" in t for t in window.bridge.texts("info"))
