@@ -79,3 +79,28 @@ def _format_at(tab: Any, position: int) -> Any:
     cursor = QTextCursor(tab.source.document())
     cursor.setPosition(position)
     return cursor.charFormat()
+
+
+def test_an_ocr_read_scan_shows_where_each_value_was_read(qtbot: Any,
+                                                          open_window: Any) -> None:
+    from app.domain.intake import IntakeValue
+    text = "Member ID: ZQM44S5667\n"
+    start = text.index("ZQM")
+    result = IntakeResult(
+        source_kind=SourceKind.SCANNED_PDF, source_text=text,
+        values=[IntakeValue("member_id", "ZQM44S5667", "ocr", [(start, start + 10)],
+                            boxes=[(1, 0.12, 0.02, 0.22, 0.035)])],
+        flags=[IntakeFlag("ocr_low_confidence", "OCR was unsure of 'ZQM44S5667' in Member "
+                          "ID; check it against the scan.", "member_id", "warning",
+                          [(start, start + 10)])],
+        summary="Scanned form.", answered=["member_id"])
+    window = open_window("frida")
+    task, _ = intake.create_review(window.session, result, data=b"%PDF-scan", mime=
+                                   "application/pdf", natural_key="intake:test:ocr",
+                                   sha256="0" * 64, title="Intake form to review")
+    page = window.pages["queue"]
+    page.open_item(task.id)
+    tab = page.detail.tabs.currentWidget()
+    assert tab.edits["member_id"].text() == "ZQM44S5667"
+    assert _format_at(tab, start + 2).toolTip() == "Member ID (read by OCR, scan page 1)"
+    assert "OCR was unsure" in tab.flags.item(0).text()

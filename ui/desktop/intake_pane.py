@@ -128,7 +128,9 @@ class IntakeReviewTab(QWidget):
                 fmt.setBackground(FLAGGED)
             else:
                 fmt.setBackground(GROUNDED if h.grounded else UNGROUNDED)
-            fmt.setToolTip(FIELDS.get(h.field, (h.field,))[0])
+            if not h.field.startswith("flag:"):  # a flag keeps its value's tip
+                where = f" (read by OCR, scan page {h.boxes[0][0]})" if h.boxes else ""
+                fmt.setToolTip(FIELDS.get(h.field, (h.field,))[0] + where)
             cursor.setPosition(h.start)
             cursor.setPosition(h.end, QTextCursor.MoveMode.KeepAnchor)
             cursor.mergeCharFormat(fmt)
