@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "care_gaps"
 TASK_KIND = "care_gap"
-CLOSABLE = (TaskState.SHADOW, TaskState.PENDING, TaskState.FAILED)
 REVIEW_WITHIN = timedelta(days=7)  # preventive care is not urgent; a week to review
 
 
@@ -117,7 +116,8 @@ def run_care_gaps(system: Session, patient_ids: list[int] | None = None) -> GapS
                         summary.cooling_down += 1
                         continue
                     _create(system, facts, result, today, summary)
-                elif is_open and prior is not None and TaskState(prior[1]) in CLOSABLE:
+                elif prior is not None and TaskState(prior[1]) in queue.ACTIONABLE_STATES:
+                    # still waiting on a person (a snoozed one is closed when it wakes)
                     queue.reject(system, prior[0], f"closed by the care-gap check: "
                                  f"{result.reason}")
                     summary.tasks_closed += 1
