@@ -83,6 +83,16 @@ def charge_encounters(session: Session, start: date, end: date) -> list[Encounte
     return [encounters[k] for k in sorted(encounters)]
 
 
+def open_findings(session: Session, start: date, end: date) -> list[tuple[int, str]]:
+    """(task id, natural key) of charge_review tasks still awaiting a person whose date
+    of service is in [start, end]."""
+    require(session, "claim.manage")
+    return [(int(i), str(k)) for i, k in session.vault.query(
+        "SELECT id, natural_key FROM tasks WHERE kind = 'charge_review' AND state IN "
+        "('shadow','pending','failed') AND json_extract(payload, '$.date_of_service') "
+        "BETWEEN ? AND ? ORDER BY id", (start.isoformat(), end.isoformat()))]
+
+
 def mark_reviewed(session: Session, task: Task) -> str:
     """The charge_review effect (declared in app/queue/kinds.py): an audit row saying the
     finding was reviewed, on each claim it concerns. The claim itself is never changed."""

@@ -5,7 +5,8 @@ natural keys come from the pure rules in app.charges.rules; this module reads th
 app.services.charges and queues, in one write transaction.
 
 A task already made for a finding (any state: a reviewed finding stays reviewed) is left
-alone, so the nightly run creates nothing new for what it has seen. Approval runs
+alone, so the nightly run creates nothing new for what it has seen; an open task whose
+finding is no longer found in the span is closed (rejected, with the reason). Approval runs
 `app.services.charges.mark_reviewed`; no claim is ever edited.
 """
 
@@ -15,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from app import clock
+from app import clock, queue
 from app.charges.crosswalk import Crosswalk, load_crosswalk
 from app.charges.rules import Thresholds, review
 from app.identity import Session
@@ -31,6 +32,7 @@ class ChargeReviewResult:
     encounters: int = 0
     findings: int = 0
     created: list[int] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)  # findings that went away
 
 
 def thresholds(session: Session) -> Thresholds:
@@ -50,11 +52,19 @@ def review_charges(session: Session, *, start: date | None = None, end: date | N
     encounters = charges.charge_encounters(session, start, end)  # checks claim.manage
     specs = review(encounters, crosswalk or load_crosswalk(), now, thresholds(session))
     result = ChargeReviewResult(encounters=len(encounters), findings=len(specs))
+    keys = {spec.natural_key for spec in specs}
     with session.vault.write():
         for spec in specs:
             task, created = queue_spec(session, spec)
             if created:
                 result.created.append(task.id)
-    log.info("charge review: %s encounters, %s findings, %s new tasks", result.encounters,
-             result.findings, len(result.created))
+        # A finding no longer found (the claim corrected, the chart completed) closes its
+        # task, so the biller never works one that is already fixed.
+        for task_id, key in charges.open_findings(session, start, end):
+            if key not in keys:
+                queue.reject(session, task_id, "closed by the charge check: the finding is "
+                                               "gone (the claim or the chart has changed)")
+                result.closed.append(task_id)
+    log.info("charge review: %s encounters, %s findings, %s new tasks, %s closed",
+             result.encounters, result.findings, len(result.created), len(result.closed))
     return result

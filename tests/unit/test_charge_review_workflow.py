@@ -125,6 +125,20 @@ def test_corpus_837_against_the_chart_to_approval_and_audit(practice: Session) -
     assert len(_tasks(practice)) == 3
     assert queue.get_task(practice, unsupported.id).state.value == "done"
 
+    # The biller bills the flu shot (a corrected claim): its two findings close by
+    # themselves on the next run; the reviewed one stays done.
+    with practice.vault.write() as conn:
+        for ordinal, code in ((4, "90656"), (5, "90471")):
+            conn.execute("INSERT INTO claim_lines (claim_id, ordinal, code, charge, units, "
+                         "service_date) VALUES (?,?,?,?,?,?)",
+                         (claim[0], ordinal, code, "20.00", "1", "2006-10-03"))
+    fixed = review_charges(practice, start=date(2006, 10, 1), end=date(2006, 10, 31))
+    assert fixed.created == [] and fixed.findings == 1 and len(fixed.closed) == 2
+    states = {k: t.state.value for k, t in _tasks(practice).items()}
+    assert states == {f"charge:{patient_id}:2006-10-03:missing:90655": "rejected",
+                      f"charge:{patient_id}:2006-10-03:missing:90460": "rejected",
+                      f"charge:{patient_id}:2006-10-10:unsupported:86663": "done"}
+
 
 def test_synthea_bundle_with_a_corpus_837(practice: Session) -> None:
     imports.import_fhir(practice, [(SYNTHEA.name, SYNTHEA.read_bytes())])

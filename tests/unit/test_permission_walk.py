@@ -243,6 +243,7 @@ def test_restore_walk(walk_vault: Session, tmp_path: Path, vault_dir: Path,
 
 SERVICES: dict[str, str] = {
     "charges.charge_encounters": "claim.manage",
+    "charges.open_findings": "claim.manage",
     "referrals.find_incoming": "referral.manage",
     "referrals.link_task": "referral.manage",
     "referrals.list_referrals": "patient.view",

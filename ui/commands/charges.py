@@ -28,7 +28,8 @@ def cmd_charges_check(args: argparse.Namespace, ctx: Context) -> int:
     from automations.workflows.charge_review import review_charges
     result = review_charges(ctx.session(), start=_day(args.start), end=_day(args.end))
     ctx.emit({"encounters": result.encounters, "findings": result.findings,
-              "tasks": result.created},
+              "tasks": result.created, "closed": result.closed},
              f"{result.encounters} encounter(s), {result.findings} finding(s), "
-             f"{len(result.created)} new charge_review task(s)")
+             f"{len(result.created)} new charge_review task(s), {len(result.closed)} closed "
+             "(finding gone)")
     return 0
