@@ -220,6 +220,17 @@ def open_outbound(session: Session) -> list[Outbound]:
     return out
 
 
+def stale_followups(session: Session) -> list[int]:
+    """Open referral_followup tasks whose step has since been recorded."""
+    require(session, "referral.manage")
+    rows = session.vault.query(
+        "SELECT t.id, json_extract(t.payload, '$.step'), r.status FROM tasks t JOIN "
+        "referrals r ON r.id = json_extract(t.payload, '$.referral_id') WHERE t.kind = "
+        "'referral_followup' AND t.state IN ('shadow','pending','failed') ORDER BY t.id")
+    return [int(task_id) for task_id, step, status in rows
+            if step in STEPS and status in STEPS and STEPS.index(status) >= STEPS.index(step)]
+
+
 def note_overdue(session: Session, conn: Connection, referral_id: int, step: str,
                  task_id: int) -> None:
     """Put a late step's follow-up task on the referral's trail (caller's transaction)."""

@@ -9,7 +9,8 @@ creates nothing. Approving the task runs `app.services.referrals.apply_triage`.
 
 Outbound: `check_referral_loops` (the scheduler, daily) turns each late step of an open
 outbound referral into a referral_followup task (`referral:out:{id}:overdue:{step}`,
-app.referrals.loop), noted on the referral's trail.
+app.referrals.loop), noted on the referral's trail; an open follow-up whose step has
+since been recorded is closed.
 """
 
 from __future__ import annotations
@@ -97,12 +98,17 @@ def check_referral_loops(session: Session) -> list[int]:
     created_ids: list[int] = []
     late = [(ref, f) for ref in referrals.open_outbound(session)
             if (f := overdue(ref, now, days)) is not None]
+    stale = referrals.stale_followups(session)
     with session.vault.write() as conn:
+        for task_id in stale:  # the step came after all: nobody needs to chase it
+            queue.reject(session, task_id, "closed by the referral check: the step has "
+                                           "been recorded")
         for ref, follow in late:
             task, created = queue_spec(session, follow)
             if created:
                 referrals.note_overdue(session, conn, ref.referral_id,
                                        str(follow.payload["step"]), task.id)
                 created_ids.append(task.id)
-    log.info("referral loops: %s late steps, %s new follow-ups", len(late), len(created_ids))
+    log.info("referral loops: %s late steps, %s new follow-ups, %s closed", len(late),
+             len(created_ids), len(stale))
     return created_ids

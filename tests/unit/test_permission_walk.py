@@ -253,6 +253,7 @@ SERVICES: dict[str, str] = {
     "referrals.record_step": "referral.manage",
     "referrals.referral_history": "patient.view",
     "referrals.send_referral": "referral.manage",
+    "referrals.stale_followups": "referral.manage",
     "referrals.store_incoming": "referral.manage",
     "claim_status.store_277": "claim.manage",
     "desktop_session.assignable_users": "task.reassign",

@@ -120,6 +120,9 @@ def test_outbound_loop_overdue_followups_and_history(practice: Session) -> None:
     clock.set_clock(lambda: visit + timedelta(days=2))
     [seen_follow] = check_referral_loops(practice)
     assert "patient seen" in queue.get_task(practice, seen_follow).title
+    assert queue.get_task_unchecked(practice, follow_id).state.value == "rejected"
+    assert "step has been recorded" in queue.get_task_unchecked(
+        practice, follow_id).history[-1].note
     referrals.record_step(practice, rid, "seen", at=visit)
     state = referrals.record_step(practice, rid, "report_received")
     assert state["due_at"] is None
@@ -132,6 +135,7 @@ def test_outbound_loop_overdue_followups_and_history(practice: Session) -> None:
         "referral.sent", "referral.overdue", "referral.step", "referral.overdue",
         "referral.step", "referral.step"]
     assert {t["kind"] for t in history["tasks"]} == {"referral_followup"}
+    assert all(t["state"] == "rejected" for t in history["tasks"])  # both closed
     assert history["next_step"] is None and not history["overdue"]
     views = practice.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
                                      "'referral.view'")[0]
