@@ -97,6 +97,23 @@ def test_letter_through_the_intake_reader(practice: Session) -> None:
     assert task.payload["within_days"] == 14
 
 
+def test_pdf_letter_through_the_bounded_pdf_reader(practice: Session) -> None:
+    import io
+
+    from reportlab.pdfgen import canvas
+    buf = io.BytesIO()
+    pdf = canvas.Canvas(buf)
+    for n, line in enumerate(LETTER.decode().splitlines()):
+        pdf.drawString(50, 800 - 18 * n, line)
+    pdf.save()
+    result = import_referral(practice, buf.getvalue(), "letter.pdf")
+    task = queue.get_task(practice, result.tasks[0])
+    assert result.kind == "letter" and task.patient_id is not None
+    assert task.title == "Referral (soon): schedule"
+    source = next(e for e in task.evidence if e.label == "Source document")
+    assert source.excerpt == "letter (application/pdf)"
+
+
 def test_outbound_loop_overdue_followups_and_history(practice: Session) -> None:
     patient_id = practice.vault.query_one("SELECT id FROM patients")[0]
     clock.set_clock(lambda: T0)
