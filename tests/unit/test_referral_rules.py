@@ -200,6 +200,21 @@ def test_ccda_bounds_size_elements_and_time() -> None:
     assert time.monotonic() - start < 5
 
 
+def test_ccda_memory_stays_bounded_at_the_caps() -> None:
+    import tracemalloc
+    element = b'<x a="' + b"y" * 20 + b'" b="z">t</x>'
+    data = b'<ClinicalDocument xmlns="urn:hl7-org:v3">' + element * (
+        (8 * 1024 * 1024 - 200) // len(element)) + b"</ClinicalDocument>"
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImportRejected, match="more than 200,000 elements"):
+            read_ccda(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 150 * 1024 * 1024  # measured ~80 MB for 8 MB of small elements
+
+
 def test_corpus_pas_service_request_bundle() -> None:
     [r] = read_service_requests((PAS / "Bundle-ReferralAuthorizationBundleExample.json")
                                 .read_bytes())
