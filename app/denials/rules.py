@@ -195,7 +195,9 @@ def denial_task(sc: StoredClaim, facts: ClaimFacts, now: datetime) -> TaskSpec:
                      blob=worksheet.encode("utf-8"), mime="text/plain"),
     ]
     if cls.appealable and late is None:
-        evidence.insert(1, EvidenceSpec("Appeal letter draft (PDF)",
+        label = ("Appeal letter draft (PDF)" if cls.action is NextAction.APPEAL
+                 else "Corrected-claim worksheet draft (PDF)")
+        evidence.insert(1, EvidenceSpec(label,
                                         excerpt=f"template {TEMPLATE_VERSION}",
                                         mime="application/pdf", letter=True))
     if not sc.balanced:

@@ -105,6 +105,8 @@ def _dates(f: ClaimFacts) -> str:
 
 
 def _title(f: ClaimFacts) -> str:
+    if f.action != "appeal":  # the corrected-claim worksheet, on the same letterhead
+        return "Corrected claim worksheet"
     return ("Request for Redetermination (Medicare Part A/B)" if f.medicare
             else "Request for Reconsideration / Appeal of Claim Denial")
 
@@ -166,7 +168,7 @@ def letter_pdf(head: Letterhead, title: str, text: str) -> bytes:
     story: list[object] = [Paragraph(f"<b>{escape(head.name)}</b>",
                                      ParagraphStyle("head", parent=styles["Heading2"],
                                                     spaceAfter=2))]
-    story += [Paragraph(escape(ln), small) for ln in head.lines()]
+    story += [Paragraph(_spaced(ln), small) for ln in head.lines()]
     rule = Table([[""]], colWidths=[6.5 * inch], rowHeights=[4])
     rule.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, -1), 0.8, colors.grey)]))
     story += [rule, Spacer(1, 12)]
@@ -184,7 +186,9 @@ def letter_pdf(head: Letterhead, title: str, text: str) -> bytes:
 
 
 def appeal_pdf(f: ClaimFacts, text: str | None = None) -> bytes:
-    """The appeal letter PDF from the facts' draft, or from the biller's edited text."""
+    """The appeal letter PDF from the facts' draft, or the letter of `text` (the biller's
+    edited letter, or the corrected-claim worksheet when the next step is not an
+    appeal)."""
     head = f.letterhead or Letterhead(f.practice_name)
     return letter_pdf(head, _title(f), appeal_text(f) if text is None else text)
 
@@ -193,9 +197,7 @@ def corrected_claim_worksheet(f: ClaimFacts, *, frequency: str, what_to_change: 
                               timely_filing_deadline: date | None) -> str:
     """What the biller changes before resubmitting, as a checklist."""
     kind = {"7": "replacement of a prior claim", "8": "void/cancel of a prior claim"}
-    head = f.letterhead or Letterhead(f.practice_name)
     lines = [
-        head.name, *head.lines(), "",
         "CORRECTED CLAIM WORKSHEET",
         f"Claim number: {f.claim_number}",
         f"Payer: {f.payer_name}",

@@ -416,7 +416,7 @@ def remit_claim_detail(session: Session, remit_claim_id: int) -> dict[str, Any]:
 
 
 def mark_worked(session: Session, conn: Connection, remit_claim_id: int, pdf: bytes | None,
-                task_id: int, note: str) -> None:
+                task_id: int, note: str, label: str = "Approved appeal letter (PDF)") -> None:
     """Record that a person approved the denial's next step; the approved letter PDF (if
     any) is kept as the task's evidence, in the vault."""
     from app import queue  # local: queue imports nothing from here, but keep the edge thin
@@ -424,7 +424,7 @@ def mark_worked(session: Session, conn: Connection, remit_claim_id: int, pdf: by
                  (clock.iso(clock.now()), remit_claim_id))
     if pdf is not None:
         queue.add_evidence(session, conn, task_id, [queue.NewEvidence(
-            "Approved appeal letter (PDF)", excerpt=note, blob=pdf, mime="application/pdf")])
+            label, excerpt=note, blob=pdf, mime="application/pdf")])
     audit.record(session.vault, conn, session, "denial.worked", "remit_claim", remit_claim_id,
                  details={"task_id": task_id, "letter": pdf is not None})
 

@@ -60,9 +60,16 @@ def _render_letters(session: Session, remits: list[Remittance], head: Letterhead
         cls = sc.classification
         if cls.is_denial and cls.appealable:
             facts = rules.claim_facts(sc, head, today)
-            if any(e.letter for e in rules.denial_task(sc, facts, now).evidence):
-                letters[sc.position] = (facts, appeal_pdf(facts))
+            spec = rules.denial_task(sc, facts, now)
+            if any(e.letter for e in spec.evidence):
+                letters[sc.position] = (facts, _letter(facts, spec))
     return letters
+
+
+def _letter(facts: ClaimFacts, spec: rules.TaskSpec) -> bytes:
+    """The draft's PDF: the appeal letter, or the corrected-claim worksheet."""
+    return appeal_pdf(facts) if facts.action == NextAction.APPEAL.value \
+        else appeal_pdf(facts, text=spec.draft)
 
 
 def _create(session: Session, spec: rules.TaskSpec, letter: bytes | None) -> Task:
@@ -102,7 +109,8 @@ def import_835_file(session: Session, data: bytes, *, lenient: bool = False) -> 
                 rendered = letters.get(sc.position)
                 # Rendered from the same facts unless the vault changed in between (a
                 # patient or payer edited meanwhile): then this one letter is rendered here.
-                letter = rendered[1] if rendered and rendered[0] == facts else appeal_pdf(facts)
+                letter = (rendered[1] if rendered and rendered[0] == facts
+                          else _letter(facts, spec))
             task = _create(session, spec, letter)
             remittance.link_task(session, conn, sc.remit_claim_id, task.id)
             result.tasks.append(task.id)
@@ -136,17 +144,23 @@ def apply_approval(session: Session, task: Task) -> str:
         return "balancing problem acknowledged"
     rc_id = int(payload["remit_claim_id"])
     pdf = None
-    if (payload.get("action") == NextAction.APPEAL.value and payload.get("appealable")
-            and not payload.get("late")):
+    appeal = payload.get("action") == NextAction.APPEAL.value
+    if payload.get("appealable") and not payload.get("late"):
         # The draft's letterhead, so the approved PDF is the draft's document with the
         # edits (older tasks without one take the practice's current letterhead).
         raw = payload.get("letterhead")
         head = Letterhead(**raw) if isinstance(raw, dict) else practice.letterhead(session)
         facts = ClaimFacts(head.name, "", "", "", "", "", None, None, "", "", [], [], [],
-                           str(payload.get("category", "other")), "appeal",
+                           str(payload.get("category", "other")),
+                           str(payload.get("action", "appeal")),
                            medicare=bool(payload.get("medicare")), letterhead=head)
         pdf = appeal_pdf(facts, text=task.draft)
+    label = "Approved appeal letter (PDF)" if appeal else \
+        "Approved corrected-claim worksheet (PDF)"
     with session.vault.write() as conn:
         remittance.mark_worked(session, conn, rc_id, pdf, task.id,
-                               json.dumps({"rule": payload.get("rule")}))
-    return "appeal letter PDF stored in the vault" if pdf else "denial marked as worked"
+                               json.dumps({"rule": payload.get("rule")}), label=label)
+    if pdf is None:
+        return "denial marked as worked"
+    return ("appeal letter" if appeal else "corrected-claim worksheet") + \
+        " PDF stored in the vault"

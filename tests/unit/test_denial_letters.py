@@ -97,9 +97,11 @@ def test_corrected_claim_worksheet_carries_the_letterhead(practice: Any) -> None
                                                           [("CO", "16", D("200.00"))],
                                                           ["N290"])])])
     task = queue.get_task(practice, result.tasks[0])
-    worksheet = next(e for e in task.evidence if e.label == "Corrected-claim worksheet")
+    pdf = next(e for e in task.evidence if e.label == "Corrected-claim worksheet draft (PDF)")
+    assert pdf.blob_id is not None
+    text = _text(queue.blob_data(practice, pdf.blob_id)[0])
     for needle in HEAD:
-        assert needle in worksheet.excerpt
+        assert text.count(needle) == 1, needle  # once: the letterhead, not the body too
 
 
 # -- what a letter argues ---------------------------------------------------------------------
@@ -267,3 +269,26 @@ def test_letter_preview_and_print_are_audited(practice: Any) -> None:
     actions = [r[0] for r in practice.vault.query(
         "SELECT action FROM audit_log WHERE action LIKE 'denial.letter_%'")]
     assert actions == ["denial.letter_view", "denial.letter_print"]
+
+
+def test_corrected_claim_worksheet_pdf_keeps_its_layout_when_approved(practice: Any) -> None:
+    """A bundling denial's next step is a corrected claim: its PDF is the worksheet on
+    the letterhead, and the approved PDF is that document with the biller's edits."""
+    _letterhead(practice)
+    queue.set_mode(practice, "denial_review", "approve_each")
+    result = _import(practice, [_claim("C97", [SynthLine("99214", D("200.00"), D("0.00"),
+                                                          [("CO", "97", D("200.00"))])])])
+    task = queue.get_task(practice, result.tasks[0])
+    assert task.payload["action"] == "rebill_corrected"
+    draft = next(e for e in task.evidence if e.label == "Corrected-claim worksheet draft (PDF)")
+    assert draft.blob_id is not None
+    draft_text = _text(queue.blob_data(practice, draft.blob_id)[0])
+    assert "CORRECTED CLAIM WORKSHEET" in draft_text and "TIN 12-3456789" in draft_text
+    assert "Reconsideration" not in draft_text  # not an appeal letter
+    edited = task.draft.replace("Keep the original claim number", "Keep CLM01")
+    queue.approve(practice, task.id, edited)
+    final = next(e for e in queue.get_task(practice, task.id).evidence
+                 if e.label == "Approved corrected-claim worksheet (PDF)")
+    assert final.blob_id is not None
+    final_text = _text(queue.blob_data(practice, final.blob_id)[0])
+    assert final_text.replace("Keep CLM01", "Keep the original claim number") == draft_text
