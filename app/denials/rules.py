@@ -19,7 +19,7 @@ from typing import Any
 
 from app.denials.codes import carc_text, clp02_text, rarc_text
 from app.domain.revenue import ClaimPayment, Classification, NextAction, Remittance
-from app.denials.view import Deadline, is_appeal_ground
+from app.denials.view import CATEGORY_LABEL, Deadline, is_appeal_ground, labelled
 from app.reports.appeal_letter import (
     TEMPLATE_VERSION,
     ClaimFacts,
@@ -206,7 +206,8 @@ def denial_task(sc: StoredClaim, facts: ClaimFacts, now: datetime) -> TaskSpec:
     what = "deadline passed: write off or late appeal" if late else ACTION_LABEL[cls.action]
     scope = "line-level denial" if sc.scope == "line" else "denial"
     title = (f"{scope.capitalize()} {cls.trigger or codes.split(',')[0]} "
-             f"({cls.category.value}): claim {sc.claim.claim_number} - {what}")
+             f"{labelled(CATEGORY_LABEL, cls.category.value)}: claim "
+             f"{sc.claim.claim_number} - {what}")
     return TaskSpec(
         kind=KIND, natural_key=f"denial:rc:{sc.remit_claim_id}", title=title[:200],
         draft=draft, due_at=due_at,

@@ -147,6 +147,7 @@ def test_an_expired_deadline_is_never_called_timely(practice: Any) -> None:
     assert task.draft.startswith("DEADLINE PASSED")
     assert "07/01/2026" in task.draft and "within the appeal window" not in task.draft
     assert "deadline passed" in task.title
+    assert "Medical necessity (medical_necessity)" in task.title  # the label, code beside
     assert task.payload["late"] is True and task.payload["deadline"] == "2026-07-01"
     assert not any(e.mime == "application/pdf" for e in task.evidence)  # no appeal drafted
     detail = remittance.remit_claim_detail(practice, task.payload["remit_claim_id"])
