@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import audit
 from app.errors import ValidationError
 from app.identity import Session, require
-from app.reports.appeal_letter import Letterhead
 from app.settings import OPTIONS, coerce, decode
+
+if TYPE_CHECKING:
+    from app.reports.appeal_letter import Letterhead
 
 
 def practice_info(session: Session) -> dict[str, Any]:
@@ -19,6 +21,7 @@ def practice_info(session: Session) -> dict[str, Any]:
 
 def letterhead(session: Session) -> Letterhead:
     """The practice's letterhead from its name and settings (no PHI: every role)."""
+    from app.reports.appeal_letter import Letterhead  # reportlab: not at every login
     info = practice_info(session)
     address = str(get_setting(session, "practice_address")).replace(" | ", "\n")
     return Letterhead(str(info["name"]), address, str(get_setting(session, "practice_phone")),
