@@ -159,3 +159,20 @@ def test_cli_care_gaps_check(owner_session: Session, imported: dict[str, int],
     monkeypatch.setattr(Context, "close", lambda self: None)
     assert main(["care-gaps", "check", "--json"], stdin=io.StringIO("")) == 0
     assert '"tasks_created": 6' in capsys.readouterr().out
+
+
+def test_no_phi_in_logs_or_files(owner_session: Session, imported: dict[str, int],
+                                 private_tmp: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from automations.workflows import no_show
+    from tests.conftest import files_containing
+    caplog.set_level(logging.DEBUG)
+    system = Session.system(owner_session.vault, care_gaps.SYSTEM_ACTOR)
+    care_gaps.run_care_gaps(system)
+    no_show.run_recovery(system)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    for name in (b"Schimmel", b"Patria", b"555-246-1499"):
+        assert name.decode() not in text
+        assert files_containing(private_tmp, name) == []
+        assert files_containing(owner_session.vault.directory, name) == []
