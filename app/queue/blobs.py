@@ -38,6 +38,15 @@ def add_evidence(session: Session, conn: Connection, task_id: int,
                                             clock.iso(clock.now())))
 
 
+def unseen_evidence(conn: Connection, task_id: int,
+                    items: list[NewEvidence]) -> list[NewEvidence]:
+    """The items a refreshed task does not hold yet: a text excerpt already on the task
+    (same label and text) is not added again; a blob (a new screenshot) always is."""
+    held = set(conn.execute("SELECT label, excerpt FROM task_evidence WHERE task_id = ? AND "
+                            "blob_id IS NULL", (task_id,)).fetchall())
+    return [i for i in items if i.blob or (i.label, i.excerpt) not in held]
+
+
 def blob_data(session: Session, blob_id: int) -> tuple[bytes, str]:
     require(session, "task.view")
     row = session.vault.query_one("SELECT data, mime FROM blobs WHERE id = ?", (blob_id,))

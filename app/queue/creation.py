@@ -12,7 +12,7 @@ from app import audit, clock
 from app.domain import ActionMode, Task, TaskState
 from app.identity import Session
 from app.queue import effects as _effects
-from app.queue.blobs import NewEvidence, add_evidence
+from app.queue.blobs import NewEvidence, add_evidence, unseen_evidence
 from app.queue.effects import KindEffect
 from app.queue.execution import execute
 from app.queue.history import move, record_history
@@ -66,8 +66,9 @@ def create_task(session: Session, kind_name: str, natural_key: str, title: str, 
                     " payload = ?, updated_at = ? WHERE id = ?",
                     (title, draft, draft, clock.iso(due_at) if due_at else None, priority,
                      json.dumps(payload or {}, default=str), now, task_id))
-                if evidence:
-                    add_evidence(session, conn, task_id, evidence)
+                fresh = unseen_evidence(conn, task_id, evidence or [])
+                if fresh:
+                    add_evidence(session, conn, task_id, fresh)
                 record_history(conn, task_id, session.username, "update", state.value, state.value,
                          note="refreshed by " + session.username)
                 audit.record(vault, conn, session, "task.update", "task", task_id,

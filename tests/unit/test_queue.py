@@ -63,6 +63,23 @@ def test_refresh_keeps_a_persons_edit(owner_session) -> None:
     assert again.draft == "edited by a person"
 
 
+def test_a_refresh_adds_only_evidence_the_task_does_not_hold(owner_session) -> None:
+    """A workflow run twice (an outreach re-draft, a nightly job) must not stack copies of
+    the same excerpt on the task; a new screenshot is new evidence."""
+    checks = queue.NewEvidence("Draft checks", excerpt="warning: drafted from the template")
+    shot = queue.NewEvidence("Portal page", blob=b"png-bytes", mime="image/png")
+    for _ in range(3):
+        task, _created = queue.create_task(owner_session, "pa_followup", "k-ev", "Title",
+                                           draft="d", evidence=[checks, shot])
+    labels = [e.label for e in queue.get_task(owner_session, task.id).evidence]
+    assert labels.count("Draft checks") == 1 and labels.count("Portal page") == 3
+    changed = queue.NewEvidence("Draft checks", excerpt="info: personalised by the model")
+    queue.create_task(owner_session, "pa_followup", "k-ev", "Title", draft="d",
+                      evidence=[changed])
+    assert [e.excerpt for e in queue.get_task(owner_session, task.id).evidence
+            if e.label == "Draft checks"] == [checks.excerpt, changed.excerpt]
+
+
 def test_new_kinds_start_in_shadow_and_cannot_be_approved(owner_session) -> None:
     task = _task(owner_session)
     assert task.state is TaskState.SHADOW
