@@ -17,6 +17,7 @@ from app import audit
 from app.charges.rules import Billed, Documented, Encounter
 from app.domain import Task
 from app.identity import Session, require
+from app.queue.machine import actionable_sql
 from app.services.prior_auth import practice_zone
 
 CHART_KINDS = ("procedure", "immunization", "observation", "encounter")
@@ -89,7 +90,7 @@ def open_findings(session: Session, start: date, end: date) -> list[tuple[int, s
     require(session, "claim.manage")
     return [(int(i), str(k)) for i, k in session.vault.query(
         "SELECT id, natural_key FROM tasks WHERE kind = 'charge_review' AND state IN "
-        "('shadow','pending','failed') AND json_extract(payload, '$.date_of_service') "
+        f"{actionable_sql()} AND json_extract(payload, '$.date_of_service') "
         "BETWEEN ? AND ? ORDER BY id", (start.isoformat(), end.isoformat()))]
 
 

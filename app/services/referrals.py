@@ -21,6 +21,7 @@ from app import audit, clock
 from app.domain import Task
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
+from app.queue.machine import actionable_sql
 from app.referrals import IncomingReferral
 from app.referrals.loop import STEPS, LoopDays, Outbound, check_order, due_at
 from app.referrals.triage import Decision
@@ -226,7 +227,7 @@ def stale_followups(session: Session) -> list[int]:
     rows = session.vault.query(
         "SELECT t.id, json_extract(t.payload, '$.step'), r.status FROM tasks t JOIN "
         "referrals r ON r.id = json_extract(t.payload, '$.referral_id') WHERE t.kind = "
-        "'referral_followup' AND t.state IN ('shadow','pending','failed') ORDER BY t.id")
+        f"'referral_followup' AND t.state IN {actionable_sql()} ORDER BY t.id")
     return [int(task_id) for task_id, step, status in rows
             if step in STEPS and status in STEPS and STEPS.index(status) >= STEPS.index(step)]
 
