@@ -237,3 +237,20 @@ def test_cli_pa_appointments_fees(cli: Path, capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "fee", "list", "--json")
     assert json.loads(out) == [{"payer": "Acme Health", "visit_type": "office_visit",
                                 "allowed": "88.00"}]
+
+
+def test_an_approved_intake_form_updates_the_coverage(
+        cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    form = tmp_path / "intake.txt"
+    form.write_text("Patient name: Quintessa Zzyzxquell\nDate of birth: 04/12/1975\n"
+                    "Insurance: Acme Health PPO\nMember ID: ZQM-NEW-77\nGroup number: G-88\n")
+    assert run(capsys, "mode", "set", "intake_review", "approve_each")[0] == 0
+    code, out, err = run(capsys, "intake", "import", str(form), "--patient", "1",
+                         "--no-model")
+    assert code == 0, err
+    code, out, err = run(capsys, "tasks", "approve", out.strip())
+    assert code == 0, err
+    code, out, _ = run(capsys, "patient", "show", "1", "--json")
+    [coverage] = json.loads(out)["coverages"]
+    assert (coverage["payer"], coverage["member_id"], coverage["group"]) == (
+        "Acme Health", "ZQM-NEW-77", "G-88")
