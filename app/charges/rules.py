@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from app.charges.crosswalk import Crosswalk, short_system
-from app.domain.specs import EvidenceSpec, TaskSpec
+from app.domain.specs import PRIORITY_HIGH, PRIORITY_NORMAL, EvidenceSpec, TaskSpec
 
 KIND = "charge_review"
-PRIORITY_HIGH, PRIORITY_NORMAL = 1, 2
 EM_NEW = ("99202", "99203", "99204", "99205")
 EM_ESTABLISHED = ("99211", "99212", "99213", "99214", "99215")
 EM_FAMILIES = {"new patient": EM_NEW, "established patient": EM_ESTABLISHED}

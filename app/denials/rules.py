@@ -12,13 +12,13 @@ claim numbers, codes and amounts; the patient's name is only in the letter itsel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any
 
 from app.denials.codes import carc_text, clp02_text, rarc_text
 from app.domain.revenue import ClaimPayment, Classification, NextAction, Remittance
+from app.domain.specs import PRIORITY_HIGH, PRIORITY_NORMAL, EvidenceSpec, TaskSpec
 from app.denials.view import CATEGORY_LABEL, Deadline, is_appeal_ground, labelled
 from app.reports.appeal_letter import (
     TEMPLATE_VERSION,
@@ -29,7 +29,6 @@ from app.reports.appeal_letter import (
 )
 
 KIND = "denial_review"
-PRIORITY_HIGH, PRIORITY_NORMAL = 1, 2  # the queue's scale
 DEFAULT_WORK_DAYS = 30  # when neither an appeal nor a filing deadline applies
 SOON = timedelta(days=14)  # a deadline this close makes the task high priority
 ACTION_LABEL = {
@@ -70,30 +69,6 @@ class StoredClaim:
         """Where the claim sits in the file: the same before and after it is stored."""
         return (self.remit.trace_number, self.remit.payer_id or self.remit.originator,
                 self.ordinal, self.claim.claim_number)
-
-
-@dataclass(frozen=True)
-class EvidenceSpec:
-    label: str
-    excerpt: str = ""
-    blob: bytes | None = None
-    mime: str = "text/plain"
-    letter: bool = False  # the appeal letter PDF, rendered by the workflow from the facts
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    kind: str
-    natural_key: str
-    title: str
-    draft: str
-    due_at: datetime | None
-    priority: int
-    subject_type: str
-    subject_id: int
-    patient_id: int | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-    evidence: tuple[EvidenceSpec, ...] = ()
 
 
 def claim_facts(sc: StoredClaim, practice: str | Letterhead, today: date) -> ClaimFacts:

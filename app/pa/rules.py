@@ -15,16 +15,15 @@ payer reference and the payer's own wording; never patient names or member IDs.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.domain.pa import PAStatus, PriorAuth
+from app.domain.specs import PRIORITY_HIGH, PRIORITY_NORMAL, TaskSpec
 from app.pa.business import (NO_HOLIDAYS, at_local, business_days_between, local,
                              local_date)
 
-PRIORITY_HIGH, PRIORITY_NORMAL, PRIORITY_LOW = 1, 2, 3  # the queue's scale
 DEFAULT_APPEAL_DAYS = 60        # when the payer row has no appeal window
 DEFAULT_INFO_RESPONSE_DAYS = 14  # when the payer's request states no deadline
 
@@ -35,18 +34,6 @@ STATUS_LABELS = {
     PAStatus.CANCELLED: "cancelled", PAStatus.EXPIRED: "expired",
     PAStatus.NOT_FOUND: "not found at the payer",
 }
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    kind: str
-    natural_key: str
-    title: str
-    draft: str
-    due_at: datetime | None
-    priority: int = PRIORITY_NORMAL
-    payload: dict[str, Any] = field(default_factory=dict)
-    with_evidence: bool = False  # attach the observation's screenshot
 
 
 @dataclass(frozen=True)

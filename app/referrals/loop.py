@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.domain.specs import TaskSpec
+from app.domain.specs import PRIORITY_HIGH, PRIORITY_NORMAL, TaskSpec
 
 STEPS = ("sent", "scheduled", "seen", "report_received")
 STEP_LABEL = {"sent": "referral sent", "scheduled": "visit scheduled",
               "seen": "patient seen", "report_received": "consult report received"}
-PRIORITY_HIGH, PRIORITY_NORMAL = 1, 2
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from app.domain.specs import EvidenceSpec, TaskSpec
+from app.domain.specs import PRIORITY_HIGH, PRIORITY_NORMAL, EvidenceSpec, TaskSpec
 from app.referrals import IncomingReferral
 from app.rulefiles import load_rule_file, parse_rule_text
 
 RULES_PATH = Path(__file__).resolve().parents[2] / "resources" / "referrals" / "triage.yaml"
 ACTIONS = ("schedule", "request_records", "decline")
-PRIORITY_HIGH, PRIORITY_NORMAL = 1, 2
 _WORDS = {"type": "array", "maxItems": 200, "items": {"type": "string", "minLength": 1,
                                                       "maxLength": 80}}
 SCHEMA: dict[str, Any] = {

@@ -26,6 +26,7 @@ from app import clock, queue
 from app.denials import rules
 from app.domain import Task
 from app.domain.revenue import NextAction, Remittance
+from app.domain.specs import TaskSpec
 from app.identity import Session, require
 from app.reports.appeal_letter import ClaimFacts, Letterhead, appeal_pdf
 from app.services import practice, remittance
@@ -66,13 +67,13 @@ def _render_letters(session: Session, remits: list[Remittance], head: Letterhead
     return letters
 
 
-def _letter(facts: ClaimFacts, spec: rules.TaskSpec) -> bytes:
+def _letter(facts: ClaimFacts, spec: TaskSpec) -> bytes:
     """The draft's PDF: the appeal letter, or the corrected-claim worksheet."""
     return appeal_pdf(facts) if facts.action == NextAction.APPEAL.value \
         else appeal_pdf(facts, text=spec.draft)
 
 
-def _create(session: Session, spec: rules.TaskSpec, letter: bytes | None) -> Task:
+def _create(session: Session, spec: TaskSpec, letter: bytes | None) -> Task:
     evidence = [queue.NewEvidence(e.label, excerpt=e.excerpt,
                                   blob=letter if e.letter else e.blob, mime=e.mime)
                 for e in spec.evidence]

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from app import audit, clock, queue
 from app.domain import Payer, Task
 from app.domain.pa import PAStatus, PriorAuth
+from app.domain.specs import TaskSpec
 from app.errors import KnownError
 from app.identity import Session, require
 from app.pa import rules, wording
@@ -211,7 +212,7 @@ def _settings(session: Session) -> _Settings:
                      int(practice.get_setting(session, "business_hours_end")))
 
 
-def _create(system: Session, pa: PriorAuth, spec: rules.TaskSpec,
+def _create(system: Session, pa: PriorAuth, spec: TaskSpec,
             evidence: queue.NewEvidence | None, summary: CheckSummary,
             update_open: bool = True) -> Task:
     task, created = queue.create_task(
