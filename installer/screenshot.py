@@ -163,6 +163,10 @@ def main(argv: list[str]) -> int:
             save(window, "patients.png")
         window.show_page("dashboard")
         save(window, "dashboard.png")
+        for key in ("outbox", "today"):
+            if key in window.specs:
+                window.show_page(key)
+                save(window, f"{key}.png")
 
         window.show_page("queue")
         window.open_settings()

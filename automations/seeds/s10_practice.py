@@ -4,12 +4,13 @@ sample tasks of every kind so each queue has work in it."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 from app import clock, queue
 from app.identity import Session
 from app.queue.kinds import KINDS
 from app.services import patients
+from app.services.prior_auth import practice_zone
 
 ORDER = 10
 
@@ -50,7 +51,6 @@ SAMPLE_TASKS = {
 
 
 def seed(session: Session, rng: random.Random) -> None:
-    today = clock.now().date()
     payer_ids: list[str] = []
     for name, plan, appeal, filing, decision, recipe in PAYERS:
         payer = patients.add_payer(session, name, plan, payer_code=name.split()[0].upper()[:6],
@@ -68,10 +68,13 @@ def seed(session: Session, rng: random.Random) -> None:
             phone=f"555-01{i:02d}", email=f"{first.lower()}.{i}@example.org",
             member_id=f"{payer_name[:2].upper()}{100000 + i * 7919:07d}", payer=payer_name)
         patient_ids.append(p.id)
+    # visits from 9 am in the practice's own time zone (built in UTC they read as 4-7 am)
+    zone = practice_zone(session)
+    today = clock.now().astimezone(zone).date()
     with session.vault.write() as conn:
         for i, patient_id in enumerate(patient_ids):
             day = today + timedelta(days=(i % 7) - 2)
-            start = datetime.combine(day, time(9 + i % 8, 0), tzinfo=timezone.utc)
+            start = datetime.combine(day, time(9 + i % 8, 0), tzinfo=zone)
             status = "scheduled" if day >= today else rng.choice(["completed", "no_show"])
             conn.execute("INSERT INTO appointments (patient_id, provider, start_at, visit_type, "
                          "status, created_at) VALUES (?,?,?,?,?,?)",
