@@ -107,3 +107,19 @@ def test_the_letter_opens_from_the_denial_task(qtbot: Any, open_window: Any,
     assert page.letter_dialog.document.pageCount() >= 1
     window.lock("manual")  # the open letter is closed with the other PHI
     assert page.letter_dialog.document.pageCount() == 0
+
+
+def test_no_letter_button_for_a_user_who_cannot_open_it(qtbot: Any, open_window: Any,
+                                                        tmp_path: Path) -> None:
+    """The office manager works denial tasks but lacks claim.manage: she is not shown a
+    button whose only answer would be a refusal."""
+    biller = open_window("billie")
+    _open_claim(qtbot, biller, tmp_path)  # imports the 835 that makes the denial task
+    task_id = biller.ctx.session.vault.query_one(
+        "SELECT task_id FROM remit_claims WHERE claim_number = 'LTR1'")[0]
+    manager = open_window("manny")
+    manager.show_page("queue")
+    page = manager.pages["queue"]
+    page.select_row(page._proxy_row_of(task_id))
+    assert page.detail.task is not None and page.detail.task.id == task_id
+    assert page.detail.evidence_box.findChild(QPushButton, "openLetter") is None

@@ -54,6 +54,9 @@ class TaskDetailPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.task: Task | None = None
+        # opening a letter needs claim.manage (checked by the service); the page says
+        # whether its user has it, so nobody is shown a button that only refuses
+        self.can_open_letters = True
         self.setObjectName("detailPane")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)
@@ -253,7 +256,7 @@ class TaskDetailPane(QWidget):
                 image.setObjectName(f"evidenceImage{item.blob_id}")
                 image.setProperty("blob_id", item.blob_id)
                 self.evidence_layout.addWidget(image)
-        if task.kind == "denial_review" and any(
+        if self.can_open_letters and task.kind == "denial_review" and any(
                 e.blob_id is not None and e.mime == "application/pdf" for e in task.evidence):
             letter = QPushButton("Open letter…")  # preview, save, print (ui/desktop/letter_view)
             letter.setObjectName("openLetter")

@@ -121,6 +121,7 @@ class QueuePage(Page):
         middle_layout.addWidget(self.table, 1)
 
         self.detail = TaskDetailPane()
+        self.detail.can_open_letters = ctx.session.can("claim.manage")
         self.detail.approve_requested.connect(self.approve)
         self.detail.reject_requested.connect(self.reject)
         self.detail.save_requested.connect(self.save_edit)
