@@ -38,6 +38,10 @@ def _line(code: str, charge: str, paid: str, *adj: tuple[str, str, str],
 
 def seed(session: Session, rng: random.Random) -> None:
     set_setting(session, "practice_npi", "1234567893")
+    # the letterhead on the demo's appeal letters (a fictional address; 555 numbers)
+    set_setting(session, "practice_address", "100 Maple Street, Suite 2, Springfield, IL 62701")
+    set_setting(session, "practice_phone", "(555) 010-0100")
+    set_setting(session, "practice_tin", "12-3456789")
     system = seed_session(session)
     today = clock.now().date()
     dos = today - timedelta(days=35)
