@@ -66,6 +66,7 @@ class Patient:
     sms_opt_out: bool = False
     email_opt_out: bool = False
     coverages: list[Coverage] = field(default_factory=list)
+    timezone: str = ""  # IANA name; empty: the practice's
 
     @property
     def display_name(self) -> str:

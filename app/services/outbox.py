@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from app import audit, clock, queue
 from app.domain.outreach import Channel
@@ -75,15 +76,23 @@ class SendReport:
                 "held": {str(k): v for k, v in self.held.items()}}
 
 
-def quiet_reason(session: Session, now: datetime) -> str | None:
-    """Why an email or text may not go now (quiet hours, practice time), or None."""
+def quiet_reason(session: Session, now: datetime, zone: str = "") -> str | None:
+    """Why an email or text may not go now, or None: quiet hours in the patient's time
+    zone (`zone`, an IANA name) when the record has one, else in the practice's."""
     start = int(get_setting(session, "quiet_hours_start"))
     end = int(get_setting(session, "quiet_hours_end"))
-    local = now.astimezone(practice_zone(session))
+    local = now.astimezone(ZoneInfo(zone) if zone else practice_zone(session))
     if start <= local.hour < end:
         return None
+    whose = f"the patient's time ({zone})" if zone else "practice time"
     return (f"quiet hours: email and texts go out between {start:02d}:00 and {end:02d}:00 "
-            "practice time")
+            f"{whose}")
+
+
+def _patient_zone(session: Session, row: dict[str, Any]) -> str:
+    if row["patient_id"] is None:
+        return ""
+    return patients._load_patient(session, int(row["patient_id"])).timezone
 
 
 def _opt_out_reason(session: Session, row: dict[str, Any]) -> str | None:
@@ -116,7 +125,6 @@ def send_ready(session: Session, channels: Mapping[str, SendChannel],
     require(session, "outbox.send")
     now = now or clock.now()
     report = SendReport()
-    quiet = quiet_reason(session, now)
     claimed: dict[str, list[OutgoingMessage]] = {}
     for row in _rows(session, "WHERE state = 'ready'", ()):
         if row["claimed_at"] is not None:
@@ -127,7 +135,9 @@ def send_ready(session: Session, channels: Mapping[str, SendChannel],
         if channel is None:
             report.held[row["id"]] = f"no {row['channel']} channel is configured"
             continue
-        if quiet and row["channel"] in QUIET_CHANNELS:
+        quiet = quiet_reason(session, now, _patient_zone(session, row)) \
+            if row["channel"] in QUIET_CHANNELS else None
+        if quiet:
             report.held[row["id"]] = quiet
             continue
         opted_out = _opt_out_reason(session, row)

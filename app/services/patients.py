@@ -14,7 +14,7 @@ from app.intake.compare import _payer_matches as payer_matches
 from app.vault.db import Vault
 
 PATIENT_COLUMNS = ("id, first_name, last_name, dob, sex, phone, email, address, allergies, "
-                   "medications, problems, sms_opt_out, email_opt_out")
+                   "medications, problems, sms_opt_out, email_opt_out, timezone")
 
 
 def _parse_date(text: str, what: str) -> date:
@@ -24,12 +24,26 @@ def _parse_date(text: str, what: str) -> date:
         raise ValidationError(f"{what} must be YYYY-MM-DD, got {text!r}") from exc
 
 
+def _valid_zone(name: str) -> str:
+    """An IANA time zone name, or empty (the practice's zone)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = name.strip()
+    if name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError(f"unknown time zone {name!r}; use a name such as "
+                                  "America/Chicago") from exc
+    return name
+
+
 def _patient_from_row(row: Any) -> Patient:
     return Patient(id=row[0], first_name=row[1], last_name=row[2], dob=date.fromisoformat(row[3]),
                    sex=row[4], phone=row[5], email=row[6], address=row[7],
                    allergies=json.loads(row[8]), medications=json.loads(row[9]),
                    problems=json.loads(row[10]), sms_opt_out=bool(row[11]),
-                   email_opt_out=bool(row[12]))
+                   email_opt_out=bool(row[12]), timezone=row[13] or "")
 
 
 def _payer_from_row(row: Any) -> Payer:
@@ -478,7 +492,8 @@ def update_patient(session: Session, patient_id: int, **changes: Any) -> Patient
     """Update demographic or clinical-list fields; the audit row keeps before and after."""
     require(session, "patient.update", patient_id=patient_id)
     allowed = {"first_name", "last_name", "dob", "sex", "phone", "email", "address",
-               "allergies", "medications", "problems", "sms_opt_out", "email_opt_out"}
+               "allergies", "medications", "problems", "sms_opt_out", "email_opt_out",
+               "timezone"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError(f"cannot change {', '.join(sorted(unknown))} on a patient")
@@ -489,6 +504,8 @@ def update_patient(session: Session, patient_id: int, **changes: Any) -> Patient
         for column, value in changes.items():
             if column == "dob":
                 value = _parse_date(str(value), "date of birth").isoformat()
+            if column == "timezone":
+                value = _valid_zone(str(value))
             stored = json.dumps(value) if isinstance(value, list) else (
                 int(value) if isinstance(value, bool) else value)
             old = getattr(before, column)
@@ -506,7 +523,7 @@ def patient_to_json(patient: Patient) -> dict[str, Any]:
     return {
         "id": patient.id, "first": patient.first_name, "last": patient.last_name,
         "dob": patient.dob.isoformat(), "sex": patient.sex, "phone": patient.phone,
-        "email": patient.email,
+        "email": patient.email, "timezone": patient.timezone,
         "coverages": [{"id": c.id, "payer": c.payer_name, "member_id": c.member_id,
                        "group": c.group_number, "active": c.active, "priority": c.priority,
                        "subscriber": c.subscriber_name,

@@ -8,7 +8,7 @@ import csv
 import email
 import io
 import stat
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,27 @@ def test_quiet_hours_hold_email_and_texts_not_letters(owner: Session, patient_id
         clock.set_clock(lambda: MORNING)
         assert sorted(send_outbox(owner).sent) == [mail_id, sms_id]
     assert len(server.inbox.messages) == 1
+
+
+def test_quiet_hours_follow_the_patients_own_time_zone(owner: Session, patient_id: int,
+                                                       certs: Certs) -> None:
+    """At 08:00 in New York (the practice) it is 05:00 for a patient in Los Angeles: her
+    email waits until 08:00 her time; a patient without a zone follows the practice."""
+    west = patients.add_patient(owner, "Bea", "Westcott", "1975-06-07",
+                                email="bea.w@example.org").id
+    patients.update_patient(owner, west, timezone="America/Los_Angeles")
+    east_mail = _queue(owner, patient_id)
+    west_mail = _queue(owner, west, n=2)
+    with StartTlsServer(certs.server_cert, certs.server_key) as server:
+        _smtp(owner, server.port, certs)
+        clock.set_clock(lambda: MORNING)
+        morning = send_outbox(owner)
+        assert morning.sent == [east_mail] and set(morning.held) == {west_mail}
+        assert "the patient's time (America/Los_Angeles)" in morning.held[west_mail]
+        clock.set_clock(lambda: MORNING + timedelta(hours=3))  # 08:00 in Los Angeles
+        assert send_outbox(owner).sent == [west_mail]
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Base'"):
+        patients.update_patient(owner, west, timezone="Mars/Base")
 
 
 def test_an_opt_out_after_approval_cancels_the_send(owner: Session, patient_id: int,

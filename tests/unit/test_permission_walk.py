@@ -405,7 +405,7 @@ SERVICES_NO_PERMISSION: dict[str, str] = {
     "appointments.allowed_for_patient": "for estimate_for_visit, after its patient.view",
     "patients.get_payer": "the payer directory holds no PHI; every role reads it",
     "patients.list_payers": "the payer directory holds no PHI; every role reads it",
-    "outbox.quiet_reason": "whether now is inside the practice's quiet hours: settings only",
+    "outbox.quiet_reason": "whether now is inside the quiet hours: settings and a zone only",
     "practice.all_settings": "settings hold no PHI; read by every role, also while locked",
     "practice.get_setting": "settings hold no PHI; read by every role, also while locked",
     "practice.practice_info": "the practice's name and address, on every letter",

@@ -50,6 +50,8 @@ def register_patient(patient: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("patient_id", type=int)
     for flag in ("first", "last", "dob", "sex", "phone", "email", "address"):
         p.add_argument(f"--{flag}")
+    p.add_argument("--timezone", help="the patient's IANA time zone (quiet hours follow it); "
+                   "empty for the practice's")
     p.set_defaults(handler=cmd_patient_edit)
     p = patient.add_parser("merge", parents=[common],
                            help="move a duplicate's records onto the patient kept")
@@ -141,7 +143,7 @@ def cmd_patient_edit(args: argparse.Namespace, ctx: Context) -> int:
     from app.services import patients
     names = {"first": "first_name", "last": "last_name"}
     changes = {names.get(k, k): getattr(args, k) for k in
-               ("first", "last", "dob", "sex", "phone", "email", "address")
+               ("first", "last", "dob", "sex", "phone", "email", "address", "timezone")
                if getattr(args, k) is not None}
     if not changes:
         raise UsageError("nothing to change: give --first, --dob, --phone…")
