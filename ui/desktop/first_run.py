@@ -42,6 +42,7 @@ from app.identity import MIN_PASSWORD_LENGTH
 from app.queue.kinds import KINDS
 from app.services import setup, users
 from automations import first_run
+from ui.desktop.files import MODEL_FILES, RECIPE_FILES, ask_open_file
 from ui.desktop.messages import MessageBridge
 from ui.desktop.worker import Worker
 
@@ -297,9 +298,7 @@ class ModelPage(QWizardPage):
         self.imported.toggled.connect(self.completeChanged)
 
     def choose_model_file(self) -> str:
-        path, _filter = QFileDialog.getOpenFileName(self, "GGUF model", str(Path.home()),
-                                                    "GGUF models (*.gguf)")
-        return str(path)
+        return ask_open_file(self, "GGUF model", MODEL_FILES)
 
     def pick(self) -> None:
         path = self.choose_model_file()
@@ -376,9 +375,7 @@ class PayersPage(QWizardPage):
         self.recipe.addItems([NO_RECIPE, *names])
 
     def choose_recipe_file(self) -> str:
-        path, _filter = QFileDialog.getOpenFileName(self, "Portal recipe", str(Path.home()),
-                                                    "Recipes (*.yaml *.yml)")
-        return str(path)
+        return ask_open_file(self, "Portal recipe", RECIPE_FILES)
 
     def pick_recipe(self) -> None:
         """A recipe file is checked as soon as it is picked, so a bad one is named here

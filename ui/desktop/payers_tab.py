@@ -5,12 +5,10 @@ visit type. Calls app.services (payer.manage, portal.configure; audited there)."
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -24,6 +22,7 @@ from app.domain import Payer, PlanType
 from app.forms import amount_errors, payer_errors
 from app.queue.changes import NOTHING
 from app.services import appointments, patients, practice
+from ui.desktop.files import RECIPE_FILES, ask_open_file
 from ui.desktop.pages import AppContext
 from ui.desktop.tables import fill_table, readonly_table
 
@@ -236,9 +235,7 @@ class PayersTab(QWidget):
     # -- the recipe
     def choose_recipe_file(self) -> str:
         """Ask for a recipe file (tests replace this). Empty means cancelled."""
-        path, _filter = QFileDialog.getOpenFileName(self, "Portal recipe", str(Path.home()),
-                                                    "Recipes (*.yaml *.yml)")
-        return str(path)
+        return ask_open_file(self, "Portal recipe", RECIPE_FILES)
 
     def pick_recipe_file(self) -> None:
         path = self.choose_recipe_file()
