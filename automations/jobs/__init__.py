@@ -97,58 +97,47 @@ def build_scheduler(vault: Vault,
     scheduler.add_listener(lambda event: runtime.submitted.add(event.job_id),
                            EVENT_JOB_SUBMITTED)
     scheduler.add_listener(_on_job_error, EVENT_JOB_ERROR)
-    scheduler.add_job(pa_jobs.sweep, IntervalTrigger(seconds=sweep_seconds,
-                                                     timezone=timezone.utc),
-                      id=pa_jobs.SWEEP_ID, name=pa_jobs.SWEEP_ID, replace_existing=True,
-                      executor="sweep",
-                      next_run_time=clock.now() + timedelta(milliseconds=10))
-    scheduler.add_job(practice_jobs.queue_sweep, IntervalTrigger(seconds=sweep_seconds,
-                                                                 timezone=timezone.utc),
-                      id=practice_jobs.QUEUE_SWEEP_ID, name=practice_jobs.QUEUE_SWEEP_ID,
-                      replace_existing=True, executor="sweep",
-                      next_run_time=clock.now() + timedelta(milliseconds=20))
+    utc = timezone.utc
     zone = vault.query_one("SELECT timezone FROM practice WHERE id = 1")[0]
-    scheduler.add_job(practice_jobs.eligibility_previsit,
-                      CronTrigger(hour=practice_jobs.ELIGIBILITY_LOCAL_HOUR, timezone=zone),
-                      id=practice_jobs.ELIGIBILITY_ID, name=practice_jobs.ELIGIBILITY_ID,
-                      replace_existing=True, executor="sweep")
-    scheduler.add_job(outbox_jobs.outbox_send,
-                      IntervalTrigger(minutes=outbox_jobs.OUTBOX_MINUTES, timezone=timezone.utc),
-                      id=outbox_jobs.OUTBOX_ID, name=outbox_jobs.OUTBOX_ID,
-                      replace_existing=True, executor="sweep")
-    scheduler.add_job(report_jobs.monthly_report,
-                      CronTrigger(day=report_jobs.MONTHLY_REPORT_DAY,
-                                  hour=report_jobs.MONTHLY_REPORT_LOCAL_HOUR, timezone=zone),
-                      id=report_jobs.MONTHLY_REPORT_ID, name=report_jobs.MONTHLY_REPORT_ID,
-                      replace_existing=True, executor="sweep")
-    scheduler.add_job(referral_jobs.referral_loops,
-                      CronTrigger(hour=referral_jobs.REFERRAL_LOOPS_LOCAL_HOUR, timezone=zone),
-                      id=referral_jobs.REFERRAL_LOOPS_ID, name=referral_jobs.REFERRAL_LOOPS_ID,
-                      replace_existing=True, executor="sweep")
-    scheduler.add_job(charge_jobs.charge_review,
-                      CronTrigger(hour=charge_jobs.CHARGE_REVIEW_LOCAL_HOUR, timezone=zone),
-                      id=charge_jobs.CHARGE_REVIEW_ID, name=charge_jobs.CHARGE_REVIEW_ID,
-                      replace_existing=True, executor="sweep")
-    scheduler.add_job(practice_jobs.vault_check,
-                      CronTrigger(day_of_week=practice_jobs.VAULT_CHECK_DAY,
-                                  hour=practice_jobs.VAULT_CHECK_LOCAL_HOUR, timezone=zone),
-                      id=practice_jobs.VAULT_CHECK_ID, name=practice_jobs.VAULT_CHECK_ID,
-                      replace_existing=True, executor="sweep")
-    scheduler.add_job(patient_jobs.schedule_recovery,
-                      IntervalTrigger(minutes=patient_jobs.SCHEDULE_RECOVERY_MINUTES,
-                                      timezone=timezone.utc),
-                      id=patient_jobs.SCHEDULE_RECOVERY_ID,
-                      name=patient_jobs.SCHEDULE_RECOVERY_ID, replace_existing=True,
-                      executor="sweep")
-    scheduler.add_job(import_jobs.watched_folder,
-                      IntervalTrigger(minutes=import_jobs.WATCHED_FOLDER_MINUTES,
-                                      timezone=timezone.utc),
-                      id=import_jobs.WATCHED_FOLDER_ID, name=import_jobs.WATCHED_FOLDER_ID,
-                      replace_existing=True, executor="sweep")
-    scheduler.add_job(patient_jobs.care_gap_check,
-                      CronTrigger(hour=patient_jobs.CARE_GAPS_LOCAL_HOUR, timezone=zone),
-                      id=patient_jobs.CARE_GAPS_ID, name=patient_jobs.CARE_GAPS_ID,
-                      replace_existing=True, executor="sweep")
+    soon = clock.now()
+    jobs: list[tuple[Callable[[], None], Any, str, dict[str, Any]]] = [
+        (pa_jobs.sweep, IntervalTrigger(seconds=sweep_seconds, timezone=utc),
+         pa_jobs.SWEEP_ID, {"next_run_time": soon + timedelta(milliseconds=10)}),
+        (practice_jobs.queue_sweep, IntervalTrigger(seconds=sweep_seconds, timezone=utc),
+         practice_jobs.QUEUE_SWEEP_ID, {"next_run_time": soon + timedelta(milliseconds=20)}),
+        (practice_jobs.eligibility_previsit,
+         CronTrigger(hour=practice_jobs.ELIGIBILITY_LOCAL_HOUR, timezone=zone),
+         practice_jobs.ELIGIBILITY_ID, {}),
+        (outbox_jobs.outbox_send, IntervalTrigger(minutes=outbox_jobs.OUTBOX_MINUTES, timezone=utc),
+         outbox_jobs.OUTBOX_ID, {}),
+        (report_jobs.monthly_report,
+         CronTrigger(day=report_jobs.MONTHLY_REPORT_DAY,
+                     hour=report_jobs.MONTHLY_REPORT_LOCAL_HOUR, timezone=zone),
+         report_jobs.MONTHLY_REPORT_ID, {}),
+        (referral_jobs.referral_loops,
+         CronTrigger(hour=referral_jobs.REFERRAL_LOOPS_LOCAL_HOUR, timezone=zone),
+         referral_jobs.REFERRAL_LOOPS_ID, {}),
+        (charge_jobs.charge_review,
+         CronTrigger(hour=charge_jobs.CHARGE_REVIEW_LOCAL_HOUR, timezone=zone),
+         charge_jobs.CHARGE_REVIEW_ID, {}),
+        (practice_jobs.vault_check,
+         CronTrigger(day_of_week=practice_jobs.VAULT_CHECK_DAY,
+                     hour=practice_jobs.VAULT_CHECK_LOCAL_HOUR, timezone=zone),
+         practice_jobs.VAULT_CHECK_ID, {}),
+        (patient_jobs.schedule_recovery,
+         IntervalTrigger(minutes=patient_jobs.SCHEDULE_RECOVERY_MINUTES, timezone=utc),
+         patient_jobs.SCHEDULE_RECOVERY_ID, {}),
+        (import_jobs.watched_folder,
+         IntervalTrigger(minutes=import_jobs.WATCHED_FOLDER_MINUTES, timezone=utc),
+         import_jobs.WATCHED_FOLDER_ID, {}),
+        (patient_jobs.care_gap_check,
+         CronTrigger(hour=patient_jobs.CARE_GAPS_LOCAL_HOUR, timezone=zone),
+         patient_jobs.CARE_GAPS_ID, {}),
+    ]
+    # Every job: its id is its name, a restart replaces the stored one, one sweep thread.
+    for func, trigger, job_id, extra in jobs:
+        scheduler.add_job(func, trigger, id=job_id, name=job_id, replace_existing=True,
+                          executor="sweep", **extra)
     return scheduler
 
 
