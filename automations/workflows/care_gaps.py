@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from app import audit, clock, queue
 from app.care_gaps.rules import GapResult, PatientFacts, evaluate, load_rules
-from app.domain import Task, TaskState
+from app.domain import Patient, Task, TaskState
 from app.domain.outreach import OutreachKind
 from app.identity import Session, require
 from app.services import care_gaps as gaps_svc
@@ -60,9 +60,8 @@ def _evidence_text(result: GapResult) -> str:
             f"Rule {rule.id}: {rule.citation}\n{rule.url}")
 
 
-def _create(system: Session, facts: PatientFacts, result: GapResult, today: date,
-            summary: GapSummary) -> None:
-    patient = patients._load_patient(system, facts.patient_id)
+def _create(system: Session, patient: Patient, facts: PatientFacts, result: GapResult,
+            today: date, summary: GapSummary) -> None:
     channel = channel_for(patient)
     payload: dict[str, object] = {"rule_id": result.rule.id, "due_on": (
         result.due_on or today).isoformat(), "modality": result.modality,
@@ -103,6 +102,7 @@ def run_care_gaps(system: Session, patient_ids: list[int] | None = None) -> GapS
     summary = GapSummary()
     for facts in gaps_svc.patient_facts(system, patient_ids):
         summary.patients += 1
+        patient: Patient | None = None  # read once, at the patient's first new gap
         with system.vault.write():
             for rule in rules:
                 result = evaluate(rule, facts, today)
@@ -115,7 +115,9 @@ def run_care_gaps(system: Session, patient_ids: list[int] | None = None) -> GapS
                     if prior is not None and clock.now() - prior[2] < cooldown:
                         summary.cooling_down += 1
                         continue
-                    _create(system, facts, result, today, summary)
+                    if patient is None:
+                        patient = patients._load_patient(system, facts.patient_id)
+                    _create(system, patient, facts, result, today, summary)
                 elif prior is not None and TaskState(prior[1]) in queue.ACTIONABLE_STATES:
                     # still waiting on a person (a snoozed one is closed when it wakes)
                     queue.reject(system, prior[0], f"closed by the care-gap check: "
