@@ -26,6 +26,7 @@ from app.referrals import IncomingReferral
 from app.referrals.loop import STEPS, LoopDays, Outbound, check_order, due_at
 from app.referrals.triage import Decision
 from app.services import practice
+from app.services.imports import _find_patient as find_patient
 from app.vault.db import Connection
 
 TRIAGE_STATUS = {"schedule": "to_schedule", "request_records": "records_requested",
@@ -43,26 +44,14 @@ def loop_days(session: Session) -> LoopDays:
 
 def match_patient(session: Session, ref: IncomingReferral) -> tuple[int | None, str, str]:
     """(patient id, payer plan type, payer name): the practice's patient with the
-    referral's member ID and last name, else its name and birth date; and their active
-    coverage's payer (else the referral's own payer name)."""
+    referral's member ID and name (as imports match: services.imports._find_patient), else
+    its name and birth date; and their active coverage's payer (else the referral's own
+    payer name)."""
     require(session, "patient.view")
-    fold = str.casefold
     with session.vault.read() as conn:
-        patient_id = None
-        if ref.member_id:
-            for pid, last in conn.execute(
-                    "SELECT p.id, p.last_name FROM coverages c JOIN patients p ON p.id = "
-                    "c.patient_id WHERE c.member_id = ? COLLATE NOCASE ORDER BY p.id",
-                    (ref.member_id,)):
-                if fold(str(last)) == fold(ref.patient_last):
-                    patient_id = int(pid)
-                    break
-        if patient_id is None and ref.patient_dob and ref.patient_last:
-            row = conn.execute(
-                "SELECT id FROM patients WHERE last_name = ? COLLATE NOCASE AND first_name "
-                "= ? COLLATE NOCASE AND dob = ? ORDER BY id LIMIT 1",
-                (ref.patient_last, ref.patient_first, ref.patient_dob.isoformat())).fetchone()
-            patient_id = int(row[0]) if row else None
+        dob = ref.patient_dob.isoformat() if ref.patient_dob else ""
+        patient_id = (find_patient(conn, ref.patient_last, ref.patient_first, dob,
+                                   ref.member_id) if ref.patient_last else None)
         if patient_id is None:
             return None, "", ref.payer_name
         row = conn.execute(

@@ -231,3 +231,18 @@ def test_demo_seed_makes_real_referral_tasks(owner_session: Session) -> None:
         "SELECT title FROM tasks WHERE kind = 'referral_followup' ORDER BY id")]
     assert len(follow) == 2 and "visit scheduled overdue" in follow[0]
     assert "patient seen overdue" in follow[1]
+
+
+def test_referral_for_a_family_member_matches_that_person(practice: Session) -> None:
+    """Two people on one policy share a member ID and last name: the referral goes to the
+    one it names (first name, birth date), as imports match them, never to the first."""
+    from app.referrals import IncomingReferral
+    parent = patients.add_patient(practice, "Orla", "Quillfeather", "1970-03-03",
+                                  member_id="QF100", payer="Acme Health")
+    child = patients.add_patient(practice, "Tamsin", "Quillfeather", "2012-08-08",
+                                 member_id="QF100", payer="Acme Health")
+    ref = IncomingReferral("letter", "x", patient_last="Quillfeather", patient_first="Tamsin",
+                           patient_dob=datetime(2012, 8, 8).date(), member_id="QF100")
+    assert referrals.match_patient(practice, ref)[0] == child.id
+    ref.patient_first, ref.patient_dob = "Orla", datetime(1970, 3, 3).date()
+    assert referrals.match_patient(practice, ref)[0] == parent.id
