@@ -23,15 +23,35 @@ sys.path.insert(0, str(ROOT))
 CHILD_FLAG = "OFFHOLD_SCREENSHOT_CHILD"
 
 
-def _reexec_under_xvfb(out: Path) -> int | None:
+def _reexec_under_xvfb(out: Path, script: str = __file__) -> int | None:
+    """Re-run `script` OUT under xvfb-run when there is no display; None = carry on here."""
     if os.environ.get(CHILD_FLAG) or os.environ.get("DISPLAY"):
         return None
     if shutil.which("xvfb-run") is None:
         return None
     env = dict(os.environ, **{CHILD_FLAG: "1", "QT_QPA_PLATFORM": "xcb"})
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable,
-           str(Path(__file__).resolve()), str(out)]
+           str(Path(script).resolve()), str(out)]
     return subprocess.call(cmd, env=env)
+
+
+def settle(ms: int = 150) -> None:
+    """Let the event loop run for `ms` (worker results, repaints) without a sleep."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def save_shot(out: Path, widget: Any, name: str, wait_ms: int = 150) -> Path:
+    """Settle, then grab `widget` into out/name; says which file was written or failed."""
+    settle(wait_ms)
+    path = out / name
+    pixmap = widget.grab()
+    ok = pixmap.save(str(path))
+    print(f"screenshot {path}" if ok else f"FAILED {path} ({pixmap.width()}x"
+          f"{pixmap.height()})")
+    return path
 
 
 def _remittance_shots(window: Any, tmp: Path, save: Any, settle: Any) -> None:
@@ -81,7 +101,6 @@ def main(argv: list[str]) -> int:
         return code
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication, QWidget
 
     from app import queue
@@ -99,17 +118,8 @@ def main(argv: list[str]) -> int:
     assert isinstance(app, QApplication)
     apply_style(app)
 
-    def settle(ms: int = 150) -> None:
-        loop = QEventLoop()
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
-
     def save(widget: QWidget, name: str) -> Path:
-        settle()
-        path = out / name
-        widget.grab().save(str(path))
-        print(f"screenshot {path}")
-        return path
+        return save_shot(out, widget, name)
 
     with tempfile.TemporaryDirectory(prefix="offhold-shot-") as tmp:
         vault_dir = Path(tmp) / "demo-vault"

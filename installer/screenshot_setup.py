@@ -17,29 +17,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "installer"))
 
-from screenshot import _reexec_under_xvfb  # noqa: E402  (after the path set-up)
-
-
-def _reexec(out: Path) -> int | None:
-    # the shared helper re-runs screenshot.py; point it at this file instead
-    import screenshot
-    original = screenshot.__file__
-    screenshot.__file__ = __file__
-    try:
-        return _reexec_under_xvfb(out)
-    finally:
-        screenshot.__file__ = original
+# after the path set-up
+from screenshot import _reexec_under_xvfb, save_shot, settle  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
     out = Path(argv[1] if len(argv) > 1 else "out/screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    code = _reexec(out)
+    code = _reexec_under_xvfb(out, __file__)
     if code is not None:
         return code
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication, QWidget
 
     from app import clock
@@ -61,18 +50,8 @@ def main(argv: list[str]) -> int:
     apply_style(app)
     apply_stylesheet(app)
 
-    def settle(ms: int = 200) -> None:
-        loop = QEventLoop()
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
-
     def save(widget: QWidget, name: str) -> None:
-        settle()
-        path = out / name
-        pixmap = widget.grab()
-        ok = pixmap.save(str(path))
-        print(f"screenshot {path}" if ok else f"FAILED {path} ({pixmap.width()}x"
-              f"{pixmap.height()})")
+        save_shot(out, widget, name, wait_ms=200)
 
     bridge = MessageBridge()
     worker = Worker(bridge, synchronous=True)
@@ -110,7 +89,7 @@ def main(argv: list[str]) -> int:
         save(wizard, "wizard-6-model.png")
         wizard.next()
         payers = wizard.payers_page
-        settle()
+        settle(200)
         payers.name.setText("Prairie State Medicaid")
         payers.plan.setCurrentText("medicaid")
         own = Path(tmp) / "prairie_medicaid.yaml"
