@@ -228,10 +228,6 @@ class QueuePage(Page):
             self.kind_filter = kind_name or ""
             self.refresh()
 
-    def show_kind(self, kind_name: str) -> None:
-        self.kind_filter = kind_name
-        self.refresh()
-
     def open_item(self, arg: Any) -> None:
         """Show one task by id (from a notification or the patient page)."""
         if arg is None:
