@@ -117,13 +117,18 @@ def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSum
             else:
                 raise KnownError("not a file OffHold imports (FHIR .json/.ndjson, CSV, or an "
                                  "X12 837)")
-        except KnownError as exc:
+        except Exception as exc:  # one bad file must not hold up the rest
+            # An unexpected error names its type only (its message could carry PHI); left
+            # in place, the file would fail the job every few minutes and block the files
+            # sorted after it.
+            reason = str(exc) if isinstance(exc, KnownError) else \
+                f"an unexpected error ({type(exc).__name__})"
             moved = _aside(path, FAILED)
             summary.failed += 1
             summary.task_ids.append(_failure(system, sha, f"{moved} could not be imported: "
-                                             f"{exc}\nNothing from it was written. Fix the "
-                                             "file or the setting, then move it back into "
-                                             "the watched folder.").id)
+                                             f"{reason}\nNothing from it was written. Fix "
+                                             "the file or the setting, then move it back "
+                                             "into the watched folder.").id)
             log.info("watched folder: a %s file failed (%s)", kind or "unknown",
                      type(exc).__name__)
             continue

@@ -102,3 +102,37 @@ def test_the_scheduler_runs_the_watched_folder_job(owner_session: Session) -> No
         assert f"interval[0:0{import_jobs.WATCHED_FOLDER_MINUTES}:00]" in str(job.trigger)
     finally:
         install(None)
+
+
+def test_an_unexpected_error_moves_the_file_aside_and_the_next_file_still_imports(
+        watched: tuple[Session, Path], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A file that breaks the importer in a way it did not foresee becomes a task and goes
+    to failed/; left in place it failed the job on every run and blocked the files after
+    it. The task names the error's type, never its message (it could carry PHI)."""
+    from app.errors import KnownError
+    from app.services import imports
+
+    session, folder = watched
+    seen: list[str] = []
+
+    def fake_fhir(system: Session, files: list[tuple[str, bytes]]) -> object:
+        seen.append(files[0][0])
+        if files[0][0].startswith("a_"):
+            raise RuntimeError("Zzyzxquell, DOB 1970-01-01")
+        raise KnownError("second file reached the importer")
+
+    monkeypatch.setattr(imports, "import_fhir", fake_fhir)
+    _drop(folder, "a_poison.json", b"{}")
+    _drop(folder, "b_next.json", b"{ }")  # other bytes: its own task
+    with caplog.at_level(logging.INFO):
+        summary = run_watched_folder(Session.system(session.vault, "import_watch"))
+    assert seen == ["a_poison.json", "b_next.json"]
+    assert summary.failed == 2
+    assert sorted(p.name for p in (folder / "failed").iterdir()) == ["a_poison.json",
+                                                                      "b_next.json"]
+    drafts = [r[0] for r in session.vault.query(
+        "SELECT draft FROM tasks WHERE kind = 'automation_failure' ORDER BY id")]
+    assert "an unexpected error (RuntimeError)" in drafts[0]
+    assert "Zzyzxquell" not in "\n".join(drafts)
+    assert "Zzyzxquell" not in "\n".join(r.getMessage() for r in caplog.records)
