@@ -176,3 +176,19 @@ def test_no_phi_in_logs_or_files(owner_session: Session, imported: dict[str, int
         assert name.decode() not in text
         assert files_containing(private_tmp, name) == []
         assert files_containing(owner_session.vault.directory, name) == []
+
+
+def test_a_patient_without_a_birth_date_does_not_stop_the_check(
+        owner_session: Session) -> None:
+    """An 837 whose patient has no DMG segment creates the patient with a blank birth
+    date (services.imports._claim_patient); the nightly check leaves that one out (every
+    rule needs an age) and still evaluates everyone else."""
+    from app.services import care_gaps as gaps_svc
+    from app.services import patients
+    clock.set_clock(lambda: NOW)
+    known = patients.add_patient(owner_session, "Ada", "Known", "1950-02-02")
+    blank = patients.add_patient(owner_session, "Bo", "Blank", "1960-03-03")
+    with owner_session.vault.write() as conn:
+        conn.execute("UPDATE patients SET dob = '' WHERE id = ?", (blank.id,))
+    assert [f.patient_id for f in gaps_svc.patient_facts(owner_session)] == [known.id]
+    assert care_gaps.run_care_gaps(owner_session).patients == 1
