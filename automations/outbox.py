@@ -198,8 +198,9 @@ class LetterChannel:
     """One PDF per batch, a page per letter with the address block; ready to print."""
     name = "letter"
 
-    def __init__(self, folder: Path, practice: str) -> None:
+    def __init__(self, folder: Path, practice: str, zone: ZoneInfo) -> None:
         self.folder, self.practice = Path(folder), practice
+        self.zone = zone  # the letter's date is the practice's calendar date, not UTC's
 
     def render(self, messages: list[OutgoingMessage]) -> bytes:
         styles = getSampleStyleSheet()
@@ -212,7 +213,8 @@ class LetterChannel:
             if i:
                 story.append(PageBreak())
             story += [Paragraph(escape(self.practice), styles["Title"]),
-                      Paragraph(f"{clock.now():%B %d, %Y}", styles["Normal"]),
+                      Paragraph(f"{clock.now().astimezone(self.zone):%B %d, %Y}",
+                                styles["Normal"]),
                       Spacer(1, 0.5 * inch)]
             address = [m.name] + [part.strip() for part in m.recipient.split("\n")]
             story.append(Paragraph("<br/>".join(escape(a) for a in address if a),
@@ -247,6 +249,7 @@ def configured_channels(session: Session) -> dict[str, SendChannel]:
     A channel left unset is absent, and its messages wait in the outbox."""
     settings = all_settings(session)
     practice = str(practice_info(session)["name"])
+    zone = practice_zone(session)
     channels: dict[str, SendChannel] = {}
     if settings["smtp_host"]:
         channels["email"] = EmailChannel(
@@ -255,10 +258,10 @@ def configured_channels(session: Session) -> dict[str, SendChannel]:
             password=outbox.smtp_password(session) if settings["smtp_user"] else "",
             ca_file=settings["smtp_ca_file"], practice=practice)
     if settings["sms_export_dir"]:
-        channels["sms"] = SmsCsvChannel(Path(settings["sms_export_dir"]),
-                                        practice_zone(session))
+        channels["sms"] = SmsCsvChannel(Path(settings["sms_export_dir"]), zone)
     if settings["letters_export_dir"]:
-        channels["letter"] = LetterChannel(Path(settings["letters_export_dir"]), practice)
+        channels["letter"] = LetterChannel(Path(settings["letters_export_dir"]), practice,
+                                           zone)
     return channels
 
 

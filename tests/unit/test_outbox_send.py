@@ -259,6 +259,19 @@ def test_letters_as_a_pdf_batch(owner: Session, patient_id: int, outdir: Path) -
     assert "Reply STOP to opt out." in text
 
 
+def test_a_letter_is_dated_on_the_practices_calendar(owner: Session, patient_id: int,
+                                                     outdir: Path) -> None:
+    """22:30 in New York is already the next day in UTC: the letter carries the
+    practice's date, the day it was sent."""
+    oid = _queue(owner, patient_id, "letter")
+    set_setting(owner, "letters_export_dir", str(outdir))
+    clock.set_clock(lambda: NIGHT)
+    assert send_outbox(owner).sent == [oid]
+    [batch] = list(outdir.iterdir())
+    text = PdfReader(batch).pages[0].extract_text()
+    assert "November 16, 2026" in text and "November 17" not in text
+
+
 def test_no_channel_configured_holds_the_message(owner: Session, patient_id: int) -> None:
     oid = _queue(owner, patient_id)
     report = send_outbox(owner)
