@@ -172,6 +172,12 @@ def _claim_patient(conn: Connection, claim: SubmittedClaim, payer_id: int,
     member_id = subscriber.member_id
     patient_id = _find_patient(conn, who.last, who.first, dob, member_id)
     if patient_id is None:
+        if not dob:  # a patient record needs a birth date (Patient.dob, care-gap ages)
+            note = ("claim(s) name a patient not in the vault with no birth date (DMG); "
+                    "stored without a patient")
+            if note not in outcome.findings:
+                outcome.findings.append(note)
+            return None
         patient_id = _new_patient(conn, who.last, who.first, dob, who.sex)
         outcome.count("patient")
     priority = {"P": 1, "S": 2, "T": 3}.get(claim.payer_responsibility, 1)

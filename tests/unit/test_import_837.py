@@ -112,7 +112,8 @@ def test_institutional_claim_keeps_its_payer_not_the_other_payers() -> None:
 # -- a practice's own 837 ----------------------------------------------------------------------
 
 def build_837(claims: list[tuple[str, str, str, str, list[tuple[str, str]]]], *,
-              payer: str = "ACME HEALTH", payer_id: str = "ACME01") -> bytes:
+              payer: str = "ACME HEALTH", payer_id: str = "ACME01",
+              dob: str = "19700101") -> bytes:
     """claims: (number, last, first, member id, [(cpt, charge)]); one subscriber each."""
     body = ["BHT*0019*00*B1*20270105*1200*CH", "NM1*41*2*PRACTICE*****46*S1",
             "NM1*40*2*CLEARINGHOUSE*****46*R1", "HL*1**20*1",
@@ -123,8 +124,9 @@ def build_837(claims: list[tuple[str, str, str, str, list[tuple[str, str]]]], *,
         hl += 1
         total = sum((Decimal(c) for _p, c in lines), Decimal(0))
         body += [f"HL*{hl}*1*22*0", "SBR*P*18*GRP1******CI",
-                 f"NM1*IL*1*{last}*{first}****MI*{member}", "DMG*D8*19700101*F",
-                 f"NM1*PR*2*{payer}*****PI*{payer_id}",
+                 f"NM1*IL*1*{last}*{first}****MI*{member}"]
+        body += [f"DMG*D8*{dob}*F"] if dob else []
+        body += [f"NM1*PR*2*{payer}*****PI*{payer_id}",
                  f"CLM*{number}*{total}***11:B:1*Y*A*Y*I", "HI*ABK:E119"]
         for n, (cpt, charge) in enumerate(lines, 1):
             body += [f"LX*{n}", f"SV1*HC:{cpt}*{charge}*UN*1***1", "DTP*472*D8*20270104"]
@@ -270,3 +272,19 @@ def test_fuzzed_837_is_parsed_or_refused_cleanly(edits: list[tuple[int, bytes]],
     else:
         assert all(b.position for b in parsed.bad)
     assert time.monotonic() - started < 1.0
+
+
+def test_a_patient_without_a_birth_date_is_not_created(owner_session: Session) -> None:
+    """No DMG (the birth date) for a patient the vault does not know: the claim is stored
+    without a patient and the importer is told, instead of a patient row with a blank
+    birth date (which every later read of that patient, and the care-gap run, trips on)."""
+    imports.import_837(owner_session, build_837(CLAIMS[1:]))  # Bo, with his birth date
+    q = owner_session.vault.query
+    (known,), = q("SELECT id FROM patients")
+    out = imports.import_837(owner_session,
+                             build_837(CLAIMS, dob=""))
+    assert q("SELECT count(*) FROM patients WHERE dob = ''") == [(0,)]
+    assert dict(q("SELECT claim_number, patient_id FROM claims")) == {
+        "PCN1001": None, "PCN1002": known}
+    assert any("no birth date" in f for f in out.findings)
+    assert "Zzyzxquell" not in " ".join(out.findings)
