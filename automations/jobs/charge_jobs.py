@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from app.identity import Session
-from automations.jobs.runtime import current
+from automations.jobs.runtime import running
 from automations.workflows.charge_review import review_charges
 
 log = logging.getLogger(__name__)
@@ -16,10 +16,6 @@ CHARGE_REVIEW_LOCAL_HOUR = 2  # after the day's charges are entered, before the 
 
 
 def charge_review() -> None:
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         result = review_charges(Session.system(rt.vault, CHARGE_REVIEW_ID))
         log.info("charge-review: %s new tasks", len(result.created))
-    finally:
-        rt.leave()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.identity import Session
-from automations.jobs.runtime import current
+from automations.jobs.runtime import running
 from automations.workflows.watched_folder import SYSTEM_ACTOR, run_watched_folder
 
 WATCHED_FOLDER_ID = "import-watch"
@@ -11,9 +11,5 @@ WATCHED_FOLDER_MINUTES = 5
 
 
 def watched_folder() -> None:
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         run_watched_folder(Session.system(rt.vault, SYSTEM_ACTOR))
-    finally:
-        rt.leave()

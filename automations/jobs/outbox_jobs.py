@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from app.identity import Session
-from automations.jobs.runtime import current
+from automations.jobs.runtime import running
 from automations.outbox import send_outbox
 
 log = logging.getLogger(__name__)
@@ -17,11 +17,7 @@ OUTBOX_MINUTES = 10
 
 def outbox_send() -> None:
     """Send ready messages; failures become tasks (in the service), quiet hours hold."""
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         report = send_outbox(Session.system(rt.vault, OUTBOX_ID))
         if report.sent or report.failed:
             log.info("outbox-send: %d sent, %d failed", len(report.sent), len(report.failed))
-    finally:
-        rt.leave()

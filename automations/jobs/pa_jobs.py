@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from app import clock
 from app.identity import Session
 from app.services import prior_auth as pa_svc
-from automations.jobs.runtime import JobRuntime, current
+from automations.jobs.runtime import JobRuntime, current, running
 from automations.workflows.pa_followup import evaluate_time_rules, run_checks
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,8 @@ def check_job_id(pa_id: int) -> str:
 
 
 def check_pa(pa_id: int) -> None:
-    rt = current()
-    system = rt.system()
-    rt.enter()
-    try:
-        _check(rt, system, pa_id)
-    finally:
-        rt.leave()
+    with running() as rt:
+        _check(rt, rt.system(), pa_id)
 
 
 def _check(rt: JobRuntime, system: Session, pa_id: int) -> None:
@@ -115,17 +110,13 @@ def unschedule_check(scheduler: object, pa_id: int) -> None:
 
 
 def sweep() -> None:
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         summary = evaluate_time_rules(rt.system())
         if summary.tasks_created:
             log.info("pa-sweep: %s time-rule tasks", summary.tasks_created)
         if rt.scheduler is not None and not rt.stopping:
             sync_check_jobs(rt.scheduler, catch_up=not rt.swept)
             rt.swept = True
-    finally:
-        rt.leave()
 
 
 def sync_check_jobs(scheduler: object, *, catch_up: bool = False) -> int:

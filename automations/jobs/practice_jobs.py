@@ -10,7 +10,7 @@ from datetime import timedelta
 from app import clock, queue
 from app.identity import Session
 from app.services import practice, vault_health
-from automations.jobs.runtime import current
+from automations.jobs.runtime import current, running
 from automations.workflows.eligibility import check_upcoming_visits
 
 log = logging.getLogger(__name__)
@@ -46,37 +46,27 @@ def job_failed(job_id: str, error: BaseException) -> None:
 def queue_sweep() -> None:
     """Overdue tasks rise in priority and notify their role, then the owner; snoozed tasks
     whose time has come return to their queue."""
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         system = Session.system(rt.vault, QUEUE_SWEEP_ID)
         owner_after = timedelta(hours=int(practice.get_setting(system, "escalate_owner_hours")))
         escalated = queue.escalate_overdue(system, owner_after=owner_after)
         woke = queue.wake_snoozed(system)
         if escalated or woke:
             log.info("queue-sweep: %s escalated, %s woke", escalated, woke)
-    finally:
-        rt.leave()
 
 
 def eligibility_previsit() -> None:
     """Check coverage for every visit in the next day; gaps become front-desk tasks."""
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         created = check_upcoming_visits(Session.system(rt.vault, ELIGIBILITY_ID), days_ahead=1)
         log.info("eligibility-previsit: %s gap tasks", len(created))
-    finally:
-        rt.leave()
 
 
 def vault_check() -> None:
     """The weekly full integrity check. Its result is on the dashboard; a damaged vault
     also becomes a task for the owner, since corruption in a page nobody reads would
     otherwise go unnoticed until a backup is needed."""
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         system = Session.system(rt.vault, VAULT_CHECK_ID)
         result = vault_health.check_vault(system)
         if not result["ok"]:
@@ -88,5 +78,3 @@ def vault_check() -> None:
                        "; ".join(result["problems"][:3]) + ". Make no backup over a good "
                        "one; run 'offhold restore --drill' and restore the latest good backup."),
                 payload={"job_id": VAULT_CHECK_ID, "problems": result["problems"][:5]})
-    finally:
-        rt.leave()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from app.identity import Session
-from automations.jobs.runtime import current
+from automations.jobs.runtime import running
 from automations.workflows.referrals import check_referral_loops
 
 log = logging.getLogger(__name__)
@@ -16,10 +16,6 @@ REFERRAL_LOOPS_LOCAL_HOUR = 7  # before the front desk starts calling
 
 
 def referral_loops() -> None:
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         created = check_referral_loops(Session.system(rt.vault, REFERRAL_LOOPS_ID))
         log.info("referral-loops: %s follow-up tasks", len(created))
-    finally:
-        rt.leave()

@@ -12,7 +12,7 @@ from app import clock
 from app.identity import Session
 from app.services import practice, reports
 from app.services.prior_auth import practice_zone
-from automations.jobs.runtime import current
+from automations.jobs.runtime import running
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,7 @@ MONTHLY_REPORT_DAY, MONTHLY_REPORT_LOCAL_HOUR = 1, 5
 def monthly_report() -> None:
     """Write last month's report (practice time) when a folder is set; a missing folder
     fails the job, which becomes a task for the office manager."""
-    rt = current()
-    rt.enter()
-    try:
+    with running() as rt:
         system = Session.system(rt.vault, MONTHLY_REPORT_ID)
         folder = str(practice.get_setting(system, "monthly_report_dir"))
         if not folder:
@@ -35,5 +33,3 @@ def monthly_report() -> None:
         target = Path(folder) / f"offhold-report-{last:%Y-%m}.pdf"
         reports.export_monthly_report(system, last.year, last.month, target)
         log.info("monthly-report: %s written", target.name)
-    finally:
-        rt.leave()

@@ -7,7 +7,8 @@ the process that runs the scheduler."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,3 +84,14 @@ def current() -> JobRuntime:
         raise RuntimeError("no job runtime installed (start the scheduler through "
                            "automations.jobs.start_scheduler)")
     return _current
+
+
+@contextmanager
+def running() -> Iterator[JobRuntime]:
+    """The runtime, counted as in flight while the job's body runs (stop waits for it)."""
+    rt = current()
+    rt.enter()
+    try:
+        yield rt
+    finally:
+        rt.leave()
