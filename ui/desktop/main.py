@@ -57,12 +57,19 @@ class AppController(QObject):
         from ui.desktop.first_run import FirstRunWizard
         wizard = FirstRunWizard(self.vault_dir, self.worker, self.bridge)
         wizard.completed.connect(self.open_main)
-        # Cancelled after the vault was made: close it; the next start shows the login.
-        wizard.rejected.connect(lambda: wizard.session and wizard.session.vault.close())
-        wizard.rejected.connect(self._login_cancelled)
+        wizard.rejected.connect(self._first_run_cancelled)
         self.wizard = wizard
         wizard.show()
         return wizard
+
+    def _first_run_cancelled(self) -> None:
+        """Cancelled after the vault was made: close it (the next start shows the login),
+        but only once the worker is idle: the set-up may still be writing to it."""
+        wizard = self.wizard
+        if wizard is not None and wizard.session is not None:
+            self.worker.wait()
+            wizard.session.vault.close()
+        self._login_cancelled()
 
     def _login_cancelled(self) -> None:
         if self.window is None:
