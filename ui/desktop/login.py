@@ -202,8 +202,8 @@ class LoginDialog(QDialog):
             w.clear()
         self.error.hide()
         self.new_key.setText(new_key)
-        for w in (self.new_key_label, self.new_key, self.rec_done):
-            w.show()
+        for shown in (self.new_key_label, self.new_key, self.rec_done):
+            shown.show()
         self.rec_button.hide()
         self.rec_back.hide()
 
