@@ -7,6 +7,7 @@ appendix with patient identifiers is an owner-only, audited export.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,7 @@ from app.reports import metrics as m
 from app.reports.trust import TrustFigures, trust_figures
 from app.services.practice import all_settings, practice_info
 from app.services.prior_auth import practice_zone
+from app.vault.db import make_private
 
 
 @dataclass
@@ -98,7 +100,12 @@ def export_monthly_report(session: Session, year: int, month: int, target: Path,
         raise ValidationError(f"{target} is a folder; name the PDF file to write")
     if not target.parent.is_dir():
         raise ValidationError(f"no such folder: {target.parent}")
-    target.write_bytes(pdf)
+    # Owner-only like every export that may hold PHI (remittance.export_letter); an
+    # existing file keeps its old mode through O_CREAT, so it is narrowed before writing.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        make_private(target)
+        fh.write(pdf)
     audit.record_now(session.vault, session,
                      "report.phi_export" if phi_appendix else "report.monthly",
                      object_type="report", object_id=f"{year:04d}-{month:02d}",

@@ -80,6 +80,22 @@ def test_phi_appendix_is_marked_on_every_page_and_audited(owner: Session,
     assert row[0] == "olivia" and '"phi_appendix": true' in row[1]
 
 
+def test_the_phi_export_is_owner_only_on_disk(owner: Session, tmp_path: Path) -> None:
+    """Like the denial letter export (remittance.export_letter): 0600, whatever the
+    umask, and an existing file is narrowed too."""
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        (tmp_path / "old.pdf").write_bytes(b"x")
+        for name in ("nov-phi.pdf", "old.pdf"):
+            out = reports.export_monthly_report(owner, 2026, 11, tmp_path / name,
+                                                phi_appendix=True)
+            assert stat.S_IMODE(out.stat().st_mode) == 0o600, name
+    finally:
+        os.umask(old)
+
+
 def test_only_the_owner_exports(owner: Session, tmp_path: Path) -> None:
     manager = Session(owner.vault, "mgr", frozenset({Role.OFFICE_MANAGER}))
     with pytest.raises(PermissionDenied):
