@@ -85,7 +85,7 @@ def add_appointment(session: Session, patient_id: int, start_at: datetime | str,
 def _change(session: Session, appointment_id: int, action: str, **values: Any) -> Appointment:
     before = _load(session, appointment_id)
     require(session, "appointment.manage", patient_id=before.patient_id)
-    if before.status in ("cancelled", "completed") and action != "appointment.update":
+    if before.status in ("cancelled", "completed"):
         raise ValidationError(f"appointment {appointment_id} is already {before.status}")
     vault = session.vault
     with vault.write() as conn:
