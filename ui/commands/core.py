@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +139,15 @@ def cmd_init(args: argparse.Namespace, ctx: Context) -> int:
     from app import clock
     from app.services import setup, users
     from automations import first_run
+    from ui.private_files import write_private
     details = setup.PracticeDetails(args.practice, args.timezone, args.npi, args.tin,
                                     args.address, args.phone)
     payers = [first_run.parse_payer_option(text) for text in args.payer]
     session, recovery = first_run.create_practice(ctx.vault_dir, details, args.owner,
                                                   ctx.password("Owner password: "))
     try:
-        if args.recovery_pdf:
-            args.recovery_pdf.write_bytes(setup.recovery_key_pdf(
+        if args.recovery_pdf:  # it unlocks the vault: owner-only
+            write_private(args.recovery_pdf, setup.recovery_key_pdf(
                 args.practice, recovery, clock.now().astimezone()))
         uri = users.enable_mfa(session, args.owner) if args.totp else ""
         summary = first_run.finish(session, first_run.SetupChoices(
@@ -310,7 +310,7 @@ def cmd_audit_rebaseline(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
     from app.identity import require
-    from app.vault.db import make_private
+    from ui.private_files import write_private
     session = ctx.session()
     require(session, "audit.export")
     rows = audit.rows_between(session.vault, args.start, args.end)
@@ -321,12 +321,7 @@ def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
     notice = ("this audit export may contain PHI (patient ids, task and object details): "
               "keep it encrypted and share it only as the practice's policy allows")
     if args.out:
-        out = Path(args.out)
-        # Created owner-only before any byte is written.
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        make_private(out)
+        write_private(args.out, text.encode("utf-8"))  # owner-only before any byte
         ctx.say(f"wrote {len(rows)} rows to {args.out}; {notice}")
     else:
         ctx.say(f"offhold: {notice}")

@@ -199,17 +199,11 @@ def cmd_recipe_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def _export_screenshot(session: Any, path: Path, png: bytes, recipe_name: str) -> None:
     """The user asked for the page on disk (it may show PHI): an explicit, audited export."""
-    import os
-
     from app import audit
-    from app.vault.db import make_private
+    from ui.private_files import write_private
     audit.record_now(session.vault, session, "portal.screenshot_export", object_type="recipe",
                      object_id=recipe_name, details={"bytes": len(png), "file": path.name})
-    # Owner-only before any byte is written, like the audit and letter exports.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(png)
-    make_private(path)  # an existing file keeps its mode through O_CREAT
+    write_private(path, png)  # owner-only, like the audit and letter exports
 
 
 def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:

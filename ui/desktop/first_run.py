@@ -45,6 +45,7 @@ from automations import first_run
 from ui.desktop.files import MODEL_FILES, RECIPE_FILES, ask_open_file
 from ui.desktop.messages import MessageBridge
 from ui.desktop.worker import Worker
+from ui.private_files import write_private
 
 ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
          "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu", "America/Puerto_Rico")
@@ -239,8 +240,8 @@ class RecoveryPage(QWizardPage):
         name, key = self.wiz.practice_page.details().name, self.wiz.recovery
         created = clock.now().astimezone()
 
-        def write() -> str:
-            Path(path).write_bytes(setup.recovery_key_pdf(name, key, created))
+        def write() -> str:  # the key unlocks the vault: owner-only
+            write_private(path, setup.recovery_key_pdf(name, key, created))
             return path
 
         self.wiz.worker.run(write, done=lambda p: self.wiz.bridge.info(
