@@ -73,3 +73,25 @@ def test_front_desk_sees_no_import_button(open_window: Any) -> None:
     window = open_window("frida")
     window.show_page("patients")
     assert not window.pages["patients"].import_button.isVisible()
+
+
+def test_importing_with_a_saved_mapping_keeps_its_source_and_date_format(
+        open_window: Any, tmp_path: Path) -> None:
+    from app.services import imports
+    window = open_window("manny")
+    imports.save_mapping(window.session, "acme roster", "patients", {
+        "id": "Chart Number", "first_name": "Patient First Name",
+        "last_name": "Patient Last Name", "dob": "Date of Birth"}, source="acme",
+        date_format="%m/%d/%Y")
+    dialog = _dialog(window)
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes(ROSTER)
+    dialog.kind.setCurrentIndex(2)
+    dialog.choose_files = lambda: [str(roster)]
+    dialog.browse()
+    dialog.mapping.setCurrentText("acme roster")
+    dialog.preview_button.click()
+    dialog.skip_bad.setChecked(True)
+    dialog.import_button.click()
+    kept = imports.get_mapping(window.session, "acme roster")
+    assert kept is not None and (kept.source, kept.date_format) == ("acme", "%m/%d/%Y")

@@ -242,6 +242,12 @@ class ImportDialog(QDialog):
                                     "this source's next exports.")
                 return
             mapping.name = name
+            # A saved mapping keeps what the table does not show: whose IDs the rows carry
+            # and the date format (set with `offhold import mapping`).
+            kept = getattr(self, "saved", {}).get(name)
+            if kept is not None:
+                mapping.source = str(kept.get("source", ""))
+                mapping.date_format = str(kept.get("date_format", ""))
 
         def job(progress: Any) -> ImportOutcome:
             data = [(p.name, _read(p, kind)) for p in files]
@@ -252,7 +258,8 @@ class ImportDialog(QDialog):
                 return imports.import_fhir(session, data, skip_bad=skip, progress=progress)
             assert mapping is not None
             saved = imports.save_mapping(session, mapping.name, mapping.target,
-                                         mapping.columns, source=mapping.source)
+                                         mapping.columns, source=mapping.source,
+                                         date_format=mapping.date_format)
             return imports.import_csv(session, data[0][1], saved.name, skip_bad=skip,
                                       file_name=data[0][0], progress=progress)
 
