@@ -220,8 +220,10 @@ class ModelRuntime:
             if on_token is not None:
                 try:
                     on_token(msg[2])
-                except Exception:  # a broken callback must not kill the reader
-                    log.exception("token callback failed")
+                except Exception as exc:  # a broken callback must not kill the reader
+                    # Type only: the message and traceback locals may hold drafted PHI.
+                    log.error("token callback failed (%s); generation goes on",
+                              type(exc).__name__)
             return
         self._jobs.pop(job, None)
         self._job_conn.pop(job, None)

@@ -52,6 +52,21 @@ def test_loaded_once_and_tokens_stream_off_the_callers_thread(spec: ModelSpec) -
     assert result.model_sha256 == spec.sha256
 
 
+@pytest.mark.expected_logs("token callback failed")
+def test_a_failing_token_callback_logs_no_text_and_the_call_finishes(
+        spec: ModelSpec, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(token: str) -> None:
+        raise ValueError(f"draft for Avery Quillfeather: {token}")
+
+    handle = default_runtime().start(spec, _msgs("Say hello."), GenerationParams(max_tokens=8),
+                                     on_token=broken)
+    result = handle.result(timeout=120)
+    assert result.completion_tokens > 0
+    records = [r for r in caplog.records if "token callback" in r.getMessage()]
+    assert records and all(r.exc_info is None for r in records)
+    assert not any("Quillfeather" in r.getMessage() for r in caplog.records)
+
+
 def test_a_call_can_be_cancelled(spec: ModelSpec) -> None:
     handle = default_runtime().start(spec, _msgs("Write a long story about a lighthouse."),
                                      GenerationParams(max_tokens=400, temperature=0.7))
