@@ -77,8 +77,19 @@ T = TypeVar("T")
 CHROMIUM_ARGS = ["--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-breakpad",
                  "--disable-gpu-shader-disk-cache", "--dns-prefetch-disable",
-                 # one flag: Chromium honours only the last --disable-features
-                 "--disable-features=MediaRouter,AutofillServerCommunication"]
+                 # One flag: Chromium honours only the last --disable-features, so this one
+                 # replaces Playwright's own list and must repeat it (Playwright 1.5x's list
+                 # first). Dropping it let Chromium preconnect to www.google.com (PreconnectToSearch,
+                 # AimEnabled) on every launch; the origin fence refused it, but no request may
+                 # leave for a third party at all.
+                 "--disable-features=" + ",".join([
+                     "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose",
+                     "HttpsUpgrades", "HttpsFirstBalancedModeAutoEnable", "LensOverlay",
+                     "MediaRouter", "PaintHolding", "ThirdPartyStoragePartitioning",
+                     "AvoidCorsURLLoaderRestartOnRedirect", "OptimizationHints",
+                     "NetworkTimeServiceQuerying", "AimEnabled", "PreconnectToSearch",
+                     "AutofillServerCommunication", "Translate", "InterestFeedContentSuggestions",
+                     "CertificateTransparencyComponentUpdater", "DialMediaRouteProvider"])]
 KIND_PERMISSION = {"pa_status": "pa.check", "eligibility": "eligibility.request",
                    "claim_status": "claim.manage"}
 
