@@ -49,6 +49,13 @@ def normalize_totp_seed(seed: str) -> str:
     return cleaned
 
 
+def payer_for_credentials(session: Session, payer: Payer | int | str) -> Payer:
+    """The payer whose log-in is about to be set, after the role check: a face calls it
+    before it asks for (or reads) the portal password, so a refused user types none."""
+    require(session, "portal.configure")
+    return _payer(session, payer)
+
+
 def set_credentials(session: Session, payer: Payer | int | str, *, url: str, username: str,
                     password: str, totp_seed: str | None = None) -> PortalAccount:
     """Store or replace a payer's portal log-in. totp_seed None keeps the stored seed;

@@ -221,6 +221,20 @@ def test_every_command_checks_its_permission_first(
     assert wrong == [], "\n".join(wrong)
 
 
+def test_portal_set_checks_the_role_before_reading_the_portal_password(
+        walk_vault: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A refused user's `portal set` stops before the portal password is read from stdin
+    (it read the secret first, then refused)."""
+    monkeypatch.setattr(Context, "session",
+                        lambda self: Session(walk_vault.vault, "fd", frozenset({Role.BILLER})))
+    stdin = io.StringIO("portal-password\n")
+    code = main(["portal", "set", "Acme Health", "--user", "u"], stdin=stdin)
+    _out, err = capsys.readouterr()
+    assert code == 1 and "may not portal.configure" in err
+    assert stdin.tell() == 0, "the portal password was read before the role check"
+
+
 def test_restore_walk(walk_vault: Session, tmp_path: Path, vault_dir: Path,
                       monkeypatch: pytest.MonkeyPatch,
                       capsys: pytest.CaptureFixture[str]) -> None:
@@ -263,6 +277,8 @@ SERVICES: dict[str, str] = {
     "desktop_session.patient_page": "patient.view",
     "desktop_session.queue_view": "task.view",
     "eligibility.build_270_for": "eligibility.request",
+    "exports.export_audit": "audit.export",
+    "exports.export_portal_page": "pa.check",
     "eligibility.estimate_for_visit": "patient.view",
     "eligibility.latest_for_patient": "patient.view",
     "eligibility.request_eligibility": "eligibility.request",
@@ -323,6 +339,7 @@ SERVICES: dict[str, str] = {
     "appointments.list_appointments": "patient.view",
     "appointments.set_fee": "payer.manage",
     "portal_credentials.install_recipe": "portal.configure",
+    "portal_credentials.payer_for_credentials": "portal.configure",
     "prior_auth.update_prior_auth": "pa.manage",
     "prior_auth.cancel_prior_auth": "pa.manage",
     "patients.add_patient": "patient.create",

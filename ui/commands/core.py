@@ -309,23 +309,17 @@ def cmd_audit_rebaseline(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
-    from app.identity import require
+    from app.services.exports import export_audit
     from ui.private_files import write_private
-    session = ctx.session()
-    require(session, "audit.export")
-    rows = audit.rows_between(session.vault, args.start, args.end)
-    audit.record_now(session.vault, session, "audit.export",
-                     details={"from": args.start, "to": args.end, "rows": len(rows),
-                              "to_file": bool(args.out)})
-    text = audit.to_csv(rows)
+    export = export_audit(ctx.session(), args.start, args.end, to_file=bool(args.out))
     notice = ("this audit export may contain PHI (patient ids, task and object details): "
               "keep it encrypted and share it only as the practice's policy allows")
     if args.out:
-        write_private(args.out, text.encode("utf-8"))  # owner-only before any byte
-        ctx.say(f"wrote {len(rows)} rows to {args.out}; {notice}")
+        write_private(args.out, export.csv.encode("utf-8"))  # owner-only before any byte
+        ctx.say(f"wrote {export.rows} rows to {args.out}; {notice}")
     else:
         ctx.say(f"offhold: {notice}")
-        print(text, end="")
+        print(export.csv, end="")
     return 0
 
 

@@ -142,13 +142,15 @@ def _read_secret_lines(ctx: Context, want_seed: bool) -> tuple[str, str | None]:
 def cmd_set(args: argparse.Namespace, ctx: Context) -> int:
     from app.services import portal_credentials
     session = ctx.session()  # first: with --password-stdin it reads the first line
+    # The role (and the payer) are checked before the portal's secrets are read.
+    payer = portal_credentials.payer_for_credentials(session, args.payer)
     password, seed = _read_secret_lines(ctx, args.totp_seed_stdin)
     if not password:
         raise ValidationError("no portal password on stdin")
     if args.totp_seed_stdin and not seed:
         raise ValidationError("--totp-seed-stdin given but no seed on the second stdin line")
     account = portal_credentials.set_credentials(
-        session, args.payer, url=args.url, username=args.portal_user, password=password,
+        session, payer, url=args.url, username=args.portal_user, password=password,
         totp_seed=seed if args.totp_seed_stdin else (None if args.keep_totp else ""))
     ctx.emit(_account_json(account), f"stored the portal log-in for {account.payer_name}"
              + (" (with TOTP)" if account.has_totp else ""))
@@ -198,12 +200,11 @@ def cmd_recipe_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _export_screenshot(session: Any, path: Path, png: bytes, recipe_name: str) -> None:
-    """The user asked for the page on disk (it may show PHI): an explicit, audited export."""
-    from app import audit
+    """The user asked for the page on disk (it may show PHI): the service checks and
+    audits it, then it is written owner-only, like the audit and letter exports."""
+    from app.services.exports import export_portal_page
     from ui.private_files import write_private
-    audit.record_now(session.vault, session, "portal.screenshot_export", object_type="recipe",
-                     object_id=recipe_name, details={"bytes": len(png), "file": path.name})
-    write_private(path, png)  # owner-only, like the audit and letter exports
+    write_private(path, export_portal_page(session, recipe_name, png, path.name))
 
 
 def cmd_recipe_test(args: argparse.Namespace, ctx: Context) -> int:
