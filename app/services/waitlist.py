@@ -12,6 +12,7 @@ from app import audit, clock
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
 from app.schedule.rules import TIMES_OF_DAY, WEEKDAYS, Visit, WaitlistEntry
+from app.services import appointments
 
 _VISIT = "id, patient_id, start_at, provider, visit_type, status"
 
@@ -130,7 +131,8 @@ def mark_offered(session: Session, offer_id: int, hold_until: datetime) -> None:
     require(session, "appointment.manage")
     vault = session.vault
     with vault.write() as conn:
-        row = conn.execute("SELECT state, entry_id FROM waitlist_offers WHERE id = ?",
+        row = conn.execute("SELECT o.state, e.patient_id FROM waitlist_offers o JOIN "
+                           "waitlist_entries e ON e.id = o.entry_id WHERE o.id = ?",
                            (offer_id,)).fetchone()
         if row is None:
             raise NotFound(f"no waitlist offer {offer_id}")
@@ -140,7 +142,7 @@ def mark_offered(session: Session, offer_id: int, hold_until: datetime) -> None:
                      "hold_until = ? WHERE id = ?",
                      (clock.iso(clock.now()), clock.iso(hold_until), offer_id))
         audit.record(vault, conn, session, "waitlist.offer", "waitlist_offer", offer_id,
-                     details={"hold_until": clock.iso(hold_until)})
+                     patient_id=int(row[1]), details={"hold_until": clock.iso(hold_until)})
 
 
 def close_stale_offers(session: Session, now: datetime) -> tuple[int, list[int]]:
@@ -151,21 +153,23 @@ def close_stale_offers(session: Session, now: datetime) -> tuple[int, list[int]]
     require(session, "appointment.manage")
     vault = session.vault
     with vault.write() as conn:
-        expired = conn.execute("SELECT id, slot_appointment_id FROM waitlist_offers WHERE "
-                               "state = 'offered' AND hold_until <= ?",
+        expired = conn.execute("SELECT o.id, e.patient_id FROM waitlist_offers o JOIN "
+                               "waitlist_entries e ON e.id = o.entry_id WHERE "
+                               "o.state = 'offered' AND o.hold_until <= ?",
                                (clock.iso(now),)).fetchall()
         withdrawn = conn.execute(
-            "SELECT o.id, o.slot_appointment_id FROM waitlist_offers o JOIN tasks t ON "
-            "t.id = o.task_id WHERE o.state = 'drafted' AND t.state IN ('rejected','failed')"
-            " UNION SELECT o.id, o.slot_appointment_id FROM waitlist_offers o JOIN tasks t ON "
+            "SELECT o.id, e.patient_id FROM waitlist_offers o JOIN waitlist_entries e ON "
+            "e.id = o.entry_id JOIN tasks t ON t.id = o.task_id WHERE o.state = 'drafted' "
+            "AND t.state IN ('rejected','failed') UNION SELECT o.id, e.patient_id FROM "
+            "waitlist_offers o JOIN waitlist_entries e ON e.id = o.entry_id JOIN tasks t ON "
             "t.natural_key = 'waitlist:hold:offer' || o.id WHERE o.state = 'offered' AND "
             "t.state = 'rejected'").fetchall()
         for state, rows in (("expired", expired), ("withdrawn", withdrawn)):
-            for offer_id, _slot in rows:
+            for offer_id, patient_id in rows:
                 conn.execute("UPDATE waitlist_offers SET state = ?, decided_at = ? WHERE id = ?",
                              (state, clock.iso(now), offer_id))
                 audit.record(vault, conn, session, f"waitlist.{state}", "waitlist_offer",
-                             offer_id)
+                             offer_id, patient_id=int(patient_id))
         holds = [int(r[0]) for r in conn.execute(
             "SELECT t.id FROM tasks t JOIN waitlist_offers o ON t.natural_key = "
             "'waitlist:hold:offer' || o.id WHERE o.state = 'expired' AND o.decided_at = ? "
@@ -195,10 +199,11 @@ def accept_offer(session: Session, offer_id: int) -> int:
         if taken is not None:
             raise ValidationError(f"the slot is already booked (appointment {taken[0]})")
         now = clock.iso(clock.now())
-        cur = conn.execute("INSERT INTO appointments (patient_id, provider, start_at, "
-                           "visit_type, status, created_at) VALUES (?,?,?,?,?,?)",
-                           (patient_id, provider, start_at, visit_type, "scheduled", now))
-        appt_id = int(cur.lastrowid)
+        # Through the appointments service, inside this transaction: its merged-patient
+        # check and its 'appointment.create' audit row apply to a booked offer too.
+        appt_id = appointments.add_appointment(
+            session, int(patient_id), clock.parse_iso(start_at), provider=provider or "",
+            visit_type=visit_type or "office_visit").id
         conn.execute("UPDATE waitlist_offers SET state = 'accepted', decided_at = ?, "
                      "booked_appointment_id = ? WHERE id = ?", (now, appt_id, offer_id))
         conn.execute("UPDATE waitlist_entries SET state = 'booked', booked_appointment_id = ? "

@@ -51,6 +51,7 @@ class RecoverySummary:
     offers_created: int = 0
     offers_closed: int = 0
     unreachable: int = 0
+    draft_failures: int = 0  # a visible automation_failure task each
     task_ids: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, int]:
@@ -91,12 +92,37 @@ def _rebook(system: Session, m: Missed, tz: ZoneInfo, window_days: int,
         summary.unreachable += 1
         return
     kind = OutreachKind.NO_SHOW if m.event == "no_show" else OutreachKind.CANCELLATION
-    with system.vault.write():
-        outcome = outreach.draft_outreach(
-            system, patient.id, kind.value, channel.value, when=m.visit.start_at,
-            ref=f"appt{m.visit.id}", use_model=False, flag="repeat no-show" if m.repeat else "",
-            history=[queue.NewEvidence("Visit history",
-                                       excerpt=_history_text(m, tz, window_days))])
+    try:
+        with system.vault.write():
+            outcome = outreach.draft_outreach(
+                system, patient.id, kind.value, channel.value, when=m.visit.start_at,
+                ref=f"appt{m.visit.id}", use_model=False,
+                flag="repeat no-show" if m.repeat else "",
+                history=[queue.NewEvidence("Visit history",
+                                           excerpt=_history_text(m, tz, window_days))])
+    except ValidationError as exc:
+        if channel_for(patients._load_patient(system, patient.id)) is not channel:
+            # The patient opted out (or the contact was removed) between the read and
+            # the draft: unreachable on that channel now, as if read a moment later.
+            log.info("appointment %s: no rebook draft (opted out mid-run)", m.visit.id)
+            summary.unreachable += 1
+            return
+        # Anything else is a problem a person must see, not a quiet "unreachable".
+        task, created = queue.create_task(
+            system, "automation_failure", f"schedule:rebook:appt{m.visit.id}:failed",
+            f"No rebook message could be drafted (appointment {m.visit.id})",
+            priority=queue.PRIORITY_HIGH, subject_type="appointment",
+            subject_id=m.visit.id, patient_id=patient.id,
+            draft=(f"The {kind.value.replace('_', ' ')} message for appointment "
+                   f"{m.visit.id} was not drafted: {exc}. Fix the cause; the next run "
+                   "drafts it (or draft it with 'offhold outreach draft')."),
+            payload={"appointment_id": m.visit.id, "channel": channel.value})
+        log.info("appointment %s: rebook draft failed (%s), task %s", m.visit.id,
+                 type(exc).__name__, task.id)
+        if created:
+            summary.draft_failures += 1
+            summary.task_ids.append(task.id)
+        return
     if outcome.created:
         summary.rebooks_created += 1
         summary.repeat_flagged += m.repeat
@@ -207,12 +233,7 @@ def run_recovery(system: Session) -> RecoverySummary:
     done = waitlist_svc.existing_task_keys(system, list(keys))
     for m in missed:
         if not any(rebook_key(m, ch) in done for ch in (Channel.SMS, Channel.EMAIL)):
-            try:
-                _rebook(system, m, tz, window, summary)
-            except ValidationError as exc:  # e.g. an opt-out between the read and the draft
-                log.info("appointment %s: no rebook draft (%s)", m.visit.id,
-                         type(exc).__name__)
-                summary.unreachable += 1
+            _rebook(system, m, tz, window, summary)
     _fill_slots(system, visits, now, tz, hold_hours, summary)
     audit.record_now(system.vault, system, "schedule.recovery_run", object_type="schedule",
                      details=summary.to_json())

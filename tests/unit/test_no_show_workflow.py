@@ -233,3 +233,97 @@ def test_grace_zero_chases_only_visits_marked_no_show(owner_session: Session,
     keys = [k for _, k, _, _ in _tasks(owner_session, "outreach")]
     assert not any(k.endswith(f"appt{schedule['ben_never_arrived']}") for k in keys)
     assert any(k.endswith(f"appt{schedule['ana_repeat']}") for k in keys)
+
+
+def _audit(session: Session, action: str) -> list[tuple[str, int | None]]:
+    return [(r[0], r[1]) for r in session.vault.query(
+        "SELECT object_id, patient_id FROM audit_log WHERE action = ? ORDER BY id", (action,))]
+
+
+def test_a_booked_offer_goes_through_the_appointments_service(
+        owner_session: Session, schedule: dict[str, int]) -> None:
+    """accept_offer wrote its own INSERT: no 'appointment.create' audit row, no merged-
+    patient check. Every waitlist audit row names its patient."""
+    s, ids = owner_session, schedule
+    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
+    no_show.run_recovery(system)
+    [offer_task] = _tasks(s, "waitlist_offer")
+    queue.approve(s, offer_task[0])
+    eve = waitlist_svc.slot_offers(s, ids["slot"])[0]
+    assert _audit(s, "waitlist.offer") == [(str(eve["id"]), ids["Eve"])]
+    clock.set_clock(lambda: NOW + timedelta(hours=4))  # Eve does not answer
+    no_show.run_recovery(system)
+    assert _audit(s, "waitlist.expired") == [(str(eve["id"]), ids["Eve"])]
+    ben_task = [t for t in _tasks(s, "waitlist_offer") if t[3] == "pending"][0]
+    queue.reject(s, ben_task[0], "Ben moved away")
+    no_show.run_recovery(system)
+    ben = next(o for o in waitlist_svc.slot_offers(s, ids["slot"])
+               if o["entry_id"] == ids["entry_ben"])
+    assert _audit(s, "waitlist.withdrawn") == [(str(ben["id"]), ids["Ben"])]
+
+    # A fresh slot for Eve, offered and accepted: booked by add_appointment, audited.
+    slot2 = _appt(s, ids["Fay"], NOW + timedelta(days=3), "cancelled")
+    no_show.run_recovery(system)
+    offer2 = waitlist_svc.slot_offers(s, slot2)[0]
+    queue.approve(s, int(offer2["task_id"]))
+    appt_id = waitlist_svc.accept_offer(s, int(offer2["id"]))
+    assert (str(appt_id), ids["Eve"]) in _audit(s, "appointment.create")
+    assert _audit(s, "waitlist.accept")[-1] == (str(offer2["id"]), ids["Eve"])
+
+
+def test_a_merged_patients_offer_is_not_booked(owner_session: Session,
+                                               schedule: dict[str, int]) -> None:
+    s, ids = owner_session, schedule
+    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
+    no_show.run_recovery(system)
+    [offer_task] = _tasks(s, "waitlist_offer")
+    queue.approve(s, offer_task[0])
+    offer = waitlist_svc.slot_offers(s, ids["slot"])[0]
+    # A record marked merged while its offer was out (merge_patients moves the entry; a
+    # record merged elsewhere, e.g. by an EHR import, can still be named by it).
+    with s.vault.write() as conn:
+        conn.execute("UPDATE patients SET merged_into = ? WHERE id = ?",
+                     (ids["Ana"], ids["Eve"]))
+    appointments_before = s.vault.query_one("SELECT count(*) FROM appointments")[0]
+    with pytest.raises(Exception, match="was merged into"):
+        waitlist_svc.accept_offer(s, int(offer["id"]))
+    assert s.vault.query_one("SELECT count(*) FROM appointments")[0] == appointments_before
+    assert waitlist_svc.slot_offers(s, ids["slot"])[0]["state"] == "offered"
+
+
+def test_an_opt_out_mid_run_is_unreachable_other_errors_are_a_task(
+        owner_session: Session, schedule: dict[str, int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an opt-out between the read and the draft counts as 'unreachable'; any other
+    refusal while drafting is a visible task, not a log line."""
+    from app.domain import Patient
+    from app.errors import ValidationError
+    from automations.workflows import outreach
+    s, ids = owner_session, schedule
+    draft, choose = outreach.draft_outreach, no_show.channel_for
+    opted: list[int] = []
+
+    def ana_opts_out_after_the_read(patient: Patient) -> object:
+        channel = choose(patient)
+        if patient.id == ids["Ana"] and not opted:  # committed by another desk meanwhile
+            opted.append(patient.id)
+            patients.update_patient(s, ids["Ana"], sms_opt_out=True)
+        return channel
+
+    def ben_fails(session: Session, patient_id: int, *a: object, **kw: object) -> object:
+        if patient_id == ids["Ben"]:
+            raise ValidationError("the practice's no_show template has no opt-out line")
+        return draft(session, patient_id, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(no_show, "channel_for", ana_opts_out_after_the_read)
+    monkeypatch.setattr(outreach, "draft_outreach", ben_fails)
+    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
+    summary = no_show.run_recovery(system)
+    # Ana (opted out mid-run) and Dee (no contact) are unreachable; Cal gets his draft.
+    assert (summary.rebooks_created, summary.unreachable, summary.draft_failures) == (1, 2, 1)
+    [failure] = _tasks(s, "automation_failure")
+    assert failure[1] == f"schedule:rebook:appt{ids['ben_never_arrived']}:failed"
+    task = queue.get_task_unchecked(s, failure[0])
+    assert task.state.value == "pending" and "no opt-out line" in task.draft
+    assert no_show.run_recovery(system).draft_failures == 0  # one task, not one per run
+    assert len(_tasks(s, "automation_failure")) == 1
