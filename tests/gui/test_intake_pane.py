@@ -45,6 +45,7 @@ def _make_review(session: Any) -> Any:
 def test_intake_pane_highlights_and_edits(qtbot: Any, open_window: Any) -> None:
     window = open_window("frida")
     task = _make_review(window.session)
+    window.show_page("queue")  # the front desk starts on Today
     page = window.pages["queue"]
     page.open_item(task.id)
     assert page.current_task_id() == task.id
@@ -98,6 +99,7 @@ def test_an_ocr_read_scan_shows_where_each_value_was_read(qtbot: Any,
     task, _ = intake.create_review(window.session, result, data=b"%PDF-scan", mime=
                                    "application/pdf", natural_key="intake:test:ocr",
                                    sha256="0" * 64, title="Intake form to review")
+    window.show_page("queue")  # the front desk starts on Today
     page = window.pages["queue"]
     page.open_item(task.id)
     tab = page.detail.tabs.currentWidget()

@@ -160,7 +160,8 @@ def test_evidence_image_is_shown_from_memory(qtbot: Any, open_window: Any, priva
 
 def test_run_gui_autologin_end_to_end(qtbot: Any, demo_vault: Path) -> None:
     """`offhold gui --autologin front_desk` on a demo vault: the real event loop, the real
-    pool; the main window opens as frida and the app quits cleanly."""
+    pool; the main window opens as frida on Today (the front desk's home page), loaded,
+    and the app quits cleanly."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -175,10 +176,12 @@ def test_run_gui_autologin_end_to_end(qtbot: Any, demo_vault: Path) -> None:
     def check() -> None:
         windows = [w for w in QApplication.topLevelWidgets()
                    if isinstance(w, MainWindow) and w.isVisible()]
-        if windows and windows[0].pages.get("queue") is not None and \
-                windows[0].pages["queue"].model.rowCount():
+        today = windows[0].pages.get("today") if windows else None
+        if today is not None and today.summary.text():  # its visits have arrived
             seen["user"] = windows[0].session.username
-            seen["rows"] = windows[0].pages["queue"].model.rowCount()
+            seen["page"] = windows[0].current_page()
+            seen["today"] = today
+            seen["rows"] = today.model.rowCount()
             poll.stop()
             windows[0].close()
 
@@ -194,7 +197,7 @@ def test_run_gui_autologin_end_to_end(qtbot: Any, demo_vault: Path) -> None:
     poll.stop()
     deadline.stop()
     assert code == 0
-    assert seen.get("user") == "frida" and seen["rows"] > 0
+    assert seen.get("user") == "frida" and seen["page"] is seen["today"] and seen["rows"] > 0
 
 
 def test_sidebar_counts_are_live(qtbot: Any, open_window: Any) -> None:

@@ -21,6 +21,7 @@ BILLER_KINDS = {k for k, spec in KINDS.items() if spec.role is Role.BILLER}
 
 def test_front_desk_sees_no_biller_queues(qtbot: Any, open_window: Any) -> None:
     window = open_window("frida")
+    window.show_page("queue")  # the front desk starts on Today
     page = window.pages["queue"]
     sidebar = set(page.sidebar_model.kinds())
     assert sidebar == set(kinds_for_roles(frozenset({Role.FRONT_DESK})))

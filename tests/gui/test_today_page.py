@@ -62,3 +62,21 @@ def test_today_model_empty_and_filled(qtmodeltester: Any) -> None:
     model = TodayModel()
     qtmodeltester.check(model)
     assert model.rowCount() == 0 and model.columnCount() == 8
+
+
+def test_the_front_desk_starts_on_today_the_others_on_the_queue(open_window: Any) -> None:
+    frida = open_window("frida")
+    assert frida.current_page() is frida.pages["today"]
+    assert frida.page_actions["today"].isChecked()
+    manny = open_window("manny")
+    assert manny.current_page() is manny.pages["queue"]
+
+
+def test_start_page_follows_the_first_role_in_the_declared_order() -> None:
+    from app.identity import Role
+    from ui.desktop.pages import start_page
+    keys = ["queue", "today", "patients"]
+    assert start_page({Role.FRONT_DESK}, keys) == "today"
+    assert start_page({Role.OWNER, Role.FRONT_DESK}, keys) == "queue"
+    assert start_page({Role.FRONT_DESK}, ["queue"]) == "queue"  # Today not allowed
+    assert start_page({Role.BILLER}, []) is None

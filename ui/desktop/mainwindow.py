@@ -42,7 +42,7 @@ from ui.desktop.messages import MessageBridge
 from ui.desktop.notifications import NotificationCenter
 from ui.desktop.changes import ChangeHub
 from ui.desktop.extensions import PageSpec, load
-from ui.desktop.pages import AppContext, Page, load_pages
+from ui.desktop.pages import AppContext, Page, load_pages, start_page
 from ui.desktop.worker import Worker
 
 
@@ -199,8 +199,9 @@ class MainWindow(QMainWindow):
                         done=loaded, label="Loading practice", phi=False)
         self.worker.run(lambda: model_service.unhealthy_models(session),
                         done=self.show_model_health, label="Checking models", phi=False)
-        if self.specs:
-            self.show_page(next(iter(self.specs)))
+        first = start_page(self.session.roles, list(self.specs))
+        if first is not None:
+            self.show_page(first)
         self.idle.start()
         self.notifications.start()
         self.poll_changes()  # the baseline

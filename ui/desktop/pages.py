@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from PySide6.QtWidgets import QWidget
 
-from app.identity import Session
+from app.identity import Role, Session
 from app.queue.changes import Changes
 from ui.desktop.changes import ChangeHub
 from ui.desktop.extensions import PAGES, PageSpec
@@ -72,6 +72,24 @@ class Page(QWidget):
     def on_changed(self, changes: Changes) -> None:
         """Another page's operation, or another process, changed the vault: refresh what
         of this page it touches. Called on open pages, visible or not, while unlocked."""
+
+
+# The page each role opens on after a login (issue 12: Today is the front desk's home
+# page; the others work from the queue). A person with several roles gets the page of the
+# first of them in this order, so an owner who also covers the desk still starts on the
+# queue; a page the session may not open is skipped.
+START_PAGES: tuple[tuple[Role, str], ...] = (
+    (Role.OWNER, "queue"), (Role.OFFICE_MANAGER, "queue"), (Role.BILLER, "queue"),
+    (Role.FRONT_DESK, "today"))
+
+
+def start_page(roles: frozenset[Role] | set[Role], available: list[str]) -> str | None:
+    """The key of the page to open first for `roles`, among the `available` page keys
+    (toolbar order): the roles' start page, else the first available page."""
+    for role, key in START_PAGES:
+        if role in roles and key in available:
+            return key
+    return available[0] if available else None
 
 
 def load_pages() -> list[PageSpec]:
