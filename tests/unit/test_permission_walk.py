@@ -66,7 +66,6 @@ CLI: dict[str, tuple[str, list[str]]] = {
     "intake import": ("intake.import", ["{tmp}/form.txt", "--no-model"]),
     "intake show": ("task.view", ["1"]),
     "outreach draft": ("outreach.draft", ["--patient", "1", "--kind", "no_show", "--no-model"]),
-    "outreach outbox": ("outreach.draft", []),
     "model list": ("model.generate", []),
     "model import": ("model.manage", ["{tmp}/m.gguf"]),
     "model verify": ("model.generate", []),

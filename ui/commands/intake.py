@@ -1,4 +1,4 @@
-"""`offhold intake import FILE [--patient ID]` and `offhold outreach draft|outbox`.
+"""`offhold intake import FILE [--patient ID]` and `offhold outreach draft`.
 
 Both print the new task's ID. What approving their tasks does is declared on the kinds
 and wired by automations/wiring.py.
@@ -39,9 +39,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--amount", default="", help="balance notices: the amount, e.g. $45.00")
     p.add_argument("--no-model", action="store_true", help="template only")
     p.set_defaults(handler=cmd_outreach_draft)
-    p = out.add_parser("outbox", parents=[common], help="approved messages ready to send")
-    p.add_argument("--state", default="ready")
-    p.set_defaults(handler=cmd_outbox)
+    # Approved messages are listed by `offhold outbox list` (one command for the outbox).
 
 
 def cmd_intake_import(args: argparse.Namespace, ctx: Context) -> int:
@@ -106,10 +104,3 @@ def cmd_outreach_draft(args: argparse.Namespace, ctx: Context) -> int:
              str(out.task.id))
     return 0
 
-
-def cmd_outbox(args: argparse.Namespace, ctx: Context) -> int:
-    from app.services.outreach import list_outbox
-    rows = list_outbox(ctx.session(), args.state or None)
-    ctx.emit(rows, "\n".join(f"{r['id']:>5} task {r['task_id']:>5} {r['channel']:<5} "
-                             f"{r['kind']:<20} {r['state']}" for r in rows) or "outbox empty")
-    return 0
