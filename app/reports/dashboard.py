@@ -169,7 +169,7 @@ def build(period: Period, previous: Period,
                "down", Behind("task", tuple(q.overdue_ids)), q.note),
         Figure("hours_saved", "Staff hours saved", hours.hours if hours.available else None,
                phours.hours if phours.available else None, "h", "up", None,
-               hours.note or "work done x minutes per manual task (settings)"),
+               hours.note or _saved_from(hours)),
     ]
     charts = [_by(rev.denial_ids, "Denied dollars by category", "$",
                   {k: float(v) for k, v in rev.dollars_by_category.items()},
@@ -179,6 +179,14 @@ def build(period: Period, previous: Period,
                   {k: float(v) for k, v in q.done_by_kind.items()},
                   {k: float(v) for k, v in pq.done_by_kind.items()}, "task")]
     return Figures(period, previous, figures, charts)
+
+
+def _saved_from(hours: HoursSaved) -> str:
+    """Where the hours come from: the app's automated work (checks, reads, drafts), not
+    the tasks people marked done, so a period with 0 tasks done can still save hours."""
+    work = "; ".join(f"{count} x {label[0].lower()}{label[1:]} ({minutes:g} min each)"
+                     for label, (count, minutes) in hours.items.items())
+    return f"From automated work, not tasks done: {work} (minutes per task: settings)"
 
 
 def _by(ids: dict[str, list[int]], title: str, unit: str, cur: dict[str, float],

@@ -9,6 +9,7 @@ from decimal import Decimal as D
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from app.queue.changes import EVERYTHING
 from app.x12.synth import SynthClaim, SynthLine, build_835
@@ -82,3 +83,15 @@ def test_figures_are_the_owner_and_managers(qtbot: Any, open_window: Any) -> Non
     window.show_page("dashboard")
     page = window.pages["dashboard"]
     assert page.figures_tab is None and page.tabs.count() == 1
+
+
+def test_the_hours_saved_tile_says_where_the_hours_come_from(qtbot: Any,
+                                                            open_window: Any) -> None:
+    window = open_window("olivia")
+    window.show_page("dashboard")
+    tab = window.pages["dashboard"].figures_tab
+    source = tab.tiles["hours_saved"].findChild(QLabel, "figureSource_hours_saved")
+    assert source is not None
+    qtbot.waitUntil(source.isVisible, timeout=1000)  # tiles are laid out as figures arrive
+    assert source.text() == "from automated checks and drafts, not tasks done"
+    assert tab.tiles["tasks_done"].findChild(QLabel, "figureSource_tasks_done") is None

@@ -100,3 +100,18 @@ def test_service_figures_and_the_claims_behind_the_denial_rate(practice: Any) ->
                                     "'report.drill'")[0] == 1
     with pytest.raises(Exception, match="unknown period"):
         reports.dashboard_figures(practice, "fortnight")
+
+
+def test_hours_saved_say_they_come_from_automated_work_not_tasks_done() -> None:
+    """0 tasks done and 1.5 h saved is not a contradiction: the note says where the
+    hours come from, item by item."""
+    cur, prev = dash.periods("30d", NY, NOW)
+    metrics = list(_metrics(1, 10, {}, None))
+    metrics[4] = HoursSaved(True, items={"Eligibility responses read (271)": (6, 8.0),
+                                         "Claim statuses read (277)": (7, 6.0)}, hours=1.5)
+    by = {f.key: f for f in dash.build(cur, prev, tuple(metrics),
+                                       _metrics(1, 10, {}, None)).figures}
+    assert by["tasks_done"].value == 0 and by["hours_saved"].value == 1.5
+    assert by["hours_saved"].note == (
+        "From automated work, not tasks done: 6 x eligibility responses read (271) (8 min "
+        "each); 7 x claim statuses read (277) (6 min each) (minutes per task: settings)")

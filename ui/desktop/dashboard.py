@@ -239,6 +239,10 @@ class DashboardPage(Page):
 
 FIGURE_COLUMNS = 4
 TREND_STYLE = {"good": "color: #1b7a3a;", "bad": "color: #b3261e;"}
+# A line on the tile saying where a figure comes from when it is not what it seems to add
+# up: hours saved are counted from the app's automated work (eligibility and claim status
+# reads, portal checks, drafts), so they show while "Tasks done" is 0.
+TILE_SOURCE = {"hours_saved": "from automated checks and drafts, not tasks done"}
 
 
 def nice_axis(top: float) -> tuple[float, int]:
@@ -273,7 +277,7 @@ class FiguresTab(QWidget):
         top.addWidget(self.period)
         top.addWidget(self.compared, 1)
         self.tiles: dict[str, QPushButton] = {}
-        self.tile_labels: dict[str, tuple[QLabel, QLabel, QLabel]] = {}
+        self.tile_labels: dict[str, tuple[QLabel, ...]] = {}
         self.tile_grid = QGridLayout()
         self.charts = [QChartView(), QChartView()]
         for view in self.charts:
@@ -301,8 +305,10 @@ class FiguresTab(QWidget):
             if f.key not in self.tiles:
                 self.tile_grid.addWidget(self._tile(f.key), n // FIGURE_COLUMNS,
                                          n % FIGURE_COLUMNS)
-            label, value, change = self.tile_labels[f.key]
+            label, value, change, *source = self.tile_labels[f.key]
             label.setText(f.label)
+            for caption in source:
+                caption.setText(TILE_SOURCE[f.key])
             value.setText(f.text())
             change.setText(f.change())
             change.setStyleSheet(TREND_STYLE.get(f.direction, ""))
@@ -321,8 +327,11 @@ class FiguresTab(QWidget):
         tile.clicked.connect(lambda _c=False, k=key: self.open_figure(k))
         box = QVBoxLayout(tile)
         box.setSpacing(2)
-        labels = (QLabel(), QLabel(), QLabel())
+        labels = (QLabel(), QLabel(), QLabel()) + ((QLabel(),) if key in TILE_SOURCE else ())
         labels[1].setStyleSheet("font-size: 20px; font-weight: 600;")
+        if key in TILE_SOURCE:
+            labels[3].setObjectName(f"figureSource_{key}")
+            labels[3].setStyleSheet("color: #5f6368; font-size: 11px;")
         for lab in labels:
             lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
             lab.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
