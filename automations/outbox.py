@@ -119,7 +119,7 @@ class EmailChannel:
                      f"({exc.verify_message or exc.reason}); nothing was sent")
         except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             error = f"could not send through {self.host}:{self.port}: {_reason(exc)}"
-        return [Outcome(m.id, False, error=error) for m in messages]
+        return [Outcome(m.id, False, error=error, outage=True) for m in messages]
 
 
 def _reason(exc: BaseException) -> str:
@@ -163,7 +163,7 @@ class SmsCsvChannel:
     def send(self, messages: list[OutgoingMessage]) -> list[Outcome]:
         if not self.folder.is_dir():
             return [Outcome(m.id, False, error=f"the text-message folder {self.folder} does "
-                            "not exist") for m in messages]
+                            "not exist", outage=True) for m in messages]
         send_after = clock.now().astimezone(self.zone).isoformat(timespec="seconds")
         rows: list[tuple[OutgoingMessage, tuple[str, str, str]]] = []
         outcomes: list[Outcome] = []
@@ -185,7 +185,8 @@ class SmsCsvChannel:
             _write_private(self.folder / name, buffer.getvalue().encode("utf-8"))
         except OSError as exc:
             return outcomes + [Outcome(m.id, False, error=f"could not write {name}: "
-                                       f"{exc.strerror or exc}") for m, _r in rows]
+                                       f"{exc.strerror or exc}", outage=True)
+                               for m, _r in rows]
         for m, row in rows:
             line = io.StringIO()
             csv.writer(line, lineterminator="\r\n").writerow(row)
@@ -233,13 +234,13 @@ class LetterChannel:
             return outcomes
         if not self.folder.is_dir():
             return outcomes + [Outcome(m.id, False, error=f"the letters folder {self.folder} "
-                                       "does not exist") for m in ready]
+                                       "does not exist", outage=True) for m in ready]
         name = _batch_name("letters", ready, "pdf")
         try:
             _write_private(self.folder / name, self.render(ready))
         except OSError as exc:
             return outcomes + [Outcome(m.id, False, error=f"could not write {name}: "
-                                       f"{exc.strerror or exc}") for m in ready]
+                                       f"{exc.strerror or exc}", outage=True) for m in ready]
         return outcomes + [Outcome(m.id, True, ref=name, sent=self.render([m]),
                                    mime="application/pdf") for m in ready]
 

@@ -54,6 +54,9 @@ class Outcome:
     error: str = ""
     sent: bytes = b""
     mime: str = "text/plain"
+    # The channel itself could not be used (server down, TLS refused, folder missing):
+    # every message of the batch fails for one reason, and one task tells a person.
+    outage: bool = False
 
 
 class SendChannel(Protocol):
@@ -70,10 +73,12 @@ class SendReport:
     failed: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     held: dict[int, str] = field(default_factory=dict)  # id -> why it waits
+    outages: dict[str, int] = field(default_factory=dict)  # channel -> its one task's id
 
     def to_json(self) -> dict[str, Any]:
         return {"sent": self.sent, "failed": self.failed, "cancelled": self.cancelled,
-                "held": {str(k): v for k, v in self.held.items()}}
+                "held": {str(k): v for k, v in self.held.items()},
+                "outages": self.outages}
 
 
 def quiet_reason(session: Session, now: datetime, zone: str = "") -> str | None:
@@ -157,15 +162,23 @@ def send_ready(session: Session, channels: Mapping[str, SendChannel],
             subject=row["subject"], body=row["body"], name=name))
     for name, batch in claimed.items():
         outcomes = {o.message_id: o for o in channels[name].send(batch)}
+        down: list[OutgoingMessage] = []
+        reason = ""
         for message in batch:
             outcome = outcomes.get(message.id) or Outcome(
                 message.id, False, error=f"the {name} channel gave no result for it")
             if outcome.ok:
                 _record_sent(session, message, outcome)
                 report.sent.append(message.id)
+            elif outcome.outage:
+                down.append(message)
+                reason = outcome.error
             else:
                 _record_failed(session, message, outcome.error)
                 report.failed.append(message.id)
+        if down:
+            report.outages[name] = _record_outage(session, name, down, reason)
+            report.failed += [m.id for m in down]
     if report.sent or report.failed or report.cancelled:
         log.info("outbox: %d sent, %d failed, %d cancelled, %d held", len(report.sent),
                  len(report.failed), len(report.cancelled), len(report.held))
@@ -230,6 +243,52 @@ def _record_failed(session: Session, message: OutgoingMessage, error: str) -> No
                               "attempt": attempts, "failure_task_id": task.id})
     log.warning("outbox message %s (%s) failed on attempt %s", message.id, message.channel,
                 attempts)
+
+
+def _record_outage(session: Session, channel: str, messages: list[OutgoingMessage],
+                   error: str) -> int:
+    """The channel is down: each message is failed (retryable one by one), and one task
+    for the whole outage names how many wait. A later run while that task is still open
+    adds to it instead of making another. Returns the task's id."""
+    vault = session.vault
+    marks = ",".join("?" * len(queue.OPEN_STATES))
+    open_task = vault.query_one(
+        f"SELECT id, natural_key FROM tasks WHERE kind = 'automation_failure' AND "
+        f"natural_key LIKE ? AND state IN ({marks}) ORDER BY id DESC LIMIT 1",
+        (f"outbox:{channel}:outage:%", *(st.value for st in queue.OPEN_STATES)))
+    key = str(open_task[1]) if open_task else f"outbox:{channel}:outage:{messages[0].id}"
+    waiting = {int(r[0]) for r in vault.query(
+        "SELECT id FROM outbox WHERE state = 'failed' AND failure_task_id = ?",
+        (open_task[0],))} if open_task else set()
+    ids = sorted(waiting | {m.id for m in messages})
+    listed = " ".join(str(i) for i in ids)
+    with vault.write() as conn:
+        # The reason can name the server; it stays in the vault's task, never in a log.
+        task, _created = queue.create_task(
+            session, "automation_failure", key,
+            f"The {channel} channel is down: {len(ids)} message{'s' * (len(ids) != 1)} "
+            "wait in the outbox", priority=queue.PRIORITY_HIGH, subject_type="outbox",
+            subject_id=channel,
+            draft=(f"The {channel} channel could not be used: {error}. {len(ids)} "
+                   f"message{'s' * (len(ids) != 1)} wait (outbox {listed}); nothing was "
+                   f"sent. Fix the cause, then retry them with 'offhold outbox retry "
+                   f"{listed}' (each is sent once)."),
+            payload={"channel": channel, "outbox_ids": ids})
+        for message in messages:
+            attempts = int(conn.execute("SELECT attempts FROM outbox WHERE id = ?",
+                                        (message.id,)).fetchone()[0]) + 1
+            conn.execute("UPDATE outbox SET state = 'failed', claimed_at = NULL, "
+                         "claimed_by = NULL, attempts = ?, last_error = ?, "
+                         "failure_task_id = ? WHERE id = ?",
+                         (attempts, error[:500], task.id, message.id))
+            audit.record(vault, conn, session, "outbox.failed", "outbox", message.id,
+                         patient_id=message.patient_id,
+                         details={"task_id": message.task_id, "channel": channel,
+                                  "attempt": attempts, "failure_task_id": task.id,
+                                  "outage": True})
+    log.warning("outbox: the %s channel is down, %d messages wait (task %s)", channel,
+                len(ids), task.id)
+    return task.id
 
 
 def retry_message(session: Session, outbox_id: int) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def test_email_arrives_intact_over_starttls(owner: Session, patient_id: int,
     assert f'"blob_id": {row["sent_blob_id"]}' in audit[0] and "Quillfeather" not in audit[0]
 
 
-@pytest.mark.expected_logs("outbox message .* failed", "SMTP session exception")
+@pytest.mark.expected_logs("the email channel is down", "SMTP session exception")
 def test_a_certificate_failing_verification_is_refused_and_becomes_a_task(
         owner: Session, patient_id: int, certs: Certs) -> None:
     oid = _queue(owner, patient_id)
@@ -135,7 +135,7 @@ def test_a_certificate_failing_verification_is_refused_and_becomes_a_task(
     assert len(server.inbox.messages) == 1 and _row(owner, oid)["attempts"] == 2
 
 
-@pytest.mark.expected_logs("outbox message .* failed")
+@pytest.mark.expected_logs("the email channel is down")
 def test_plain_smtp_without_starttls_is_never_used(owner: Session, patient_id: int,
                                                    certs: Certs) -> None:
     from aiosmtpd.controller import Controller
@@ -352,3 +352,41 @@ def test_implicit_tls_on_465_style_servers(owner: Session, patient_id: int,
     finally:
         controller.stop()
     assert len(inbox.messages) == 1
+
+
+@pytest.mark.expected_logs("the email channel is down")
+def test_an_smtp_outage_is_one_task_and_every_message_stays_retryable(
+        owner: Session, patient_id: int, certs: Certs,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The real server, stopped: three messages fail as one outage (one task naming how
+    many wait); a message failing while that task is open joins it; once the server is
+    back, retrying them sends each exactly once."""
+    from ui.cli import Context, main
+    ids = [_queue(owner, patient_id, n=n) for n in range(3)]
+    with StartTlsServer(certs.server_cert, certs.server_key) as server:
+        _smtp(owner, server.port, certs)
+    report = send_outbox(owner)  # the server is down now
+    assert sorted(report.failed) == ids and report.sent == []
+    outage_task = report.outages["email"]
+    tasks = owner.vault.query("SELECT id, kind, state, title, draft FROM tasks WHERE kind = "
+                              "'automation_failure'")
+    assert [t[0] for t in tasks] == [outage_task]
+    assert tasks[0][2] == "pending" and "3 messages wait" in tasks[0][3]
+    assert f"offhold outbox retry {' '.join(map(str, ids))}" in tasks[0][4]
+    assert all(_row(owner, i)["state"] == "failed" and _row(owner, i)["failure_task_id"]
+               == outage_task for i in ids)
+    later = _queue(owner, patient_id, n=9)
+    assert send_outbox(owner).outages == {"email": outage_task}
+    [(title,)] = owner.vault.query("SELECT title FROM tasks WHERE kind = "
+                                   "'automation_failure'")
+    assert "4 messages wait" in title
+    with StartTlsServer(certs.server_cert, certs.server_key) as server:
+        _smtp(owner, server.port, certs)
+        monkeypatch.setattr(Context, "session", lambda self: owner)
+        monkeypatch.setattr(Context, "close", lambda self: None)
+        assert main(["outbox", "retry", *map(str, ids + [later])]) == 0
+        assert sorted(send_outbox(owner).sent) == ids + [later]
+        assert send_outbox(owner).sent == []
+    assert len(server.inbox.messages) == 4
+    assert all(_row(owner, i)["attempts"] == 2 for i in ids)
+    capsys.readouterr()

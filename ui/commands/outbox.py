@@ -23,8 +23,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                        help="queued, sending, sent, failed (with the reason), cancelled")
     p.add_argument("--state", choices=["ready", "sent", "failed", "cancelled"])
     p.set_defaults(handler=cmd_outbox_list)
-    p = box.add_parser("retry", parents=[common], help="queue a failed message again")
-    p.add_argument("outbox_id", type=int)
+    p = box.add_parser("retry", parents=[common],
+                       help="queue failed messages again (several ids: an outage's messages)")
+    p.add_argument("outbox_ids", type=int, nargs="+", metavar="outbox_id")
     p.set_defaults(handler=cmd_outbox_retry)
     p = box.add_parser("resolve", parents=[common],
                        help="after checking an interrupted send: it went out, or it did not")
@@ -42,8 +43,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_outbox_send(args: argparse.Namespace, ctx: Context) -> int:
     from automations.outbox import send_outbox
     report = send_outbox(ctx.session())
-    ctx.say(f"outbox: {len(report.sent)} sent, {len(report.failed)} failed (a task each), "
-            f"{len(report.cancelled)} cancelled (opted out), {len(report.held)} held")
+    ctx.say(f"outbox: {len(report.sent)} sent, {len(report.failed)} failed (see the "
+            f"tasks), {len(report.cancelled)} cancelled (opted out), {len(report.held)} held")
+    for channel, task_id in sorted(report.outages.items()):
+        ctx.say(f"  the {channel} channel is down: task {task_id} lists what waits")
     for outbox_id, why in sorted(report.held.items()):
         ctx.say(f"  held {outbox_id}: {why}")
     ctx.emit(report.to_json(), "\n".join(str(i) for i in report.sent) or "nothing sent")
@@ -64,9 +67,13 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
     from app.services.outbox import retry_message
-    row = retry_message(ctx.session(), args.outbox_id)
-    ctx.say(f"outbox message {row['id']} is queued again; it goes with the next send")
-    ctx.emit({"id": row["id"], "state": row["state"]}, str(row["id"]))
+    session = ctx.session()
+    rows = [retry_message(session, outbox_id) for outbox_id in args.outbox_ids]
+    for row in rows:
+        ctx.say(f"outbox message {row['id']} is queued again; it goes with the next send")
+    ctx.emit([{"id": r["id"], "state": r["state"]} for r in rows] if len(rows) > 1
+             else {"id": rows[0]["id"], "state": rows[0]["state"]},
+             "\n".join(str(r["id"]) for r in rows))
     return 0
 
 
