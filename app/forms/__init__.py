@@ -181,3 +181,28 @@ def password_feedback(password: str, username: str = "", minimum: int = 8
     if len(password) >= 12 or classes >= 3:
         return "fair", []
     return "weak", ["use 12+ characters mixing letters, digits and symbols, or a passphrase"]
+
+
+def timezone_error(name: str) -> str:
+    """'' when `name` is empty (the practice's zone) or an IANA zone zoneinfo knows, else
+    what to type instead."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    name = name.strip()
+    if not name:
+        return ""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "a time zone name such as America/Chicago, or empty for the practice's"
+    return ""
+
+
+def timezone_names() -> list[str]:
+    """The IANA zones a person would pick (Region/City), sorted; the Etc/, posix/ and
+    right/ aliases and the old country names (US/Eastern) are left out of the list but
+    still accepted when typed."""
+    from zoneinfo import available_timezones
+    return sorted(z for z in available_timezones()
+                  if "/" in z and z.split("/")[0] not in ("Etc", "posix", "right", "US",
+                                                          "SystemV", "Brazil", "Canada",
+                                                          "Chile", "Mexico"))

@@ -136,11 +136,13 @@ def list_payers(session: Session) -> list[Payer]:
 def add_patient(session: Session, first: str, last: str, dob: str, *, sex: str = "",
                 phone: str = "", email: str = "", address: str = "",
                 member_id: str | None = None, payer: str | None = None,
-                group_number: str = "", plan_name: str = "") -> Patient:
+                group_number: str = "", plan_name: str = "", timezone: str = "") -> Patient:
+    """A new patient; `timezone` is an IANA name, empty for the practice's zone."""
     require(session, "patient.create")
     if not first.strip() or not last.strip():
         raise ValidationError("first and last name are required")
     birth = _parse_date(dob, "date of birth")
+    zone = _valid_zone(timezone)
     if birth > clock.now().date():
         raise ValidationError("date of birth is in the future")
     if bool(member_id) != bool(payer):
@@ -151,8 +153,9 @@ def add_patient(session: Session, first: str, last: str, dob: str, *, sex: str =
     with vault.write() as conn:
         cur = conn.execute(
             "INSERT INTO patients (first_name, last_name, dob, sex, phone, email, address, "
-            "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (first.strip(), last.strip(), birth.isoformat(), sex, phone, email, address, now, now))
+            "timezone, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (first.strip(), last.strip(), birth.isoformat(), sex, phone, email, address, zone,
+             now, now))
         patient_id = int(cur.lastrowid)
         audit.record(vault, conn, session, "patient.create", "patient", patient_id,
                      patient_id=patient_id)
@@ -364,7 +367,7 @@ def save_patient_form(session: Session, patient_id: int | None, demographics: di
             d = dict(demographics)
             patient = add_patient(session, d.pop("first_name", ""), d.pop("last_name", ""),
                                   d.pop("dob", ""), **{k: v for k, v in d.items() if k in (
-                                      "sex", "phone", "email", "address")})
+                                      "sex", "phone", "email", "address", "timezone")})
             patient_id = patient.id
         elif demographics:
             update_patient(session, patient_id, **demographics)

@@ -85,3 +85,32 @@ def test_biller_cannot_add_patients(open_window: Any) -> None:
     window = open_window("billie")
     window.show_page("patients")
     assert not window.pages["patients"].new_button.isVisible()
+
+
+def test_time_zone_checked_as_typed_saved_and_shown_on_edit(open_window: Any) -> None:
+    window = open_window("frida")
+    form = _new_form(window)
+    line = form.timezone.lineEdit()
+    assert form.timezone.currentText() == ""  # the practice's zone
+    assert line.placeholderText() == "the practice's: America/New_York"
+    form.fields["first_name"].setText("Tomas")
+    form.fields["last_name"].setText("Zonewell-Test")
+    form.fields["dob"].setText("1970-05-06")
+    assert form.save_button.isEnabled()
+    form.timezone.setEditText("America/Chicgo")
+    assert "time zone: a time zone name such as America/Chicago" in form.problems.text()
+    assert not form.save_button.isEnabled() and "border" in form.timezone.styleSheet()
+    form.timezone.setEditText("America/Denver")
+    assert form.save_button.isEnabled() and form.problems.text() == ""
+    form.save_button.click()
+    saved = patients.list_patients(window.session, "Zonewell-Test")[0]
+    assert saved.timezone == "America/Denver"
+    # edit: the zone is shown; emptying it goes back to the practice's
+    page = window.pages["patients"]
+    page.open_item(saved.id)
+    page.edit_button.click()
+    assert page.form.timezone.currentText() == "America/Denver"
+    page.form.timezone.setEditText("")
+    assert page.form.to_save()[0] == {"timezone": ""}
+    page.form.save_button.click()
+    assert patients.get_patient(window.session, saved.id).timezone == ""

@@ -67,3 +67,16 @@ def test_practice_npi_and_password_rules() -> None:
     assert password_feedback("maple-street-owner-pass")[0] == "strong"
     assert password_feedback("Tr0ub4dor&3x")[0] == "strong"
     assert password_feedback("plainwords1")[0] == "weak"
+
+
+def test_patient_time_zone_rule() -> None:
+    from app.forms import timezone_error, timezone_names
+    assert timezone_error("") == "" and timezone_error("  ") == ""  # the practice's zone
+    assert timezone_error("America/Chicago") == ""
+    assert timezone_error("US/Eastern") == ""  # an alias is accepted when typed
+    for bad in ("Mars/Base", "America/Chicgo", "../../etc/passwd", "EST5EDT/x"):
+        assert "America/Chicago" in timezone_error(bad), bad
+    names = timezone_names()
+    assert "America/Phoenix" in names and "Pacific/Honolulu" in names
+    assert names == sorted(names) and not any(n.startswith(("Etc/", "posix/", "US/"))
+                                              for n in names)

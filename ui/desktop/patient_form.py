@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -23,13 +24,20 @@ from PySide6.QtWidgets import (
 
 from app import clock
 from app.domain import Coverage, Patient
-from app.forms import RELATIONSHIPS, coverage_errors, patient_errors
+from app.forms import (
+    RELATIONSHIPS,
+    coverage_errors,
+    patient_errors,
+    timezone_error,
+    timezone_names,
+)
 from app.queue.changes import Changes
-from app.services import patients
+from app.services import patients, prior_auth
 from ui.desktop.pages import AppContext
 
 NO_PAYER = "(none)"
 _INVALID = "QLineEdit { border: 1px solid #c62828; }"
+_INVALID_COMBO = "QComboBox { border: 1px solid #c62828; }"
 _DEMOGRAPHICS = (("first_name", "First name"), ("last_name", "Last name"),
                  ("dob", "Date of birth"), ("phone", "Phone"), ("email", "Email"),
                  ("address", "Address"))
@@ -165,6 +173,8 @@ class PatientForm(QDialog):
         self.sex = QComboBox()
         self.sex.addItems(["", "F", "M", "X"])
         form.addRow("Sex", self.sex)
+        self.timezone = self._zone_combo()
+        form.addRow("Time zone", self.timezone)
         self.primary = CoverageBox(1)
         self.secondary = CoverageBox(2)
         self.coverage_tabs = QTabWidget()
@@ -201,7 +211,32 @@ class PatientForm(QDialog):
         session = ctx.session
         ctx.worker.run(lambda: [p.name for p in patients.list_payers(session)],
                        done=self._payers, label="Loading payers", phi=False)
+        ctx.worker.run(lambda: prior_auth.practice_zone(session).key, done=self._practice_zone,
+                       label="", phi=False)
         self.validate()
+
+    def _zone_combo(self) -> QComboBox:
+        """Editable: pick an IANA zone or type one (checked as typed); empty, the first
+        entry, means the practice's zone (reminder and message times use it)."""
+        combo = QComboBox()
+        combo.setObjectName("patient_timezone")
+        combo.setEditable(True)
+        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        combo.addItems(["", *timezone_names()])
+        completer = QCompleter(combo.model(), combo)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        combo.setCompleter(completer)
+        line = combo.lineEdit()
+        assert line is not None
+        line.setPlaceholderText("the practice's time zone")
+        combo.currentTextChanged.connect(lambda _t: self.validate())
+        return combo
+
+    def _practice_zone(self, name: str) -> None:
+        line = self.timezone.lineEdit()
+        if line is not None:
+            line.setPlaceholderText(f"the practice's: {name}")
 
     def _payers(self, names: list[str]) -> None:
         for box in (self.primary, self.secondary):
@@ -215,6 +250,7 @@ class PatientForm(QDialog):
                            ("email", p.email), ("address", p.address)):
             self.fields[key].setText(value)
         self.sex.setCurrentText(p.sex)
+        self.timezone.setCurrentText(p.timezone)
 
     def _load_coverages(self, p: Patient) -> None:
         for box in (self.primary, self.secondary):
@@ -231,7 +267,12 @@ class PatientForm(QDialog):
         for key, edit in self.fields.items():
             edit.setStyleSheet(_INVALID if key in found else "")
             edit.setToolTip(found.get(key, ""))
+        zone = timezone_error(self.timezone.currentText())
+        self.timezone.setStyleSheet(_INVALID_COMBO if zone else "")
+        self.timezone.setToolTip(zone)
         messages = [f"{k.replace('_', ' ')}: {m}" for k, m in found.items()]
+        if zone:
+            messages.append(f"time zone: {zone}")
         for box, name in ((self.primary, "primary"), (self.secondary, "secondary")):
             messages += [f"{name} {k.replace('_', ' ')}: {m}" for k, m in box.errors().items()]
         if self.primary.values()["payer"] and self.primary.values()["payer"] == \
@@ -262,12 +303,13 @@ class PatientForm(QDialog):
 
     def to_save(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         v = self.values()
-        demographics: dict[str, Any] = {**v, "sex": self.sex.currentText()}
+        demographics: dict[str, Any] = {**v, "sex": self.sex.currentText(),
+                                         "timezone": self.timezone.currentText().strip()}
         if self.patient is not None:
             p = self.patient
             before = {"first_name": p.first_name, "last_name": p.last_name,
                       "dob": p.dob.isoformat(), "phone": p.phone, "email": p.email,
-                      "address": p.address, "sex": p.sex}
+                      "address": p.address, "sex": p.sex, "timezone": p.timezone}
             demographics = {k: val for k, val in demographics.items() if before[k] != val}
         coverages = [c for c in (self.primary.to_save(), self.secondary.to_save()) if c]
         return demographics, coverages
