@@ -20,6 +20,17 @@ class Party:
 
 
 @dataclass(slots=True)
+class Provider:
+    """A provider named on a claim (NM1): the rendering, attending or billing provider.
+    `loop` says where it was read (2420A line, 2310B/2310D claim rendering, 2310A
+    attending, 2010AA billing), so a fallback is never shown as the rendering provider."""
+
+    name: str  # "LAST, FIRST" for a person (NM102 1), the organization's name (2)
+    npi: str = ""  # NM109 when NM108 is XX (the NPI); other ID qualifiers are not kept
+    loop: str = ""
+
+
+@dataclass(slots=True)
 class SubmittedLine:
     procedure: str  # composite as sent, e.g. "HC:99213:25" (component separator ':')
     code: str  # the procedure code alone (CPT/HCPCS as a number, no description)
@@ -30,6 +41,7 @@ class SubmittedLine:
     revenue_code: str = ""  # SV201 (institutional)
     service_date: date | None = None  # DTP*472 on the line
     diagnosis_pointers: list[str] = field(default_factory=list)  # SV107
+    rendering: Provider | None = None  # 2420A NM1*82, only when the line names its own
 
 
 @dataclass(slots=True)
@@ -52,6 +64,10 @@ class SubmittedClaim:
     statement_to: date | None = None
     lines: list[SubmittedLine] = field(default_factory=list)
     segment_index: int = 0  # CLM's index, for the position of a problem
+    # Who rendered the service: 2310B (837P) / 2310D (837I) NM1*82; when absent, the
+    # attending (837I 2310A) or the billing provider (2010AA), `loop` saying which: the
+    # guides leave 2310B out exactly when the billing provider rendered the service.
+    rendering: Provider | None = None
 
     @property
     def who(self) -> Party | None:

@@ -34,6 +34,16 @@ APPOINTMENT_STATUS = {"proposed": "scheduled", "pending": "scheduled", "booked":
                       "noshow": "no_show", "cancelled": "cancelled",
                       "entered-in-error": "cancelled"}
 SEX = {"female": "F", "male": "M", "other": "X", "unknown": "U"}
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+# Encounter.participant.type (v3 ParticipationType) that documents the visit, best first:
+# the primary performer, then the attender. Synthea writes no type at all: an untyped
+# individual is taken last, and `provider_from` says which it was.
+DOCUMENTING_ROLES = ("PPRF", "ATND")
+# UCUM codes (and plain words) that make a quantity a count of doses or units, which a
+# billed unit count can be compared with. A volume or mass (0.5 mL, 40 mg) is not: the
+# billing units of a drug code depend on its HCPCS descriptor, which OffHold does not hold.
+COUNT_UNITS = frozenset({"", "1", "{dose}", "{doses}", "{unit}", "{units}", "{each}", "ea",
+                         "{count}", "dose", "doses", "unit", "units", "each"})
 
 
 @dataclass
@@ -54,6 +64,8 @@ class FhirBatch:
     bad: list[BadRecord] = field(default_factory=list)
     ignored: dict[str, int] = field(default_factory=dict)  # types we do not import
     organizations: dict[str, str] = field(default_factory=dict)  # source id -> name
+    # Practitioner source id -> (name "Family, Given", NPI): read, not imported as a record
+    practitioners: dict[str, tuple[str, str]] = field(default_factory=dict)
     records: int = 0
 
 
@@ -128,6 +140,58 @@ def _subject(m: Any, attr: str = "subject") -> str:
     return _ref_id(str(ref.reference))
 
 
+def _practitioner_ref(reference: Any) -> str:
+    """The Practitioner id of a Reference, '' when it names something else (a
+    PractitionerRole, an Organization: not a person whose E/M levels we compare)."""
+    ref = str(getattr(reference, "reference", None) or "")
+    if ref.startswith("urn:uuid:") or "Practitioner/" in ref:
+        return _ref_id(ref)
+    return ""
+
+
+def _documenting(m: Any) -> tuple[str, str, str]:
+    """(Practitioner id, display, role) of the visit's documenting provider: the
+    participant typed PPRF, else ATND, else the first untyped individual."""
+    ranked: list[tuple[int, str, str, str]] = []
+    for p in m.participant or []:
+        if p.individual is None:
+            continue
+        codes = [c.code for t in p.type or [] for c in t.coding or [] if c.code]
+        ref, display = _practitioner_ref(p.individual), str(p.individual.display or "")
+        if not ref and not display:
+            continue
+        for rank, role in enumerate(DOCUMENTING_ROLES):
+            if role in codes:
+                ranked.append((rank, ref, display, role))
+        if not codes:
+            ranked.append((len(DOCUMENTING_ROLES), ref, display, "participant"))
+    if not ranked:
+        return "", "", ""
+    _rank, ref, display, role = min(ranked, key=lambda r: r[0])
+    return ref, display, role
+
+
+def _performer(m: Any) -> tuple[str, str]:
+    """(Practitioner id, display) of a Procedure's or Immunization's performer (the
+    administering one, function AP, first)."""
+    people = [p for p in m.performer or [] if p.actor is not None]
+    people.sort(key=lambda p: 0 if p.function and any(
+        c.code == "AP" for c in p.function.coding or []) else 1)
+    for p in people:
+        ref, display = _practitioner_ref(p.actor), str(p.actor.display or "")
+        if ref or display:
+            return ref, display
+    return "", ""
+
+
+def _count(quantity: Any) -> str | None:
+    """A quantity's value when it counts doses or units (see COUNT_UNITS), else None."""
+    if quantity is None or quantity.value is None:
+        return None
+    unit = str(quantity.code or quantity.unit or "").strip().casefold()
+    return str(quantity.value) if unit in COUNT_UNITS and quantity.value > 0 else None
+
+
 def _map(resource_type: str, m: Any) -> tuple[str, dict[str, Any], dict[str, str]]:
     """(patient source id, fields, other references) for one validated model."""
     if resource_type == "Patient":
@@ -168,10 +232,17 @@ def _map(resource_type: str, m: Any) -> tuple[str, dict[str, Any], dict[str, str
     ended: Any = None
     value: str | None = None
     unit = ""
+    # Who documented it (the Practitioner is resolved at store time, when the whole batch
+    # is read) and the quantity the documentation states. None: not stated, counted as one
+    # (a FHIR R4 Procedure has no quantity; one Procedure is one service).
+    practitioner, provider_name, provider_from = "", "", ""
+    quantity: str | None = None
+    encounter = str(getattr(getattr(m, "encounter", None), "reference", None) or "")
     status = str(getattr(m, "status", "") or "")
     if resource_type == "Encounter":
         system, code, display = _coding((m.type or [None])[0])
         recorded, ended = (m.period.start, m.period.end) if m.period else (None, None)
+        practitioner, provider_name, provider_from = _documenting(m)
     elif resource_type == "Condition":
         system, code, display = _coding(m.code)
         status = _coding(m.clinicalStatus)[1]
@@ -191,9 +262,15 @@ def _map(resource_type: str, m: Any) -> tuple[str, dict[str, Any], dict[str, str
         recorded = m.performedDateTime or (m.performedPeriod.start if m.performedPeriod
                                            else None)
         ended = m.performedPeriod.end if m.performedPeriod else None
+        practitioner, provider_name = _performer(m)
+        provider_from = "performer" if practitioner or provider_name else ""
     elif resource_type == "Immunization":
         system, code, display = _coding(m.vaccineCode)
         recorded = m.occurrenceDateTime
+        practitioner, provider_name = _performer(m)
+        provider_from = "performer" if practitioner or provider_name else ""
+        # doseQuantity is usually a volume (0.5 mL), one dose: only a count is kept.
+        quantity = _count(m.doseQuantity)
     elif resource_type == "ServiceRequest":
         system, code, display = _coding(m.code)
         recorded = m.occurrenceDateTime or m.authoredOn
@@ -202,7 +279,10 @@ def _map(resource_type: str, m: Any) -> tuple[str, dict[str, Any], dict[str, str
     return _subject(m, "patient" if resource_type == "Immunization" else "subject"), {
         "kind": kind, "code_system": system, "code": code, "display": display[:200],
         "status": status, "recorded_on": _date(recorded), "ended_on": _date(ended),
-        "value": value, "unit": unit}, {}
+        "value": value, "unit": unit, "provider_name": provider_name[:120],
+        "provider_from": provider_from, "quantity": quantity}, {
+            k: v for k, v in (("practitioner", practitioner),
+                              ("encounter", _ref_id(encounter) if encounter else "")) if v}
 
 
 class Reader:
@@ -267,6 +347,27 @@ class Reader:
                 self._organization({}, resource)
             self._one(f"{name} line {n}", resource)
 
+    def _practitioner(self, resource: dict[str, Any]) -> None:
+        """Name and NPI of a Practitioner, for the documenting provider of the records
+        that refer to it (read as plain JSON, like Organization names: a malformed one
+        only leaves those records without a provider name)."""
+        ident = resource.get("id")
+        if not isinstance(ident, str) or not ident:
+            return
+        npi = next((str(i.get("value")) for i in resource.get("identifier") or []
+                    if isinstance(i, dict) and i.get("system") == NPI_SYSTEM
+                    and isinstance(i.get("value"), str)), "")
+        names = [n for n in resource.get("name") or [] if isinstance(n, dict)]
+        name = ""
+        if names:
+            family = names[0].get("family")
+            given = names[0].get("given")
+            given_text = " ".join(g for g in given if isinstance(g, str)) \
+                if isinstance(given, list) else ""
+            name = ", ".join(p for p in (family if isinstance(family, str) else "",
+                                          given_text) if p)
+        self.batch.practitioners[ident] = (name[:120], npi[:20])
+
     def _bad(self, position: str, reason: str, ident: str = "") -> None:
         self.batch.records += 1
         self.batch.bad.append(BadRecord(position, reason, ident))
@@ -277,6 +378,9 @@ class Reader:
             self._bad(position, "no resource with a resourceType")
             return
         rtype = str(resource["resourceType"])
+        if rtype == "Practitioner":
+            self._practitioner(resource)
+            return
         if rtype not in IMPORTED:
             self.batch.ignored[rtype[:40]] = self.batch.ignored.get(rtype[:40], 0) + 1
             return

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app import audit
-from app.charges.rules import Billed, Documented, Encounter
+from app.charges.rules import Billed, Documented, Encounter, Provider
 from app.domain import Task
 from app.identity import Session, require
 from app.queue.machine import actionable_sql
@@ -26,10 +26,14 @@ NOT_PERFORMED = ("entered-in-error", "not-done", "cancelled", "planned", "prepar
 
 
 def _units(text: Any) -> Decimal:
+    """A stored quantity. Not stated (NULL: an 837 line without SV104, a chart record
+    whose source gives no count, anything stored before m0022) or unreadable is one:
+    one line or one record is one service."""
     try:
-        return Decimal(str(text)) if text not in (None, "") else Decimal(1)
+        value = Decimal(str(text)) if text not in (None, "") else Decimal(1)
     except InvalidOperation:
         return Decimal(1)
+    return value if value.is_finite() and value > 0 else Decimal(1)
 
 
 def charge_encounters(session: Session, start: date, end: date) -> list[Encounter]:
@@ -51,24 +55,34 @@ def charge_encounters(session: Session, start: date, end: date) -> list[Encounte
     marks = ",".join("?" * len(NOT_PERFORMED))
     kinds = ",".join("?" * len(CHART_KINDS))
     with session.vault.read() as conn:
-        for rid, pid, kind, system, code, display, on in conn.execute(
-                "SELECT id, patient_id, kind, code_system, code, display, recorded_on FROM "
+        for (rid, pid, kind, system, code, display, on, quantity, pname, pnpi,
+             pfrom) in conn.execute(
+                "SELECT id, patient_id, kind, code_system, code, display, recorded_on, "
+                "quantity, provider_name, provider_npi, provider_from FROM "
                 f"clinical_records WHERE kind IN ({kinds}) AND recorded_on BETWEEN ? AND ? "
                 f"AND status NOT IN ({marks}) ORDER BY patient_id, recorded_on, id",
                 (*CHART_KINDS, lo, hi, *NOT_PERFORMED)):
             enc(int(pid), str(on)[:10]).documented.append(
-                Documented(int(rid), str(kind), str(system), str(code), str(display)))
-        for cid, number, pid, line_id, ordinal, code, units, modifiers, day in conn.execute(
+                Documented(int(rid), str(kind), str(system), str(code), str(display),
+                           _units(quantity), Provider(str(pname), str(pnpi), str(pfrom))))
+        for (cid, number, pid, line_id, ordinal, code, units, basis, modifiers, day,
+             lname, lnpi, cname, cnpi, cfrom, source) in conn.execute(
                 "SELECT c.id, c.claim_number, c.patient_id, l.id, l.ordinal, l.code, l.units,"
-                " l.modifiers, COALESCE(l.service_date, c.service_date) AS dos FROM "
+                " l.unit_basis, l.modifiers, COALESCE(l.service_date, c.service_date) AS dos,"
+                " l.rendering_name, l.rendering_npi, c.rendering_name, c.rendering_npi, "
+                "c.rendering_from, c.source FROM "
                 "claim_lines l JOIN claims c ON c.id = l.claim_id WHERE c.patient_id IS NOT "
                 "NULL AND c.frequency_code != '8' AND COALESCE(l.service_date, "
                 "c.service_date) BETWEEN ? AND ? AND EXISTS (SELECT 1 FROM clinical_records r"
                 " WHERE r.patient_id = c.patient_id) ORDER BY c.id, l.ordinal", (lo, hi)):
             mods = tuple(str(m) for m in json.loads(modifiers or "[]"))
+            # The line's own rendering provider (2420A/C) over the claim's.
+            rendering = Provider(str(lname), str(lnpi), "2420C" if source == "837I"
+                                 else "2420A") if lname or lnpi else \
+                Provider(str(cname), str(cnpi), str(cfrom))
             enc(int(pid), str(day)[:10]).billed.append(
                 Billed(int(cid), str(number), int(line_id), int(ordinal), str(code),
-                       _units(units), mods))
+                       _units(units), mods, rendering, str(basis)))
         patients = sorted({pid for pid, _day in encounters})
         if patients:
             pmarks = ",".join("?" * len(patients))

@@ -200,17 +200,21 @@ def _store_claim(conn: Connection, claim: SubmittedClaim, outcome: ImportOutcome
         outcome.unchanged += 1
         return
     patient_id = _claim_patient(conn, claim, payer_id, outcome)
+    rendering = claim.rendering
     values = (patient_id, _iso(claim.first_service_date()), str(claim.total_charge),
               claim.frequency_code, json.dumps(sorted({ln.code for ln in claim.lines
                                                        if ln.code})),
               claim.kind, json.dumps(claim.diagnoses), claim.facility_code,
-              _iso(claim.last_service_date()), claim.original_reference, digest)
+              _iso(claim.last_service_date()), claim.original_reference,
+              rendering.name if rendering else "", rendering.npi if rendering else "",
+              rendering.loop if rendering else "", digest)
     if row is None:
         cur = conn.execute(
             "INSERT INTO claims (patient_id, service_date, total_charge, frequency_code, "
             "procedures, source, diagnoses, facility_code, service_to, original_reference, "
-            "source_hash, claim_number, payer_id, status, submitted_at, created_at) VALUES "
-            "(?,?,?,?,?,?,?,?,?,?,?,?,?,'submitted',?,?)",
+            "rendering_name, rendering_npi, rendering_from, source_hash, claim_number, "
+            "payer_id, status, submitted_at, created_at) VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'submitted',?,?)",
             values + (claim.claim_number, payer_id, clock.iso(clock.now()),
                       clock.iso(clock.now())))
         claim_id = int(cur.lastrowid)
@@ -220,7 +224,8 @@ def _store_claim(conn: Connection, claim: SubmittedClaim, outcome: ImportOutcome
         conn.execute(
             "UPDATE claims SET patient_id = ?, service_date = ?, total_charge = ?, "
             "frequency_code = ?, procedures = ?, source = ?, diagnoses = ?, facility_code = ?,"
-            " service_to = ?, original_reference = ?, source_hash = ? WHERE id = ?",
+            " service_to = ?, original_reference = ?, rendering_name = ?, rendering_npi = ?, "
+            "rendering_from = ?, source_hash = ? WHERE id = ?",
             values + (claim_id,))
         conn.execute("DELETE FROM claim_lines WHERE claim_id = ?", (claim_id,))
         outcome.updated += 1
@@ -228,11 +233,13 @@ def _store_claim(conn: Connection, claim: SubmittedClaim, outcome: ImportOutcome
     for n, ln in enumerate(claim.lines):
         conn.execute(
             "INSERT INTO claim_lines (claim_id, ordinal, procedure, code, modifiers, "
-            "revenue_code, charge, units, unit_basis, service_date, diagnosis_pointers) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "revenue_code, charge, units, unit_basis, service_date, diagnosis_pointers, "
+            "rendering_name, rendering_npi) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (claim_id, n, ln.procedure, ln.code, json.dumps(ln.modifiers), ln.revenue_code,
              str(ln.charge), None if ln.units is None else str(ln.units), ln.unit_basis,
-             _iso(ln.service_date), json.dumps(ln.diagnosis_pointers)))
+             _iso(ln.service_date), json.dumps(ln.diagnosis_pointers),
+             ln.rendering.name if ln.rendering else "",
+             ln.rendering.npi if ln.rendering else ""))
 
 
 def claim_detail(session: Session, claim_id: int) -> dict[str, Any]:
@@ -242,19 +249,23 @@ def claim_detail(session: Session, claim_id: int) -> dict[str, Any]:
     r = vault.query_one(
         "SELECT c.id, c.claim_number, c.patient_id, c.payer_id, p.name, c.service_date, "
         "c.service_to, c.total_charge, c.frequency_code, c.diagnoses, c.status, c.source, "
-        "c.facility_code, c.original_reference FROM claims c LEFT JOIN payers p ON "
+        "c.facility_code, c.original_reference, c.rendering_name, c.rendering_npi, "
+        "c.rendering_from FROM claims c LEFT JOIN payers p ON "
         "p.id = c.payer_id WHERE c.id = ?", (claim_id,))
     if r is None:
         raise NotFound(f"no claim {claim_id}")
     lines = [{"code": x[0], "modifiers": json.loads(x[1]), "revenue_code": x[2],
-              "charge": x[3], "units": x[4], "service_date": x[5]} for x in vault.query(
-        "SELECT code, modifiers, revenue_code, charge, units, service_date FROM claim_lines "
-        "WHERE claim_id = ? ORDER BY ordinal", (claim_id,))]
+              "charge": x[3], "units": x[4], "service_date": x[5],
+              "rendering": {"name": x[6], "npi": x[7]} if x[6] or x[7] else None}
+             for x in vault.query(
+        "SELECT code, modifiers, revenue_code, charge, units, service_date, rendering_name, "
+        "rendering_npi FROM claim_lines WHERE claim_id = ? ORDER BY ordinal", (claim_id,))]
     return {"id": r[0], "claim_number": r[1], "patient_id": r[2], "payer_id": r[3],
             "payer": r[4], "service_from": r[5], "service_to": r[6], "total_charge": r[7],
             "frequency_code": r[8], "diagnoses": json.loads(r[9]), "status": r[10],
             "source": r[11], "facility_code": r[12], "original_reference": r[13],
-            "lines": lines}
+            "rendering": {"name": r[14], "npi": r[15], "loop": r[16]} if r[14] or r[15]
+            else None, "lines": lines}
 
 
 # -- FHIR R4 ----------------------------------------------------------------------------------
@@ -374,7 +385,8 @@ def _store_fhir(conn: Connection, batch: Any, outcome: ImportOutcome,
         elif res.type == "Appointment":
             local = _store_appointment(conn, res.fields, patient_id, local)
         else:
-            local = _store_clinical(conn, res.fields, patient_id, local)
+            local = _store_clinical(conn, _with_provider(conn, res, batch.practitioners),
+                                    patient_id, local)
         if known is None:
             outcome.created += 1
         else:
@@ -430,7 +442,30 @@ def _store_appointment(conn: Connection, f: dict[str, Any], patient_id: int,
 
 
 CLINICAL_COLUMNS = ("kind", "code_system", "code", "display", "status", "recorded_on",
-                    "ended_on", "value", "unit")
+                    "ended_on", "value", "unit", "provider_name", "provider_npi",
+                    "provider_from", "quantity")
+
+
+def _with_provider(conn: Connection, res: Any, practitioners: dict[str, tuple[str, str]]
+                   ) -> dict[str, Any]:
+    """A clinical record's fields with its documenting provider: the Practitioner it
+    names (from this import's Practitioner resources: name and NPI), else the one of the
+    Encounter it belongs to (stored first, in this import or an earlier one), so the
+    chart can be matched per provider with the claims' rendering provider."""
+    fields = dict(res.fields)
+    fields.setdefault("provider_npi", "")
+    name, npi = practitioners.get(res.refs.get("practitioner", ""), ("", ""))
+    if name or npi:
+        fields["provider_name"], fields["provider_npi"] = name or fields["provider_name"], npi
+    elif not fields["provider_name"] and res.refs.get("encounter"):
+        row = conn.execute(
+            "SELECT r.provider_name, r.provider_npi, r.provider_from FROM source_ids s JOIN "
+            "clinical_records r ON r.id = s.local_id WHERE s.source = 'fhir' AND s.resource"
+            " = 'Encounter' AND s.source_id = ?", (res.refs["encounter"],)).fetchone()
+        if row is not None and (row[0] or row[1]):
+            fields["provider_name"], fields["provider_npi"] = str(row[0]), str(row[1])
+            fields["provider_from"] = f"encounter {row[2]}".strip()
+    return fields
 
 
 def _store_clinical(conn: Connection, f: dict[str, Any], patient_id: int,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from app.domain.claims import Party, SubmittedClaim, SubmittedLine
+from app.domain.claims import Party, Provider, SubmittedClaim, SubmittedLine
 from app.imports.common import LIMITS, BadRecord, Deadline, Limits
 from app.x12.common import amount, ccyymmdd, check_version, el, need
 from app.x12.envelope import Interchange, parse_envelope
@@ -114,6 +114,8 @@ class _Transaction:
         self.subscriber: Party | None = None
         self.patient: Party | None = None
         self.named: Party | None = None  # the party a following DMG describes
+        self.billing: Provider | None = None  # 2010AA, the fallback rendering provider
+        self.attending: Provider | None = None  # 837I 2310A, of the current claim
         self.claim: SubmittedClaim | None = None
         self.claim_bad: str | None = None  # why the current claim is being skipped
         self.other_payer = False  # inside 2320/2330 (after an SBR within the claim)
@@ -159,6 +161,10 @@ class _Transaction:
                 # The payer balances the 835 against the lines; a billing system's slip in
                 # the total is shown (once, counted), not a reason to drop the claim.
                 self.out.unbalanced.append(self.inter.tokens.position(claim.segment_index))
+            if claim.rendering is None:
+                # No 2310B/2310D: the guides leave it out when the rendering provider is
+                # the attending (837I) or the billing provider; `loop` tells which.
+                claim.rendering = self.attending or self.billing
             problem = _claim_problem(claim)
             if problem:
                 if not self.skip_bad:
@@ -171,6 +177,7 @@ class _Transaction:
         self.claim_bad = None
         self.line = None
         self.other_payer = False
+        self.attending = None
 
     def _segment(self, tag: str, s: list[str], i: int) -> None:
         if tag == "HL":
@@ -241,11 +248,14 @@ class _Transaction:
         if el(s, 2) not in ("1", "2"):
             raise ValueError(f"NM102 {el(s, 2)[:4]!r} must be 1 or 2")
         self.named = None
-        if self.claim is not None:
-            return  # providers, facilities, other payers: not the claim's parties
         entity = s[1]
+        if self.claim is not None:
+            if not self.other_payer:  # 2330x name the other payer's providers
+                self._claim_provider(entity, s)
+            return  # facilities, referring providers, other payers: not the claim's parties
         if self.hl_level == "20" and entity == "85":
             self.billing_names += 1
+            self.billing = _provider(s, "2010AA")
         if self.hl_level == "22" and entity == "IL":
             if not el(s, 3):
                 raise ValueError("NM103 subscriber last name is empty")
@@ -260,6 +270,19 @@ class _Transaction:
                 raise ValueError("NM103 patient last name is empty")
             self.patient = Party(s[3], el(s, 4))
             self.named = self.patient
+
+    def _claim_provider(self, entity: str, s: list[str]) -> None:
+        """NM1*82 (rendering) at claim level (837P 2310B, 837I 2310D) or after a line's
+        SV1/SV2 (837P 2420A, 837I 2420C); NM1*71, the 837I attending (2310A)."""
+        assert self.claim is not None
+        professional = self.kind == "837P"
+        if entity == "82":
+            if self.line is not None:
+                self.line.rendering = _provider(s, "2420A" if professional else "2420C")
+            else:
+                self.claim.rendering = _provider(s, "2310B" if professional else "2310D")
+        elif entity == "71" and not professional and self.line is None:
+            self.attending = _provider(s, "2310A")
 
     def _clm(self, s: list[str], i: int) -> None:
         self.line = None
@@ -343,6 +366,17 @@ class _Transaction:
             amount(units, f"{tag} units") if units else None, basis, revenue,
             diagnosis_pointers=pointers)
         self.claim.lines.append(self.line)
+
+
+def _provider(s: list[str], loop: str) -> Provider | None:
+    """The provider an NM1 names: "LAST, FIRST" for a person (NM102 1), the name of an
+    organization (2); the NPI when NM108 is XX. None when it names no one (NM103 and the
+    ID both empty, as in some published examples)."""
+    last, npi = el(s, 3), el(s, 9) if el(s, 8) == "XX" else ""
+    name = f"{last}, {el(s, 4)}" if el(s, 2) == "1" and el(s, 4) else last
+    if not name and not npi:
+        return None
+    return Provider(name, npi, loop)
 
 
 def _claim_problem(claim: SubmittedClaim) -> str | None:

@@ -185,9 +185,12 @@ def test_task_spec_shows_both_sides_and_codes_only() -> None:
     assert "* procedure cpt 93000" in table and "99213 x1  claim CLM7 line 1" in table
     assert "never changes a claim" in spec.draft
     assert spec.title == "93000 documented, not billed (2026-11-10)"
-    assert spec.payload["columns"]["documented"][1] == ("procedure cpt 93000", True)
-    assert spec.payload["columns"]["billed"] == [("99213 x1  claim CLM7 line 1", False),
-                                                 ("90471 x1  claim CLM7 line 2", False)]
+    # rows: text, flagged, units, provider ('' when neither side names one)
+    assert spec.payload["columns"]["documented"][1] == ("procedure cpt 93000 x1", True, "1",
+                                                        "")
+    assert spec.payload["columns"]["billed"] == [
+        ("99213 x1  claim CLM7 line 1", False, "1", ""),
+        ("90471 x1  claim CLM7 line 2", False, "1", "")]
     assert spec.due_at == datetime(2026, 11, 27, 17, 0, tzinfo=timezone.utc)
 
 
