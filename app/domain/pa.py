@@ -61,15 +61,31 @@ class PAStatusChange:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class ServiceLine:
+    """One requested service: a CPT/HCPCS code as the code alone (the AMA licenses CPT
+    descriptors), its units, an optional modifier, and local dates of service."""
+
+    code: str
+    units: int
+    service_from: date
+    service_to: date
+    modifier: str = ""
+
+    def covers(self, code: str | None, day: date) -> bool:
+        """True when this line is for `code` (any code when None) on local date `day`."""
+        return (code is None or code == self.code) and self.service_from <= day <= self.service_to
+
+
 @dataclass
 class PriorAuth:
     id: int
     patient_id: int
     payer_id: int
     plan_type: PlanType
-    cpt_code: str                      # digits (or 4 digits + letter for Cat II/III), no text
-    units: int
-    service_date: date
+    cpt_code: str                      # the first line's code (a summary of `services`)
+    units: int                         # total units over the lines
+    service_date: date                 # the PA's first date of service
     urgency: Urgency
     submitted_at: datetime
     payer_ref: str
@@ -87,6 +103,7 @@ class PriorAuth:
     created_at: datetime | None = None
     payer_name: str = ""
     history: list[PAStatusChange] = field(default_factory=list)
+    services: list[ServiceLine] = field(default_factory=list)
 
     @property
     def decided(self) -> bool:

@@ -18,6 +18,9 @@ class NewEvidence:
     excerpt: str = ""
     blob: bytes | None = None
     mime: str = "text/plain"
+    # A blob already in the vault (one file several tasks were made from), instead of
+    # `blob`: it is referred to, not stored again.
+    blob_id: int | None = None
 
 
 def store_blob(session: Session, conn: Connection, data: bytes, mime: str) -> int:
@@ -32,7 +35,8 @@ def add_evidence(session: Session, conn: Connection, task_id: int,
     """Attach evidence (an excerpt, optionally a blob) to a task, in the caller's write
     transaction; the caller writes the audit row for what it did."""
     for item in items:
-        blob_id = store_blob(session, conn, item.blob, item.mime) if item.blob else None
+        blob_id = store_blob(session, conn, item.blob, item.mime) if item.blob else \
+            item.blob_id
         conn.execute("INSERT INTO task_evidence (task_id, label, excerpt, blob_id, created_at) "
                      "VALUES (?,?,?,?,?)", (task_id, item.label, item.excerpt, blob_id,
                                             clock.iso(clock.now())))

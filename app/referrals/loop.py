@@ -91,3 +91,20 @@ def overdue(ref: Outbound, now: datetime, days: LoopDays) -> TaskSpec | None:
         subject_type="referral", subject_id=str(ref.referral_id), patient_id=ref.patient_id,
         payload={"referral_id": ref.referral_id, "step": step, "due": due.isoformat(),
                  "days_late": late})
+
+
+def step_dues(steps: list[tuple[str, datetime]], appointment_at: datetime | None,
+              days: LoopDays) -> list[datetime | None]:
+    """For each recorded step (in the order recorded), when it was due: counted from the
+    loop step before it, as `due_at` counts (today's settings); None for a step that is
+    not a loop step after another (sent, or an incoming referral's triage steps)."""
+    out: list[datetime | None] = []
+    prev: tuple[str, datetime] | None = None
+    for step, at in steps:
+        due = None
+        if prev is not None and step in STEPS and next_step(prev[0]) == step:
+            due = due_at(Outbound(0, None, "", "", prev[0], prev[1], appointment_at), days)
+        out.append(due)
+        if step in STEPS:
+            prev = (step, at)
+    return out

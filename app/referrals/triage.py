@@ -18,6 +18,7 @@ from typing import Any
 
 from app.domain.specs import PRIORITY_HIGH, PRIORITY_NORMAL, EvidenceSpec, TaskSpec
 from app.referrals import IncomingReferral
+from app.referrals.summary import SOURCE_NAMES, SummaryOutcome
 from app.rulefiles import load_rule_file, parse_rule_text
 
 RULES_PATH = Path(__file__).resolve().parents[2] / "resources" / "referrals" / "triage.yaml"
@@ -189,9 +190,12 @@ ACTION_LABEL = {"schedule": "schedule", "request_records": "request records",
 
 
 def triage_task(referral_id: int, ref: IncomingReferral, decision: Decision, now: datetime,
-                today: date, *, patient_id: int | None) -> TaskSpec:
+                today: date, *, patient_id: int | None,
+                summary: SummaryOutcome | None = None) -> TaskSpec:
     """The referral_triage task: the suggested action as the draft, the source excerpt and
-    the rule that decided as evidence. `now` aware UTC; `today` the practice's date."""
+    the rule that decided as evidence, after the summary (from the fields, and the
+    model's as checked, when it was asked; its spans point into the source-text
+    evidence). `now` aware UTC; `today` the practice's date."""
     action = ACTION_LABEL[decision.action]
     by = today + timedelta(days=decision.within_days) if decision.within_days is not None \
         else None
@@ -207,8 +211,7 @@ def triage_task(referral_id: int, ref: IncomingReferral, decision: Decision, now
         "" if patient_id is not None else "No patient on file matches the referral: check the name "
                                    "and date of birth, or add the patient.",
     ] if line)
-    source = {"fhir": "FHIR ServiceRequest", "ccda": "C-CDA referral note",
-              "letter": "referral letter"}.get(ref.source, ref.source)
+    source = SOURCE_NAMES.get(ref.source, ref.source)
     facts = [f"Source: {source} ({ref.source_id})"]
     for label, value in (("Referring", ref.referring), ("Specialty asked", ref.specialty),
                          ("Service", f"{ref.service.system} {ref.service.code} "
@@ -221,9 +224,16 @@ def triage_task(referral_id: int, ref: IncomingReferral, decision: Decision, now
                                                  for d in ref.diagnoses[:10]))):
         if value:
             facts.append(f"{label}: {value}")
-    evidence = [EvidenceSpec("Referral", "\n".join(facts)),
+    told: list[EvidenceSpec] = []
+    if summary is not None:
+        told.append(EvidenceSpec("Summary from the extracted fields", summary.deterministic))
+        if summary.asked:
+            told.append(EvidenceSpec(summary.model_label(), summary.model_excerpt()))
+    evidence = [*told, EvidenceSpec("Referral", "\n".join(facts)),
+                # the summary's spans index this text: it is shown exactly as checked
                 EvidenceSpec("Reason for referral (source text)",
-                             (ref.excerpt or ref.reason or "(none stated)")[:2000]),
+                             summary.source if summary is not None and summary.source
+                             else (ref.excerpt or ref.reason or "(none stated)")[:2000]),
                 EvidenceSpec("Triage rule", f"class {decision.urgency}; action {action}; "
                                             + (", ".join(decision.matched) or "default class"))]
     return TaskSpec(
@@ -236,5 +246,6 @@ def triage_task(referral_id: int, ref: IncomingReferral, decision: Decision, now
         payload={"referral_id": referral_id, "action": decision.action,
                  "within_days": decision.within_days, "urgency": decision.urgency,
                  "schedule_by": by.isoformat() if by else None, "reason": decision.reason,
-                 "matched": list(decision.matched)},
+                 "matched": list(decision.matched),
+                 **({"summary": summary.payload()} if summary is not None else {})},
         evidence=tuple(evidence))

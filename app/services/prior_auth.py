@@ -9,14 +9,22 @@ in the practice's zone (`practice_zone`); service and approval dates are local d
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Union
 from zoneinfo import ZoneInfo
 
 from app import audit, clock
 from app.domain import PlanType
-from app.domain.pa import OPEN_STATUSES, PAStatus, PAStatusChange, PriorAuth, Urgency
+from app.domain.pa import (
+    OPEN_STATUSES,
+    PAStatus,
+    PAStatusChange,
+    PriorAuth,
+    ServiceLine,
+    Urgency,
+)
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
 from app.pa import business
@@ -28,6 +36,11 @@ from app.vault.db import Connection
 # 4 digits). Codes only: CPT descriptions are licensed by the AMA and never stored.
 _CODE = re.compile(r"^(\d{4}[0-9FTU]|[A-V]\d{4})$")
 MAX_UNITS = 9999
+MAX_LINES = 20  # a PA request form has room for a handful; 20 is generous
+_MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
+# A service line as the faces hand it in: a ServiceLine, or a mapping with code, units,
+# modifier, service_from, service_to (strings or values; empty dates = the PA's date).
+ServiceInput = Union[ServiceLine, Mapping[str, Any]]
 
 PA_COLUMNS = ("a.id, a.patient_id, a.payer_id, a.plan_type, a.cpt_code, a.units, "
               "a.service_date, a.urgency, a.submitted_at, a.payer_ref, a.status, "
@@ -72,11 +85,102 @@ def validate_code(code: str) -> str:
     return cleaned
 
 
+def _line_date(value: Any, what: str, default: date) -> date:
+    if value is None or value == "":
+        return default
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ValidationError(f"{what} must be YYYY-MM-DD, got {value!r}") from exc
+
+
+def _units(value: Any, what: str = "units") -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_UNITS:
+        raise ValidationError(f"{what} must be a whole number from 1 to {MAX_UNITS}")
+    return value
+
+
+def validate_lines(lines: Sequence[ServiceInput], first_day: date,
+                   last_day: date | None = None) -> list[ServiceLine]:
+    """Checked service lines; each error names its line (1-based). Every line needs a code
+    (CPT/HCPCS shape, no text) and units above zero; dates default to `first_day`, from <=
+    to, and all lie within the PA's dates: on or after its date of service `first_day`
+    and, when the PA has an approved span or expiry, on or before `last_day`."""
+    if not lines:
+        raise ValidationError("a PA needs at least one service line")
+    if len(lines) > MAX_LINES:
+        raise ValidationError(f"at most {MAX_LINES} service lines per PA")
+    out: list[ServiceLine] = []
+    for n, raw in enumerate(lines, 1):
+        where = f"service line {n}"
+        if isinstance(raw, ServiceLine):
+            raw = {"code": raw.code, "units": raw.units, "modifier": raw.modifier,
+                   "service_from": raw.service_from, "service_to": raw.service_to}
+        try:
+            code = validate_code(str(raw.get("code") or ""))
+        except ValidationError as exc:
+            raise ValidationError(f"{where}: {exc}") from None
+        units = _units(raw.get("units"), f"{where}: units")
+        modifier = str(raw.get("modifier") or "").strip().upper()
+        if modifier and not _MODIFIER.match(modifier):
+            raise ValidationError(f"{where}: a modifier is 2 letters or digits, e.g. GP")
+        start = _line_date(raw.get("service_from"), f"{where}: from", first_day)
+        end = _line_date(raw.get("service_to"), f"{where}: to", start)
+        if end < start:
+            raise ValidationError(f"{where}: the dates end ({end}) before they start ({start})")
+        if start < first_day:
+            raise ValidationError(f"{where}: starts {start}, before the PA's date of service "
+                                  f"{first_day}")
+        if last_day is not None and end > last_day:
+            raise ValidationError(f"{where}: ends {end}, after the PA's last day {last_day}")
+        out.append(ServiceLine(code=code, units=units, service_from=start, service_to=end,
+                               modifier=modifier))
+    return out
+
+
+def _save_lines(conn: Connection, pa_id: int, lines: list[ServiceLine]) -> None:
+    """Replace a PA's lines and keep its summary columns (first code, total units) in step."""
+    conn.execute("DELETE FROM pa_service_lines WHERE pa_id = ?", (pa_id,))
+    for n, line in enumerate(lines, 1):
+        conn.execute("INSERT INTO pa_service_lines (pa_id, line_no, code, units, modifier, "
+                     "service_from, service_to) VALUES (?,?,?,?,?,?,?)",
+                     (pa_id, n, line.code, line.units, line.modifier,
+                      line.service_from.isoformat(), line.service_to.isoformat()))
+    conn.execute("UPDATE prior_auths SET cpt_code = ?, units = ? WHERE id = ?",
+                  (lines[0].code, sum(ln.units for ln in lines), pa_id))
+
+
+def _attach_lines(conn: Any, pas: list[PriorAuth]) -> None:
+    """Fill each PA's service lines (one query per 500 PAs: SQLite's parameter limit)."""
+    by_id = {p.id: p for p in pas}
+    ids = list(by_id)
+    for at in range(0, len(ids), 500):
+        chunk = ids[at:at + 500]
+        for r in conn.execute(
+                "SELECT pa_id, code, units, modifier, service_from, service_to FROM "
+                f"pa_service_lines WHERE pa_id IN ({','.join('?' * len(chunk))}) "
+                "ORDER BY pa_id, line_no", tuple(chunk)):
+            by_id[r[0]].services.append(ServiceLine(
+                code=r[1], units=r[2], modifier=r[3], service_from=date.fromisoformat(r[4]),
+                service_to=date.fromisoformat(r[5])))
+
+
+def _lines_json(lines: list[ServiceLine]) -> list[dict[str, Any]]:
+    return [{"code": ln.code, "units": ln.units, "modifier": ln.modifier,
+             "from": ln.service_from.isoformat(), "to": ln.service_to.isoformat()}
+            for ln in lines]
+
+
 def _load(conn: Connection, pa_id: int, history: bool) -> PriorAuth:
     row = conn.execute(f"SELECT {PA_COLUMNS} {_FROM} WHERE a.id = ?", (pa_id,)).fetchone()
     if row is None:
         raise NotFound(f"no prior authorization {pa_id}")
     pa = _from_row(row)
+    _attach_lines(conn, [pa])
     if history:
         pa.history = [PAStatusChange(id=r[0], ts=clock.parse_iso(r[1]), status=PAStatus(r[2]),
                                      source=r[3], payer_wording=r[4], evidence_blob_id=r[5],
@@ -88,22 +192,31 @@ def _load(conn: Connection, pa_id: int, history: bool) -> PriorAuth:
     return pa
 
 
-def add_prior_auth(session: Session, *, patient_id: int, payer: str | int, cpt_code: str,
-                   units: int, service_date: date | str, urgency: str = "standard",
-                   submitted_at: datetime | None = None, payer_ref: str = "",
-                   status: str = "submitted") -> PriorAuth:
-    """Record a submitted request and start its decision clock. `submitted_at` is aware
-    (UTC or any zone; stored as UTC), default now; `service_date` a local date."""
+def add_prior_auth(session: Session, *, patient_id: int, payer: str | int,
+                   services: Sequence[ServiceInput] = (), cpt_code: str | None = None,
+                   units: int | None = None, service_date: date | str | None = None,
+                   urgency: str = "standard", submitted_at: datetime | None = None,
+                   payer_ref: str = "", status: str = "submitted") -> PriorAuth:
+    """Record a submitted request and start its decision clock. `services` are its lines
+    (or one line from `cpt_code` and `units`); `service_date`, a local date, is the PA's
+    first date of service (default: the earliest line's). `submitted_at` is aware (UTC or
+    any zone; stored as UTC), default now."""
     require(session, "pa.manage")
-    code = validate_code(cpt_code)
-    if not isinstance(units, int) or not 0 < units <= MAX_UNITS:
-        raise ValidationError(f"units must be a whole number from 1 to {MAX_UNITS}")
-    if isinstance(service_date, str):
-        try:
-            service_date = date.fromisoformat(service_date)
-        except ValueError as exc:
-            raise ValidationError(f"date of service must be YYYY-MM-DD, got "
-                                  f"{service_date!r}") from exc
+    if not services:
+        if cpt_code is None or units is None:
+            raise ValidationError("give the service lines (or a code and units)")
+        services = [{"code": cpt_code, "units": units}]
+    first_day = _line_date(service_date, "date of service", date.min) \
+        if service_date else None
+    if first_day is None:
+        starts = [_line_date(ln.service_from if isinstance(ln, ServiceLine)
+                             else ln.get("service_from"), f"service line {n}: from",
+                             date.max) for n, ln in enumerate(services, 1)]
+        if min(starts) == date.max:
+            raise ValidationError("give the date of service (YYYY-MM-DD)")
+        first_day = min(starts)
+    service_date = first_day
+    lines = validate_lines(services, first_day)
     try:
         urg = Urgency(urgency)
     except ValueError as exc:
@@ -141,17 +254,19 @@ def add_prior_auth(session: Session, *, patient_id: int, payer: str | int, cpt_c
             "units, service_date, urgency, submitted_at, payer_ref, status, status_changed_at,"
             " decision_due_at, clock_basis, created_at, updated_at) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (patient_id, payer_obj.id, cov[0], payer_obj.plan_type.value, code, units,
-             service_date.isoformat(), urg.value, clock.iso(submitted), payer_ref.strip(),
+            (patient_id, payer_obj.id, cov[0], payer_obj.plan_type.value, lines[0].code,
+             sum(ln.units for ln in lines), service_date.isoformat(), urg.value, clock.iso(submitted), payer_ref.strip(),
              initial.value, clock.iso(submitted), clock.iso(dclock.due_at), dclock.basis,
              now, now))
         pa_id = int(cur.lastrowid)
+        _save_lines(conn, pa_id, lines)
         conn.execute("INSERT INTO pa_status_history (pa_id, ts, status, source, actor, note) "
                      "VALUES (?,?,?,?,?,?)", (pa_id, clock.iso(submitted), initial.value,
                                               "manual", session.username, "recorded"))
         audit.record(vault, conn, session, "pa.create", "prior_auth", pa_id,
                      patient_id=patient_id,
-                     details={"payer_id": payer_obj.id, "cpt": code, "units": units,
+                     details={"payer_id": payer_obj.id, "cpt": [ln.code for ln in lines],
+                              "units": [ln.units for ln in lines],
                               "urgency": urg.value, "decision_due_at": clock.iso(dclock.due_at),
                               "clock_basis": dclock.basis})
         return _load(conn, pa_id, history=True)
@@ -200,6 +315,8 @@ def list_prior_auths(session: Session, *, statuses: tuple[str, ...] = (),
     rows = session.vault.query(f"SELECT {PA_COLUMNS} {_FROM}{where} ORDER BY {orders[order]} "
                                "LIMIT ?", (*params, limit))
     result = [_from_row(r) for r in rows]
+    with session.vault.read() as conn:
+        _attach_lines(conn, result)
     audit.record_now(session.vault, session, "pa.list", object_type="prior_auth",
                      details={"results": len(result), "statuses": wanted})
     return result
@@ -311,14 +428,16 @@ def open_pa_ids(session: Session, *, due_by: datetime | None = None) -> list[int
 
 
 def watch_pa_ids(session: Session, *, today: date) -> list[int]:
-    """PAs the time rules still care about: open ones, and approvals whose date of service
-    has not passed."""
+    """PAs the time rules still care about: open ones, and approvals whose dates of service
+    (the last day of any line) have not all passed."""
     require(session, "pa.check")
     statuses = [s.value for s in OPEN_STATUSES] + [PAStatus.APPROVED.value,
                                                      PAStatus.PARTIAL.value]
     rows = session.vault.query(
         f"SELECT id FROM prior_auths WHERE status IN ({','.join('?' * len(statuses))}) AND "
-        "(status NOT IN ('approved','partially_approved') OR service_date >= ?) ORDER BY id",
+        "(status NOT IN ('approved','partially_approved') OR max(service_date, coalesce(("
+        "SELECT max(l.service_to) FROM pa_service_lines l WHERE l.pa_id = prior_auths.id), "
+        "'')) >= ?) ORDER BY id",
         (*statuses, today.isoformat()))
     return [int(r[0]) for r in rows]
 
@@ -374,6 +493,7 @@ def pa_to_json(pa: PriorAuth, tz: ZoneInfo, *, history: bool = False) -> dict[st
         "approved_through": pa.approved_through.isoformat() if pa.approved_through else None,
         "expires_on": pa.expires_on.isoformat() if pa.expires_on else None,
         "last_checked_at": both(pa.last_checked_at), "next_check_at": both(pa.next_check_at),
+        "services": _lines_json(pa.services),
     }
     if history:
         data["history"] = [{"ts": clock.iso(h.ts), "status": h.status.value,
@@ -383,31 +503,29 @@ def pa_to_json(pa: PriorAuth, tz: ZoneInfo, *, history: bool = False) -> dict[st
     return data
 
 
-def update_prior_auth(session: Session, pa_id: int, *, cpt_code: str | None = None,
-                      units: int | None = None, service_date: date | str | None = None,
+def update_prior_auth(session: Session, pa_id: int, *,
+                      services: Sequence[ServiceInput] | None = None,
+                      cpt_code: str | None = None, units: int | None = None,
+                      service_date: date | str | None = None,
                       payer_ref: str | None = None) -> PriorAuth:
-    """Correct what was recorded for a request (code, units, date of service, the payer's
-    reference). The decision clock stays: it runs from the submission, not from an edit."""
+    """Correct what was recorded for a request: its service lines (replaced as a whole),
+    its date of service, the payer's reference. `cpt_code`/`units` edit a PA that has one
+    line. The decision clock stays: it runs from the submission, not from an edit."""
     require(session, "pa.manage", pa_id=pa_id)
     values: dict[str, Any] = {}
-    if cpt_code is not None:
-        values["cpt_code"] = validate_code(cpt_code)
-    if units is not None:
-        if not isinstance(units, int) or not 0 < units <= MAX_UNITS:
-            raise ValidationError(f"units must be a whole number from 1 to {MAX_UNITS}")
-        values["units"] = units
+    new_day: date | None = None
     if service_date is not None:
-        try:
-            values["service_date"] = (service_date if isinstance(service_date, date)
-                                      else date.fromisoformat(service_date)).isoformat()
-        except ValueError as exc:
-            raise ValidationError(f"date of service must be YYYY-MM-DD, got "
-                                  f"{service_date!r}") from exc
+        new_day = _line_date(service_date, "date of service", date.min)
+        values["service_date"] = new_day.isoformat()
+    if units is not None:
+        units = _units(units)
+    if cpt_code is not None:
+        cpt_code = validate_code(cpt_code)
     if payer_ref is not None:
         if len(payer_ref.strip()) > 64:
             raise ValidationError("payer reference is longer than 64 characters")
         values["payer_ref"] = payer_ref.strip()
-    if not values:
+    if not values and services is None and cpt_code is None and units is None:
         raise ValidationError("nothing to change")
     vault = session.vault
     with vault.write() as conn:
@@ -415,14 +533,45 @@ def update_prior_auth(session: Session, pa_id: int, *, cpt_code: str | None = No
         if before.status.is_terminal:
             raise ValidationError(f"PA {pa_id} is {before.status.value}; it can no longer be "
                                   "edited")
-        sets = ", ".join(f"{k} = ?" for k in values)
-        conn.execute(f"UPDATE prior_auths SET {sets}, updated_at = ? WHERE id = ?",
-                     (*values.values(), clock.iso(clock.now()), pa_id))
+        first_day = new_day or before.service_date
+        lines: list[ServiceLine] | None = None
+        if services is not None:
+            lines = validate_lines(services, first_day, _last_day(before))
+        elif cpt_code is not None or units is not None or new_day is not None:
+            if (cpt_code is not None or units is not None) and len(before.services) != 1:
+                raise ValidationError(f"PA {pa_id} has {len(before.services)} service lines; "
+                                      "give all its lines instead of one code and units")
+            old = before.services
+            if new_day is not None and len(old) == 1 and \
+                    old[0].service_from == old[0].service_to == before.service_date:
+                # a one-day line on the old date of service moves with it
+                old = [ServiceLine(old[0].code, old[0].units, new_day, new_day,
+                                   old[0].modifier)]
+            lines = validate_lines(
+                [ServiceLine(cpt_code or ln.code, units if units is not None else ln.units,
+                             ln.service_from, ln.service_to, ln.modifier) for ln in old],
+                first_day, _last_day(before))
+        if values:
+            sets = ", ".join(f"{k} = ?" for k in values)
+            conn.execute(f"UPDATE prior_auths SET {sets} WHERE id = ?",
+                         (*values.values(), pa_id))
+        changed = sorted(values)
+        if lines is not None and lines != before.services:
+            _save_lines(conn, pa_id, lines)
+            changed.append("services")
+        conn.execute("UPDATE prior_auths SET updated_at = ? WHERE id = ?",
+                     (clock.iso(clock.now()), pa_id))
         audit.record(vault, conn, session, "pa.update", "prior_auth", pa_id,
                      patient_id=before.patient_id,
-                     details={"changed": sorted(values), "cpt": values.get("cpt_code"),
-                              "units": values.get("units")})
+                     details={"changed": changed,
+                              "cpt": [ln.code for ln in lines] if lines else None,
+                              "units": [ln.units for ln in lines] if lines else None})
         return _load(conn, pa_id, history=True)
+
+
+def _last_day(pa: PriorAuth) -> date | None:
+    """The last day a PA's services may fall on: its approval's end, when it has one."""
+    return pa.expires_on or pa.approved_through
 
 
 def cancel_prior_auth(session: Session, pa_id: int, reason: str = "") -> PriorAuth:

@@ -23,7 +23,7 @@ from app.errors import NotFound, ValidationError
 from app.identity import Session, require
 from app.queue.machine import actionable_sql
 from app.referrals import IncomingReferral
-from app.referrals.loop import STEPS, LoopDays, Outbound, check_order, due_at
+from app.referrals.loop import STEPS, LoopDays, Outbound, check_order, due_at, step_dues
 from app.referrals.triage import Decision
 from app.services import practice
 from app.services.imports import _find_patient as find_patient
@@ -101,6 +101,22 @@ def store_incoming(session: Session, conn: Connection, ref: IncomingReferral,
                                                  "urgency": decision.urgency,
                                                  "suggested": decision.action})
     return referral_id, True
+
+
+def source_blob(session: Session, conn: Connection, sha256: str) -> int | None:
+    """The blob a referral's source file with this SHA-256 (hex) is already stored as, so
+    a file is kept once however many referrals and tasks come from it (caller's
+    transaction)."""
+    require(session, "referral.manage")
+    row = conn.execute("SELECT b.id FROM referrals r JOIN blobs b ON b.id = r.source_blob_id "
+                       "WHERE b.sha256 = ? ORDER BY b.id LIMIT 1", (sha256,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def link_source(session: Session, conn: Connection, referral_id: int, blob_id: int) -> None:
+    """Point the referral at its stored source file (inside the caller's transaction)."""
+    require(session, "referral.manage")
+    conn.execute("UPDATE referrals SET source_blob_id = ? WHERE id = ?", (blob_id, referral_id))
 
 
 def link_task(session: Session, conn: Connection, referral_id: int, task_id: int) -> None:
@@ -262,39 +278,85 @@ def list_referrals(session: Session, *, direction: str | None = None,
 
 
 def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
-    """What happened to this referral: its facts, every step (time, actor, note), what is
-    due next and whether it is late, its tasks, and its audit rows. The view is audited."""
+    """What happened to this referral, in one view: its facts; the source document (stored
+    once, with the other referrals read from the same file); the triage suggestion and the
+    summary shown with it; every step (time, actor, note, when it was due and whether it
+    came late; times aware UTC, ISO); what is due next and whether it is late; its tasks
+    with their decisions (who approved or rejected, when, why); and the audit rows of the
+    referral and of its tasks. The view is audited."""
     require(session, "patient.view")
     with session.vault.read() as conn:
         row = conn.execute(
             "SELECT id, direction, patient_id, source, source_id, counterpart, specialty, "
-            "reason, urgency, status, due_at, appointment_at, task_id, details, created_at "
-            "FROM referrals WHERE id = ?", (referral_id,)).fetchone()
+            "reason, urgency, status, due_at, appointment_at, task_id, details, created_at, "
+            "source_blob_id FROM referrals WHERE id = ?", (referral_id,)).fetchone()
         if row is None:
             raise NotFound(f"no referral {referral_id}")
         steps = [{"step": s, "at": a, "actor": who, "note": n} for s, a, who, n in conn.execute(
             "SELECT step, at, actor, note FROM referral_steps WHERE referral_id = ? ORDER BY "
             "id", (referral_id,))]
         key_in, key_out = f"referral:in:{referral_id}", f"referral:out:{referral_id}:%"
-        tasks = [{"id": t, "kind": k, "state": s, "title": ti} for t, k, s, ti in conn.execute(
-            "SELECT id, kind, state, title FROM tasks WHERE natural_key = ? OR natural_key "
-            "LIKE ? ORDER BY id", (key_in, key_out))]
-        trail = [{"ts": ts, "actor": a, "action": ac, "details": json.loads(d)}
-                 for ts, a, ac, d in conn.execute(
-                     "SELECT ts, actor, action, details FROM audit_log WHERE object_type = "
-                     "'referral' AND object_id = ? ORDER BY id", (str(referral_id),))]
+        tasks = [{"id": t, "kind": k, "state": s, "title": ti, "payload": json.loads(p or "{}"),
+                  "decisions": []} for t, k, s, ti, p in conn.execute(
+            "SELECT id, kind, state, title, payload FROM tasks WHERE natural_key = ? OR "
+            "natural_key LIKE ? ORDER BY id", (key_in, key_out))]
+        for task in tasks:
+            task["decisions"] = [
+                {"ts": ts, "actor": a, "action": ac, "from": f, "to": t, "note": n}
+                for ts, a, ac, f, t, n in conn.execute(
+                    "SELECT ts, actor, action, from_state, to_state, note FROM task_history "
+                    "WHERE task_id = ? ORDER BY id", (task["id"],))]
+        task_ids = [str(t["id"]) for t in tasks]
+        marks = ",".join("?" * len(task_ids))
+        trail = [{"ts": ts, "actor": a, "action": ac, "object": f"{ot} {oi}",
+                  "details": json.loads(d)} for ts, a, ac, ot, oi, d in conn.execute(
+            "SELECT ts, actor, action, object_type, object_id, details FROM audit_log WHERE "
+            "(object_type = 'referral' AND object_id = ?)"
+            + (f" OR (object_type = 'task' AND object_id IN ({marks}))" if task_ids else "")
+            + " ORDER BY id", (str(referral_id), *task_ids))]
+        document = None
+        if row[15] is not None:
+            blob = conn.execute("SELECT mime, size, sha256 FROM blobs WHERE id = ?",
+                                (row[15],)).fetchone()
+            shared = [int(r[0]) for r in conn.execute(
+                "SELECT id FROM referrals WHERE source_blob_id = ? ORDER BY id", (row[15],))]
+            if blob is not None:
+                document = {"blob_id": row[15], "mime": blob[0], "size": blob[1],
+                            "sha256": blob[2], "referrals": shared}
     audit.record_now(session.vault, session, "referral.view", object_type="referral",
                      object_id=referral_id, patient_id=row[2])
+    appointment = datetime.fromisoformat(str(row[11])) if row[11] else None
+    dues = step_dues([(s["step"], datetime.fromisoformat(s["at"])) for s in steps],
+                     appointment, loop_days(session))
+    for step, due in zip(steps, dues):
+        step["due"] = clock.iso(due) if due else None
+        step["late"] = due is not None and datetime.fromisoformat(step["at"]) > due
     due = row[10]
     next_step = None
     if row[1] == "out" and row[9] in STEPS[:-1]:
         next_step = STEPS[STEPS.index(row[9]) + 1]
     late = bool(due) and datetime.fromisoformat(str(due)) < clock.now()
+    details = json.loads(row[13])
+    triage_task = next((t for t in tasks if t["kind"] == "referral_triage"), None)
     return {"id": row[0], "direction": row[1], "patient_id": row[2], "source": row[3],
             "source_id": row[4], "counterpart": row[5], "specialty": row[6], "reason": row[7],
             "urgency": row[8], "status": row[9], "next_step": next_step, "due_at": due,
             "overdue": late, "days_late": (clock.now() - datetime.fromisoformat(str(due)))
             .days if late else 0, "appointment_at": row[11], "task_id": row[12],
-            "details": json.loads(row[13]), "created_at": row[14], "steps": steps,
+            "details": details, "created_at": row[14], "steps": steps,
+            "source_document": document, "suggested": details.get("suggested"),
+            "summary": triage_task["payload"].get("summary") if triage_task else None,
             "tasks": tasks, "audit": trail}
 
+
+def source_document(session: Session, referral_id: int) -> tuple[bytes, str]:
+    """The referral's stored source file (bytes, mime), for the one view; audited."""
+    require(session, "patient.view")
+    row = session.vault.query_one(
+        "SELECT r.patient_id, b.data, b.mime FROM referrals r JOIN blobs b ON b.id = "
+        "r.source_blob_id WHERE r.id = ?", (referral_id,))
+    if row is None:
+        raise NotFound(f"referral {referral_id} has no stored source document")
+    audit.record_now(session.vault, session, "referral.source_view", object_type="referral",
+                     object_id=referral_id, patient_id=row[0])
+    return bytes(row[1]), str(row[2])

@@ -51,11 +51,12 @@ def seed(session: Session, rng: random.Random) -> None:
                 "reasonCode": [{"text": "Establish care; hypertension follow-up"}],
                 "authoredOn": clock.now().date().isoformat()}}]}
     import_referral(system, json.dumps(service_request).encode())
+    # the first letter shows the model's checked summary; the rest need no model time
     import_referral(system, _letter(f2, l2, d2, ["Referred to: Family medicine",
-                                                 "Please see this patient."]))
+                                                 "Please see this patient."]), use_model=False)
     import_referral(system, _letter(f3, l3, d3, ["Referred to: Orthopaedic surgery",
                                                  "Reason for referral: Knee replacement "
-                                                 "evaluation"]))
+                                                 "evaluation"]), use_model=False)
     now = clock.now()
     (q0, *_), (q1, *_), (q2, *_), (q3, *_) = people[:4]
     late_send = referrals.send_referral(system, q0, "Lakeside Cardiology",

@@ -21,6 +21,7 @@ from app.identity import Session
 from app.services import patients, referrals
 from automations.workflows.referrals import check_referral_loops, import_referral
 from tests.unit.imports_cli import use_cli
+from tests.unit.planted_model import plant
 from ui.cli import main
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -47,7 +48,8 @@ def test_ccda_referral_to_triage_approval_and_audit(practice: Session) -> None:
                                member_id="EB1", payer="Acme Health")
     queue.set_mode(practice, "referral_triage", "approve_each")
     clock.set_clock(lambda: T0)
-    result = import_referral(practice, CCDA.read_bytes(), "Referral_Note.xml")
+    result = import_referral(practice, CCDA.read_bytes(), "Referral_Note.xml",
+                             use_model=False)
     assert result.kind == "ccda" and len(result.tasks) == 1 and result.unmatched == 0
     task = queue.get_task(practice, result.tasks[0])
     assert task.kind == "referral_triage" and task.state.value == "pending"
@@ -68,13 +70,19 @@ def test_ccda_referral_to_triage_approval_and_audit(practice: Session) -> None:
     assert history["status"] == "to_schedule" and history["urgency"] == "urgent"
     assert [s["step"] for s in history["steps"]] == ["received", "to_schedule"]
     assert history["steps"][1]["actor"] == "owner"
-    assert [a["action"] for a in history["audit"]] == ["referral.received",
-                                                       "referral.triaged"]
-    assert history["tasks"] == [{"id": task.id, "kind": "referral_triage", "state": "done",
-                                 "title": task.title}]
+    assert [a["action"] for a in history["audit"] if a["object"].startswith("referral")] \
+        == ["referral.received", "referral.triaged"]
+    # the one view holds the task's own trail and its decision too
+    assert {"task.create", "task.approve"} <= {a["action"] for a in history["audit"]}
+    [shown] = history["tasks"]
+    assert (shown["id"], shown["kind"], shown["state"], shown["title"]) == (
+        task.id, "referral_triage", "done", task.title)
+    assert any(d["action"] == "approve" and d["actor"] == "owner" for d in shown["decisions"])
+    assert history["suggested"]["action"] == "schedule"
+    assert history["source_document"]["referrals"] == [referral_id]
 
     rows = practice.vault.query_one("SELECT count(*) FROM tasks")[0]
-    again = import_referral(practice, CCDA.read_bytes())
+    again = import_referral(practice, CCDA.read_bytes(), use_model=False)
     assert again.duplicates == 1 and again.tasks == []
     assert practice.vault.query_one("SELECT count(*) FROM tasks")[0] == rows
 
@@ -90,7 +98,7 @@ def test_pas_service_request_without_reason_asks_for_records(practice: Session) 
 
 
 def test_letter_through_the_intake_reader(practice: Session) -> None:
-    result = import_referral(practice, LETTER, "letter.txt")
+    result = import_referral(practice, LETTER, "letter.txt", use_model=False)
     task = queue.get_task(practice, result.tasks[0])
     assert result.kind == "letter" and task.patient_id is not None  # member ID + last name
     assert task.title == "Referral (soon): schedule"
@@ -106,7 +114,7 @@ def test_pdf_letter_through_the_bounded_pdf_reader(practice: Session) -> None:
     for n, line in enumerate(LETTER.decode().splitlines()):
         pdf.drawString(50, 800 - 18 * n, line)
     pdf.save()
-    result = import_referral(practice, buf.getvalue(), "letter.pdf")
+    result = import_referral(practice, buf.getvalue(), "letter.pdf", use_model=False)
     task = queue.get_task(practice, result.tasks[0])
     assert result.kind == "letter" and task.patient_id is not None
     assert task.title == "Referral (soon): schedule"
@@ -148,9 +156,13 @@ def test_outbound_loop_overdue_followups_and_history(practice: Session) -> None:
     history = referrals.referral_history(practice, rid)
     assert [s["step"] for s in history["steps"]] == ["sent", "scheduled", "seen",
                                                      "report_received"]
-    assert [a["action"] for a in history["audit"]] == [
-        "referral.sent", "referral.overdue", "referral.step", "referral.overdue",
-        "referral.step", "referral.step"]
+    assert [a["action"] for a in history["audit"] if a["object"].startswith("referral")] \
+        == ["referral.sent", "referral.overdue", "referral.step", "referral.overdue",
+            "referral.step", "referral.step"]
+    # each step with its due time (from the step before) and whether it came late
+    due = {s["step"]: (s["due"], s["late"]) for s in history["steps"]}
+    assert due["sent"] == (None, False)
+    assert due["scheduled"] == (clock.iso(T0 + timedelta(days=14)), True)
     assert {t["kind"] for t in history["tasks"]} == {"referral_followup"}
     assert all(t["state"] == "rejected" for t in history["tasks"])  # both closed
     assert history["next_step"] is None and not history["overdue"]
@@ -171,9 +183,9 @@ def test_cli_import_send_step_show_check(owner_session: Session, vault_dir: Path
         assert main([*argv, "--json"]) == 0, capsys.readouterr().err
         return json.loads(capsys.readouterr().out)
 
-    imported = run("referral", "import", str(CCDA))
+    imported = run("referral", "import", str(CCDA), "--no-model")
     assert imported["kind"] == "ccda" and len(imported["tasks"]) == 1
-    assert run("referral", "import", str(CCDA))["duplicates"] == 1
+    assert run("referral", "import", str(CCDA), "--no-model")["duplicates"] == 1
     sent = run("referral", "send", "--patient", str(p.id), "--to", "Lakeside Cardiology")
     step = run("referral", "step", str(sent["id"]), "scheduled", "--visit", "2030-01-05 09:30")
     assert step["status"] == "scheduled" and step["due_at"].startswith("2030-01")
@@ -218,8 +230,11 @@ def test_daily_job_is_registered_and_runs(practice: Session) -> None:
         scheduler.remove_all_jobs()
 
 
-def test_demo_seed_makes_real_referral_tasks(owner_session: Session) -> None:
+def test_demo_seed_makes_real_referral_tasks(owner_session: Session,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from automations.seeds import s10_practice, s85_referrals
+    from automations.workflows import referrals as referral_flow
+    asked = plant(monkeypatch, referral_flow, lambda _prompt: None)  # no model process
     s10_practice.seed(owner_session, random.Random(7))
     assert not owner_session.vault.query("SELECT id FROM tasks WHERE kind LIKE 'referral%'")
     s85_referrals.seed(owner_session, random.Random(7))
@@ -231,6 +246,7 @@ def test_demo_seed_makes_real_referral_tasks(owner_session: Session) -> None:
         "SELECT title FROM tasks WHERE kind = 'referral_followup' ORDER BY id")]
     assert len(follow) == 2 and "visit scheduled overdue" in follow[0]
     assert "patient seen overdue" in follow[1]
+    assert asked == ["referral_summary"]  # the first letter only: the demo's one summary
 
 
 def test_referral_for_a_family_member_matches_that_person(practice: Session) -> None:

@@ -21,9 +21,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = pa.add_parser("add", parents=[common], help="record a submitted PA request")
     p.add_argument("--patient", type=int, required=True, help="patient id")
     p.add_argument("--payer", required=True, help="payer name or id")
-    p.add_argument("--cpt", required=True, help="CPT/HCPCS code only, e.g. 97110")
-    p.add_argument("--units", type=int, required=True)
-    p.add_argument("--service-date", required=True, help="YYYY-MM-DD")
+    add_service_flag(p)
+    p.add_argument("--cpt", help="one service: CPT/HCPCS code only, e.g. 97110 (with --units)")
+    p.add_argument("--units", type=int)
+    p.add_argument("--service-date", help="the PA's first date of service, YYYY-MM-DD "
+                                          "(default: the earliest --service FROM)")
     p.add_argument("--urgency", choices=["standard", "expedited"], default="standard")
     p.add_argument("--submitted", help="ISO time the payer received it (default: now; "
                                        "without a zone: the practice's local time)")
@@ -57,6 +59,29 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_run)
 
 
+def add_service_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--service", action="append", default=[], metavar="CODE[-MOD]:UNITS"
+                   "[:FROM[:TO]]", help="a service line (repeat for several): CPT/HCPCS code "
+                   "only (never its description), optional 2-character modifier, units, "
+                   "dates of service YYYY-MM-DD (default: the PA's date of service), e.g. "
+                   "97110-GP:12:2027-01-04:2027-02-26")
+
+
+def parse_services(specs: list[str]) -> list[dict[str, str]]:
+    """`--service` values as service-line mappings for app.services.prior_auth (which
+    checks the values); a malformed one is a usage error naming which one it is."""
+    out = []
+    for n, spec in enumerate(specs, 1):
+        parts = spec.strip().split(":")
+        if not 2 <= len(parts) <= 4 or not all(parts[:2]):
+            raise UsageError(f"--service #{n} ({spec!r}) must be CODE[-MOD]:UNITS[:FROM[:TO]]")
+        code, _dash, modifier = parts[0].partition("-")
+        out.append({"code": code, "modifier": modifier, "units": parts[1],
+                    "service_from": parts[2] if len(parts) > 2 else "",
+                    "service_to": parts[3] if len(parts) > 3 else ""})
+    return out
+
+
 def _zone(session: Any) -> Any:
     from app.services import prior_auth as pa_svc
     return pa_svc.practice_zone(session)
@@ -74,8 +99,14 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
             raise UsageError(f"--submitted takes an ISO time, not {args.submitted!r}") from exc
         if submitted.tzinfo is None:
             submitted = submitted.replace(tzinfo=tz)
+    services = parse_services(args.service)
+    if services and (args.cpt or args.units is not None):
+        raise UsageError("give the services either as --service lines or as --cpt and "
+                         "--units, not both")
+    if not services and not (args.cpt and args.units is not None):
+        raise UsageError("give at least one --service CODE:UNITS (or --cpt and --units)")
     pa = pa_svc.add_prior_auth(session, patient_id=args.patient, payer=args.payer,
-                               cpt_code=args.cpt, units=args.units,
+                               services=services, cpt_code=args.cpt, units=args.units,
                                service_date=args.service_date, urgency=args.urgency,
                                submitted_at=submitted, payer_ref=args.ref)
     due = pa.decision_due_at.astimezone(tz)
@@ -87,8 +118,14 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
 def _line(pa: Any, tz: Any) -> str:
     due = pa.decision_due_at.astimezone(tz)
     return (f"{pa.id:>5}  {pa.status.value:<18} due {due:%Y-%m-%d %H:%M %Z}  "
-            f"DOS {pa.service_date}  CPT {pa.cpt_code} x{pa.units}  {pa.payer_name} "
+            f"DOS {pa.service_date}  {services_text(pa)}  {pa.payer_name} "
             f"ref {pa.payer_ref or '-'}")
+
+
+def services_text(pa: Any) -> str:
+    """The lines as codes and units only ('97110 x12, 97140-GP x4')."""
+    return ", ".join(f"{ln.code}{'-' + ln.modifier if ln.modifier else ''} x{ln.units}"
+                     for ln in pa.services) or f"{pa.cpt_code} x{pa.units}"
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> int:

@@ -115,8 +115,10 @@ def register_payer(payer: Any, common: argparse.ArgumentParser) -> None:
 def register_pa(pa: Any, common: argparse.ArgumentParser) -> None:
     p = pa.add_parser("edit", parents=[common], help="correct a recorded PA request")
     p.add_argument("pa_id", type=int)
-    p.add_argument("--cpt")
-    p.add_argument("--units", type=int)
+    from ui.commands.pa import add_service_flag
+    add_service_flag(p)  # given, the --service lines replace all the PA's lines
+    p.add_argument("--cpt", help="the code of a PA with one service line")
+    p.add_argument("--units", type=int, help="the units of a PA with one service line")
     p.add_argument("--service-date")
     p.add_argument("--ref")
     p.set_defaults(handler=cmd_pa_edit)
@@ -242,8 +244,13 @@ def cmd_payer_set(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_pa_edit(args: argparse.Namespace, ctx: Context) -> int:
     from app.services import prior_auth as pa_svc
     session = ctx.session()
-    pa = pa_svc.update_prior_auth(session, args.pa_id, cpt_code=args.cpt, units=args.units,
-                                  service_date=args.service_date, payer_ref=args.ref)
+    from ui.commands.pa import parse_services
+    services = parse_services(args.service) or None
+    if services and (args.cpt or args.units is not None):
+        raise UsageError("give either --service lines or --cpt/--units, not both")
+    pa = pa_svc.update_prior_auth(session, args.pa_id, services=services, cpt_code=args.cpt,
+                                  units=args.units, service_date=args.service_date,
+                                  payer_ref=args.ref)
     ctx.emit(pa_svc.pa_to_json(pa, pa_svc.practice_zone(session)), f"PA {pa.id} updated")
     return 0
 

@@ -20,6 +20,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = ref.add_parser("import", parents=[common],
                        help="an incoming referral (FHIR JSON, C-CDA XML, letter PDF/text)")
     p.add_argument("file")
+    p.add_argument("--no-model", action="store_true",
+                   help="no model summary (the summary from the fields only)")
     p.set_defaults(handler=cmd_import)
     p = ref.add_parser("send", parents=[common], help="record an outbound referral as sent")
     p.add_argument("--patient", type=int, required=True)
@@ -66,7 +68,8 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"no such file: {args.file}")
-    result = import_referral(ctx.session(), path.read_bytes(), path.name)
+    result = import_referral(ctx.session(), path.read_bytes(), path.name,
+                             use_model=not args.no_model)
     ctx.emit({"kind": result.kind, "referrals": result.referrals, "tasks": result.tasks,
               "duplicates": result.duplicates, "unmatched": result.unmatched},
              f"{result.kind}: {len(result.referrals)} referral(s), {len(result.tasks)} new "
@@ -105,15 +108,30 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
     if h["next_step"]:
         lines.append(f"  next: {h['next_step']} due {h['due_at']}"
                      + (f"  OVERDUE by {h['days_late']} day(s)" if h["overdue"] else ""))
+    doc = h["source_document"]
+    if doc:
+        lines.append(f"  source document: {doc['mime']}, {doc['size']:,} bytes"
+                     + (f", shared with referral(s) "
+                        f"{', '.join(str(r) for r in doc['referrals'] if r != h['id'])}"
+                        if len(doc["referrals"]) > 1 else ""))
+    if h["suggested"]:
+        lines.append(f"  triage suggested: {h['suggested']['action']} "
+                     f"({h['suggested']['reason']})")
     lines.append("Steps:")
-    lines += [f"  {s['at']}  {s['step']:<18} by {s['actor']}" + (f"  ({s['note']})"
-                                                                if s["note"] else "")
-              for s in h["steps"]]
+    lines += [f"  {s['at']}  {s['step']:<18} by {s['actor']}"
+              + (f"  due {s['due']}{' LATE' if s['late'] else ''}" if s["due"] else "")
+              + (f"  ({s['note']})" if s["note"] else "") for s in h["steps"]]
     lines.append("Tasks:")
-    lines += [f"  #{t['id']} {t['kind']} [{t['state']}] {t['title']}" for t in h["tasks"]] \
-        or ["  none"]
+    for t in h["tasks"]:
+        lines.append(f"  #{t['id']} {t['kind']} [{t['state']}] {t['title']}")
+        lines += [f"      {d['ts']}  {d['action']} by {d['actor']}"
+                  + (f": {d['note']}" if d["note"] else "") for d in t["decisions"]
+                  if d["action"] not in ("create", "view")]
+    if not h["tasks"]:
+        lines.append("  none")
     lines.append("Audit trail:")
-    lines += [f"  {a['ts']}  {a['action']:<18} {a['actor']}" for a in h["audit"]]
+    lines += [f"  {a['ts']}  {a['action']:<18} {a['actor']:<12} {a['object']}"
+              for a in h["audit"]]
     ctx.emit(h, "\n".join(lines))
     return 0
 

@@ -1,0 +1,149 @@
+"""The referral letter's summary (issue 13): the model's sentences are kept only when every
+claim is found in the source text, the rest are dropped with the reason; the summary from
+the fields is always there; a model that is unavailable is not asked and the task says
+why; the triage rule never reads the summary. And a file holding several referrals is
+stored once, each referral and task pointing at that one copy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from app import queue
+from app.identity import Session
+from app.referrals import IncomingReferral
+from app.referrals.summary import deterministic_summary, sentences
+from automations.workflows import referrals as referral_flow
+from automations.workflows.referrals import import_referral
+from tests.unit.planted_model import plant
+
+LETTER = b"""Lakeside Clinic - Referral
+Patient: Quintessa Zzyzxquell
+DOB: 04/12/1975
+Referring provider: Dr. Ames, Lakeside Clinic
+Referred to: Family medicine
+Reason for referral: Worsening diabetic foot ulcer, please see soon.
+Diagnosis: E11.621
+"""
+
+
+def _evidence(session: Session, task_id: int) -> dict[str, Any]:
+    return {e.label: e for e in queue.get_task(session, task_id).evidence}
+
+
+def test_grounded_sentences_are_kept_with_spans_and_invented_ones_dropped(
+        practice: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = plant(monkeypatch, referral_flow, lambda _p: {"summary": (
+        "Dr. Ames refers the patient to family medicine. Reason: worsening diabetic foot "
+        "ulcer. The patient also has chest pain since 2019.")})
+    result = import_referral(practice, LETTER, "letter.txt")
+    assert asked == ["referral_summary"]
+    task = queue.get_task(practice, result.tasks[0])
+    summary = task.payload["summary"]
+    assert summary["origin"] == "model" and summary["model"] == "planted"
+    assert summary["text"] == ("Dr. Ames refers the patient to family medicine. Reason: "
+                               "worsening diabetic foot ulcer.")
+    [dropped] = summary["dropped"]
+    assert dropped["sentence"] == "The patient also has chest pain since 2019."
+    assert "chest pain" in dropped["why"] and "2019" in dropped["why"]
+    labels = _evidence(practice, task.id)
+    model = labels["Model summary by the local model planted (checked claim by claim "
+                   "against the source text)"]
+    assert model.excerpt.startswith(summary["text"])
+    assert 'Dropped (not in the source): "The patient also has chest pain' in model.excerpt
+    # every span points at the source text shown on the task, at the words it grounds
+    source = labels["Reason for referral (source text)"].excerpt
+    found = {source[s:e].lower() for s, e in summary["spans"]}
+    assert {"ames", "diabetic", "ulcer"} <= {w for f in found for w in f.split()}
+    assert {source[s:e] for s, e in summary["fact_spans"]} >= {"E11.621",
+                                                              "Family medicine"}
+    # the summary from the fields is always shown, first
+    assert task.evidence[0].label == "Summary from the extracted fields"
+    assert "Reason: Worsening diabetic foot ulcer, please see soon." in task.evidence[0].excerpt
+
+
+def test_the_triage_suggestion_does_not_depend_on_the_model(
+        practice: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    plant(monkeypatch, referral_flow, lambda _p: {
+        "summary": "Routine referral, decline it. Approved by the doctor."})
+    with_model = queue.get_task(practice, import_referral(practice, LETTER, "a.txt").tasks[0])
+    without = queue.get_task(practice, import_referral(
+        practice, LETTER.replace(b"Lakeside Clinic - Referral", b"Lakeside Clinic"),
+        "b.txt", use_model=False).tasks[0])
+    assert (with_model.title, with_model.draft) == (without.title, without.draft)
+    summary = with_model.payload["summary"]
+    assert summary["origin"] == "fields" and summary["text"] == ""
+    assert any("approval language" in d["why"] for d in summary["dropped"])
+    assert "No sentence of the model's summary passed" in summary["notice"]
+    assert "summary" in without.payload and without.payload["summary"]["asked"] is False
+    assert "Model summary: not used" not in {e.label for e in without.evidence}
+
+
+def test_an_unavailable_model_is_not_used_and_the_task_says_why(
+        practice: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    plant(monkeypatch, referral_flow, lambda _p: None)  # ModelUnavailable, as for a broken model
+    task = queue.get_task(practice, import_referral(practice, LETTER, "l.txt").tasks[0])
+    note = _evidence(practice, task.id)["Model summary: not used"]
+    assert note.excerpt.startswith("Drafted from the template: the model is unavailable "
+                                   "(the model failed its self-test)")
+    assert task.payload["summary"]["origin"] == "fields"
+
+
+def test_a_fhir_request_is_not_given_to_the_model(practice: Session,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = plant(monkeypatch, referral_flow, lambda _p: {"summary": "x"})
+    bundle = _bundle(["sr-1"])
+    import_referral(practice, bundle)
+    assert asked == []  # structured: its fields are the facts
+
+
+def _bundle(ids: list[str]) -> bytes:
+    entries: list[dict[str, Any]] = [{"fullUrl": "urn:uuid:p", "resource": {
+        "resourceType": "Patient", "id": "p", "name": [{"family": "Zzyzx", "given": ["Q"]}],
+        "birthDate": "1975-04-12"}}]
+    entries += [{"fullUrl": f"urn:uuid:{i}", "resource": {
+        "resourceType": "ServiceRequest", "id": i, "status": "active", "intent": "order",
+        "priority": "routine", "subject": {"reference": "urn:uuid:p"},
+        "reasonCode": [{"text": f"Hypertension follow-up {i}"}]}} for i in ids]
+    return json.dumps({"resourceType": "Bundle", "type": "collection",
+                       "entry": entries}).encode()
+
+
+def _blobs(session: Session) -> int:
+    return int(session.vault.query_one("SELECT count(*) FROM blobs")[0])
+
+
+def test_a_file_with_several_referrals_is_stored_once(practice: Session) -> None:
+    before = _blobs(practice)
+    data = _bundle(["sr-1", "sr-2", "sr-3"])
+    result = import_referral(practice, data, "bundle.json")
+    assert len(result.tasks) == 3
+    assert _blobs(practice) == before + 1  # one copy, not one per task
+    blob_ids = {next(e.blob_id for e in queue.get_task(practice, t).evidence
+                     if e.label == "Source document") for t in result.tasks}
+    stored = {int(b) for (b,) in practice.vault.query(
+        "SELECT source_blob_id FROM referrals WHERE id IN (?,?,?)", tuple(result.referrals))}
+    assert len(blob_ids) == 1 and blob_ids == stored
+    assert queue.blob_data(practice, blob_ids.pop()) == (data, "application/fhir+json")
+    # the same file again: nothing new; a request added to it: only the new one, and the
+    # new file is stored once
+    assert import_referral(practice, data).duplicates == 3 and _blobs(practice) == before + 1
+    grown = import_referral(practice, _bundle(["sr-1", "sr-2", "sr-3", "sr-4"]))
+    assert (grown.duplicates, len(grown.tasks)) == (3, 1) and _blobs(practice) == before + 2
+    from app.services import referrals
+    shown = referrals.referral_history(practice, result.referrals[1])
+    assert shown["source_document"]["referrals"] == result.referrals
+    assert referrals.source_document(practice, result.referrals[1]) == (
+        data, "application/fhir+json")
+
+
+def test_deterministic_summary_and_sentences() -> None:
+    ref = IncomingReferral("letter", "x", referring="Dr. Ames", specialty="Cardiology",
+                           reason="Palpitations.")
+    assert deterministic_summary(ref) == ("Referring: Dr. Ames. Referred to: Cardiology. "
+                                          "Reason: Palpitations.")
+    assert deterministic_summary(IncomingReferral("letter", "x")).startswith("No fields")
+    assert sentences("Dr. Ames refers. Reason: 3.5 mg dose. Seen 04/12/1975.") == [
+        "Dr. Ames refers.", "Reason: 3.5 mg dose.", "Seen 04/12/1975."]
