@@ -69,12 +69,17 @@ def today_board(session: Session, first_day: date | None = None, days: int = 2
         elig_cell = eligibility_cell(
             pid, visit_at, clock.parse_iso(elig.received_at) if elig else None,
             elig.active if elig else None, max_age, gap[0] if gap else None)
-        pas = [PAFact(r[0], r[1], date.fromisoformat(r[2]), _day(r[3]), _day(r[4]), r[5])
+        # One fact per service line: a PA covers the visit if any of its lines does.
+        pas = [PAFact(r[0], r[1], date.fromisoformat(r[2]), _day(r[3]), _day(r[4]), r[5],
+                      _day(r[6]))
                for r in vault.query(
-                   "SELECT a.id, a.status, a.service_date, a.approved_from, a.approved_through,"
+                   "SELECT a.id, a.status, coalesce(l.service_from, a.service_date), "
+                   "a.approved_from, a.approved_through,"
                    f" (SELECT t.id FROM tasks t WHERE t.subject_type = 'prior_auth' AND "
                    f"t.subject_id = CAST(a.id AS TEXT) AND t.state IN ({placeholders}) "
-                   "ORDER BY t.id DESC LIMIT 1) FROM prior_auths a WHERE a.patient_id = ?",
+                   "ORDER BY t.id DESC LIMIT 1), l.service_to FROM prior_auths a "
+                   "LEFT JOIN pa_service_lines l ON l.pa_id = a.id WHERE a.patient_id = ? "
+                   "ORDER BY a.id, l.line_no",
                    (*_OPEN_TASK_STATES, pid))]
         forms = [IntakeFact(r[0], clock.parse_iso(r[1]), r[2]) for r in vault.query(
             "SELECT status, received_at, task_id FROM intake_forms WHERE patient_id = ?",

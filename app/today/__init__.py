@@ -31,6 +31,7 @@ class PAFact:
     approved_from: date | None = None
     approved_through: date | None = None
     task_id: int | None = None  # an open task about this PA, if any
+    service_to: date | None = None  # last day of the service line (None: service_date only)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,10 @@ def eligibility_cell(patient_id: int, visit_at: datetime, checked_at: datetime |
 
 
 def pa_cell(patient_id: int, visit_day: date, pas: list[PAFact], needs_pa: bool) -> Cell:
-    """Approved / pending / missing / none needed, for the PAs whose date of service or
-    approved dates cover the visit's day."""
+    """Approved / pending / missing / none needed, for the PAs whose dates of service
+    (a PA comes as one fact per service line) or approved dates cover the visit's day."""
     def covers(p: PAFact) -> bool:
-        if p.service_date == visit_day:
+        if p.service_date <= visit_day <= (p.service_to or p.service_date):
             return True
         return bool(p.approved_from and p.approved_through
                     and p.approved_from <= visit_day <= p.approved_through)

@@ -35,7 +35,10 @@ def records_from_vault(session: Session,
         records.append(PaSeedRecord(
             member_id=target.member_id, reference=target.payer_ref,
             recipe=target.portal_recipe, submitted=pa.submitted_at.date(), outcome=outcome,
-            decide_after_days=days, units=pa.units, service_code=pa.cpt_code))
+            decide_after_days=days, units=pa.units,
+            # every line's code, as a portal lists a multi-service request
+            service_code=", ".join(dict.fromkeys(ln.code for ln in pa.services))
+            or pa.cpt_code))
     return records
 
 
