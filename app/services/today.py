@@ -48,16 +48,16 @@ def today_board(session: Session, first_day: date | None = None, days: int = 2
     vault = session.vault
     placeholders = ",".join("?" * len(_OPEN_TASK_STATES))
     appts = vault.query(
-        "SELECT a.id, a.patient_id, a.start_at, a.provider, a.visit_type, p.last_name || ', ' "
-        "|| p.first_name FROM appointments a JOIN patients p ON p.id = a.patient_id WHERE "
-        "a.start_at >= ? AND a.start_at < ? AND a.status != 'cancelled' "
+        "SELECT a.id, a.patient_id, a.start_at, a.provider, a.visit_type, a.status, "
+        "p.last_name || ', ' || p.first_name FROM appointments a JOIN patients p ON "
+        "p.id = a.patient_id WHERE a.start_at >= ? AND a.start_at < ? AND a.status != 'cancelled' "
         "ORDER BY a.start_at, a.id", (clock.iso(start), clock.iso(end)))
     max_age = int(get_setting(session, "eligibility_max_age_days"))
     needs_pa = pa_visit_types(session)
     types = eligibility.visit_types(session)
     rows: list[VisitRow] = []
     elig_cache: dict[int, eligibility.Eligibility | None] = {}
-    for appt_id, pid, start_text, provider, visit_type, name in appts:
+    for appt_id, pid, start_text, provider, visit_type, status, name in appts:
         visit_at = clock.parse_iso(start_text)
         visit_day = visit_at.astimezone(tz).date()
         if pid not in elig_cache:
@@ -94,7 +94,7 @@ def today_board(session: Session, first_day: date | None = None, days: int = 2
         rows.append(VisitRow(
             appt_id, pid, name, visit_at, provider, visit_type, elig_cell,
             pa_cell(pid, visit_day, pas, visit_type in needs_pa),
-            intake_cell(pid, visit_at, forms), money))
+            intake_cell(pid, visit_at, forms), money, status))
     audit.record_now(vault, session, "today.view", object_type="appointment",
                      details={"from": first.isoformat(), "days": days, "visits": len(rows)})
     return rows

@@ -53,6 +53,7 @@ class VisitRow:
     pa: Cell
     intake: Cell
     estimate: Cell
+    status: str = "scheduled"  # scheduled | completed | no_show (cancelled are left out)
 
     def cells(self) -> tuple[Cell, Cell, Cell, Cell]:
         return (self.eligibility, self.pa, self.intake, self.estimate)
