@@ -16,6 +16,7 @@ from app.charges.rules import (
     Billed,
     Documented,
     Encounter,
+    Provider,
     Thresholds,
     compare,
     em_outliers,
@@ -244,3 +245,154 @@ def test_fuzzed_crosswalk_is_refused_or_read(data: bytes) -> None:
         parse_crosswalk(data)
     except RuleFileError:
         pass
+
+
+# -- providers and quantities -------------------------------------------------------------
+
+ANN = Provider("LEE, ANN", "1234567893", "2310B")        # rendering, from the claim
+BOB = Provider("KIM, BOB", "1245319599", "2310B")
+GROUP = Provider("VALLEY MEDICAL GROUP", "1999999984", "2010AA")  # billing fallback
+
+
+def p_line(n: int, code: str, who: Provider, units: str = "1", claim: int = 7,
+           basis: str = "UN") -> Billed:
+    return Billed(claim, f"CLM{claim}", 100 + n, n, code, Decimal(units), (), who, basis)
+
+
+def p_doc(n: int, kind: str, system: str, code: str, who: Provider,
+          units: int | Decimal = 1) -> Documented:
+    return Documented(n, kind, system, code, "", units, who)
+
+
+def _rendered(who: Provider, levels: dict[str, int], start: int = 0,
+              appointment: str = "Dr. Front Desk Calendar") -> list[Encounter]:
+    """E/M visits billed under `who` (the claims' rendering provider); every one booked
+    on the same appointment calendar, so only the rendering provider tells them apart."""
+    out = []
+    n = start
+    for code, count in levels.items():
+        for _ in range(count):
+            n += 1
+            out.append(Encounter(n, date(2026, 10, 1 + n % 28), appointment, [visit(n)],
+                                 [p_line(n, code, who, claim=n)]))
+    return out
+
+
+def test_em_distribution_is_the_rendering_providers_own() -> None:
+    # Ann bills 99215 rarely (1 of 20); Bob mostly. Same appointment calendar for both:
+    # keyed on the appointment (as before) 99215 would be 13 of 40 and never flagged.
+    ann = _rendered(ANN, {"99213": 14, "99214": 5, "99215": 1})
+    bob = _rendered(BOB, {"99215": 12, "99214": 8}, start=100)
+    found = em_outliers(ann + bob, Thresholds(em_min_visits=20, em_max_share=0.05))
+    assert [(f.provider, f.code) for _e, f in found] == [(ANN, "99215")]
+    assert "1 of 20 (5%)" in found[0][1].why and "LEE, ANN (NPI 1234567893)" in found[0][1].why
+
+
+def test_em_minimum_sample_is_per_rendering_provider() -> None:
+    # 19 visits for Ann (under the minimum of 20) but 39 on the shared calendar.
+    ann = _rendered(ANN, {"99213": 18, "99215": 1})
+    bob = _rendered(BOB, {"99213": 20}, start=100)
+    assert em_outliers(ann + bob, Thresholds(em_min_visits=20)) == []
+    ann_more = _rendered(ANN, {"99213": 19, "99215": 1})  # 20: now judged
+    assert [f.code for _e, f in em_outliers(ann_more + bob, Thresholds(em_min_visits=20))
+            ] == ["99215"]
+
+
+def test_em_line_level_rendering_provider_wins_over_the_claims() -> None:
+    line_level = Provider("KIM, BOB", "1245319599", "2420A")
+    encs = _rendered(ANN, {"99213": 20})
+    # Bob rendered this 99215 (2420A on the line) on a claim Ann is otherwise on: it counts
+    # in Bob's distribution (1 visit: below the minimum), not as Ann's rare level.
+    encs.append(Encounter(99, DAY, "", [visit(99)],
+                          [p_line(99, "99215", line_level, claim=99)]))
+    assert em_outliers(encs, Thresholds(em_min_visits=20, em_max_share=0.05)) == []
+
+
+def test_em_billing_provider_fallback_is_said_in_the_evidence() -> None:
+    encs = _rendered(GROUP, {"99213": 20, "99215": 1}, appointment="")
+    specs = [s for s in review(encs, XW, NOW) if s.payload["flag"] == "em_outlier"]
+    assert len(specs) == 1
+    spec = specs[0]
+    assert spec.payload["provider"] == "VALLEY MEDICAL GROUP (NPI 1999999984)"
+    distribution = spec.evidence[1].excerpt
+    assert "billing provider (2010AA; the claim names no rendering provider)" in distribution
+    assert "99213 20 (95%), 99215 1 (5%)" in distribution
+    assert "once the provider has 20 or more" in distribution
+
+
+def test_em_appointment_provider_when_the_claim_names_none() -> None:
+    # A claim stored before rendering providers were read: the appointment's, as before.
+    encs = _population("Dr. A", {"99213": 20, "99215": 1})
+    found = em_outliers(encs, Thresholds())
+    assert [(f.provider.name, f.provider.source) for _e, f in found] == [
+        ("Dr. A", "appointment")]
+
+
+def test_documented_quantity_against_billed_units() -> None:
+    enc = Encounter(1, DAY, "", [visit(), p_doc(2, "procedure", CPT, "96372", ANN,
+                                                Decimal(3))],
+                    [p_line(0, "99213", ANN), p_line(1, "96372", ANN, "1")])
+    found = compare(enc, XW)
+    assert [(f.flag, f.code, f.why, f.provider) for f in found] == [
+        ("units", "96372", "3 documented, 1 billed", ANN)]
+    matched = Encounter(1, DAY, "", [visit(), p_doc(2, "procedure", CPT, "96372", ANN,
+                                                    Decimal(3))],
+                        [p_line(0, "99213", ANN), p_line(1, "96372", ANN, "3")])
+    assert compare(matched, XW) == []
+
+
+def test_minutes_are_not_compared_with_a_count() -> None:
+    enc = Encounter(1, DAY, "", [visit(), p_doc(2, "procedure", CPT, "00142", ANN)],
+                    [p_line(0, "00142", ANN, "45", basis="MJ")])
+    assert flags(enc) == set()
+
+
+def test_another_providers_line_does_not_account_for_the_chart() -> None:
+    # Ann documented the injection; only Bob's claim bills one: Ann's is missing and
+    # Bob's is unsupported, one finding each, keyed per provider (a shared day).
+    ann_visit = Documented(1, "encounter", SNOMED, "185349003", "", 1, ANN)
+    bob_visit = Documented(5, "encounter", SNOMED, "185349003", "", 1, BOB)
+    enc = Encounter(3, DAY, "", [ann_visit, bob_visit,
+                                 p_doc(2, "procedure", CPT, "96372", ANN)],
+                    [p_line(0, "99213", ANN), p_line(1, "99212", BOB, claim=8),
+                     p_line(2, "96372", BOB, claim=8)])
+    found = {(f.flag, f.code, f.provider) for f in compare(enc, XW)}
+    assert found == {("missing", "96372", ANN), ("unsupported", "96372", BOB)}
+    keys = {s.natural_key for s in review([enc], XW, NOW)}
+    assert keys == {"charge:3:2026-11-10:missing:96372:npi:1234567893",
+                    "charge:3:2026-11-10:unsupported:96372:npi:1245319599"}
+
+
+def test_a_name_from_the_chart_matches_the_npi_on_the_claim() -> None:
+    # The chart names the participant without an NPI ("Dr. Ann Lee"); the claim says
+    # LEE, ANN with her NPI: one provider, matched, no per-provider keys.
+    chart_ann = Provider("Dr. Ann Lee", "", "PPRF")
+    enc = Encounter(1, DAY, "", [Documented(1, "encounter", SNOMED, "185349003", "", 1,
+                                            chart_ann),
+                                 p_doc(2, "procedure", CPT, "93000", chart_ann)],
+                    [p_line(0, "99213", ANN), p_line(1, "93000", ANN)])
+    assert not enc.several_providers and compare(enc, XW) == []
+
+
+def test_billing_provider_matches_any_documenting_provider() -> None:
+    # 2010AA names the practice, not a person: it never contradicts the chart.
+    enc = Encounter(1, DAY, "", [Documented(1, "encounter", SNOMED, "185349003", "", 1,
+                                            ANN), p_doc(2, "procedure", CPT, "93000", ANN)],
+                    [p_line(0, "99213", GROUP), p_line(1, "93000", GROUP)])
+    assert compare(enc, XW) == []
+
+
+def test_task_names_the_provider_and_shows_units_on_both_sides() -> None:
+    enc = Encounter(4, DAY, "", [visit(), p_doc(2, "procedure", CPT, "96372", ANN, 2)],
+                    [p_line(0, "99213", ANN), p_line(1, "96372", ANN, "1")])
+    (spec,) = review([enc], XW, NOW)
+    assert spec.natural_key == "charge:4:2026-11-10:units:96372"  # one provider: no suffix
+    assert spec.payload["provider"] == "LEE, ANN (NPI 1234567893)"
+    assert "Provider: LEE, ANN (NPI 1234567893) - rendering provider (837P 2310B)" \
+        in spec.draft
+    cols = spec.payload["columns"]
+    assert cols["documented"][1] == ("procedure cpt 96372 x2", True, "2",
+                                     "LEE, ANN (NPI 1234567893)")
+    assert cols["billed"][1] == ("96372 x1  claim CLM7 line 2", True, "1",
+                                 "LEE, ANN (NPI 1234567893) - rendering provider (837P 2310B)")
+    assert "[LEE, ANN (NPI 1234567893)]" in spec.evidence[0].excerpt
