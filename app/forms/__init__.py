@@ -83,6 +83,43 @@ def pa_errors(values: dict[str, str]) -> dict[str, str]:
     return out
 
 
+SERVICE_FIELDS = ("code", "units", "modifier", "service_from", "service_to")
+
+
+def pa_request_errors(values: dict[str, str], lines: list[dict[str, str]]
+                      ) -> dict[str, str]:
+    """A PA request with service lines: service_date (the PA's first date of service) and
+    each line's code, units, optional modifier and dates (blank = the PA's date), keyed
+    'line_N_field' (N from 1). The rules are app.services.prior_auth.validate_lines'."""
+    out: dict[str, str] = {}
+    first = _date(values.get("service_date", ""))
+    if first is None:
+        out["service_date"] = "date of service as YYYY-MM-DD"
+    if not lines:
+        out["line_1_code"] = "add at least one service line"
+    for n, line in enumerate(lines, 1):
+        key = f"line_{n}_"
+        if not _CPT.match(line.get("code", "").strip().upper()):
+            out[key + "code"] = "a 5-character CPT/HCPCS code alone, e.g. 97110"
+        units = line.get("units", "").strip()
+        if not units.isdigit() or not 0 < int(units) <= 9999:
+            out[key + "units"] = "a whole number from 1 to 9999"
+        modifier = line.get("modifier", "").strip()
+        if modifier and not re.fullmatch(r"[A-Za-z0-9]{2}", modifier):
+            out[key + "modifier"] = "2 letters or digits, e.g. GP"
+        texts = [line.get(k, "").strip() for k in ("service_from", "service_to")]
+        start, end = (_date(t) if t else None for t in texts)
+        for k, text, day in zip(("service_from", "service_to"), texts, (start, end)):
+            if text and day is None:
+                out[key + k] = "YYYY-MM-DD, or blank for the PA's date"
+        start = start or first
+        if start and end and end < start:
+            out[key + "service_to"] = "ends before it starts"
+        if start and first and start < first:
+            out[key + "service_from"] = "before the PA's date of service"
+    return out
+
+
 def appointment_errors(values: dict[str, str]) -> dict[str, str]:
     """start ('YYYY-MM-DD HH:MM', practice time) and visit_type (a short code)."""
     out: dict[str, str] = {}

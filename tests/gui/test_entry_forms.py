@@ -64,20 +64,39 @@ def test_pa_recorded_corrected_and_cancelled(open_window: Any) -> None:
     assert page.pa_button.isVisible() and not page.merge_button.isVisible()
     page.pa_button.click()
     form = page.form
-    form.edits["cpt_code"].setText("971")
-    form.edits["units"].setText("0")
+    form.set_line(0, "code", "971")
+    form.set_line(0, "units", "0")
     assert not form.save_button.isEnabled()
     assert "5-character" in form.problems.text()
-    form.edits["cpt_code"].setText("97110")
-    form.edits["units"].setText("12")
-    service_day = (clock.now() + timedelta(days=20)).date().isoformat()
-    form.edits["service_date"].setText(service_day)
+    form.set_line(0, "code", "97110")
+    form.set_line(0, "units", "12")
+    start = (clock.now() + timedelta(days=20)).date()
+    form.edits["service_date"].setText(start.isoformat())
     form.edits["payer_ref"].setText("REF-55")
     assert form.save_button.isEnabled()
+    # a second line, checked as it is typed: its dates may not end before they start,
+    # nor start before the PA's date of service
+    form.add_line_button.click()
+    assert not form.save_button.isEnabled()  # an empty line has no code yet
+    form.set_line(1, "code", "97140")
+    form.set_line(1, "units", "4")
+    form.set_line(1, "modifier", "GP")
+    form.set_line(1, "service_from", (start - timedelta(days=1)).isoformat())
+    assert not form.save_button.isEnabled()
+    assert "before the PA's date of service" in form.problems.text()
+    assert form.lines.item(1, 3).toolTip() == "before the PA's date of service"
+    form.set_line(1, "service_from", (start + timedelta(days=2)).isoformat())
+    form.set_line(1, "service_to", (start + timedelta(days=1)).isoformat())
+    assert "ends before it starts" in form.problems.text()
+    form.set_line(1, "service_to", (start + timedelta(days=30)).isoformat())
+    assert form.save_button.isEnabled() and form.problems.text() == ""
     form.save_button.click()
     pa = next(p for p in prior_auth.list_prior_auths(window.session)
               if p.patient_id == target.id and p.payer_ref == "REF-55")
-    assert (pa.cpt_code, pa.units) == ("97110", 12)
+    assert [(s.code, s.units, s.modifier, s.service_from, s.service_to)
+            for s in pa.services] == [
+        ("97110", 12, "", start, start),
+        ("97140", 4, "GP", start + timedelta(days=2), start + timedelta(days=30))]
 
     window.show_page("pa_board")
     board = window.pages["pa_board"]
@@ -85,9 +104,13 @@ def test_pa_recorded_corrected_and_cancelled(open_window: Any) -> None:
     board.edit_button.click()
     edit = board.form
     assert edit.edits["payer_ref"].text() == "REF-55" and not edit.payer.isEnabled()
-    edit.edits["units"].setText("8")
+    assert edit.lines.rowCount() == 2 and edit.lines.item(1, 2).text() == "GP"
+    edit.lines.setCurrentCell(1, 0)
+    edit.remove_line_button.click()
+    edit.set_line(0, "units", "8")
     edit.save_button.click()
-    assert prior_auth.get_prior_auth(window.session, pa.id).units == 8
+    saved = prior_auth.get_prior_auth(window.session, pa.id)
+    assert [(s.code, s.units) for s in saved.services] == [("97110", 8)] and saved.units == 8
     board.selected_pa = pa.id
     board.edit_button.click()
     board.form.cancel_reason.setText("patient declined")

@@ -49,7 +49,7 @@ def test_board_and_check_now(qtbot: Any, open_window: Any) -> None:
     window.show_page("pa_board")
     page = window.pages["pa_board"]
     submitted = page.columns["submitted"]
-    assert submitted.count() == 1 and f"PA {pa.id} · CPT 72148" in submitted.item(0).text()
+    assert submitted.count() == 1 and f"PA {pa.id} · 72148 × 1" in submitted.item(0).text()
     name = window.pages["queue"].model._names[patient_id]
     assert name in submitted.item(0).text()
     source = PortalSays()

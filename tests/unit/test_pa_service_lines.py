@@ -78,6 +78,21 @@ def test_each_bad_line_is_refused_naming_the_line(
     assert practice.vault.query_one("SELECT count(*) FROM pa_service_lines")[0] == 0
 
 
+def test_the_forms_line_check_names_the_cell() -> None:
+    from app.forms import pa_request_errors
+    ok = {"code": "97110", "units": "12", "modifier": "", "service_from": "",
+          "service_to": ""}
+    assert pa_request_errors({"service_date": "2027-01-04"}, [ok]) == {}
+    found = pa_request_errors({"service_date": "2027-01-04"}, [ok, {
+        "code": "97110 exercise", "units": "0", "modifier": "GPX",
+        "service_from": "2027-01-03", "service_to": "2027-01-02"}])
+    assert set(found) == {"line_2_code", "line_2_units", "line_2_modifier",
+                          "line_2_service_from", "line_2_service_to"}
+    assert pa_request_errors({"service_date": "x"}, []) == {
+        "service_date": "date of service as YYYY-MM-DD",
+        "line_1_code": "add at least one service line"}
+
+
 def test_no_lines_is_refused(practice: Session, fixed_now: datetime) -> None:
     with pytest.raises(ValidationError, match="service lines"):
         _add(practice, [], service_date="2026-12-10")

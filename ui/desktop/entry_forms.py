@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -19,13 +20,15 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from app.domain import Appointment, Patient
 from app.domain.pa import PriorAuth
-from app.forms import appointment_errors, pa_errors
+from app.forms import SERVICE_FIELDS, appointment_errors, pa_request_errors
 from app.queue.changes import Changes
 from app.services import appointments, eligibility, patients, prior_auth
 from ui.desktop.pages import AppContext
@@ -97,7 +100,10 @@ class _CheckedDialog(QDialog):
 
 
 class PAForm(_CheckedDialog):
-    """Record a submitted PA request for a patient, or correct or cancel one."""
+    """Record a submitted PA request for a patient, or correct or cancel one. Its services
+    are a small table of lines (code, units, modifier, from, to), checked as typed."""
+
+    LINE_HEADERS = ("Code (CPT/HCPCS)", "Units", "Modifier", "From", "To")
 
     def __init__(self, ctx: AppContext, patient: Patient, pa: PriorAuth | None = None,
                  parent: QWidget | None = None) -> None:
@@ -107,9 +113,25 @@ class PAForm(_CheckedDialog):
         self.payer = QComboBox()
         self.payer.addItems(sorted({c.payer_name for c in patient.coverages if c.active}))
         self.form.addRow("Payer", self.payer)
-        self.add_edit("cpt_code", "Service code (CPT/HCPCS)", "e.g. 97110")
-        self.add_edit("units", "Units")
-        self.add_edit("service_date", "Date of service", "YYYY-MM-DD")
+        self.add_edit("service_date", "Date of service", "YYYY-MM-DD (the first)")
+        self.lines = QTableWidget(0, len(SERVICE_FIELDS))
+        self.lines.setObjectName("serviceLines")
+        self.lines.setHorizontalHeaderLabels(self.LINE_HEADERS)
+        self.lines.setToolTip("Codes only: CPT descriptions are AMA-licensed. Blank dates "
+                              "are the PA's date of service.")
+        self.lines.itemChanged.connect(lambda _item: self.validate())
+        line_buttons = QHBoxLayout()
+        self.add_line_button = QPushButton("Add service line")
+        self.add_line_button.clicked.connect(lambda: self.add_line())
+        self.remove_line_button = QPushButton("Remove line")
+        self.remove_line_button.clicked.connect(self.remove_line)
+        line_buttons.addWidget(self.add_line_button)
+        line_buttons.addWidget(self.remove_line_button)
+        line_buttons.addStretch(1)
+        box = QVBoxLayout()
+        box.addWidget(self.lines)
+        box.addLayout(line_buttons)
+        self.form.addRow("Services", box)
         self.add_edit("payer_ref", "Payer's reference")
         self.urgency = QComboBox()
         self.urgency.addItems(["standard", "expedited"])
@@ -122,8 +144,9 @@ class PAForm(_CheckedDialog):
             self.payer.setEnabled(False)
             self.urgency.setCurrentText(pa.urgency.value)
             self.urgency.setEnabled(False)  # it set the decision clock at submission
-            self.edits["cpt_code"].setText(pa.cpt_code)
-            self.edits["units"].setText(str(pa.units))
+            for ln in pa.services:
+                self.add_line([ln.code, str(ln.units), ln.modifier,
+                               ln.service_from.isoformat(), ln.service_to.isoformat()])
             self.edits["service_date"].setText(pa.service_date.isoformat())
             self.edits["payer_ref"].setText(pa.payer_ref)
             row = QHBoxLayout()
@@ -132,36 +155,87 @@ class PAForm(_CheckedDialog):
             row.addWidget(self.cancel_button)
             self.cancel_button.clicked.connect(self.cancel_pa)
             self.layout_.insertLayout(1, row)
-        elif not self.payer.count():
-            self.problems.setText("This patient has no active coverage: add it first.")
+        else:
+            self.add_line()
+            if not self.payer.count():
+                self.problems.setText("This patient has no active coverage: add it first.")
         self.validate()
 
+    def add_line(self, texts: list[str] | None = None) -> None:
+        row = self.lines.rowCount()
+        self.lines.blockSignals(True)  # one check after the row is whole
+        self.lines.insertRow(row)
+        for col, text in enumerate(texts or [""] * len(SERVICE_FIELDS)):
+            self.lines.setItem(row, col, QTableWidgetItem(text))
+        self.lines.blockSignals(False)
+        self.validate()
+
+    def remove_line(self) -> None:
+        row = self.lines.currentRow()
+        self.lines.removeRow(row if row >= 0 else self.lines.rowCount() - 1)
+        self.validate()
+
+    def set_line(self, row: int, field: str, text: str) -> None:
+        """Type into one cell (what a person does in the table; used by tests too)."""
+        col = SERVICE_FIELDS.index(field)
+        item = self.lines.item(row, col)
+        if item is None:
+            self.lines.setItem(row, col, QTableWidgetItem(text))
+        else:
+            item.setText(text)
+
+    def line_values(self) -> list[dict[str, str]]:
+        out = []
+        for row in range(self.lines.rowCount()):
+            cells = [self.lines.item(row, col) for col in range(len(SERVICE_FIELDS))]
+            out.append({f: (c.text().strip() if c is not None else "")
+                        for f, c in zip(SERVICE_FIELDS, cells)})
+        return out
+
     def check(self) -> dict[str, str]:
-        found = pa_errors(self.values())
+        found = pa_request_errors(self.values(), self.line_values())
         if not self.payer.currentText():
             found["payer"] = "the patient has no active coverage"
         return found
+
+    def validate(self) -> bool:
+        ok = super().validate()
+        if not hasattr(self, "lines"):
+            return ok
+        found = self.check()
+        self.lines.blockSignals(True)  # colouring a cell is not an edit
+        for row in range(self.lines.rowCount()):
+            for col, field in enumerate(SERVICE_FIELDS):
+                item = self.lines.item(row, col)
+                if item is None:
+                    continue
+                message = found.get(f"line_{row + 1}_{field}", "")
+                item.setBackground(QColor("#fde2e1") if message else QColor("#ffffff"))
+                item.setToolTip(message)
+        self.lines.blockSignals(False)
+        return ok
 
     def save(self) -> None:
         if not self.validate():
             return
         v, session, pid = self.values(), self.ctx.session, self.patient.id
+        lines = self.line_values()
         changes = Changes(patient_ids=frozenset({pid}), kinds=PA_CHANGES)
         if self.pa is None:
             payer, urgency = self.payer.currentText(), self.urgency.currentText()
             self.run(lambda: prior_auth.add_prior_auth(
-                session, patient_id=pid, payer=payer, cpt_code=v["cpt_code"],
-                units=int(v["units"]), service_date=v["service_date"], urgency=urgency,
+                session, patient_id=pid, payer=payer, services=lines,
+                service_date=v["service_date"], urgency=urgency,
                 payer_ref=v["payer_ref"]), "Saving the PA", changes)
             return
         pa = self.pa
         edits: dict[str, Any] = {}
-        if v["cpt_code"].upper() != pa.cpt_code:
-            edits["cpt_code"] = v["cpt_code"]
-        if int(v["units"]) != pa.units:
-            edits["units"] = int(v["units"])
         if v["service_date"] != pa.service_date.isoformat():
             edits["service_date"] = v["service_date"]
+        if lines != [{"code": ln.code, "units": str(ln.units), "modifier": ln.modifier,
+                      "service_from": ln.service_from.isoformat(),
+                      "service_to": ln.service_to.isoformat()} for ln in pa.services]:
+            edits["services"] = lines
         if v["payer_ref"] != pa.payer_ref:
             edits["payer_ref"] = v["payer_ref"]
         if not edits:

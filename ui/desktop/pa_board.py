@@ -136,7 +136,9 @@ class PABoardPage(Page):
     def _item_text(pa: PriorAuth, names: dict[int, str], late: bool) -> str:
         due = ("LATE · " if late else "due ") + local_time(pa.decision_due_at)
         checked = local_time(pa.last_checked_at) if pa.last_checked_at else "never"
-        return (f"PA {pa.id} · CPT {pa.cpt_code} × {pa.units}\n{names.get(pa.patient_id, '')}"
+        services = ", ".join(f"{ln.code}{'-' + ln.modifier if ln.modifier else ''} × "
+                             f"{ln.units}" for ln in pa.services) or f"{pa.cpt_code} × {pa.units}"
+        return (f"PA {pa.id} · {services}\n{names.get(pa.patient_id, '')}"
                 f"\n{pa.payer_name} · {pa.urgency.value}\n{due} · checked {checked}")
 
     def check_now(self) -> None:
