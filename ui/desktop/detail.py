@@ -50,6 +50,7 @@ class TaskDetailPane(QWidget):
     shadow_requested = Signal(str, str, str)  # verdict, draft, note
     patient_requested = Signal(int)
     letter_requested = Signal(int)           # task id (its latest letter PDF)
+    referral_requested = Signal(int)         # referral id (the Referrals page's one view)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,8 +71,13 @@ class TaskDetailPane(QWidget):
         self.patient_button = QPushButton("Open patient")
         self.patient_button.setToolTip("Open this patient's page (audited as a view)")
         self.patient_button.clicked.connect(self._open_patient)
+        self.referral_button = QPushButton("Open referral")
+        self.referral_button.setObjectName("openReferral")
+        self.referral_button.setToolTip("What happened to this referral, in one view")
+        self.referral_button.clicked.connect(self._open_referral)
         head = QHBoxLayout()
         head.addWidget(self.meta, 1)
+        head.addWidget(self.referral_button)
         head.addWidget(self.patient_button)
         self.shadow_banner = QLabel(
             "SHADOW MODE: this draft is for review only and will never be sent. "
@@ -214,6 +220,7 @@ class TaskDetailPane(QWidget):
             self.shadow_banner.hide()
             self.shadow_buttons.hide()
             self.patient_button.hide()
+            self.referral_button.hide()
             for button in self._action_buttons():
                 button.setEnabled(False)
             return
@@ -228,6 +235,7 @@ class TaskDetailPane(QWidget):
                           f"{overdue} · works it: {task.role}"
                           + (f" · assigned to {task.assignee}" if task.assignee else ""))
         self.patient_button.setVisible(task.patient_id is not None)
+        self.referral_button.setVisible(_referral_id(task) is not None)
         self.editor.setPlainText(task.draft)
         self.editor.setReadOnly(not actionable)
         self.shadow_banner.setVisible(shadow)
@@ -338,8 +346,19 @@ class TaskDetailPane(QWidget):
         if self.task is not None and self.task.patient_id is not None:
             self.patient_requested.emit(self.task.patient_id)
 
+    def _open_referral(self) -> None:
+        referral_id = _referral_id(self.task) if self.task is not None else None
+        if referral_id is not None:
+            self.referral_requested.emit(referral_id)
+
     def clear_phi(self) -> None:
         self.show_task(None)
+
+
+def _referral_id(task: Task) -> int | None:
+    """The referral a referral task is about (its payload names it), else None."""
+    value = task.payload.get("referral_id") if isinstance(task.payload, dict) else None
+    return int(value) if task.kind.startswith("referral_") and value else None
 
 
 def _now() -> Any:

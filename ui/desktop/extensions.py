@@ -55,6 +55,8 @@ PAGES: tuple[PageSpec, ...] = (
              order=30),
     PageSpec("outbox", "Outbox", "ui.desktop.outbox_page:OutboxPage",
              permission="outreach.draft", shortcut="Ctrl+6", order=28),
+    PageSpec("referrals", "Referrals", "ui.desktop.referrals_page:ReferralsPage",
+             permission="patient.view", shortcut="Ctrl+7", order=22),
 )
 
 SETTINGS_TABS: tuple[SettingsTab, ...] = (

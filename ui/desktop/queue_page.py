@@ -132,6 +132,7 @@ class QueuePage(Page):
         self.detail.shadow_requested.connect(self.shadow_verdict)
         self.detail.patient_requested.connect(lambda pid: ctx.navigate("patients", pid))
         self.detail.letter_requested.connect(self.open_letter)
+        self.detail.referral_requested.connect(lambda rid: ctx.navigate("referrals", rid))
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)

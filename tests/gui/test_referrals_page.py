@@ -1,0 +1,129 @@
+"""The Referrals page (issue 13): incoming and outbound referrals with their state, late
+steps highlighted, filtered by direction and state; one referral's whole story in one
+view; the next loop step recorded from the page through the service (role check and
+audit there); opened from a referral task's review pane."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QPushButton
+
+LETTER = b"""Lakeside Clinic - Referral
+Patient: Quintessa Zzyzxquell
+DOB: 04/12/1975
+Referring provider: Dr. Ames, Lakeside Clinic
+Referred to: Family medicine
+Reason for referral: Worsening diabetic foot ulcer, please see soon.
+Diagnosis: E11.621
+"""
+T0 = datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc)
+
+
+def _setup(session: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    from app import clock, queue
+    from app.services import referrals
+    from automations.workflows import referrals as referral_flow
+    from tests.unit.planted_model import plant
+    plant(monkeypatch, referral_flow, lambda _p: {"summary": (
+        "Dr. Ames refers the patient to family medicine. The patient has chest pain.")})
+    queue.set_mode(session, "referral_triage", "approve_each")
+    clock.set_clock(lambda: T0)
+    incoming = referral_flow.import_referral(session, LETTER, "letter.txt")
+    pid = int(session.vault.query_one("SELECT id FROM patients ORDER BY id")[0])
+    late = referrals.send_referral(session, pid, "Lakeside Cardiology",
+                                   specialty="cardiology", reason="Palpitations")
+    clock.set_clock(lambda: T0 + timedelta(days=20))
+    on_time = referrals.send_referral(session, pid, "Harbor Dermatology",
+                                      specialty="dermatology")
+    referral_flow.check_referral_loops(session)
+    return {"in": incoming.referrals[0], "task": incoming.tasks[0], "late": late,
+            "on_time": on_time}
+
+
+def test_referrals_page_lists_filters_and_tells_the_story(
+        qtbot: Any, open_window: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _setup(login_as("olivia"), monkeypatch)
+    window = open_window("frida")  # front desk: works referrals
+    window.show_page("referrals")
+    page = window.pages["referrals"]
+    assert {r["id"] for r in page.shown} == {ids["in"], ids["late"], ids["on_time"]}
+    assert page.late_rows() == [ids["late"]]
+    page.direction.setCurrentIndex(page.direction.findData("out"))
+    assert {r["id"] for r in page.shown} == {ids["late"], ids["on_time"]}
+    page.state.setCurrentIndex(page.state.findData("overdue"))
+    assert [r["id"] for r in page.shown] == [ids["late"]]
+    assert "1 referral(s), 1 with a late step" == page.count.text()
+    # the late one's story: the step, when it was due, LATE, the follow-up task
+    page.table.setCurrentCell(0, 0)
+    story = page.story.toPlainText()
+    assert f"Referral {ids['late']}: outbound to Lakeside Cardiology" in story
+    assert "LATE by 6 day(s)" in story and "referral followup" in story
+    assert "referral.overdue" in story and "referral.view" not in story.split("Audit")[0]
+    # record the next step from the page (the service checks the role and audits it)
+    assert page.step_label.text() == "visit scheduled" and page.visit_at.isVisible()
+    page.note.setText("booked by phone")
+    page.record_button.click()
+    shown = page.history
+    assert shown is not None and shown["id"] == ids["late"]
+    assert [s["step"] for s in shown["steps"]] == ["sent", "scheduled"]
+    assert shown["steps"][1]["actor"] == "frida" and shown["steps"][1]["late"] is True
+    assert shown["steps"][1]["note"] == "booked by phone"
+    assert page.step_label.text() == "patient seen" and not page.visit_at.isVisible()
+    audit = window.session.vault.query(
+        "SELECT actor FROM audit_log WHERE action = 'referral.step' AND object_id = ?",
+        (str(ids["late"]),))
+    assert audit == [("frida",)]
+
+
+def test_incoming_story_has_source_triage_and_checked_summary(
+        qtbot: Any, open_window: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = _setup(login_as("olivia"), monkeypatch)
+    window = open_window("frida")
+    # from the triage task's review pane to the one view
+    window.show_page("queue")
+    queue_page = window.pages["queue"]
+    queue_page.open_item(ids["task"])
+    button = queue_page.detail.findChild(QPushButton, "openReferral")
+    assert button is not None and button.isVisible()
+    button.click()
+    page = window.pages["referrals"]
+    assert window.current_page() is page
+    assert page.history is not None and page.history["id"] == ids["in"]
+    story = page.story.toPlainText()
+    assert "incoming from Dr. Ames, Lakeside Clinic" in story
+    assert "referral letter (text/plain" in story and "stored once" in story
+    assert "The practice's rules suggested schedule" in story
+    assert "Summary from the extracted fields: Referring: Dr. Ames, Lakeside Clinic." in story
+    assert "Model summary (planted, each of its" in story
+    assert "Dr. Ames refers the patient to family medicine." in story
+    assert "Dropped from the model's summary: “The patient has chest pain.”" in story
+    assert not page.step_box.isVisible()  # incoming: triage, not a loop
+    page.source_button.click()
+    assert page.source_view.isVisible()
+    assert "Reason for referral: Worsening diabetic foot ulcer" in \
+        page.source_view.toPlainText()
+    page.clear_phi()
+    assert page.table.rowCount() == 0 and page.story.toPlainText() == ""
+
+
+def test_a_biller_reads_referrals_but_cannot_record_a_step(
+        qtbot: Any, login_as: Any, worker: Any, bridge: Any, demo_vault: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.errors import PermissionDenied
+    from app.services import referrals
+    from ui.desktop.pages import AppContext
+    from ui.desktop.referrals_page import ReferralsPage
+    ids = _setup(login_as("olivia"), monkeypatch)
+    biller = login_as("billie")  # billers view patients, never record referral steps
+    page = ReferralsPage(AppContext(biller, worker, bridge, demo_vault))
+    qtbot.addWidget(page)
+    page.show()
+    page.open_item(ids["late"])
+    assert page.history is not None and page.history["id"] == ids["late"]
+    assert page.step_box.isVisible() and not page.record_button.isEnabled()
+    assert "cannot record" in page.record_button.toolTip()
+    with pytest.raises(PermissionDenied):  # the refusal is the service's, not the button's
+        referrals.record_step(biller, ids["late"], "scheduled")
