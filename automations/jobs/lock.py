@@ -4,13 +4,16 @@
 vault would run every job twice. The lock is the operating system's (flock on POSIX,
 msvcrt on Windows), so a scheduler that crashes or is killed releases it with its
 process: no stale lock to clear by hand. The file holds only the holder's process id and
-kind, for the message ("held by offhold run, pid 4242"); never PHI.
+kind, the machine's name and when it took the lock, for the message ("offhold run, pid
+4242, on frontdesk-2 since 2026-12-01 08:02 EST"); never PHI.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -48,7 +51,9 @@ class SchedulerLock:
                                 "only one runs its jobs at a time") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"{self.holder}, pid {os.getpid()}\n")
+        since = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        handle.write(f"{self.holder}, pid {os.getpid()}, on {socket.gethostname()[:64]} "
+                     f"since {since}\n")
         handle.flush()
         self._file = handle
 

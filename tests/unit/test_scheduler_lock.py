@@ -25,7 +25,9 @@ def test_a_second_scheduler_in_this_process_is_refused(owner_session: Session,
     first = start_scheduler(owner_session.vault, _nothing,  # type: ignore[arg-type]
                             sweep_seconds=3600)
     try:
-        with pytest.raises(SchedulerBusy, match=r"already running \(desktop app, pid \d+\)"):
+        # the holder, its process, machine and since when (local time)
+        with pytest.raises(SchedulerBusy, match=r"already running \(desktop app, pid \d+, on "
+                           r"\S+ since \d{4}-\d\d-\d\d \d\d:\d\d\b[^)]*\)"):
             start_scheduler(owner_session.vault, _nothing,  # type: ignore[arg-type]
                             sweep_seconds=3600)
     finally:

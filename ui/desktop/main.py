@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,12 @@ from ui.desktop.messages import CrashReport, MessageBridge
 from ui.desktop.worker import Worker
 
 log = logging.getLogger(__name__)
+
+# Closing the app (or logging out) waits at most this long in all: the scheduler's running
+# jobs get it less a margin, and the worker (which runs the scheduler's stop) the rest, so
+# a slow stop can no longer outlive the worker's wait and meet a closed vault.
+SHUTDOWN_SECONDS = 30.0
+SHUTDOWN_MARGIN = 2.0  # for the worker's other jobs and the scheduler's own shutdown
 
 
 class AppController(QObject):
@@ -92,6 +100,7 @@ class AppController(QObject):
         if self.host_scheduler:
             from ui.desktop.scheduler_host import SchedulerHost
             self.scheduler_host = SchedulerHost(session.vault, self.worker, parent=self)
+            window.show_scheduler(self.scheduler_host)
             self.scheduler_host.start()
         for warning in session.vault.warnings:  # repairs and tamper found at open
             self.bridge.warning(warning)
@@ -100,25 +109,46 @@ class AppController(QObject):
         gc.collect()
         gc.freeze()
 
-    def _stop_hosting(self) -> None:
+    def _stop_hosting(self, wait_seconds: float) -> None:
         host, self.scheduler_host = self.scheduler_host, None
         if host is not None:
-            host.stop()  # queued on the worker: waited for before the vault closes
+            host.stop(wait_seconds)  # queued on the worker: waited for before the vault closes
 
-    def logged_out(self) -> None:
-        session, self.session, self.window = self.session, None, None
-        self._stop_hosting()
-        self.worker.wait()
-        if session is not None:
+    def _wind_down(self, seconds: float, clock: Callable[[], float],
+                   finish: Callable[[int], bool]) -> bool:
+        """In order, under one deadline: the scheduler stops taking jobs and its running
+        ones get `seconds` less a margin (the stop runs on the worker), then `finish`
+        waits for the worker with what is left. True when everything ended in time."""
+        deadline = clock() + seconds
+        self._stop_hosting(max(0.0, seconds - SHUTDOWN_MARGIN))
+        return finish(max(0, int((deadline - clock()) * 1000)))
+
+    def _close_vault(self, session: Any, finished: bool) -> None:
+        if finished:
             session.vault.close()
+            return
+        # A job still uses the vault: closing it under the job could lose its write. The
+        # process exit closes it; the job's own transaction keeps the vault consistent.
+        log.warning("the vault was left open: background work was still running when the "
+                    "shutdown deadline passed")
+
+    def logged_out(self, seconds: float = SHUTDOWN_SECONDS,
+                   clock: Callable[[], float] = time.monotonic) -> None:
+        session, self.session, self.window = self.session, None, None
+        finished = self._wind_down(seconds, clock, self.worker.wait)
+        if session is not None:
+            self._close_vault(session, finished)
         self.show_login()
 
-    def shutdown(self) -> None:
-        self._stop_hosting()
-        self.worker.shutdown()  # results still in flight are dropped, never delivered
+    def shutdown(self, seconds: float = SHUTDOWN_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> bool:
+        """Stop the scheduler, then the worker (results still in flight are dropped,
+        never delivered), then close the vault: at most `seconds` in all."""
+        finished = self._wind_down(seconds, clock, self.worker.shutdown)
         if self.session is not None:
-            self.session.vault.close()
+            self._close_vault(self.session, finished)
             self.session = None
+        return finished
 
 
 _open_crash_dialogs: list[QMessageBox] = []  # parentless dialogs live while shown

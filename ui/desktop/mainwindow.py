@@ -207,6 +207,13 @@ class MainWindow(QMainWindow):
         self.poll_changes()  # the baseline
         self.counts_timer.start()
 
+    def show_scheduler(self, host: Any) -> None:
+        """The status bar's scheduled-jobs item: where the vault's jobs run (here, held by
+        `offhold run`, stopped); a click lists each job's last run and result."""
+        from ui.desktop.scheduler_status import SchedulerButton
+        self.scheduler_button = SchedulerButton(host, self)
+        self.statusBar().addPermanentWidget(self.scheduler_button)
+
     def show_model_health(self, unhealthy: list[tuple[ModelRecord, ModelHealth]]) -> None:
         """A slow or broken model: a banner for everyone (their drafts come from the
         templates), with the owner's task one click away for those who work it."""

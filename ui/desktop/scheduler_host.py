@@ -5,6 +5,11 @@ on the worker; the jobs themselves run on APScheduler's own threads, never the G
 Only one scheduler runs a vault's jobs: when `offhold run` (or another app) holds the
 vault's scheduler lock, this host leaves the jobs to it and tries again every minute, so
 the app takes over when `offhold run` stops. Stopped at logout and when the app closes.
+
+Its state is shown in the main window (the status bar's "Scheduled jobs" item): where
+the jobs run (here, held by `offhold run` on a machine since a time, or stopped), and,
+while they run here, each job's last run and result and its next run. Results reach the
+GUI thread through a queued signal; the job list is read on the worker.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -21,14 +28,35 @@ from ui.desktop.worker import Worker
 log = logging.getLogger(__name__)
 
 RETRY_MS = 60_000
+STOP_SECONDS = 30.0  # running jobs get this long to finish when the app stops hosting
+
+HERE, ELSEWHERE, STOPPED, FAILED = "here", "elsewhere", "stopped", "failed"
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """A job's last run in this app (times are aware, UTC) and its result: "ok",
+    "missed" (its time passed while nothing ran it) or "failed (ErrorType)"."""
+
+    at: datetime
+    result: str
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job_id: str
+    next_run: datetime | None  # None: paused
+    last: JobRun | None
 
 
 class SchedulerHost(QObject):
-    status_changed = Signal(str)  # "running here" | "run by offhold run, pid 42" | "stopped"
+    status_changed = Signal(str)  # the status line, e.g. "Scheduled jobs run here"
+    jobs_changed = Signal()  # a job ran here (see `last_runs`)
+    _job_event = Signal(str, object, str)  # from APScheduler's threads, queued to ours
 
     def __init__(self, vault: Any, worker: Worker, *, retry_ms: int = RETRY_MS,
                  start: Callable[[Any], Any] | None = None,
-                 stop: Callable[[Any], None] | None = None,
+                 stop: Callable[[Any, float], None] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.vault = vault
@@ -36,13 +64,18 @@ class SchedulerHost(QObject):
         self._start_fn = start or _start
         self._stop_fn = stop or _stop
         self.scheduler: Any = None
-        self.status = "stopped"
+        self.state = STOPPED
+        self.status = "Scheduled jobs: stopped"
+        self.holder = ""  # who holds the jobs when they run elsewhere (from the lock file)
+        self.last_runs: dict[str, JobRun] = {}
         self._starting = False
         self._stopped = False
         # Shared with the worker thread that starts it: a stop that comes while the start
         # is still running must still stop it before the vault closes.
         self._guard = threading.Lock()
         self._live: Any = None
+        self._heard: Callable[[Any], None] | None = None  # our listener on the scheduler
+        self._job_event.connect(self._job_ran)
         self.timer = QTimer(self)
         self.timer.setInterval(retry_ms)
         self.timer.timeout.connect(self.try_start)
@@ -64,9 +97,35 @@ class SchedulerHost(QObject):
         with self._guard:
             if not self._stopped:
                 self._live = scheduler
+                self._listen(scheduler)
                 return scheduler
-        self._stop_fn(scheduler)  # stopped (logout, closing) while it was starting
+        self._stop_fn(scheduler, STOP_SECONDS)  # stopped (logout, closing) while starting
         return None
+
+    def _listen(self, scheduler: Any) -> None:
+        """Each run's result, as it ends (on APScheduler's thread: only a signal here)."""
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+        add = getattr(scheduler, "add_listener", None)
+        if add is None:  # a stand-in scheduler in tests
+            return
+
+        def heard(event: Any) -> None:
+            if event.code == EVENT_JOB_MISSED:
+                result = "missed"
+            elif event.exception is not None:  # the type only: a message may carry PHI
+                result = f"failed ({type(event.exception).__name__})"
+            else:
+                result = "ok"
+            self._job_event.emit(str(event.job_id), event.scheduled_run_time, result)
+
+        add(heard, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self._heard = heard
+
+    def _job_ran(self, job_id: str, at: Any, result: str) -> None:
+        from app import clock
+        when = at if isinstance(at, datetime) else clock.now()
+        self.last_runs[job_id] = JobRun(when, result)
+        self.jobs_changed.emit()
 
     def _started(self, scheduler: Any) -> None:
         self._starting = False
@@ -74,33 +133,62 @@ class SchedulerHost(QObject):
             return
         self.scheduler = scheduler
         self.timer.stop()
-        self._set("running here")
+        self.holder = ""
+        self._set(HERE, "Scheduled jobs run here")
 
     def _refused(self, error: BaseException) -> None:
         from automations.jobs import SchedulerBusy
         self._starting = False
         if isinstance(error, SchedulerBusy):  # offhold run has the jobs: try again later
-            self._set(str(error))
+            self.holder = _holder(str(error))
+            self._set(ELSEWHERE, f"Scheduled jobs: held by {self.holder}")
             return
         log.error("the scheduler could not start in the app (%s)", type(error).__name__)
-        self._set("not running (it could not start; see the log)")
+        self._set(FAILED, "Scheduled jobs: not running (they could not start; see the log)")
 
-    def stop(self) -> None:
-        """Stop hosting; the stop (which lets running jobs finish) runs on the worker, so
-        the caller's worker.wait() or shutdown() waits for it before the vault closes."""
+    def jobs(self, done: Callable[[list[JobInfo]], None]) -> None:
+        """Every job with its next run and its last run here, read on the worker (the job
+        store is in the vault); `done` gets [] unless the jobs run here."""
+        scheduler, runs = self.scheduler, dict(self.last_runs)
+        if scheduler is None:
+            done([])
+            return
+
+        def read() -> list[JobInfo]:
+            return sorted((JobInfo(j.id, getattr(j, "next_run_time", None), runs.get(j.id))
+                           for j in scheduler.get_jobs()), key=lambda j: j.job_id)
+
+        self.worker.run(read, done=done, label="", phi=False)
+
+    def stop(self, wait_seconds: float = STOP_SECONDS) -> None:
+        """Stop hosting; the stop (which gives running jobs up to `wait_seconds` to
+        finish) runs on the worker, so the caller's worker.wait() or shutdown() waits for
+        it before the vault closes."""
         with self._guard:
             self._stopped = True
             scheduler, self._live = self._live, None
         self.timer.stop()
         self.scheduler = None
+        heard, self._heard = self._heard, None
+        if scheduler is not None and heard is not None:
+            scheduler.remove_listener(heard)  # no signal to a host that may be gone
         if scheduler is not None:
-            self.worker.run(lambda: self._stop_fn(scheduler), phi=False)
-        self._set("stopped")
+            wait = max(0.0, wait_seconds)
+            self.worker.run(lambda: self._stop_fn(scheduler, wait), phi=False)
+        self._set(STOPPED, "Scheduled jobs: stopped")
 
-    def _set(self, status: str) -> None:
+    def _set(self, state: str, status: str) -> None:
+        self.state = state
         if status != self.status:
             self.status = status
             self.status_changed.emit(status)
+
+
+def _holder(message: str) -> str:
+    """'offhold run, pid 42, on HOST since ...' from SchedulerBusy's message (the lock
+    file's line, between the first parentheses)."""
+    start, end = message.find("("), message.find(")")
+    return message[start + 1:end] if 0 <= start < end else "another process"
 
 
 def _start(vault: Any) -> Any:
@@ -108,6 +196,6 @@ def _start(vault: Any) -> Any:
     return start_scheduler(vault, holder="desktop app")
 
 
-def _stop(scheduler: Any) -> None:
+def _stop(scheduler: Any, wait_seconds: float) -> None:
     from automations.jobs import stop_scheduler
-    stop_scheduler(scheduler, wait_seconds=30.0)
+    stop_scheduler(scheduler, wait_seconds=wait_seconds)
