@@ -72,6 +72,12 @@ class Limits:
     max_line_bytes: int = 4 * MB  # one NDJSON resource or CSV row
     max_records: int = 500_000
     seconds: float = 300.0
+    # The 837/FHIR parse worker (app.imports.worker): address space and CPU time. VmPeak
+    # measured on the dev box: the worker with both parsers loaded ~45 MB; a 10.5 MB 837
+    # of 27k claims 308 MB; a 32 MB Synthea bundle 349 MB; 14.8 MB of X12 segment
+    # garbage 499 MB; a 32 MB bundle of empty objects (11M bad records) 3 GB, refused.
+    memory_mb: int = 1536
+    cpu_seconds: int = 300
 
 
 LIMITS = Limits()

@@ -143,6 +143,12 @@ def _death(exitcode: int | None, limits: PdfLimits) -> str:
 
 
 def _limit_self(limits: PdfLimits) -> None:
+    limit_process(limits.memory_mb, limits.cpu_seconds)
+
+
+def limit_process(memory_mb: int, cpu_seconds: int) -> None:
+    """Bound the calling (worker) process: address space, CPU time, no file writes and no
+    core dump. The file importers' worker (app.imports.worker) uses it too."""
     try:
         import resource
     except ImportError:  # Windows: the output caps and the wall timer still hold
@@ -157,9 +163,9 @@ def _limit_self(limits: PdfLimits) -> None:
     cap(resource.RLIMIT_FSIZE, 0)  # the reader has no business writing files
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write fails instead
-    cap(resource.RLIMIT_CPU, limits.cpu_seconds)
+    cap(resource.RLIMIT_CPU, cpu_seconds)
     if sys.platform.startswith("linux"):  # macOS does not enforce RLIMIT_AS
-        cap(resource.RLIMIT_AS, limits.memory_mb * MB)
+        cap(resource.RLIMIT_AS, memory_mb * MB)
 
 
 def _worker(conn: Connection, data: bytes, filename: str, limits: PdfLimits,

@@ -22,10 +22,9 @@ from app.errors import ImportRejected, NotFound, ValidationError
 from app.identity import Session, require
 from app.imports.common import LIMITS, ImportOutcome, check_size, content_hash
 from app.imports.tabular import Mapping, map_rows, preview, read_table, suggest
+from app.imports.worker import parse_837_bounded, read_fhir_bounded
 from app.services.remittance import match_payer
 from app.vault.db import Connection
-from app.x12.tokenizer import check_size as check_x12_size
-from app.x12.x837 import parse_837
 
 # SBR09 claim filing indicator -> the payer's plan type, for a payer first seen on a claim
 # (the practice can correct it later; decision clocks and appeal windows follow it).
@@ -142,8 +141,7 @@ def import_837(session: Session, data: bytes, *, skip_bad: bool = False,
     changed claim (a replacement, frequency 7) is updated. Raises X12Error / ImportRejected
     with the position for a malformed file or, without skip_bad, a bad claim."""
     require(session, "claim.import")
-    check_x12_size(len(data))
-    parsed = parse_837(data, lenient=lenient, skip_bad=skip_bad)
+    parsed = parse_837_bounded(data, lenient=lenient, skip_bad=skip_bad, limits=LIMITS)
     outcome = ImportOutcome("837", records=len(parsed.claims) + len(parsed.bad),
                             skipped=list(parsed.bad), findings=list(parsed.findings))
     sha = hashlib.sha256(data).hexdigest()
@@ -279,12 +277,7 @@ def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: b
     (file, entry or line) unless skip_bad, which leaves it out, lists it and audits the
     choice. Keyed on the resources' own ids: a re-import changes nothing."""
     require(session, "records.import")
-    from app.imports.fhir import Reader
-
-    reader = Reader(LIMITS)
-    for name, data in files:
-        reader.add_file(name, data)
-    batch = reader.batch
+    batch = read_fhir_bounded(files, limits=LIMITS)
     outcome = ImportOutcome("fhir", records=batch.records, skipped=list(batch.bad))
     if batch.ignored:
         outcome.findings.append("not imported (types OffHold does not use): " + ", ".join(
@@ -621,8 +614,7 @@ def preview_import(session: Session, kind: str, files: list[tuple[str, bytes]], 
     out: dict[str, Any]
     if kind == "837":
         data = files[0][1] if files else b""
-        check_x12_size(len(data))
-        parsed = parse_837(data, lenient=lenient, skip_bad=True)
+        parsed = parse_837_bounded(data, lenient=lenient, skip_bad=True, limits=LIMITS)
         out = {"columns": ["Claim", "Patient", "Payer", "Service date", "Charge", "Lines"],
                "rows": [[c.claim_number, f"{c.who.last}, {c.who.first}" if c.who else "",
                          c.payer_name, _iso(c.first_service_date()) or "",
@@ -631,19 +623,16 @@ def preview_import(session: Session, kind: str, files: list[tuple[str, bytes]], 
                "records": len(parsed.claims) + len(parsed.bad),
                "bad": [str(b) for b in parsed.bad], "findings": parsed.findings}
     elif kind == "fhir":
-        from app.imports.fhir import Reader
-        reader = Reader(LIMITS)
-        for name, data in files:
-            reader.add_file(name, data)
+        batch = read_fhir_bounded(files, limits=LIMITS)
         counts: dict[str, int] = {}
-        for res in reader.batch.resources:
+        for res in batch.resources:
             counts[res.type] = counts.get(res.type, 0) + 1
         out = {"columns": ["Resource", "Records"],
                "rows": [[t, str(n)] for t, n in sorted(counts.items())]
                + [[f"{t} (not imported)", str(n)]
-                  for t, n in sorted(reader.batch.ignored.items())],
-               "records": reader.batch.records,
-               "bad": [str(b) for b in reader.batch.bad], "findings": []}
+                  for t, n in sorted(batch.ignored.items())],
+               "records": batch.records,
+               "bad": [str(b) for b in batch.bad], "findings": []}
     elif kind == "csv":
         table = read_table(files[0][1] if files else b"", LIMITS, max_rows=rows)
         shown = preview(table, mapping, rows)

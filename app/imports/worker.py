@@ -1,0 +1,150 @@
+"""837 and FHIR files are parsed in a worker process under an OS memory cap (issue 12).
+
+The parsers already stop at a size, a record count and a wall clock (app.imports.common),
+but none of those bounds what a file costs in memory: one-letter X12 garbage costs ~90
+bytes of Python per input byte once split, and a JSON bundle of empty objects ~60. So the
+parse runs in a fresh `spawn` process (never fork: no copy of the open vault) bounded the
+way intake PDFs are (app.intake.bounded.limit_process: address space, CPU time, no file
+writes, no core dump) plus the parent's wall-clock timer. The worker returns plain data
+(the parsed dataclasses, pickled); the parent writes them in its one transaction. A file
+that passes a bound is refused with a one-line reason before anything is written, and
+the app keeps running whatever the worker does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from app.errors import ImportRejected, KnownError
+from app.imports.common import LIMITS, Limits
+
+if TYPE_CHECKING:
+    from app.imports.fhir import FhirBatch
+    from app.x12.x837 import Parsed837
+
+T = TypeVar("T")
+
+
+def memory_message(limits: Limits) -> str:
+    return f"the file needs more memory than the import allows ({limits.memory_mb} MB)"
+
+
+def parse_bounded(parse: Callable[..., T], *args: Any, limits: Limits = LIMITS,
+                  what: str = "file") -> T:
+    """`parse(*args, limits=limits)` run in the bounded worker; its result, or its
+    ImportRejected (an X12Error keeps its type and position), or ImportRejected with a
+    one-line reason when the worker passed a bound or died. `parse` must be a module-level
+    function (it is pickled by name)."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_worker, args=(child, parse, args, limits),
+                         name="offhold-import", daemon=True)
+    worker.start()
+    child.close()
+    # The parser's own deadline (limits.seconds) says where it stopped; this timer is for a
+    # worker that never gets back to it (stuck in C code, or sleeping).
+    wall = limits.seconds + 30.0
+    try:
+        if not parent.poll(wall):
+            raise ImportRejected(f"reading the {what} took longer than {wall:g} seconds; "
+                                 "nothing was imported (split the file)")
+        try:
+            outcome = parent.recv()
+        except EOFError:  # the worker died: a limit or a crash, never a result
+            worker.join(5)
+            raise ImportRejected(_death(worker.exitcode, limits, what)) from None
+    finally:
+        parent.close()
+        if worker.is_alive():
+            worker.kill()
+        worker.join(5)
+    tag = outcome[0]
+    if tag == "ok":
+        result: T = outcome[1]
+        return result
+    if tag == "x12":
+        from app.x12.errors import X12Error
+        _tag, reason, position, index, offset, segment = outcome
+        raise X12Error(reason, position, segment_index=index, byte_offset=offset,
+                       segment_id=segment)
+    _tag, reason, position = outcome
+    raise ImportRejected(reason, position)
+
+
+def _death(exitcode: int | None, limits: Limits, what: str) -> str:
+    if exitcode is not None and exitcode < 0:
+        sig = -exitcode
+        if sig in (getattr(signal, "SIGXCPU", -1), signal.SIGKILL):
+            return (f"reading the {what} used more than {limits.cpu_seconds} seconds of CPU;"
+                    " nothing was imported")
+        return f"the {what} crashed the reader (signal {sig}); nothing was imported"
+    # Out of address space inside C code (the JSON or regex engine) ends the process
+    # without a Python MemoryError reaching our handler.
+    return memory_message(limits) + "; nothing was imported"
+
+
+def _worker(conn: Connection, parse: Callable[..., Any], args: tuple[Any, ...],
+            limits: Limits) -> None:
+    from app.intake.bounded import limit_process
+
+    # Nothing the parser prints (a warning, a traceback) may reach the user's terminal.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    limit_process(limits.memory_mb, limits.cpu_seconds)
+    reply: tuple[Any, ...]
+    try:
+        reply = ("ok", parse(*args, limits=limits))
+    except MemoryError:
+        reply = ("rejected", memory_message(limits), "")
+    except RecursionError:
+        reply = ("rejected", "the file nests too deeply to read", "")
+    except ImportRejected as exc:
+        from app.x12.errors import X12Error
+        reply = (("x12", exc.reason, exc.position, exc.segment_index, exc.byte_offset,
+                  exc.segment_id) if isinstance(exc, X12Error)
+                 else ("rejected", exc.reason, exc.position))
+    except KnownError as exc:
+        reply = ("rejected", str(exc), "")
+    except Exception as exc:  # noqa: BLE001 - a parser bug is a refusal, not a crash
+        reply = ("rejected", f"the file could not be read ({type(exc).__name__})", "")
+    try:
+        conn.send(reply)
+    except MemoryError:  # the result itself is too large to hand back
+        conn.send(("rejected", memory_message(limits), ""))
+    finally:
+        conn.close()
+
+
+def _parse_837(data: bytes, lenient: bool, skip_bad: bool, *, limits: Limits) -> Parsed837:
+    from app.x12.x837 import parse_837
+    return parse_837(data, lenient=lenient, skip_bad=skip_bad, limits=limits)
+
+
+def _read_fhir(files: list[tuple[str, bytes]], *, limits: Limits) -> FhirBatch:
+    from app.imports.fhir import Reader
+    reader = Reader(limits)
+    for name, data in files:
+        reader.add_file(name, data)
+    return reader.batch
+
+
+def parse_837_bounded(data: bytes, *, lenient: bool = False, skip_bad: bool = False,
+                      limits: Limits = LIMITS) -> Parsed837:
+    """app.x12.x837.parse_837 in the bounded worker (the size is checked first, here,
+    so an oversized file is never sent to it)."""
+    from app.x12.tokenizer import check_size
+    check_size(len(data))
+    return parse_bounded(_parse_837, data, lenient, skip_bad, limits=limits, what="837 file")
+
+
+def read_fhir_bounded(files: list[tuple[str, bytes]], *,
+                      limits: Limits = LIMITS) -> FhirBatch:
+    """Every resource of the FHIR files (app.imports.fhir.Reader), read in the bounded
+    worker."""
+    return parse_bounded(_read_fhir, files, limits=limits, what="FHIR file")
