@@ -86,6 +86,14 @@ def test_incoming_story_has_source_triage_and_checked_summary(
     window.show_page("queue")
     queue_page = window.pages["queue"]
     queue_page.open_item(ids["task"])
+    tab = queue_page.detail.tabs.currentWidget()  # the summary with its spans
+    assert type(tab).__name__ == "ReferralSummaryTab"
+    assert "Model summary</b> (planted" in tab.summary.text()
+    assert "Dropped: “The patient has chest pain.”" in tab.checks.text()
+    found = " ".join(tab.highlighted()).lower()
+    assert "ames" in found and "medicine" in found and "chest" not in found
+    from ui.desktop.referral_pane import FACT
+    assert "E11.621" in tab.highlighted(FACT)
     button = queue_page.detail.findChild(QPushButton, "openReferral")
     assert button is not None and button.isVisible()
     button.click()

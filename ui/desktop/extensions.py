@@ -70,4 +70,5 @@ SETTINGS_TABS: tuple[SettingsTab, ...] = (
 DETAIL_TABS: dict[str, str] = {
     "intake_review": "ui.desktop.intake_pane:IntakeReviewTab",
     "charge_review": "ui.desktop.charge_pane:ChargeReviewTab",
+    "referral_triage": "ui.desktop.referral_pane:ReferralSummaryTab",
 }
