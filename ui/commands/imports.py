@@ -10,6 +10,7 @@ from typing import Any
 
 from app.errors import KnownError
 from app.imports.common import ImportOutcome
+from app.imports.files import read_import_file
 from app.services import imports as import_service
 from ui.context import Context, UsageError
 from ui.commands.revenue import _import_subparsers
@@ -54,14 +55,8 @@ def _kind(group: Any, common: argparse.ArgumentParser, name: str, helptext: str,
     return p
 
 
-def _read(path: str, cap: int) -> bytes:
-    try:
-        size = Path(path).stat().st_size
-        if size > cap:  # refused before the file is read into memory
-            import_service.check_size(size, cap, "file")
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+def _read(path: str, kind: str) -> bytes:
+    return read_import_file(Path(path), kind)  # refused by its size before it is read
 
 
 def _report(ctx: Context, path: str, outcome: ImportOutcome) -> dict[str, Any]:
@@ -92,10 +87,8 @@ def _each_file(args: argparse.Namespace, ctx: Context, run: Any) -> int:
 
 
 def cmd_import_837(args: argparse.Namespace, ctx: Context) -> int:
-    from app.x12.tokenizer import MAX_X12_BYTES
-
     def run(path: str) -> ImportOutcome:
-        return import_service.import_837(ctx.session(), _read(path, MAX_X12_BYTES),
+        return import_service.import_837(ctx.session(), _read(path, "837"),
                                          skip_bad=args.skip_bad, lenient=args.lenient)
     return _each_file(args, ctx, run)
 
@@ -103,9 +96,8 @@ def cmd_import_837(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_import_fhir(args: argparse.Namespace, ctx: Context) -> int:
     """All the files in one import (a bulk export's files refer to each other)."""
     session = ctx.session()
-    files = [(Path(path).name, _read(path, import_service.LIMITS.max_ndjson_bytes))
-             for path in args.files]
     try:
+        files = [(Path(path).name, _read(path, "fhir")) for path in args.files]
         outcome = import_service.import_fhir(session, files, skip_bad=args.skip_bad)
     except KnownError as exc:
         ctx.say(f"REJECTED, nothing imported: {exc}")
@@ -159,10 +151,8 @@ def _mapping_for(args: argparse.Namespace, ctx: Context, first_file: bytes
 
 
 def cmd_import_csv(args: argparse.Namespace, ctx: Context) -> int:
-    from app.imports.common import LIMITS
-
     session = ctx.session()
-    first = _read(args.files[0], LIMITS.max_csv_bytes)
+    first = _read(args.files[0], "csv")
     if not args.preview and not args.mapping:
         raise UsageError("name the column mapping with --mapping NAME (see the columns "
                          "first with --preview)")
@@ -182,7 +172,7 @@ def cmd_import_csv(args: argparse.Namespace, ctx: Context) -> int:
     assert mapping is not None
 
     def run(path: str) -> ImportOutcome:
-        data = first if path == args.files[0] else _read(path, LIMITS.max_csv_bytes)
+        data = first if path == args.files[0] else _read(path, "csv")
         return import_service.import_csv(session, data, mapping.name, skip_bad=args.skip_bad,
                                          file_name=Path(path).name)
     return _each_file(args, ctx, run)

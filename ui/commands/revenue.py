@@ -11,6 +11,7 @@ from typing import Any
 
 from app.denials.view import claim_summary
 from app.errors import KnownError
+from app.imports.files import read_import_file
 from app.services import eligibility as eligibility_service
 from app.services import remittance as remittance_service
 from automations.workflows import claim_status, denials, eligibility
@@ -86,12 +87,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _read(path: str) -> bytes:
-    from app.x12.tokenizer import check_size
-    try:
-        check_size(Path(path).stat().st_size)  # before reading a huge file into memory
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    return read_import_file(Path(path), "x12")  # refused by its size before it is read
 
 
 def _run_imports(args: argparse.Namespace, ctx: Context, fn: Any) -> int:

@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import KnownError, ValidationError
-from app.imports.common import LIMITS, ImportOutcome, check_size
+from app.errors import KnownError
+from app.imports.common import ImportOutcome
+from app.imports.files import read_import_file
 from app.imports.tabular import TARGETS, Mapping
 from app.queue.changes import EVERYTHING
 from app.services import imports
@@ -39,17 +40,6 @@ KINDS = [("837", "Claims (837P / 837I)"), ("fhir", "FHIR R4 (bundles or NDJSON)"
          ("csv", "CSV export (roster or schedule)")]
 LABEL = "Importing records"
 NOT_MAPPED = "(not in this file)"
-
-
-def _read(path: Path, kind: str) -> bytes:
-    cap = {"837": 16 * 1024 * 1024, "csv": LIMITS.max_csv_bytes}.get(
-        kind, LIMITS.max_ndjson_bytes)
-    try:
-        check_size(path.stat().st_size, cap, "file")  # before reading it into memory
-        return path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path.name or 'the file'}: "
-                              f"{exc.strerror or exc}") from exc
 
 
 class ImportDialog(QDialog):
@@ -196,7 +186,7 @@ class ImportDialog(QDialog):
         target = self.target.currentText()
 
         def job() -> dict[str, Any]:
-            data = [(p.name, _read(p, kind)) for p in files]
+            data = [(p.name, read_import_file(p, kind)) for p in files]
             return imports.preview_import(session, kind, data, mapping=mapping,
                                           target=target)
 
@@ -250,7 +240,7 @@ class ImportDialog(QDialog):
                 mapping.date_format = str(kept.get("date_format", ""))
 
         def job(progress: Any) -> ImportOutcome:
-            data = [(p.name, _read(p, kind)) for p in files]
+            data = [(p.name, read_import_file(p, kind)) for p in files]
             if kind == "837":
                 return imports.import_837(session, data[0][1], skip_bad=skip,
                                           progress=progress)

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from app.denials.view import claim_summary
-from app.errors import ValidationError
 from app.queue.changes import EVERYTHING
 from app.services import remittance
 from ui.desktop.pages import AppContext, Page
@@ -158,15 +157,10 @@ class RemittancePage(Page):
         session = self.ctx.session
 
         def job() -> Any:
-            from app.x12.tokenizer import check_size
+            from app.imports.files import read_import_file
             from automations.workflows.denials import import_x12_file
-            try:
-                check_size(path.stat().st_size)  # refuse a huge file before reading it
-                data = path.read_bytes()
-            except OSError as exc:  # a file problem the person can fix: a clear message
-                raise ValidationError(f"cannot read {path.name or 'the file'}: "
-                                      f"{exc.strerror or exc}") from exc
-            return import_x12_file(session, data)
+            # refused by its size before it is read; unreadable: a clear message
+            return import_x12_file(session, read_import_file(path, "x12"))
 
         def done(result: Any) -> None:
             self.path.clear()
