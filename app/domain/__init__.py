@@ -31,6 +31,7 @@ class Payer:
     decision_hours_expedited: int | None = None
     portal_recipe: str | None = None
     portal_enabled: bool = False
+    portal_url: str = ""  # the payer's portal address: its origin is where log-ins go
 
 
 @dataclass

@@ -120,6 +120,36 @@ def pa_request_errors(values: dict[str, str], lines: list[dict[str, str]]
     return out
 
 
+def portal_url_problem(url: str) -> str:
+    """What is wrong with a payer's portal address, or '' (empty is allowed: none set).
+    https only, except http on this machine (the sandbox portal): the payer's log-in is
+    typed on this origin, so it must not travel in the clear or carry credentials."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        _port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        return "is not a valid address"
+    if parts.scheme not in ("https", "http") or not host or any(c.isspace() for c in url):
+        return "must be https://host/..."
+    if parts.username or parts.password:
+        return "must not hold a user name or password"
+    if parts.scheme == "http":
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            return "must use https (http only for a portal on this machine, the sandbox)"
+    return ""
+
+
 def appointment_errors(values: dict[str, str]) -> dict[str, str]:
     """start ('YYYY-MM-DD HH:MM', practice time) and visit_type (a short code)."""
     out: dict[str, str] = {}
@@ -141,6 +171,9 @@ def payer_errors(values: dict[str, str], existing_names: set[str] | None = None
         out["name"] = "the payer's name is required"
     elif existing_names and name.lower() in {n.lower() for n in existing_names}:
         out["name"] = "a payer with this name exists"
+    problem = portal_url_problem(values.get("portal_url", ""))
+    if problem:
+        out["portal_url"] = problem
     for key in ("decision_days_standard", "decision_hours_expedited", "appeal_window_days",
                 "timely_filing_days"):
         text = values.get(key, "").strip()

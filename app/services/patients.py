@@ -50,21 +50,33 @@ def _payer_from_row(row: Any) -> Payer:
     return Payer(id=row[0], name=row[1], plan_type=PlanType(row[2]), payer_code=row[3],
                  appeal_window_days=row[4], timely_filing_days=row[5],
                  decision_days_standard=row[6], decision_hours_expedited=row[7],
-                 portal_recipe=row[8], portal_enabled=bool(row[9]))
+                 portal_recipe=row[8], portal_enabled=bool(row[9]), portal_url=row[10] or "")
 
 
 PAYER_COLUMNS = ("id, name, plan_type, payer_code, appeal_window_days, timely_filing_days, "
-                 "decision_days_standard, decision_hours_expedited, portal_recipe, portal_enabled")
+                 "decision_days_standard, decision_hours_expedited, portal_recipe, portal_enabled, "
+                 "portal_url")
+
+
+def validate_portal_url(url: str) -> str:
+    """A payer's portal address: https, or http only on this machine (the sandbox portal);
+    a log-in is typed on this origin only, so nothing else is accepted. Empty clears it."""
+    from app.forms import portal_url_problem
+    problem = portal_url_problem(url)
+    if problem:
+        raise ValidationError(f"portal URL {problem} (got {url.strip()[:80]!r})")
+    return url.strip()
 
 
 def add_payer(session: Session, name: str, plan_type: str, *, payer_code: str = "",
               appeal_window_days: int | None = None, timely_filing_days: int | None = None,
               decision_days_standard: int | None = None,
               decision_hours_expedited: int | None = None, portal_recipe: str | None = None,
-              portal_enabled: bool = False) -> Payer:
+              portal_enabled: bool = False, portal_url: str = "") -> Payer:
     require(session, "payer.manage")
-    if portal_recipe or portal_enabled:  # decides where the portal log-in is typed
+    if portal_recipe or portal_enabled or portal_url:  # where the portal log-in is typed
         require(session, "portal.configure")
+    portal_url = validate_portal_url(portal_url)
     try:
         plan = PlanType(plan_type)
     except ValueError as exc:
@@ -77,26 +89,30 @@ def add_payer(session: Session, name: str, plan_type: str, *, payer_code: str = 
         cur = conn.execute(
             "INSERT INTO payers (name, plan_type, payer_code, appeal_window_days, "
             "timely_filing_days, decision_days_standard, decision_hours_expedited, "
-            "portal_recipe, portal_enabled, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "portal_recipe, portal_enabled, portal_url, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (name, plan.value, payer_code, appeal_window_days, timely_filing_days,
              decision_days_standard, decision_hours_expedited, portal_recipe,
-             int(portal_enabled), clock.iso(clock.now())))
+             int(portal_enabled), portal_url, clock.iso(clock.now())))
         payer_id = int(cur.lastrowid)
         audit.record(vault, conn, session, "payer.create", "payer", payer_id,
                      details={"plan_type": plan.value, "portal_recipe": portal_recipe,
-                              "portal_enabled": portal_enabled})
+                              "portal_enabled": portal_enabled, "portal_url": portal_url})
     return get_payer(session, payer_id)
 
 
 def update_payer(session: Session, payer_id: int, **changes: Any) -> Payer:
     require(session, "payer.manage")
     allowed = {"payer_code", "appeal_window_days", "timely_filing_days", "decision_days_standard",
-               "decision_hours_expedited", "portal_recipe", "portal_enabled", "plan_type"}
+               "decision_hours_expedited", "portal_recipe", "portal_enabled", "plan_type",
+               "portal_url"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError(f"cannot change {', '.join(sorted(unknown))} on a payer")
-    if {"portal_recipe", "portal_enabled"} & set(changes):
-        require(session, "portal.configure")  # the recipe decides where the log-in goes
+    if {"portal_recipe", "portal_enabled", "portal_url"} & set(changes):
+        require(session, "portal.configure")  # they decide where the log-in goes
+    if "portal_url" in changes:
+        changes["portal_url"] = validate_portal_url(str(changes["portal_url"] or ""))
     if "plan_type" in changes:
         changes["plan_type"] = PlanType(changes["plan_type"]).value
     vault = session.vault

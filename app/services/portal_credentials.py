@@ -23,8 +23,6 @@ from app.identity import Session, require
 from app.services import patients
 from app.services.practice import get_setting
 
-_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
-
 
 def _payer(session: Session, payer: Payer | int | str) -> Payer:
     if isinstance(payer, Payer):
@@ -56,15 +54,17 @@ def payer_for_credentials(session: Session, payer: Payer | int | str) -> Payer:
     return _payer(session, payer)
 
 
-def set_credentials(session: Session, payer: Payer | int | str, *, url: str, username: str,
-                    password: str, totp_seed: str | None = None) -> PortalAccount:
+def set_credentials(session: Session, payer: Payer | int | str, *, username: str,
+                    password: str, totp_seed: str | None = None,
+                    url: str | None = None) -> PortalAccount:
     """Store or replace a payer's portal log-in. totp_seed None keeps the stored seed;
-    an empty string removes it."""
+    an empty string removes it. `url`, when given, sets the payer's portal address (it
+    belongs to the payer, patients.validate_portal_url; empty clears it), in the same
+    transaction; None leaves it."""
     require(session, "portal.configure")
     p = _payer(session, payer)
-    url = url.strip()
-    if url and not _URL.match(url):
-        raise ValidationError(f"portal URL must start with http:// or https:// (got {url!r})")
+    if url is not None:
+        url = patients.validate_portal_url(url)
     if not username.strip():
         raise ValidationError("a portal user name is required")
     if not password:
@@ -83,10 +83,13 @@ def set_credentials(session: Session, payer: Payer | int | str, *, url: str, use
             "url = excluded.url, username = excluded.username, password = excluded.password, "
             "totp_seed = excluded.totp_seed, updated_at = excluded.updated_at, "
             "updated_by = excluded.updated_by",
-            (p.id, url, username.strip(), password, seed, now, session.username))
+            (p.id, "", username.strip(), password, seed, now, session.username))
+        if url is not None and url != p.portal_url:
+            conn.execute("UPDATE payers SET portal_url = ? WHERE id = ?", (url, p.id))
+        address = p.portal_url if url is None else url
         audit.record(vault, conn, session, "portal.credentials.set", "payer", p.id,
                      details={"replaced": row is not None, "has_totp": bool(seed),
-                              "url_set": bool(url), "origin": _origin(url)})
+                              "url_set": bool(address), "origin": _origin(address)})
     return get_account(session, p.id)
 
 
@@ -145,7 +148,8 @@ def _account_from_row(row: tuple[object, ...]) -> PortalAccount:
         updated_by=str(row[9] or ""))
 
 
-_ACCOUNT_SQL = ("SELECT p.id, p.name, p.portal_recipe, p.portal_enabled, c.url, c.username, "
+_ACCOUNT_SQL = ("SELECT p.id, p.name, p.portal_recipe, p.portal_enabled, p.portal_url, "
+                "c.username, "
                 "c.password IS NOT NULL AND c.password != '', "
                 "c.totp_seed IS NOT NULL AND c.totp_seed != '', c.updated_at, c.updated_by "
                 "FROM payers p LEFT JOIN portal_credentials c ON c.payer_id = p.id")
@@ -170,8 +174,11 @@ def credentials_for_visit(session: Session, payer_id: int, action: str = "pa.che
     (pa.check, eligibility.request, claim.manage). Reading them is not audited on its own:
     the visit is (portal.visit)."""
     require(session, action)
-    row = session.vault.query_one("SELECT url, username, password, totp_seed FROM "
-                                  "portal_credentials WHERE payer_id = ?", (payer_id,))
+    # The address is the payer's (m0020 moved it off the log-in); the engine pins the
+    # browser to its origin, so secrets are typed on the payer's own site only.
+    row = session.vault.query_one("SELECT p.portal_url, c.username, c.password, c.totp_seed "
+                                  "FROM portal_credentials c JOIN payers p ON "
+                                  "p.id = c.payer_id WHERE c.payer_id = ?", (payer_id,))
     if row is None:
         raise NotFound(f"no portal log-in stored for payer {payer_id}")
     return PortalCredentials(payer_id=payer_id, url=str(row[0]), username=str(row[1]),

@@ -321,14 +321,14 @@ class PortalEngine:
     @staticmethod
     def _origin(payer: Payer, recipe: Recipe, installed: Recipe | None,
                 creds: PortalCredentials, trying: bool) -> str:
-        """The payer's own origin, set by the owner or office manager: the stored log-in's
-        URL, else the installed recipe's portal.url. A recipe file being tried must point
+        """The payer's own origin, set by the owner or office manager: the payer's portal
+        URL (a payer field; `creds.url` carries it), else the installed recipe's portal.url. A recipe file being tried must point
         at the same site, or the payer's log-in is not used at all."""
         pinned = origin_of(creds.url) if creds.url else (
             origin_of(installed.url) if installed is not None else "")
         if not pinned:
             raise OffSiteRefused(f"payer {payer.id} ({payer.name}) has no portal address of "
-                                 "its own; set one with 'offhold portal set --url'")
+                                 "its own; set one with 'offhold payer set PAYER --portal-url URL'")
         tried = origin_of(recipe.url) if not creds.url else ""  # where it would navigate
         host = (urlsplit(recipe.url).hostname or "").lower()
         if (tried and tried != pinned) or (

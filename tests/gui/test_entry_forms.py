@@ -27,9 +27,13 @@ def test_payer_added_linked_to_a_recipe_file_and_given_a_fee(
     tab.name.setText(tab.payers[0].name)  # a payer of that name exists
     assert not tab.save_button.isEnabled()
     tab.name.setText("Prairie Mutual")
+    tab.portal_url.setText("http://portal.prairie.example/")  # not on this machine
+    assert not tab.save_button.isEnabled() and "must use https" in tab.problems.text()
+    tab.portal_url.setText("https://portal.prairie.example/")
     tab.save_button.click()
     row = next(i for i, p in enumerate(tab.payers) if p.name == "Prairie Mutual")
     assert tab.payers[row].decision_days_standard == 15
+    assert tab.payers[row].portal_url == "https://portal.prairie.example/"
     tab.table.setCurrentCell(row, 0)
     recipe = tmp_path / "prairie_portal.yaml"
     recipe.write_text((builtin_recipes_dir() / "northwind.yaml").read_text().replace(

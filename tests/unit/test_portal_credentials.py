@@ -59,7 +59,7 @@ def test_totp_seed_kept_replaced_or_removed(owner_session: Session, payer: int) 
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"url": "javascript:alert(1)"}, "must start with http"),
+    ({"url": "javascript:alert(1)"}, "must be https://host"),
     ({"username": " "}, "user name is required"),
     ({"password": ""}, "password is required"),
     ({"totp_seed": "not base32 at all!"}, "not valid base32"),

@@ -88,6 +88,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--appeal-days", type=int)
     p.add_argument("--timely-filing-days", type=int)
     p.add_argument("--decision-days", type=int, help="commercial: standard decision days")
+    p.add_argument("--portal-url", default="", help="the payer's portal address (https; http "
+                                                  "only on this machine); owner or manager")
     p.set_defaults(handler=cmd_payer_add)
     p = payer.add_parser("list", parents=[common])
     p.set_defaults(handler=cmd_payer_list)
@@ -260,8 +262,10 @@ def cmd_payer_add(args: argparse.Namespace, ctx: Context) -> int:
     p = patients.add_payer(ctx.session(), args.name, args.plan_type,
                            appeal_window_days=args.appeal_days,
                            timely_filing_days=args.timely_filing_days,
-                           decision_days_standard=args.decision_days)
-    ctx.emit({"id": p.id, "name": p.name, "plan_type": p.plan_type.value}, str(p.id))
+                           decision_days_standard=args.decision_days,
+                           portal_url=args.portal_url)
+    ctx.emit({"id": p.id, "name": p.name, "plan_type": p.plan_type.value,
+              "portal_url": p.portal_url}, str(p.id))
     return 0
 
 
@@ -269,7 +273,8 @@ def cmd_payer_list(args: argparse.Namespace, ctx: Context) -> int:
     from app.services import patients
     rows = patients.list_payers(ctx.session())
     ctx.emit([{"id": p.id, "name": p.name, "plan_type": p.plan_type.value,
-               "portal_recipe": p.portal_recipe, "portal_enabled": p.portal_enabled}
+               "portal_recipe": p.portal_recipe, "portal_enabled": p.portal_enabled,
+               "portal_url": p.portal_url}
               for p in rows],
              "\n".join(f"{p.id:>4}  {p.name:<32} {p.plan_type.value}" for p in rows))
     return 0

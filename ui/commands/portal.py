@@ -36,7 +36,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--password-stdin", action="store_true", default=argparse.SUPPRESS,
                    help="your own password is the first stdin line, before the portal's")
     p.add_argument("payer")
-    p.add_argument("--url", default="", help="portal base URL (default: the recipe's)")
+    p.add_argument("--url", default=None, help="the payer's portal URL (kept on the payer, "
+                                             "as `payer set --portal-url`; default: unchanged)")
     p.add_argument("--user", "--portal-user", dest="portal_user", required=True,
                    help="the portal user name")
     p.add_argument("--totp-seed-stdin", action="store_true",

@@ -106,6 +106,8 @@ def register_payer(payer: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--timely-filing-days", type=int)
     p.add_argument("--recipe", help="recipe name, a .yaml file to install, or 'none'")
     p.add_argument("--recipes", metavar="DIR", help="the practice's recipes folder")
+    p.add_argument("--portal-url", help="the payer's portal address (https; http only on "
+                                        "this machine); '' clears it")
     switch = p.add_mutually_exclusive_group()
     switch.add_argument("--on", action="store_true", help="turn portal checks on")
     switch.add_argument("--off", action="store_true", help="turn portal checks off")
@@ -222,9 +224,11 @@ def cmd_payer_set(args: argparse.Namespace, ctx: Context) -> int:
         ("decision_days_standard", args.decision_days),
         ("decision_hours_expedited", args.decision_hours),
         ("appeal_window_days", args.appeal_days),
-        ("timely_filing_days", args.timely_filing_days)) if v is not None}
+        ("timely_filing_days", args.timely_filing_days),
+        ("portal_url", args.portal_url)) if v is not None}
     if not changes and args.recipe is None and not (args.on or args.off):
-        raise UsageError("nothing to change: give --recipe, --on, --decision-days…")
+        raise UsageError("nothing to change: give --recipe, --portal-url, --on, "
+                         "--decision-days…")
     if changes:
         payer = patients.update_payer(session, payer.id, **changes)
     if args.recipe is not None:
@@ -233,7 +237,8 @@ def cmd_payer_set(args: argparse.Namespace, ctx: Context) -> int:
         payer = portal_credentials.set_enabled(session, payer.id, bool(args.on))
     ctx.emit({"id": payer.id, "name": payer.name, "plan_type": payer.plan_type.value,
               "decision_days": payer.decision_days_standard,
-              "portal_recipe": payer.portal_recipe, "portal_enabled": payer.portal_enabled},
+              "portal_recipe": payer.portal_recipe, "portal_enabled": payer.portal_enabled,
+              "portal_url": payer.portal_url},
              f"{payer.name}: {payer.plan_type.value}, recipe {payer.portal_recipe or '(none)'},"
              f" portal checks {'on' if payer.portal_enabled else 'off'}")
     return 0

@@ -62,6 +62,14 @@ class PayersTab(QWidget):
         for key, label in _NUMBERS:
             form.addRow(label, self.numbers[key])
             self.numbers[key].textChanged.connect(self.validate)
+        # The payer's portal address: its origin is the only site the payer's log-in is
+        # typed into, so owners and office managers (portal.configure) set it.
+        self.portal_url = QLineEdit()
+        self.portal_url.setObjectName("portalUrl")
+        self.portal_url.setPlaceholderText("https://portal.example-payer.com (http only on "
+                                           "this machine)")
+        form.addRow("Portal URL", self.portal_url)
+        self.portal_url.textChanged.connect(self.validate)
         self.name.textChanged.connect(self.validate)
         self.problems = QLabel()
         self.problems.setObjectName("formErrors")
@@ -113,6 +121,7 @@ class PayersTab(QWidget):
             widget.setEnabled(manage)
         for widget in (self.recipe, self.recipe_button, self.recipe_file_button):
             widget.setEnabled(portal)
+        self.portal_url.setEnabled(portal and manage)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addLayout(form)
@@ -168,6 +177,7 @@ class PayersTab(QWidget):
             value = getattr(p, key)
             edit.setText("" if value is None else str(value))
         self.recipe.setCurrentText(p.portal_recipe or NO_RECIPE)
+        self.portal_url.setText(p.portal_url)
         fill_table(self.fees, [[f.visit_type, f"${f.allowed_amount}"]
                                for f in getattr(self, "all_fees", []) if f.payer_id == p.id])
         self.validate()
@@ -177,13 +187,14 @@ class PayersTab(QWidget):
         self.table.clearSelection()
         self.table.setCurrentCell(-1, -1)
         self.name.setReadOnly(False)
-        for edit in (self.name, self.code, *self.numbers.values()):
+        for edit in (self.name, self.code, *self.numbers.values(), self.portal_url):
             edit.clear()
         self.name.setFocus()
         self.validate()
 
     def _values(self) -> dict[str, str]:
         values = {k: e.text().strip() for k, e in self.numbers.items()}
+        values["portal_url"] = self.portal_url.text().strip()
         if not self.name.isReadOnly():
             values["name"] = self.name.text().strip()
         return values
@@ -194,6 +205,7 @@ class PayersTab(QWidget):
         self.name.setStyleSheet(_INVALID if "name" in found else "")
         for key, edit in self.numbers.items():
             edit.setStyleSheet(_INVALID if key in found else "")
+        self.portal_url.setStyleSheet(_INVALID if "portal_url" in found else "")
         self.problems.setText("\n".join(f"{k.replace('_', ' ')}: {m}"
                                         for k, m in found.items()))
         self.save_button.setEnabled(not found and self.ctx.session.can("payer.manage"))
@@ -206,6 +218,7 @@ class PayersTab(QWidget):
         numbers = {k: int(v) if v else None for k, v in
                    ((k, e.text().strip()) for k, e in self.numbers.items())}
         plan, code = self.plan_type.currentText(), self.code.text().strip()
+        url = self.portal_url.text().strip()
         current = self.current() if self.name.isReadOnly() else None
         if current is None:
             name = self.name.text().strip()
@@ -215,7 +228,7 @@ class PayersTab(QWidget):
                 decision_days_standard=n["decision_days_standard"],
                 decision_hours_expedited=n["decision_hours_expedited"],
                 appeal_window_days=n["appeal_window_days"],
-                timely_filing_days=n["timely_filing_days"]),
+                timely_filing_days=n["timely_filing_days"], portal_url=url),
                              done=lambda _p: self.reload(), label="Adding the payer",
                              changed=lambda _p: NOTHING)
         else:
@@ -225,6 +238,8 @@ class PayersTab(QWidget):
                 changes["plan_type"] = plan
             if code != current.payer_code:
                 changes["payer_code"] = code
+            if url != current.portal_url:
+                changes["portal_url"] = url
             if not changes:
                 return
             payer_id = current.id

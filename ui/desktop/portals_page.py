@@ -51,7 +51,9 @@ class PortalsTab(QWidget):
         self.totp.setEchoMode(QLineEdit.EchoMode.Password)
         self.totp.setPlaceholderText("TOTP seed (optional; empty keeps the stored one)")
         form = QFormLayout()
-        form.addRow("Portal URL", self.url)
+        # The address is the payer's (Payers tab too): shown and set here with the log-in.
+        self.url.setToolTip("The payer's portal address; the log-in is typed on this site only")
+        form.addRow("Payer's portal URL", self.url)
         form.addRow("User name", self.username)
         form.addRow("Password", self.password)
         form.addRow("TOTP seed", self.totp)

@@ -1,0 +1,111 @@
+"""The portal URL belongs to the payer (issue 12): set with the payer (service, CLI),
+validated (https, or http on this machine only), and it is the origin the engine pins the
+payer's log-in to, as the stored log-in's URL was."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from app.errors import PermissionDenied, ValidationError
+from app.identity import Session
+from app.identity.permissions import Role
+from app.services import patients
+from app.services import portal_credentials as pc
+from automations.portal import builtin_recipes_dir, load_recipe_file
+from tests.conftest import OWNER_PASSWORD
+from ui.cli import main
+
+NORTHWIND = (builtin_recipes_dir() / "northwind.yaml").read_text("utf-8")
+
+
+@pytest.mark.parametrize("url", ["https://portal.acme.example/hub/",
+                                 "http://127.0.0.1:8765/northwind/", "http://localhost:9/",
+                                 "http://[::1]:8080/x", "http://127.3.4.5/", ""])
+def test_accepted_addresses(url: str) -> None:
+    assert patients.validate_portal_url(f"  {url} ") == url
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("http://portal.acme.example/", "must use https"),
+    ("http://10.0.0.8/", "must use https"),
+    ("ftp://portal.acme.example/", "must be https://host"),
+    ("javascript:alert(1)", "must be https://host"),
+    ("https:///nohost", "must be https://host"),
+    ("https://u:p@portal.acme.example/", "user name or password"),
+    ("https://portal.acme.example:99999/", "not a valid address"),
+])
+def test_refused_addresses(url: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        patients.validate_portal_url(url)
+
+
+def test_only_portal_configure_sets_it_and_the_log_in_reads_it(practice: Session) -> None:
+    acme = patients.find_payer(practice, "Acme Health")
+    biller = Session(practice.vault, "bill", frozenset({Role.BILLER}))  # payer.manage only
+    with pytest.raises(PermissionDenied, match="portal.configure"):
+        patients.update_payer(biller, acme.id, portal_url="https://evil.example/")
+    with pytest.raises(PermissionDenied, match="portal.configure"):
+        patients.add_payer(biller, "Evil Co", "commercial", portal_url="https://evil.example/")
+    payer = patients.update_payer(practice, acme.id, portal_url="https://portal.acme.example/")
+    assert payer.portal_url == "https://portal.acme.example/"
+    # a log-in stored without --url keeps the payer's address; the visit reads it from there
+    pc.set_credentials(practice, acme.id, username="u", password="secret-pw")
+    assert pc.credentials_for_visit(practice, acme.id).url == "https://portal.acme.example/"
+    assert pc.get_account(practice, acme.id).url == "https://portal.acme.example/"
+    assert practice.vault.query_one("SELECT url FROM portal_credentials")[0] == ""
+    # given with the log-in, it is still the payer's
+    pc.set_credentials(practice, acme.id, username="u", password="pw",
+                       url="https://portal2.acme.example/")
+    assert patients.get_payer(practice, acme.id).portal_url == "https://portal2.acme.example/"
+    row = practice.vault.query_one("SELECT details FROM audit_log WHERE action = "
+                                   "'payer.update' ORDER BY id DESC LIMIT 1")
+    assert "portal.acme.example" in row[0]
+
+
+def test_the_fence_pins_the_log_in_to_the_payers_own_origin(practice: Session,
+                                                            tmp_path: Path) -> None:
+    """With the address on the payer, a recipe file for another host still never gets the
+    payer's log-in: refused before any browser starts, and audited."""
+    from automations.portal import OffSiteRefused, PortalEngine, PortalQuery
+    acme = patients.find_payer(practice, "Acme Health")
+    pc.set_recipe(practice, acme.id, "northwind")
+    pc.set_enabled(practice, acme.id, True)
+    pc.set_credentials(practice, acme.id, username="u", password="secret-pw")
+    patients.update_payer(practice, acme.id, portal_url="https://portal.acme.example/nw/")
+    path = tmp_path / "northwind.yaml"
+    path.write_text(NORTHWIND.replace("version: 1", "version: 2").replace(
+        "url: http://127.0.0.1:8765/northwind/", "url: https://collector.example/northwind/"),
+        "utf-8")
+    other = load_recipe_file(path)
+    with PortalEngine(min_interval_seconds=0) as engine:
+        with pytest.raises(OffSiteRefused, match="collector.example"):
+            engine.check(practice, acme.id, "pa_status", PortalQuery("M1", "R1"),
+                         recipe=other)
+    assert engine.launches == 0
+    row = practice.vault.query_one("SELECT details FROM audit_log WHERE action = "
+                                   "'portal.visit' ORDER BY id DESC LIMIT 1")
+    assert '"outcome": "off_site_blocked"' in row[0] and "secret-pw" not in row[0]
+    # with no address on the payer and none in a recipe it may use, nothing is typed anywhere
+    patients.update_payer(practice, acme.id, portal_url="")
+    assert pc.credentials_for_visit(practice, acme.id).url == ""
+
+
+def test_cli_payer_add_and_set_portal_url(practice: Session, vault_dir: Path,
+                                          monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("OFFHOLD_VAULT", str(vault_dir))
+    monkeypatch.setenv("OFFHOLD_USER", "owner")
+    monkeypatch.setenv("OFFHOLD_PASSWORD", OWNER_PASSWORD)
+    assert main(["payer", "add", "Prairie", "--plan-type", "commercial", "--portal-url",
+                 "https://portal.prairie.example/", "--json"], stdin=io.StringIO()) == 0
+    assert json.loads(capsys.readouterr().out)["portal_url"] == "https://portal.prairie.example/"
+    assert main(["payer", "set", "Prairie", "--portal-url", "http://portal.prairie.example/"],
+                stdin=io.StringIO()) == 1
+    assert "must use https" in capsys.readouterr().err
+    assert main(["payer", "set", "Prairie", "--portal-url", "http://127.0.0.1:8765/nw/",
+                 "--json"], stdin=io.StringIO()) == 0
+    assert json.loads(capsys.readouterr().out)["portal_url"] == "http://127.0.0.1:8765/nw/"
