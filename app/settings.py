@@ -91,6 +91,12 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
            "text messages are held)."),
     Option("letters_export_dir", "", str, "Folder for printed-letter PDF batches (empty: "
            "letters are held)."),
+    Option("sms_replies_dir", "", str, "Folder the texting vendor's replies export (CSV) is "
+           "saved to: read every 10 minutes, each file moved to imported/ or failed/ (empty: "
+           "off). It holds PHI: keep it on the encrypted disk."),
+    Option("email_replies_maildir", "", str, "A Maildir the practice's mail client or "
+           "fetchmail fills with patients' email replies: read every 10 minutes, never "
+           "changed (empty: off)."),
     Option("quiet_hours_start", 8, int, "No email or text before this local hour..."),
     Option("quiet_hours_end", 21, int, "...nor from this local hour on."),
     Option("monthly_report_dir", "", str, "On the 1st, write last month's de-identified "

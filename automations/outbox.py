@@ -6,37 +6,53 @@
   written to a chosen folder. A vendor API can later be another `SendChannel`.
 - Printed letters as one PDF batch with address blocks, ready to mail.
 The files hold approved messages on their way out; they are written owner-read-only.
+
+Replies come back the way the practice's vendors deliver them (`read_replies`): the
+texting vendor's replies export saved to a folder, and a Maildir the practice's mail
+client fills (no IMAP server ships with OffHold's environment to test a fetcher against;
+fetchmail/getmail or the mail client drop into the Maildir). app.services.replies
+matches, keeps and acts on them.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import mailbox
 import os
 import smtplib
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from xml.sax.saxutils import escape
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import inch
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
-from app import clock
-from app.errors import ValidationError
-from app.identity import Session
+from app import clock, queue
+from app.errors import KnownError, ValidationError
+from app.identity import Session, require
+from app.imports.common import Deadline, check_size
+from app.replies.parse import LIMITS as REPLY_LIMITS
+from app.replies.parse import ReplyLimits, e164, parse_email, parse_sms_csv
 from app.services import outbox
+from app.services import replies as replies_service
 from app.services.outbox import OutgoingMessage, Outcome, SendChannel, SendReport
 from app.services.practice import all_settings, practice_info
 from app.services.prior_auth import practice_zone
+from app.services.replies import RepliesReport
+from automations.workflows.watched_folder import _aside
 
 SMTP_TIMEOUT_S = 30
 
@@ -92,7 +108,8 @@ class EmailChannel:
         mail["Subject"] = m.subject or f"A message from {self.practice or 'your practice'}"
         mail["Date"] = formatdate(clock.now().timestamp())
         # Stable per outbox row: a recipient's mail system can spot a duplicate.
-        mail["Message-ID"] = f"<offhold-outbox-{m.id}-task-{m.task_id}@offhold.invalid>"
+        # Replies name it in In-Reply-To/References: that is how a reply finds its message.
+        mail["Message-ID"] = f"<{outbox.reference(m.id)}-task-{m.task_id}@offhold.invalid>"
         mail.set_content(m.body)
         return mail
 
@@ -127,17 +144,6 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
-def e164(phone: str, region: str = "US") -> str | None:
-    """The number in E.164 (+15551234567), or None when it is not a valid number."""
-    try:
-        number = phonenumbers.parse(phone, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def _write_private(path: Path, data: bytes) -> None:
     """Create the file readable by this user only, all at once (a partial file never
     reaches a vendor's import or a printer)."""
@@ -153,9 +159,11 @@ def _batch_name(prefix: str, messages: list[OutgoingMessage], ext: str) -> str:
 
 
 class SmsCsvChannel:
-    """The vendor-import CSV: phone (E.164), message, send_after (practice time, ISO)."""
+    """The vendor-import CSV: phone (E.164), message, send_after (practice time, ISO), and
+    reference (`offhold-outbox-<id>`, a custom field the vendor echoes in its replies
+    export, so a reply finds its message)."""
     name = "sms"
-    HEADER = ("phone", "message", "send_after")
+    HEADER = ("phone", "message", "send_after", "reference")
 
     def __init__(self, folder: Path, zone: ZoneInfo) -> None:
         self.folder, self.zone = Path(folder), zone
@@ -165,7 +173,7 @@ class SmsCsvChannel:
             return [Outcome(m.id, False, error=f"the text-message folder {self.folder} does "
                             "not exist", outage=True) for m in messages]
         send_after = clock.now().astimezone(self.zone).isoformat(timespec="seconds")
-        rows: list[tuple[OutgoingMessage, tuple[str, str, str]]] = []
+        rows: list[tuple[OutgoingMessage, tuple[str, str, str, str]]] = []
         outcomes: list[Outcome] = []
         for m in messages:
             phone = e164(m.recipient)
@@ -173,7 +181,7 @@ class SmsCsvChannel:
                 outcomes.append(Outcome(m.id, False, error="the phone number on file is not "
                                         "a valid US number (E.164 needs the area code)"))
             else:
-                rows.append((m, (phone, m.body, send_after)))
+                rows.append((m, (phone, m.body, send_after, outbox.reference(m.id))))
         if not rows:
             return outcomes
         buffer = io.StringIO()
@@ -269,3 +277,141 @@ def configured_channels(session: Session) -> dict[str, SendChannel]:
 def send_outbox(session: Session, now: datetime | None = None) -> SendReport:
     """One send run over the configured channels (the CLI's `outbox send`, the job)."""
     return outbox.send_ready(session, configured_channels(session), now=now)
+
+
+# -- replies ---------------------------------------------------------------------------------
+
+@dataclass
+class RepliesRun:
+    """PHI-free counts of one reading of the reply sources."""
+
+    report: RepliesReport = field(default_factory=RepliesReport)
+    files: int = 0  # vendor exports read
+    emails: int = 0  # mailbox messages read
+    failed: int = 0  # sources refused (a task each)
+    recovery_run: bool = False  # a declined offer moved on to the next candidate now
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.report.to_json(), "files": self.files, "emails": self.emails,
+                "failed": self.failed, "recovery_run": self.recovery_run}
+
+
+def _merge(run: RepliesRun, part: RepliesReport) -> None:
+    for name, value in vars(part).items():
+        mine = getattr(run.report, name)
+        setattr(run.report, name, mine + value)
+
+
+def read_reply_file(session: Session, path: Path, limits: ReplyLimits = REPLY_LIMITS
+                    ) -> RepliesReport:
+    """One vendor replies export (CSV) or one saved email (.eml), all or nothing; raises
+    ImportRejected with the position of the first problem."""
+    size = path.stat().st_size
+    email_file = path.suffix.lower() in (".eml", ".msg")
+    check_size(size, limits.max_email_bytes if email_file else limits.max_csv_bytes,
+               "replies file")
+    data = path.read_bytes()
+    key = "sha256:" + hashlib.sha256(data).hexdigest()
+    if email_file:
+        replies = [parse_email(data, path.name, limits)]
+    else:
+        replies = parse_sms_csv(data, practice_zone(session), limits)
+    return replies_service.record_replies(session, replies, source=path.name, source_key=key)
+
+
+def _reply_failure(session: Session, key: str, draft: str) -> int:
+    task, _created = queue.create_task(
+        session, "automation_failure", f"outbox-replies:{key}",
+        "A patient reply could not be read", draft=draft, priority=queue.PRIORITY_HIGH,
+        subject_type="job", subject_id="outbox-replies", payload={"job_id": "outbox-replies"})
+    return task.id
+
+
+def _read_vendor_folder(session: Session, root: Path, run: RepliesRun) -> None:
+    if not root.is_dir():
+        run.failed += 1
+        run.report.tasks.append(_reply_failure(
+            session, "folder", f"The replies folder {root} does not exist or is not a "
+            "folder. Fix the setting sms_replies_dir."))
+        return
+    for path in sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() ==
+                       ".csv" and not p.name.startswith((".", "~"))):
+        try:
+            _merge(run, read_reply_file(session, path))
+        except KnownError as exc:
+            moved = _aside(path, "failed")
+            run.failed += 1
+            # The reason names a line and a column, never a patient's values.
+            run.report.tasks.append(_reply_failure(
+                session, hashlib.sha256(str(moved).encode()).hexdigest()[:16],
+                f"{moved} could not be read: {exc}\nNothing from it was recorded. Fix the "
+                "file (or ask the vendor for a new export), then move it back into the "
+                "replies folder."))
+            continue
+        _aside(path, "imported")
+        run.files += 1
+
+
+def _read_maildir(session: Session, root: Path, run: RepliesRun,
+                  limits: ReplyLimits = REPLY_LIMITS) -> None:
+    """New messages in the practice's Maildir (read only: the mailbox is the mail
+    client's; each message's key is recorded once read)."""
+    try:
+        box = mailbox.Maildir(root, factory=None, create=False)
+        keys = sorted(box.keys())
+    except OSError as exc:
+        run.failed += 1
+        run.report.tasks.append(_reply_failure(
+            session, "maildir", f"The replies mailbox {root} cannot be read "
+            f"({exc.strerror or type(exc).__name__}). Fix the setting "
+            "email_replies_maildir."))
+        return
+    deadline = Deadline(limits.seconds)
+    done = 0
+    for key in keys:
+        source_key = f"maildir:{key}"
+        if replies_service.source_read(session, source_key):
+            continue
+        if done >= limits.max_emails or time.monotonic() > deadline.end:
+            break  # the rest wait for the next run
+        done += 1
+        try:
+            with box.get_file(key) as handle:
+                data = handle.read(limits.max_email_bytes + 1)
+            reply = parse_email(data, f"message {key}", limits)
+        except KeyError:
+            continue  # the mail client moved it meanwhile; read under its new key later
+        except KnownError as exc:
+            run.failed += 1
+            run.report.tasks.append(_reply_failure(
+                session, source_key[:100], f"An email in the replies mailbox could not be "
+                f"read: {exc}. Read it in the mail client and act on it by hand."))
+            replies_service.mark_source_read(session, source_key)
+            continue
+        _merge(run, replies_service.record_replies(session, [reply], source="mailbox",
+                                                   source_key=source_key,
+                                                   skip_strangers=True))
+        run.emails += 1
+
+
+def read_replies(session: Session, files: list[Path] | None = None) -> RepliesRun:
+    """Record patients' replies: from `files` (the CLI's `outbox replies FILE`), else from
+    the configured sources (the vendor's replies folder, the replies Maildir). A declined
+    waitlist offer moves to the next candidate at once (the schedule run)."""
+    require(session, "outbox.send")
+    run = RepliesRun()
+    if files:
+        for path in files:
+            _merge(run, read_reply_file(session, path))
+            run.files += 1
+    else:
+        settings = all_settings(session)
+        if settings["sms_replies_dir"]:
+            _read_vendor_folder(session, Path(settings["sms_replies_dir"]), run)
+        if settings["email_replies_maildir"]:
+            _read_maildir(session, Path(settings["email_replies_maildir"]), run)
+    if run.report.declined:
+        from automations.workflows import no_show
+        no_show.run_recovery(Session.system(session.vault, no_show.SYSTEM_ACTOR))
+        run.recovery_run = True
+    return run

@@ -46,6 +46,9 @@ KINDS: dict[str, TaskKind] = {k.name: k for k in [
     # it); reject when they decline (the next candidate is offered).
     TaskKind("waitlist_hold", "Held slots awaiting an answer", Role.FRONT_DESK,
              effect="automations.workflows.no_show:book_held_slot"),
+    # A patient's reply the outbox recorded that OffHold could not act on by itself
+    # (not a plain yes/no/stop, not matched, or a yes it could not honour).
+    TaskKind("patient_reply", "Patient replies", Role.FRONT_DESK, is_notice=True),
     TaskKind("denial_review", "Denials", Role.BILLER, reason_no_auto=_CODES,
              effect="automations.workflows.denials:apply_approval"),
     TaskKind("claim_status", "Claim status", Role.BILLER, reason_no_auto=_CODES),

@@ -111,6 +111,12 @@ def _opt_out_reason(session: Session, row: dict[str, Any]) -> str | None:
     return None
 
 
+def reference(outbox_id: int) -> str:
+    """The reference a message carries out (the SMS CSV's `reference`, the email's
+    Message-ID) and a reply carries back (app.replies.parse.OUTBOX_REF reads it)."""
+    return f"offhold-outbox-{outbox_id}"
+
+
 COLUMNS = ("id", "task_id", "patient_id", "kind", "channel", "recipient", "subject", "body",
            "state", "created_at", "sent_at", "claimed_at", "attempts", "last_error",
            "sent_ref", "sent_blob_id", "failure_task_id")

@@ -244,7 +244,8 @@ def test_sms_csv_for_the_vendor(owner: Session, patient_id: int, outdir: Path) -
     assert stat.S_IMODE(batch.stat().st_mode) == 0o600
     rows = list(csv.DictReader(io.StringIO(batch.read_text(encoding="utf-8"))))
     assert rows == [{"phone": "+16172531000", "message": BODY,
-                     "send_after": "2026-11-16T10:00:00-05:00"}]
+                     "send_after": "2026-11-16T10:00:00-05:00",
+                     "reference": f"offhold-outbox-{good}"}]
     assert "area code" in _row(owner, bad)["last_error"]
     assert e164("617.253.1000") == "+16172531000" and e164("12") is None
 

@@ -1,4 +1,5 @@
-"""`offhold outbox send|list|retry|set-password`: the outbox that sends approved outreach.
+"""`offhold outbox send|list|retry|resolve|replies|reply-list|set-password`: the outbox that
+sends approved outreach and records the patients' replies.
 
 `send` runs once over the configured channels (email, the texting vendor's CSV folder,
 printed letters); `offhold run` and the desktop send on a schedule too.
@@ -34,6 +35,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     went.add_argument("--sent", action="store_true", help="it went out: record it as sent")
     went.add_argument("--not-sent", action="store_true", help="it did not: send it again")
     p.set_defaults(handler=cmd_outbox_resolve)
+    p = box.add_parser("replies", parents=[common],
+                       help="record patients' replies: the texting vendor's replies export "
+                            "(CSV) or a saved email (.eml); without FILE, the configured "
+                            "replies folder and mailbox")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.set_defaults(handler=cmd_outbox_replies)
+    p = box.add_parser("reply-list", parents=[common],
+                       help="recorded replies, newest first, with what each did")
+    p.add_argument("--message", type=int, help="only the replies to this outbox message")
+    p.set_defaults(handler=cmd_outbox_reply_list)
     p = box.add_parser("set-password", parents=[common],
                        help="keep the SMTP password in the vault (from OFFHOLD_SMTP_PASSWORD "
                             "or the next line of stdin)")
@@ -93,4 +104,33 @@ def cmd_outbox_set_password(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError("no SMTP password: set OFFHOLD_SMTP_PASSWORD or give it on stdin")
     set_smtp_password(session, password)
     ctx.say("SMTP password kept in the vault")
+    return 0
+
+
+def cmd_outbox_replies(args: argparse.Namespace, ctx: Context) -> int:
+    from pathlib import Path
+
+    from automations.outbox import read_replies
+    paths = [Path(f) for f in args.files]
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+    run = read_replies(ctx.session(), paths or None)
+    r = run.report
+    ctx.say(f"replies: {len(r.recorded)} recorded ({r.duplicates} already recorded), "
+            f"{len(r.booked)} booked, {len(r.declined)} declined, {len(r.opted_out)} opted "
+            f"out, {len(r.tasks)} for a person (tasks)"
+            + (f"; {run.failed} source(s) could not be read (a task each)" if run.failed
+               else ""))
+    ctx.emit(run.to_json(), "\n".join(str(i) for i in r.recorded) or "no new replies")
+    return 1 if run.failed else 0
+
+
+def cmd_outbox_reply_list(args: argparse.Namespace, ctx: Context) -> int:
+    from app.services.replies import list_replies
+    rows = list_replies(ctx.session(), args.message)
+    ctx.emit(rows, "\n".join(
+        f"{r['id']:>5} outbox {r['outbox_id'] or '-':>5} {r['channel']:<5} "
+        f"{r['received_at'][:16]:<16} {r['intent']:<5} {r['outcome']}".rstrip()
+        for r in rows) or "no replies")
     return 0

@@ -1,0 +1,340 @@
+"""Replies the outbox records: the texting vendor's replies export and emailed replies in
+a Maildir, parsed within bounds (size, rows, time, memory; fuzzed), matched to their
+message (reference first, then the sender and the most recent message, never a guess
+between two patients), kept, audited and acted on (STOP opts out, anything unclear is a
+task with the reply as evidence)."""
+
+from __future__ import annotations
+
+import mailbox
+import tracemalloc
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app import clock, queue
+from app.errors import ImportRejected
+from app.identity import Session
+from app.replies.parse import (LIMITS, Intent, ReplyLimits, intent, own_words, parse_email,
+                               parse_sms_csv)
+from app.services import outbox, patients, replies
+from app.services.practice import set_setting
+from automations.outbox import read_replies
+
+ZONE = ZoneInfo("America/New_York")
+NOW = datetime(2026, 12, 1, 18, 0, tzinfo=timezone.utc)
+MB = 1024 * 1024
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("YES", Intent.YES), ("y", Intent.YES), ("Yes please!", Intent.YES), ("1", Intent.YES),
+    ("ok, I'll take it", Intent.YES), ("yes thank you", Intent.YES),
+    ("No", Intent.NO), ("no thank you", Intent.NO), ("NOPE.", Intent.NO), ("2", Intent.NO),
+    ("STOP", Intent.STOP), ("Unsubscribe", Intent.STOP), ("stop all", Intent.STOP),
+    ("opt out", Intent.STOP),
+    ("yes but can it be later?", Intent.OTHER), ("no, I'll take it", Intent.OTHER),
+    ("stop texting me about yes", Intent.OTHER), ("", Intent.OTHER),
+    ("what time is it", Intent.OTHER)])
+def test_what_a_reply_says(text: str, expected: Intent) -> None:
+    assert intent(text) is expected
+
+
+def test_the_vendors_export_with_its_own_column_names() -> None:
+    data = ("\ufeffFrom Number,Text,Received,Thread ID,SID\r\n"
+            "(617) 253-1000,Yes please,2026-12-01 13:05,offhold-outbox-7,SM1\r\n"
+            "\r\n"
+            "+16172531001,\"STOP\",2026-12-01T18:10:00Z,,SM2\r\n").encode()
+    first, second = parse_sms_csv(data, ZONE)
+    assert (first.sender, first.text, first.outbox_ids, first.key) == \
+        ("+16172531000", "Yes please", (7,), "sms:SM1")
+    assert first.received_at == datetime(2026, 12, 1, 18, 5, tzinfo=timezone.utc)
+    assert second.intent is Intent.STOP and second.position == "line 4"
+    assert second.received_at == datetime(2026, 12, 1, 18, 10, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"from,message,received_at\r\n555,hi,2026-12-01 10:00\r\n",
+     "not a valid phone number (at line 2)"),
+    (b"from,message,received_at\r\n6172531000,hi,yesterday\r\n", "(at line 2)"),
+    (b"phone,words\r\n", "missing: text, received_at (at line 1)"),
+    (b"from,message,received_at\r\n\xff\xfe", "UTF-8) (at byte 26)"),
+    (b"from,message,received_at\r\n6172531000,\"open quote\r\n", "not valid CSV"),
+    (b"", "is empty"),
+])
+def test_a_bad_export_is_refused_whole_with_its_position(data: bytes, message: str) -> None:
+    with pytest.raises(ImportRejected) as caught:
+        parse_sms_csv(data, ZONE)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_exports_bounds() -> None:
+    tight = ReplyLimits(max_csv_bytes=1 * MB, max_rows=2)
+    rows = "".join(f"6172531000,yes,2026-12-01 10:0{i}\r\n" for i in range(3))
+    with pytest.raises(ImportRejected, match="more than 2 replies.*line 4"):
+        parse_sms_csv(f"from,message,received_at\r\n{rows}".encode(), ZONE, tight)
+    with pytest.raises(ImportRejected, match="limited to 1 MB"):
+        parse_sms_csv(b"x" * (MB + 1), ZONE, tight)
+    long = "y" * (LIMITS.max_text_chars + 1)
+    with pytest.raises(ImportRejected, match="over 5000 characters"):
+        parse_sms_csv(f"from,message,received_at\r\n6172531000,{long},2026-12-01 10:00\r\n"
+                      .encode(), ZONE)
+    slow = ReplyLimits(seconds=0.0)
+    with pytest.raises(ImportRejected, match="took longer"):
+        parse_sms_csv(f"from,message,received_at\r\n{rows}".encode(), ZONE, slow)
+
+
+def test_a_full_size_export_stays_within_its_memory_bound() -> None:
+    """A full export (50k replies; a practice's day is a few dozen) peaks under 14x its
+    size in Python allocations (measured 11.7x): replies are small slotted records."""
+    line = "+16172531000,Yes please I will take it,2026-12-01 13:05,offhold-outbox-123456\r\n"
+    count = min(LIMITS.max_rows, (LIMITS.max_csv_bytes - 100) // len(line))
+    data = ("from,message,received_at,reference\r\n" + line * count).encode()
+    tracemalloc.start()
+    try:
+        parsed = parse_sms_csv(data, ZONE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(parsed) == count
+    assert peak < 14 * len(data), f"peak {peak / MB:.1f} MB for {len(data) / MB:.1f} MB"
+
+
+def _mail(body: str, **headers: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = headers.get("From", "Ana Q <Ana.Q@Example.org>")
+    message["To"] = "frontdesk@maple.example"
+    message["Subject"] = "Re: A visit time opened up"
+    message["Date"] = headers.get("Date", "Tue, 01 Dec 2026 13:40:00 -0500")
+    if "Message-ID" in headers:
+        message["Message-ID"] = headers["Message-ID"]
+    if "In-Reply-To" in headers:
+        message["In-Reply-To"] = headers["In-Reply-To"]
+    message.set_content(body)
+    return message.as_bytes()
+
+
+def test_an_emailed_reply_keeps_only_the_patients_words() -> None:
+    reply = parse_email(_mail("Yes please\n\n-- \nAna\n\nOn Tue, Dec 1 Maple wrote:\n> A "
+                              "visit time opened", **{
+                                  "In-Reply-To": "<offhold-outbox-12-task-40@offhold.invalid>",
+                                  "Message-ID": "<abc@example.org>"}), "message 1")
+    assert (reply.sender, reply.text, reply.outbox_ids, reply.key) == \
+        ("ana.q@example.org", "Yes please", (12,), "email:<abc@example.org>")
+    assert reply.received_at == datetime(2026, 12, 1, 18, 40, tzinfo=timezone.utc)
+    assert own_words("No\nSent from my iPhone\n-----Original Message-----\nFrom: x") == "No"
+    assert own_words("Maybe\r\nFrom: Maple Street <frontdesk@maple.example>\r\n> yes") == \
+        "Maybe"
+    with pytest.raises(ImportRejected, match="no readable Date"):
+        parse_email(_mail("yes", Date="someday"), "message 2")
+    with pytest.raises(ImportRejected, match="no sender address"):
+        parse_email(_mail("yes", From="undisclosed"), "message 3")
+    with pytest.raises(ImportRejected, match="replies are read up to 1 MB"):
+        parse_email(b"x" * (MB + 2), "message 4", ReplyLimits(max_email_bytes=MB))
+
+
+FUZZ = settings(deadline=timedelta(seconds=3), max_examples=80, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+CELLS = st.sampled_from(["6172531000", "+16172531000", "555", "yes", "STOP", "\"", "\"\"",
+                         ",", "\r\n", "\n", "2026-12-01 13:05", "2026-13-45", "Z", "\x00",
+                         "offhold-outbox-99999999999999", "é", " ", "x" * 300])
+ROW = st.lists(CELLS, max_size=8).map("".join)
+EXPORT = st.lists(ROW, max_size=30).map(
+    lambda rows: "from,message,received_at,reference\r\n" + "\r\n".join(rows))
+
+
+@FUZZ
+@given(st.one_of(EXPORT.map(lambda t: t.encode("utf-8", "surrogatepass")),
+                 st.binary(max_size=2048)))
+def test_fuzzed_exports_end_in_replies_or_one_line(data: bytes) -> None:
+    try:
+        found = parse_sms_csv(data, ZONE)
+    except ImportRejected as exc:
+        assert "\n" not in str(exc) and exc.position
+    else:
+        assert all(r.sender.startswith("+1") and r.received_at.tzinfo for r in found)
+
+
+HEADERS = st.sampled_from(["From: a@b.example\r\n", "From: \r\n", "Date: Tue, 01 Dec 2026 "
+                           "13:40:00 -0500\r\n", "Date: nonsense\r\n", "Content-Type: text/"
+                           "plain; charset=x-unknown\r\n", "Content-Type: multipart/mixed; "
+                           "boundary=zz\r\n", "Content-Transfer-Encoding: base64\r\n",
+                           "In-Reply-To: <offhold-outbox-1-task-2@offhold.invalid>\r\n",
+                           "Message-ID: <\r\n", "=?utf-8?b?invalid?=\r\n"])
+MAIL = st.tuples(st.lists(HEADERS, max_size=8), st.text(max_size=400)).map(
+    lambda t: ("".join(t[0]) + "\r\n" + t[1]).encode("utf-8", "surrogatepass"))
+
+
+@FUZZ
+@given(st.one_of(MAIL, st.binary(max_size=2048)))
+def test_fuzzed_emails_end_in_a_reply_or_one_line(data: bytes) -> None:
+    try:
+        reply = parse_email(data, "message fuzz")
+    except ImportRejected as exc:
+        assert "\n" not in str(exc) and exc.position == "message fuzz"
+    else:
+        assert "@" in reply.sender and reply.received_at.tzinfo is not None
+
+
+# -- matching and acting ----------------------------------------------------------------------
+
+@pytest.fixture
+def owner(owner_session: Session) -> Session:
+    clock.set_clock(lambda: NOW)
+    return owner_session
+
+
+def _sent(session: Session, patient_id: int, channel: str, recipient: str, n: int,
+          kind: str = "no_show", when: datetime = NOW - timedelta(hours=2)) -> int:
+    """A message the outbox sent (as send_ready records it)."""
+    task, _ = queue.create_task(session, "outreach", f"replies-test:{n}", "outreach")
+    with session.vault.write() as conn:
+        return int(conn.execute(
+            "INSERT INTO outbox (task_id, patient_id, kind, channel, recipient, body, state, "
+            "created_at, created_by, sent_at) VALUES (?,?,?,?,?,?,'sent',?,?,?)",
+            (task.id, patient_id, kind, channel, recipient, "Reply STOP to opt out.",
+             clock.iso(when), session.username, clock.iso(when))).lastrowid)
+
+
+def _export(folder: Path, rows: list[str], name: str = "replies.csv") -> Path:
+    path = folder / name
+    path.write_text("from,message,received_at,reference\r\n" + "\r\n".join(rows) + "\r\n",
+                    encoding="utf-8")
+    return path
+
+
+def test_matching_reference_first_then_the_sender_never_a_guess(
+        owner: Session, tmp_path: Path) -> None:
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000").id
+    kid = patients.add_patient(s, "Kid", "Replies", "2015-01-01", phone="617-253-1000").id
+    bo = patients.add_patient(s, "Bo", "Other", "1970-01-01", phone="617-253-1001").id
+    old = _sent(s, ana, "sms", "617-253-1000", 1, when=NOW - timedelta(days=3))
+    to_kid = _sent(s, kid, "sms", "(617) 253-1000", 2)
+    to_bo = _sent(s, bo, "sms", "617-253-1001", 3, when=NOW - timedelta(days=40))
+    run = read_replies(s, [_export(tmp_path, [
+        f"6172531000,Yes that works,2026-12-01 12:30,offhold-outbox-{old}",  # reference
+        "6172531000,who is this?,2026-12-01 12:31,",  # two patients share the number
+        f"6172531001,ok,2026-12-01 12:32,offhold-outbox-{to_kid}",  # not Kid's sender
+        "6172531001,hello,2026-12-01 12:33,",  # Bo's message is over 30 days old
+    ])])
+    rows = {r["body"]: r for r in replies.list_replies(s)}
+    assert (rows["Yes that works"]["outbox_id"], rows["Yes that works"]["matched_by"]) == \
+        (old, "reference")
+    assert rows["who is this?"]["outbox_id"] is None
+    assert rows["ok"]["outbox_id"] is None and rows["hello"]["outbox_id"] is None
+    assert to_bo and len(run.report.tasks) == 4  # the yes was not to an offer: a person
+    drafts = [queue.get_task_unchecked(s, t).draft for t in run.report.tasks]
+    assert "went to 2 patients; OffHold does not guess" in drafts[1]
+    assert "came from another number" in drafts[2]
+    assert "no message went to this number in the last 30 days" in drafts[3]
+    evidence = s.vault.query_one("SELECT excerpt FROM task_evidence WHERE task_id = ?",
+                                 (run.report.tasks[1],))[0]
+    assert "who is this?" in evidence
+    # A sender with one patient's messages: the most recent one, matched by the number.
+    cy = patients.add_patient(s, "Cy", "Replies", "1990-01-01", phone="617-253-1003").id
+    _sent(s, cy, "sms", "617-253-1003", 5, when=NOW - timedelta(days=2))
+    latest = _sent(s, cy, "sms", "617 253 1003", 6)
+    read_replies(s, [_export(tmp_path, ["6172531003,What time?,2026-12-01 12:40,"],
+                             "more.csv")])
+    [row] = replies.list_replies(s, latest)
+    assert (row["patient_id"], row["matched_by"]) == (cy, "contact")
+
+
+def test_stop_opts_out_and_each_reply_is_audited_once(owner: Session, tmp_path: Path) -> None:
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000",
+                               email="ana@example.org").id
+    sms = _sent(s, ana, "sms", "617-253-1000", 1)
+    path = _export(tmp_path, [f"6172531000,STOP,2026-12-01 12:30,offhold-outbox-{sms}"])
+    run = read_replies(s, [path])
+    assert run.report.opted_out == [ana] and run.report.tasks == []
+    patient = patients.get_patient(s, ana)
+    assert patient.sms_opt_out and not patient.email_opt_out
+    audit = s.vault.query("SELECT action, patient_id, details FROM audit_log WHERE action IN "
+                          "('outbox.reply', 'patient.opt_out')")
+    assert [(a, p) for a, p, _d in audit] == [("outbox.reply", ana), ("patient.opt_out", ana)]
+    assert all("617" not in d and "STOP" not in d for _a, _p, d in audit)
+    [row] = replies.list_replies(s, sms)
+    assert row["outcome"] == "opted out of sms" and row["intent"] == "stop"
+    # The same export again, or saved under another name: nothing new.
+    assert read_replies(s, [path]).report.duplicates == 1
+    copy = _export(tmp_path, [f"6172531000,STOP,2026-12-01 12:30,offhold-outbox-{sms}"],
+                   "copy.csv")
+    assert read_replies(s, [copy]).report.recorded == []
+    # A later send of a ready text to her is cancelled (opted out): outbox enforces it.
+    assert outbox.list_messages(s, "sent")
+
+
+@pytest.mark.expected_logs()
+def test_the_configured_folder_and_mailbox(owner: Session, tmp_path: Path) -> None:
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000",
+                               email="ana@example.org").id
+    mail_id = _sent(s, ana, "email", "ana@example.org", 1, kind="care_gap_reminder")
+    folder, maildir = tmp_path / "vendor", tmp_path / "Maildir"
+    folder.mkdir()
+    set_setting(s, "sms_replies_dir", str(folder))
+    set_setting(s, "email_replies_maildir", str(maildir))
+    bad = _export(folder, ["6172531000,hi,not a time,"], "bad.csv")
+    box = mailbox.Maildir(maildir, create=True)
+    box.add(_mail("Can I come Friday?", From="ana@example.org",
+                  **{"Message-ID": "<r1@example.org>"}))
+    box.add(_mail("Big sale today", From="shop@example.com"))  # not a reply to us
+    box.add(b"From: nobody\r\n\r\nno date")
+    run = read_replies(s)
+    assert (run.files, run.emails, run.failed) == (0, 2, 2)
+    assert (folder / "failed" / bad.name).is_file() and not bad.exists()
+    assert run.report.strangers == 1
+    [reply] = replies.list_replies(s)
+    assert (reply["outbox_id"], reply["matched_by"], reply["intent"]) == \
+        (mail_id, "contact", "other")
+    kinds = [s.vault.query_one("SELECT kind, draft FROM tasks WHERE id = ?", (t,))
+             for t in run.report.tasks]
+    assert [k for k, _d in kinds] == ["automation_failure", "patient_reply",
+                                      "automation_failure"]
+    assert "line 2" in kinds[0][1] and "Can I come Friday?" not in kinds[1][1]
+    assert sorted(p.name for p in maildir.joinpath("new").iterdir()) == sorted(box.keys())
+    again = read_replies(s)  # the mailbox is read once per message; never changed
+    assert (again.emails, again.failed, again.report.recorded) == (0, 0, [])
+
+
+def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
+                                                        tmp_path: Path) -> None:
+    """A YES after the hold ended, or to an offer already expired, books nothing."""
+    from datetime import date
+
+    from app.services import waitlist as waitlist_svc
+    from automations.workflows import no_show
+    s = owner
+    for kind in ("waitlist_offer", "waitlist_hold"):
+        queue.set_mode(s, kind, "approve_each")
+    eve = patients.add_patient(s, "Eve", "Late", "1980-01-01", phone="617-253-1000").id
+    fay = patients.add_patient(s, "Fay", "Gone", "1970-01-01", phone="617-253-1009").id
+    with s.vault.write() as conn:
+        slot = int(conn.execute(
+            "INSERT INTO appointments (patient_id, provider, start_at, visit_type, status, "
+            "created_at) VALUES (?,?,?,?,?,?)", (fay, "Dr. Chen", clock.iso(NOW + timedelta(
+                days=2)), "office_visit", "cancelled", clock.iso(NOW))).lastrowid)
+    waitlist_svc.add_entry(s, eve, date(2026, 12, 2), date(2026, 12, 20))
+    no_show.run_recovery(Session.system(s.vault, no_show.SYSTEM_ACTOR))
+    [offer] = waitlist_svc.slot_offers(s, slot)
+    queue.approve(s, int(offer["task_id"]))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    set_setting(s, "sms_export_dir", str(folder))
+    from automations.outbox import send_outbox
+    [sent_id] = send_outbox(s).sent
+    late = (NOW + timedelta(hours=5)).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+    run = read_replies(s, [_export(tmp_path, [
+        f"6172531000,YES,{late},offhold-outbox-{sent_id}"])])
+    assert run.report.booked == [] and len(run.report.tasks) == 1
+    draft = queue.get_task_unchecked(s, run.report.tasks[0]).draft
+    assert "answered YES" in draft and "after the hold ended" in draft
+    assert waitlist_svc.slot_offers(s, slot)[0]["state"] == "offered"
