@@ -93,6 +93,31 @@ def _remittance_shots(window: Any, tmp: Path, save: Any, settle: Any) -> None:
     page.letter_dialog.reject()
 
 
+def _referral_shots(window: Any, save: Any) -> None:
+    """The Referrals page with a late outbound referral's story, then the urgent letter's
+    triage task (its checked summary, spans highlighted) and that referral's story."""
+    from PySide6.QtWidgets import QPushButton
+    if "referrals" not in window.specs:
+        return
+    window.show_page("referrals")
+    page = window.pages["referrals"]
+    late = next((n for n, r in enumerate(page.shown) if r["overdue"]), 0)
+    page.table.setCurrentCell(late, 0)
+    save(window, "referrals.png")
+    row = window.session.vault.query_one(
+        "SELECT id FROM tasks WHERE kind = 'referral_triage' AND json_extract(payload, "
+        "'$.summary.asked') ORDER BY id LIMIT 1")
+    if row is None:
+        print("no referral_triage task with a model summary in the demo")
+        return
+    window.show_page("queue")
+    queue_page = window.pages["queue"]
+    queue_page.open_item(int(row[0]))
+    save(window, "referral-triage-summary.png")
+    queue_page.detail.findChild(QPushButton, "openReferral").click()
+    save(window, "referral-story.png")
+
+
 def main(argv: list[str]) -> int:
     out = Path(argv[1] if len(argv) > 1 else "out/screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -177,6 +202,7 @@ def main(argv: list[str]) -> int:
             if key in window.specs:
                 window.show_page(key)
                 save(window, f"{key}.png")
+        _referral_shots(window, save)
 
         window.show_page("queue")
         window.open_settings()

@@ -26,7 +26,7 @@ def fact_values(ref: IncomingReferral) -> list[tuple[str, str]]:
     out = [("Referring", ref.referring), ("Referred to", ref.specialty),
            ("Reason", ref.reason),
            ("Diagnoses", ", ".join(d.code for d in ref.diagnoses[:10] if d.code)),
-           ("Priority", ref.priority), ("Referral number", ref.authorization),
+           ("Urgency stated", ref.priority), ("Referral number", ref.authorization),
            ("Requested", ref.requested_on.isoformat() if ref.requested_on else "")]
     return [(label, value) for label, value in out if value]
 
@@ -52,6 +52,35 @@ def sentences(text: str) -> list[str]:
             out[-1] = f"{out[-1]} {piece}"
         elif piece:
             out.append(piece)
+    return out
+
+
+_TO = re.compile(r"\brefer(?:s|red|ring)?\b(?:\s+(?:the\s+)?(?:patient|him|her|them))?"
+                 r"\s+to\s+([^.;]+)", re.I)
+_BY = re.compile(r"^(.+?)\s+(?:refers|referred|is referring)\b", re.I)
+_FILLER = frozenset({"the", "a", "an", "and", "dr", "doctor"})
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower())) - _FILLER
+
+
+def relation_problems(sentence: str, ref: IncomingReferral) -> list[str]:
+    """Who refers and to whom, checked against the letter's own labelled fields. Word by
+    word grounding cannot see a swap: "refers the patient to Lakeside Clinic" grounds
+    every word when Lakeside Clinic is the referring practice (the bundled model wrote
+    exactly that)."""
+    out: list[str] = []
+    to = _TO.search(sentence)
+    if to and ref.specialty:
+        for part in re.split(r",|\band\b", to.group(1)):
+            if _words(part) and not _words(part) <= _words(ref.specialty):
+                out.append(f"it says the patient is referred to '{part.strip()}', but the "
+                           f"referral is to '{ref.specialty}'")
+    by = _BY.search(sentence)
+    if by and ref.referring and not _words(by.group(1)) <= _words(ref.referring):
+        out.append(f"it says '{by.group(1).strip()}' refers the patient, but the referral "
+                   f"is from '{ref.referring}'")
     return out
 
 
@@ -94,7 +123,8 @@ class SummaryOutcome:
         if self.text:
             lines = [self.text, "", f"Each of its {self.checked} claim(s) (numbers, dates, "
                      "names, drugs, clinical terms and every other word) was found in the "
-                     "source text. The triage suggestion comes from the practice's rules on "
+                     "source text, and who refers to whom matches the letter's labelled "
+                     "fields. The triage suggestion comes from the practice's rules on "
                      "the extracted fields, not from this summary."]
         else:
             lines = [self.notice or "The model wrote nothing usable.",

@@ -40,6 +40,7 @@ from app.referrals.summary import (
     SummaryOutcome,
     deterministic_summary,
     fact_values,
+    relation_problems,
     sentences,
 )
 from app.referrals.triage import TriageRules, load_rules, triage, triage_task
@@ -121,13 +122,14 @@ def summarise(session: Session, ref: IncomingReferral, patient_id: int | None, *
         report = grounding.check_text(sentence, source, allowed=(REFERRAL_PHRASING,),
                                       strict=True, noun="the sentence", where="the referral")
         facts = [c for c in report.claims if c.grounded]
-        if report.passed and facts:
+        swapped = relation_problems(sentence, ref)
+        if report.passed and facts and not swapped:
             kept.append(sentence)
             out.checked += len(report.claims)
             spans.update(s for c in facts for s in c.source_spans if s[0] >= 0)
             continue
-        why = report.reasons + [f"it contains instruction or approval language ('{p}')"
-                                for p in report.injection]
+        why = report.reasons + swapped + [
+            f"it contains instruction or approval language ('{p}')" for p in report.injection]
         out.dropped.append((sentence, "; ".join(why) or "it states no fact from the "
                                                          "referral"))
     model_service.set_run_grounding(session, run.last_run_id, bool(kept) and not out.dropped)

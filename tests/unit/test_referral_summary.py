@@ -64,6 +64,23 @@ def test_grounded_sentences_are_kept_with_spans_and_invented_ones_dropped(
     assert "Reason: Worsening diabetic foot ulcer, please see soon." in task.evidence[0].excerpt
 
 
+def test_a_swapped_referrer_and_destination_is_dropped(
+        practice: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every word of it is in the letter, but Lakeside Clinic sent the referral (what the
+    bundled model wrote for the demo letter)."""
+    plant(monkeypatch, referral_flow, lambda _p: {"summary": (
+        "Dr. Ames refers the patient to Lakeside Clinic, Family Medicine. Family medicine "
+        "refers the patient. Lakeside Clinic refers the patient.")})
+    task = queue.get_task(practice, import_referral(practice, LETTER, "l.txt").tasks[0])
+    summary = task.payload["summary"]
+    assert summary["text"] == "Lakeside Clinic refers the patient."  # true: it sent it
+    assert [d["why"] for d in summary["dropped"]] == [
+        "it says the patient is referred to 'Lakeside Clinic', but the referral is to "
+        "'Family medicine'",
+        "it says 'Family medicine' refers the patient, but the referral is from 'Dr. Ames, "
+        "Lakeside Clinic'"]
+
+
 def test_the_triage_suggestion_does_not_depend_on_the_model(
         practice: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     plant(monkeypatch, referral_flow, lambda _p: {

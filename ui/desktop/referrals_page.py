@@ -18,7 +18,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateTimeEdit,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -86,6 +88,10 @@ class ReferralsPage(Page):
         self.table = readonly_table(["#", "Direction", "From / to", "Specialty", "Urgency",
                                      "State", "Next step due"])
         self.table.setObjectName("referralTable")
+        header = self.table.horizontalHeader()
+        for column in range(self.table.columnCount()):  # names and states read whole
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.currentCellChanged.connect(lambda row, *_: self._chosen(row))
 
         self.story = QTextBrowser()
@@ -109,10 +115,9 @@ class ReferralsPage(Page):
 
         # Recording the next loop step: the step is fixed by the loop (the service refuses
         # any other), so the form only asks when it happened, the visit and a note.
-        self.step_box = QWidget()
+        self.step_box = QGroupBox("Record the next step")
         self.step_box.setObjectName("referralStepForm")
         form = QFormLayout(self.step_box)
-        form.setContentsMargins(0, 0, 0, 0)
         self.step_label = QLabel()
         self.step_at = QDateTimeEdit()
         self.step_at.setCalendarPopup(True)
@@ -126,11 +131,16 @@ class ReferralsPage(Page):
         self.record_button = QPushButton("Record step")
         self.record_button.setObjectName("recordStep")
         self.record_button.clicked.connect(self.record_step)
+        for edit in (self.step_at, self.visit_at):
+            edit.setMaximumWidth(220)
+        record_row = QHBoxLayout()
+        record_row.addWidget(self.record_button)
+        record_row.addStretch(1)
         form.addRow("Next step", self.step_label)
         form.addRow("Happened at", self.step_at)
         form.addRow(self.visit_label, self.visit_at)
         form.addRow("Note", self.note)
-        form.addRow("", self.record_button)
+        form.addRow("", record_row)
         self.step_box.hide()
 
         right = QWidget()
@@ -143,8 +153,9 @@ class ReferralsPage(Page):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.table)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 4)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([700, 800])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(top)
@@ -369,7 +380,7 @@ def story_html(h: dict[str, Any]) -> str:
            f"<td>{'on time' if s['due'] else ''}</td>")
         + f"<td>{_e(s['note'])}</td></tr>" for s in h["steps"])
     parts.append("<h4>Steps</h4><table border='1' cellspacing='0' cellpadding='3'>"
-                 "<tr><th>When</th><th>Step</th><th>By</th><th>Due</th><th></th>"
+                 "<tr><th>When</th><th>Step</th><th>By</th><th>Due</th><th>On time?</th>"
                  f"<th>Note</th></tr>{rows}</table>")
     parts.append("<h4>Tasks</h4>")
     if not h["tasks"]:
