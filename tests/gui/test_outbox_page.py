@@ -1,4 +1,5 @@
-"""The outbox page: queued, sent and failed messages with the reason; send now; retry."""
+"""The outbox page: queued, sent and failed messages with the reason; send now; retry;
+the patients' replies beside the message they answer."""
 
 from __future__ import annotations
 
@@ -46,6 +47,23 @@ def test_outbox_page_sends_and_retries(qtbot: Any, open_window: Any, tmp_path: P
     assert page.retry_button.isEnabled()
     page.retry_button.click()
     assert {r["id"]: r["status"] for r in page.rows}[ids[1]] == "ready"
+    # The patient answers; the vendor's replies export lands in the replies folder.
+    replies_dir = tmp_path / "replies"
+    replies_dir.mkdir()
+    set_setting(session, "sms_replies_dir", str(replies_dir))
+    (replies_dir / "replies.csv").write_text(
+        "from,message,received_at,reference\r\n"
+        f"+16172531000,Can I come at 3 instead?,2026-11-16 10:05,offhold-outbox-{ids[0]}\r\n",
+        encoding="utf-8")
+    page.replies_button.click()
+    assert bridge.history[-1].text == ("Replies: 1 new, 0 booked, 0 declined, 0 opted out, "
+                                       "1 for a person")
+    sent_row = next(i for i, r in enumerate(page.rows) if r["id"] == ids[0])
+    assert page.table.item(sent_row, 7).text().startswith("1: other (task ")
+    page.table.setCurrentCell(sent_row, 0)
+    assert page.reply_table.rowCount() == 1
+    assert page.reply_table.item(0, 4).text() == "Can I come at 3 instead?"
+    assert page.replies_label.text() == f"Replies to message {ids[0]}: 1"
     window.grab().save(str(tmp_path / "outbox.png"))
     page.clear_phi()
-    assert page.table.rowCount() == 0
+    assert page.table.rowCount() == 0 and page.reply_table.rowCount() == 0
