@@ -93,6 +93,22 @@ def _remittance_shots(window: Any, tmp: Path, save: Any, settle: Any) -> None:
     page.letter_dialog.reject()
 
 
+def _charge_shots(window: Any, save: Any) -> None:
+    """The biller's charge review pane: a units finding (each side with its units and
+    provider) and an E/M outlier naming the rendering provider."""
+    page = window.pages["queue"]
+    window.show_page("queue")
+    for flag in ("units", "em_outlier"):
+        row = window.session.vault.query_one(
+            "SELECT id FROM tasks WHERE kind = 'charge_review' AND natural_key LIKE ?",
+            (f"%:{flag}:%",))
+        if row is None:
+            print(f"no charge_review {flag} task in the demo")
+            continue
+        page.open_item(int(row[0]))
+        save(window, f"charge-{flag.replace('_', '-')}.png")
+
+
 def _referral_shots(window: Any, save: Any) -> None:
     """The Referrals page with a late outbound referral's story, then the urgent letter's
     triage task (its checked summary, spans highlighted) and that referral's story."""
@@ -226,6 +242,7 @@ def main(argv: list[str]) -> int:
         window.show()
         window.start()
         _remittance_shots(window, Path(tmp), save, settle)
+        _charge_shots(window, save)
         window.close()
         worker.wait()
         session.vault.close()

@@ -219,3 +219,13 @@ def test_demo_seed_makes_real_charge_review_tasks(owner_session: Session) -> Non
     flags = sorted({k.split(":")[3] + ":" + k.split(":")[4] for k in keys})
     assert flags == ["em_outlier:99215", "missing:90460", "missing:90655", "no_charge:visit",
                      "units:96372", "unsupported:71046"]
+    tasks = _tasks(owner_session)
+    outlier = next(t for k, t in tasks.items() if ":em_outlier:" in k)
+    # Dr. Rivera's own distribution, from the claims' rendering provider (2310B)
+    assert outlier.payload["provider"] == "RIVERA, ELENA (NPI 1987654328)"
+    assert "1 of 22 (5%)" in outlier.payload["why"]
+    units = next(t for k, t in tasks.items() if ":units:" in k)
+    assert units.payload["why"] == "2 documented, 1 billed"
+    assert units.payload["provider"] == "CHEN, LI (NPI 1555000003)"
+    assert owner_session.vault.query_one(
+        "SELECT count(*) FROM claims WHERE rendering_from = '2010AA'")[0] > 0
