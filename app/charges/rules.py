@@ -114,6 +114,12 @@ class Provider:
 NO_PROVIDER = Provider()
 
 
+def sentence(label: str) -> str:
+    """A label as the start of a sentence ("E/M level outlier" keeps its capitals, which
+    str.capitalize() lowered to "E/m")."""
+    return label[:1].upper() + label[1:]
+
+
 @dataclass(frozen=True)
 class Documented:
     """One chart record (clinical_records row)."""
@@ -472,7 +478,7 @@ def task_spec(enc: Encounter, flag: Flag, now: datetime,
                       "making or time); an unusual level is not an error by itself.",
     }[flag.flag]
     who = f"Provider: {flag.provider.described()}.\n" if flag.provider.key else ""
-    draft = (f"{FLAG_LABEL[flag.flag].capitalize()}: {flag.why}.\n"
+    draft = (f"{sentence(FLAG_LABEL[flag.flag])}: {flag.why}.\n"
              f"Date of service {day}; claim(s) {', '.join(claims) or 'none'}.\n{who}"
              f"Next step: {steps}\n"
              "OffHold never changes a claim: approving records that this was reviewed.")

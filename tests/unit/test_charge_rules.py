@@ -135,14 +135,18 @@ def test_same_code_billed_twice_is_one_finding() -> None:
     assert [(f.flag, f.code, len(f.billed)) for f in found] == [("unsupported", "36415", 2)]
 
 
-def _population(provider: str, levels: dict[str, int], start: int = 0) -> list[Encounter]:
+def _population(provider: str, levels: dict[str, int], start: int = 0,
+                rendering: Provider = Provider()) -> list[Encounter]:
+    """E/M visits booked with `provider` (the appointment), billed under `rendering`
+    (the claims' rendering provider; none by default)."""
     out = []
     n = start
     for code, count in levels.items():
         for _ in range(count):
             n += 1
             out.append(Encounter(n, date(2026, 10, 1 + n % 28), provider, [visit(n)],
-                                 [line(n, code, claim=n)]))
+                                 [Billed(n, f"CLM{n}", 100 + n, n, code, Decimal(1), (),
+                                         rendering)]))
     return out
 
 
@@ -266,16 +270,9 @@ def p_doc(n: int, kind: str, system: str, code: str, who: Provider,
 
 def _rendered(who: Provider, levels: dict[str, int], start: int = 0,
               appointment: str = "Dr. Front Desk Calendar") -> list[Encounter]:
-    """E/M visits billed under `who` (the claims' rendering provider); every one booked
-    on the same appointment calendar, so only the rendering provider tells them apart."""
-    out = []
-    n = start
-    for code, count in levels.items():
-        for _ in range(count):
-            n += 1
-            out.append(Encounter(n, date(2026, 10, 1 + n % 28), appointment, [visit(n)],
-                                 [p_line(n, code, who, claim=n)]))
-    return out
+    """E/M visits billed under `who`, every one booked on the same appointment calendar,
+    so only the rendering provider tells them apart."""
+    return _population(appointment, levels, start, who)
 
 
 def test_em_distribution_is_the_rendering_providers_own() -> None:
@@ -318,6 +315,7 @@ def test_em_billing_provider_fallback_is_said_in_the_evidence() -> None:
     assert "billing provider (2010AA; the claim names no rendering provider)" in distribution
     assert "99213 20 (95%), 99215 1 (5%)" in distribution
     assert "once the provider has 20 or more" in distribution
+    assert spec.draft.startswith("E/M level outlier: ")  # not "E/m" (str.capitalize)
 
 
 def test_em_appointment_provider_when_the_claim_names_none() -> None:
