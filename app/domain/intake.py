@@ -67,6 +67,7 @@ class IntakeFlag:
     field: str = ""
     severity: str = "warning"  # info | warning | critical
     spans: list[Span] = dc_field(default_factory=list)
+    boxes: list[Box] = dc_field(default_factory=list)  # OCR: the words it is about, on the scan
 
 
 @dataclass
@@ -124,9 +125,11 @@ class IntakeResult:
     def from_json(cls, data: dict[str, Any]) -> "IntakeResult":
         def _value(v: dict[str, Any]) -> IntakeValue:
             return IntakeValue(v["field"], v["value"], v["origin"], spans(v["spans"]),
-                               v.get("grounded", True),
-                               [(int(b[0]), float(b[1]), float(b[2]), float(b[3]),
-                                 float(b[4])) for b in v.get("boxes", [])])
+                               v.get("grounded", True), boxes(v.get("boxes", [])))
+
+        def boxes(items: list[Any]) -> list[Box]:
+            return [(int(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4]))
+                    for b in items]
 
         def spans(items: list[Any]) -> list[Span]:
             return [(int(a), int(b)) for a, b in items]
@@ -134,7 +137,8 @@ class IntakeResult:
             source_kind=SourceKind(data["source_kind"]), source_text=data["source_text"],
             values=[_value(v) for v in data.get("values", [])],
             flags=[IntakeFlag(f["code"], f["message"], f.get("field", ""),
-                              f.get("severity", "warning"), spans(f.get("spans", [])))
+                              f.get("severity", "warning"), spans(f.get("spans", [])),
+                              boxes(f.get("boxes", [])))
                    for f in data.get("flags", [])],
             discrepancies=[Discrepancy(**d) for d in data.get("discrepancies", [])],
             summary=data.get("summary", ""), summary_origin=data.get("summary_origin", ""),

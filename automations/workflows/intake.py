@@ -115,7 +115,8 @@ def _place_ocr(result: IntakeResult, words: list[ocr.OcrWord], note: str) -> Non
             result.flags.append(IntakeFlag(
                 "ocr_low_confidence", f"OCR was unsure of '{read}' in {FIELDS[v.field][0]}; "
                 "check it against the scan.", v.field, "warning",
-                [(w.start, w.end) for w in unsure]))
+                [(w.start, w.end) for w in unsure],
+                [(w.page, *w.box) for w in unsure]))  # each unsure word, drawn on the scan
 
 
 def _ground(source: str, values: list[IntakeValue], flags: list[IntakeFlag]) -> None:

@@ -106,3 +106,82 @@ def test_an_ocr_read_scan_shows_where_each_value_was_read(qtbot: Any,
     assert tab.edits["member_id"].text() == "ZQM44S5667"
     assert _format_at(tab, start + 2).toolTip() == "Member ID (read by OCR, scan page 1)"
     assert "OCR was unsure" in tab.flags.item(0).text()
+    # a damaged stored file: the scan says so, the review goes on from the text
+    qtbot.waitUntil(lambda: "could not be shown" in tab.scan_note.text(), timeout=10_000)
+    assert tab.scan.pixmap_item is None
+
+
+def _tiff(pages: int, size: tuple[int, int] = (850, 1100)) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+    frames = []
+    for n in range(pages):
+        frame = Image.new("L", size, 255)
+        ImageDraw.Draw(frame).text((110, 30 + 10 * n), f"Member ID: ZQM44S5667 p{n + 1}",
+                                   fill=0)
+        frames.append(frame)
+    out = io.BytesIO()
+    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:])
+    return out.getvalue()
+
+
+def test_the_scan_is_drawn_with_the_selected_fields_box_and_the_unsure_words(
+        qtbot: Any, open_window: Any, private_tmp: Any, demo_vault: Any) -> None:
+    """A faxed two-page form: the scan page is rendered in memory (never a file), the
+    selected field's box is drawn on it and scrolled into view, and the words OCR was
+    unsure of are outlined (red, dashed) apart from it."""
+    from PySide6.QtCore import QRectF
+
+    from app.domain.intake import IntakeValue
+    from tests.conftest import files_containing
+    text = "Name: Quill\nMember ID: ZQM44S5667\n"
+    start, name_at = text.index("ZQM"), text.index("Quill")
+    member_box = (2, 0.60, 0.90, 0.80, 0.93)  # low on page 2: needs a scroll to be seen
+    result = IntakeResult(
+        source_kind=SourceKind.IMAGE, source_text=text,
+        values=[IntakeValue("first_name", "Quill", "ocr", [(name_at, name_at + 5)],
+                            boxes=[(1, 0.10, 0.05, 0.20, 0.07)]),
+                IntakeValue("member_id", "ZQM44S5667", "ocr", [(start, start + 10)],
+                            boxes=[member_box])],
+        flags=[IntakeFlag("ocr_low_confidence", "OCR was unsure of 'ZQM44S5667' in Member "
+                          "ID; check it against the scan.", "member_id", "warning",
+                          [(start, start + 10)], [(2, 0.70, 0.90, 0.80, 0.93)])],
+        summary="Faxed form.", answered=["first_name", "member_id"])
+    window = open_window("frida")
+    data = _tiff(2)
+    task, _ = intake.create_review(window.session, result, data=data, mime="image/tiff",
+                                   natural_key="intake:test:scan", sha256="1" * 64,
+                                   title="Intake form to review")
+    window.show_page("queue")
+    page = window.pages["queue"]
+    page.open_item(task.id)
+    tab = page.detail.tabs.currentWidget()
+    assert tab.source_tabs.currentWidget() is tab.scan_tab
+    qtbot.waitUntil(lambda: tab.scan.page == 1, timeout=10_000)  # the first page with a value
+    assert tab.scan.unsure_items == []  # page 1 has no unsure word
+    # selecting the member ID: page 2, its box drawn and scrolled into view
+    tab.edits["member_id"].setFocus()
+    qtbot.waitUntil(lambda: tab.scan.page == 2 and len(tab.scan.focus_items) == 1,
+                    timeout=10_000)
+    pixmap = tab.scan.pixmap_item.pixmap()
+    assert (pixmap.width(), pixmap.height()) == (850, 1100)
+    box = tab.scan.focus_items[0].rect()
+    assert box.contains(QRectF(0.60 * 850, 0.90 * 1100, 0.20 * 850, 0.03 * 1100))
+    shown = tab.scan.mapToScene(tab.scan.viewport().rect()).boundingRect()
+    assert shown.intersects(box)  # scrolled to it
+    [unsure] = tab.scan.unsure_items
+    assert unsure.pen().style() == Qt.PenStyle.DashLine
+    assert unsure.pen().color() != tab.scan.focus_items[0].pen().color()
+    assert "Scan page 2 of 2" in tab.scan_note.text()
+    # back to the first name: page 1 again, from memory
+    tab.edits["first_name"].setFocus()
+    qtbot.waitUntil(lambda: tab.scan.page == 1, timeout=2000)
+    assert len(tab.scan.focus_items) == 1
+    # no rendered page on disk, anywhere we look
+    png_magic = b"\x89PNG\r\n\x1a\n"
+    assert files_containing(private_tmp, png_magic) == []
+    assert files_containing(demo_vault, png_magic) == []
+    # locking drops the scan with the tab
+    window.lock("manual")
+    assert all(type(t).__name__ != "IntakeReviewTab" for t in page.detail._extension_tabs)

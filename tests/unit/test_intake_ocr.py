@@ -122,6 +122,9 @@ def test_low_confidence_words_are_flagged_on_their_field() -> None:
     assert flag.field == "member_id" and "ZQM44S5667" in flag.message
     assert flag.spans == [(start, start + 10)]
     assert result.values[0].boxes == [(1, 0.12, 0.02, 0.22, 0.035)]
+    # the unsure word's own box, for the review pane to draw on the scan; kept through JSON
+    assert flag.boxes == [(1, 0.12, 0.02, 0.22, 0.035)]
+    assert IntakeResult.from_json(result.to_json()).flags == result.flags
 
 
 @settings(deadline=timedelta(seconds=2), max_examples=80, database=None,
