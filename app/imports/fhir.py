@@ -354,10 +354,10 @@ class Reader:
         ident = resource.get("id")
         if not isinstance(ident, str) or not ident:
             return
-        npi = next((str(i.get("value")) for i in resource.get("identifier") or []
+        npi = next((str(i.get("value")) for i in _list(resource.get("identifier"))
                     if isinstance(i, dict) and i.get("system") == NPI_SYSTEM
                     and isinstance(i.get("value"), str)), "")
-        names = [n for n in resource.get("name") or [] if isinstance(n, dict)]
+        names = [n for n in _list(resource.get("name")) if isinstance(n, dict)]
         name = ""
         if names:
             family = names[0].get("family")
@@ -404,6 +404,11 @@ class Reader:
         self.batch.records += 1
         self.batch.resources.append(Resource(rtype, ident, position, patient_ref, fields,
                                              refs))
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (unvalidated input) as no items."""
+    return value if isinstance(value, list) else []
 
 
 def _looks_ndjson(data: bytes) -> bool:

@@ -371,3 +371,33 @@ def claims_837_raw(body: list[str]) -> bytes:
     out = segments[:first_claim] + body
     out.append(f"SE*{len(out) - st_at + 1}*{segments[se].split('*')[2]}")
     return ("~\n".join(out + segments[se + 1:]) + "~\n").encode()
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(
+                         ["family", "given", "system", "value", "reference", "code",
+                          "coding", "type", "individual", "display", "unit"]), inner,
+                         max_size=4), max_leaves=12)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=_JSON, identifier=_JSON, participant=_JSON, dose=_JSON)
+def test_fuzzed_practitioners_participants_and_doses_never_crash(
+        name: Any, identifier: Any, participant: Any, dose: Any) -> None:
+    """Whatever a Practitioner, an Encounter.participant or a doseQuantity holds, the
+    reader maps it or lists the record as bad (with its position); nothing else."""
+    from app.imports.fhir import Reader
+
+    reader = Reader()
+    reader.add_file("f.json", _bundle(
+        TED, {"resourceType": "Practitioner", "id": "d1", "name": name,
+              "identifier": identifier},
+        dict(_visit("e1", "2006-10-03", []), participant=participant),
+        {"resourceType": "Immunization", "id": "im1", "status": "completed",
+         "patient": SUBJECT, "occurrenceDateTime": "2006-10-03",
+         "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx",
+                                     "code": "140"}]}, "doseQuantity": dose}))
+    batch = reader.batch
+    assert len(batch.resources) + len(batch.bad) == 3
+    assert all(b.position.startswith("f.json entry") for b in batch.bad)
