@@ -11,14 +11,8 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QPushButton
 
-LETTER = b"""Lakeside Clinic - Referral
-Patient: Quintessa Zzyzxquell
-DOB: 04/12/1975
-Referring provider: Dr. Ames, Lakeside Clinic
-Referred to: Family medicine
-Reason for referral: Worsening diabetic foot ulcer, please see soon.
-Diagnosis: E11.621
-"""
+from tests.unit.test_referral_summary import LETTER
+
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc)
 
 
