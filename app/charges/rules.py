@@ -221,7 +221,9 @@ def compare(enc: Encounter, crosswalk: Crosswalk) -> list[Flag]:
     flags: list[Flag] = []
     if not enc.seen_here:
         return flags
-    keys = enc.provider_keys()
+    # Only a day two or more known providers share is split by provider: otherwise an
+    # item without one (a record with no performer) counts with the rest.
+    keys = enc.provider_keys() if enc.several_providers else {}
     # Each documented billable item is a group: the alternatives that account for it,
     # per documenting provider (two providers' injections are two findings).
     groups: dict[tuple[tuple[str, ...], str], list[Documented]] = defaultdict(list)
@@ -289,7 +291,7 @@ def compare(enc: Encounter, crosswalk: Crosswalk) -> list[Flag]:
         flags.append(Flag("no_charge", "visit", tuple(visits) + others, (),
                           "a visit is documented and no charge is billed for that day",
                           _first_known(v.provider for v in visits)))
-    return _merge_unsupported(flags, keys if enc.several_providers else {})
+    return _merge_unsupported(flags, keys)
 
 
 def _merge_unsupported(flags: list[Flag], keys: dict[Provider, str]) -> list[Flag]:

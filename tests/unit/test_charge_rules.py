@@ -394,3 +394,14 @@ def test_task_names_the_provider_and_shows_units_on_both_sides() -> None:
     assert cols["billed"][1] == ("96372 x1  claim CLM7 line 2", True, "1",
                                  "LEE, ANN (NPI 1234567893) - rendering provider (837P 2310B)")
     assert "[LEE, ANN (NPI 1234567893)]" in spec.evidence[0].excerpt
+
+
+def test_a_record_without_a_provider_counts_with_the_days_other_records() -> None:
+    # One injection recorded by Ann, one with no performer or encounter: two documented,
+    # two billed under Ann. Not "1 documented, 2 billed" twice.
+    enc = Encounter(1, DAY, "", [Documented(1, "encounter", SNOMED, "185349003", "", 1,
+                                            ANN),
+                                 p_doc(2, "procedure", CPT, "96372", ANN),
+                                 doc(3, "procedure", CPT, "96372")],
+                    [p_line(0, "99213", ANN), p_line(1, "96372", ANN, "2")])
+    assert compare(enc, XW) == []
