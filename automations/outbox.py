@@ -321,7 +321,7 @@ def read_reply_file(session: Session, path: Path, limits: ReplyLimits = REPLY_LI
 
 def _reply_failure(session: Session, key: str, draft: str) -> int:
     task, _created = queue.create_task(
-        session, "automation_failure", f"outbox-replies:{key}",
+        session, "automation_failure", f"outbox-replies:{key}:{clock.now().date()}",
         "A patient reply could not be read", draft=draft, priority=queue.PRIORITY_HIGH,
         subject_type="job", subject_id="outbox-replies", payload={"job_id": "outbox-replies"})
     return task.id

@@ -26,6 +26,7 @@ from app.services.replies import list_replies
 from automations.outbox import read_replies, send_outbox
 from automations.workflows import no_show
 from tests.unit.smtp_server import StartTlsServer, make_certs
+from tests.unit.test_replies import freed_slot
 
 pytestmark = [pytest.mark.e2e]
 
@@ -47,11 +48,7 @@ def test_a_no_by_text_moves_on_and_a_yes_by_email_books_the_visit(
     ben = patients.add_patient(s, "Ben", "Answerby", "1979-05-06",
                                email="ben.answerby@example.org").id
     fay = patients.add_patient(s, "Fay", "Gonebefore", "1970-03-04", phone="617-253-1001").id
-    with s.vault.write() as conn:
-        slot = int(conn.execute(
-            "INSERT INTO appointments (patient_id, provider, start_at, visit_type, status, "
-            "created_at) VALUES (?,?,?,?,?,?)", (fay, "Dr. Chen", clock.iso(NOW + timedelta(
-                days=2)), "office_visit", "cancelled", clock.iso(NOW))).lastrowid)
+    slot = freed_slot(s, fay, NOW + timedelta(days=2))
     entry_eve = waitlist_svc.add_entry(s, eve, date(2026, 12, 2), date(2026, 12, 20),
                                        provider="Dr. Chen")
     entry_ben = waitlist_svc.add_entry(s, ben, date(2026, 12, 2), date(2026, 12, 20))

@@ -5,6 +5,7 @@ hold expiring to the next candidate, acceptance booking the visit; a re-run make
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -240,16 +241,22 @@ def _audit(session: Session, action: str) -> list[tuple[str, int | None]]:
         "SELECT object_id, patient_id FROM audit_log WHERE action = ? ORDER BY id", (action,))]
 
 
+def _first_offer_sent(session: Session, slot_id: int) -> tuple[Session, dict[str, Any]]:
+    """Run the workflow, approve the first offer (it goes out); the system session and
+    the offer as recorded."""
+    system = Session.system(session.vault, no_show.SYSTEM_ACTOR)
+    no_show.run_recovery(system)
+    [offer_task] = _tasks(session, "waitlist_offer")
+    queue.approve(session, offer_task[0])
+    return system, waitlist_svc.slot_offers(session, slot_id)[0]
+
+
 def test_a_booked_offer_goes_through_the_appointments_service(
         owner_session: Session, schedule: dict[str, int]) -> None:
     """accept_offer wrote its own INSERT: no 'appointment.create' audit row, no merged-
     patient check. Every waitlist audit row names its patient."""
     s, ids = owner_session, schedule
-    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
-    no_show.run_recovery(system)
-    [offer_task] = _tasks(s, "waitlist_offer")
-    queue.approve(s, offer_task[0])
-    eve = waitlist_svc.slot_offers(s, ids["slot"])[0]
+    system, eve = _first_offer_sent(s, ids["slot"])
     assert _audit(s, "waitlist.offer") == [(str(eve["id"]), ids["Eve"])]
     clock.set_clock(lambda: NOW + timedelta(hours=4))  # Eve does not answer
     no_show.run_recovery(system)
@@ -274,11 +281,7 @@ def test_a_booked_offer_goes_through_the_appointments_service(
 def test_a_merged_patients_offer_is_not_booked(owner_session: Session,
                                                schedule: dict[str, int]) -> None:
     s, ids = owner_session, schedule
-    system = Session.system(s.vault, no_show.SYSTEM_ACTOR)
-    no_show.run_recovery(system)
-    [offer_task] = _tasks(s, "waitlist_offer")
-    queue.approve(s, offer_task[0])
-    offer = waitlist_svc.slot_offers(s, ids["slot"])[0]
+    _system, offer = _first_offer_sent(s, ids["slot"])
     # A record marked merged while its offer was out (merge_patients moves the entry; a
     # record merged elsewhere, e.g. by an EHR import, can still be named by it).
     with s.vault.write() as conn:

@@ -20,10 +20,11 @@ from app import clock
 from app.errors import PermissionDenied, ValidationError
 from app.identity import Role, Session
 from app.queue import create_task
+from app.replies.parse import e164
 from app.services import outbox, patients
 from app.services.outreach import add_to_outbox
 from app.services.practice import set_setting
-from automations.outbox import e164, send_outbox
+from automations.outbox import send_outbox
 from tests.unit.smtp_server import Certs, StartTlsServer, make_certs
 
 BODY = ("Hello Ana, this is Maple Street Family Medicine. You missed your visit today; "

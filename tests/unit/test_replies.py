@@ -202,6 +202,16 @@ def _sent(session: Session, patient_id: int, channel: str, recipient: str, n: in
              clock.iso(when), session.username, clock.iso(when))).lastrowid)
 
 
+def freed_slot(session: Session, patient_id: int, start: datetime) -> int:
+    """A visit with Dr. Chen the schedule export shows cancelled: a slot to fill."""
+    with session.vault.write() as conn:
+        return int(conn.execute(
+            "INSERT INTO appointments (patient_id, provider, start_at, visit_type, status, "
+            "created_at) VALUES (?,?,?,?,?,?)", (patient_id, "Dr. Chen", clock.iso(start),
+                                                 "office_visit", "cancelled",
+                                                 clock.iso(clock.now()))).lastrowid)
+
+
 def _export(folder: Path, rows: list[str], name: str = "replies.csv") -> Path:
     path = folder / name
     path.write_text("from,message,received_at,reference\r\n" + "\r\n".join(rows) + "\r\n",
@@ -317,11 +327,7 @@ def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
         queue.set_mode(s, kind, "approve_each")
     eve = patients.add_patient(s, "Eve", "Late", "1980-01-01", phone="617-253-1000").id
     fay = patients.add_patient(s, "Fay", "Gone", "1970-01-01", phone="617-253-1009").id
-    with s.vault.write() as conn:
-        slot = int(conn.execute(
-            "INSERT INTO appointments (patient_id, provider, start_at, visit_type, status, "
-            "created_at) VALUES (?,?,?,?,?,?)", (fay, "Dr. Chen", clock.iso(NOW + timedelta(
-                days=2)), "office_visit", "cancelled", clock.iso(NOW))).lastrowid)
+    slot = freed_slot(s, fay, NOW + timedelta(days=2))
     waitlist_svc.add_entry(s, eve, date(2026, 12, 2), date(2026, 12, 20))
     no_show.run_recovery(Session.system(s.vault, no_show.SYSTEM_ACTOR))
     [offer] = waitlist_svc.slot_offers(s, slot)
