@@ -49,6 +49,7 @@ class Coverage:
     payer_name: str = ""
     subscriber_name: str = ""  # empty when the patient is the subscriber
     subscriber_relationship: str = "self"  # self | spouse | child | other (X12 SBR02 terms)
+    subscriber_dob: date | None = None  # the subscriber's, when the patient is not
 
 
 @dataclass

@@ -31,6 +31,23 @@ LABELS: dict[str, list[str]] = {
     "member_id": ["member id", "member number", "member #", "subscriber id", "policy number",
                   "policy #", "policy id", "insurance id", "id number"],
     "group_number": ["group number", "group #", "group id", "group no.", "group"],
+    # Who holds the policy: labels about the subscriber as a whole, so the patient's own
+    # "date of birth" after "Subscriber's" is still skipped (_OTHER_PERSON) for `dob`.
+    "subscriber_name": ["subscriber name", "subscriber's name", "name of subscriber",
+                        "insured's name", "insured name", "name of insured",
+                        "policy holder name", "policyholder name", "policy holder's name",
+                        "policyholder's name"],
+    "subscriber_dob": ["subscriber date of birth", "subscriber's date of birth",
+                       "subscriber dob", "subscriber's dob", "insured's date of birth",
+                       "insured date of birth", "insured's dob", "policy holder date of birth",
+                       "policyholder date of birth", "policyholder's date of birth",
+                       "policy holder's date of birth", "policyholder dob"],
+    "subscriber_relationship": ["patient's relationship to subscriber",
+                                "patient relationship to subscriber",
+                                "patient's relationship to insured",
+                                "patient relationship to insured", "relationship to subscriber",
+                                "relationship to insured", "relationship to policy holder",
+                                "relationship to policyholder"],
     "reason": ["reason for today's visit", "reason for your visit", "reason for visit",
                "reason for appointment", "chief complaint", "visit reason",
                "reason for today’s visit"],
@@ -99,7 +116,7 @@ def _template_text(name: str, value: str, raw: str) -> bool:
         return True
     if name == "address" and _URL.match(value):
         return True
-    if name in ("phone", "dob") and not any(c.isdigit() for c in value):
+    if name in ("phone", "dob", "subscriber_dob") and not any(c.isdigit() for c in value):
         return True  # "ext." after a phone line, "Age" after a date of birth
     return bool(_INSTRUCTION.match(value) or _PROMPT_BLANK.search(raw))
 _BULLET = re.compile(r"^[ \t]*(?:[-*\u2022\u25aa\u25cf]|\d{1,2}[.)])[ \t]+(\S(?:.*\S)?)[ \t]*$")

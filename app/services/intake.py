@@ -50,14 +50,15 @@ def draft_to_fields(draft: str, *, check_dates: bool = True) -> dict[str, Any]:
                 raise ValidationError(f"intake field {key} must be a list of text items")
         elif not isinstance(value, str):
             raise ValidationError(f"intake field {key} must be text")
-    if data.get("dob") and check_dates:
-        try:
-            born = date.fromisoformat(data["dob"])
-        except ValueError as exc:
-            raise ValidationError(f"intake field dob must be YYYY-MM-DD, got {data['dob']!r}"
-                                  ) from exc
-        if born > clock.now().date():
-            raise ValidationError("intake field dob is in the future")
+    for key in ("dob", "subscriber_dob"):
+        if data.get(key) and check_dates:
+            try:
+                born = date.fromisoformat(data[key])
+            except ValueError as exc:
+                raise ValidationError(f"intake field {key} must be YYYY-MM-DD, got "
+                                      f"{data[key]!r}") from exc
+            if born > clock.now().date():
+                raise ValidationError(f"intake field {key} is in the future")
     return data
 
 
@@ -206,7 +207,10 @@ def apply_intake(session: Session, task: Task) -> str:
         patients.update_patient(session, patient_id, **changes)
     insurance = patients.apply_form_insurance(
         session, patient_id, str(fields.get("insurance") or ""),
-        str(fields.get("member_id") or ""), str(fields.get("group_number") or ""))
+        str(fields.get("member_id") or ""), str(fields.get("group_number") or ""),
+        subscriber_name=str(fields.get("subscriber_name") or ""),
+        subscriber_dob=str(fields.get("subscriber_dob") or ""),
+        subscriber_relationship=str(fields.get("subscriber_relationship") or ""))
     with session.vault.write() as conn:
         conn.execute("UPDATE intake_forms SET status = 'applied', patient_id = ? "
                      "WHERE task_id = ?", (patient_id, task.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -184,7 +185,7 @@ def add_patient(session: Session, first: str, last: str, dob: str, *, sex: str =
 RELATIONSHIPS = ("self", "spouse", "child", "other")  # who the subscriber is to the patient
 COVERAGE_FIELDS = ("member_id", "group_number", "plan_name", "priority", "active",
                    "effective_date", "termination_date", "subscriber_name",
-                   "subscriber_relationship", "payer_id")
+                   "subscriber_relationship", "payer_id", "subscriber_dob")
 
 
 def _coverage_values(changes: dict[str, Any]) -> dict[str, Any]:
@@ -202,8 +203,10 @@ def _coverage_values(changes: dict[str, Any]) -> dict[str, Any]:
                 raise ValidationError("priority is 1 (primary), 2 (secondary) or 3 (tertiary)")
         elif key == "active":
             value = int(bool(value))
-        elif key in ("effective_date", "termination_date"):
+        elif key in ("effective_date", "termination_date", "subscriber_dob"):
             value = _parse_date(str(value), key.replace("_", " ")).isoformat() if value else None
+            if key == "subscriber_dob" and value and value > clock.now().date().isoformat():
+                raise ValidationError("the subscriber's date of birth is in the future")
         elif key == "subscriber_relationship":
             if value not in RELATIONSHIPS:
                 raise ValidationError("relationship is one of: " + ", ".join(RELATIONSHIPS))
@@ -282,15 +285,43 @@ def update_coverage(session: Session, coverage_id: int, **changes: Any) -> Cover
     return next(c for c in _load_patient(session, patient_id).coverages if c.id == coverage_id)
 
 
+def form_relationship(text: str) -> str:
+    """A form's 'relationship to subscriber' in the coverage's terms (self, spouse, child,
+    other; X12 SBR02); '' when the form left it blank."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    if not words:
+        return ""
+    for relationship, said in (
+            ("self", {"self", "same", "patient", "myself", "insured"}),
+            ("spouse", {"spouse", "wife", "husband", "partner", "married"}),
+            ("child", {"child", "son", "daughter", "dependent", "dependant", "stepchild",
+                       "stepson", "stepdaughter"})):
+        if words & said:
+            return relationship
+    return "other"
+
+
 def apply_form_insurance(session: Session, patient_id: int, insurance: str, member_id: str,
-                         group_number: str = "") -> str:
+                         group_number: str = "", *, subscriber_name: str = "",
+                         subscriber_dob: str = "", subscriber_relationship: str = ""
+                         ) -> str:
     """An approved intake form's insurance: the same payer's coverage takes the form's
-    member and group numbers; a different known payer becomes the primary coverage (the
-    old primary is kept, inactive). Returns what was done, for the task's note."""
+    member and group numbers and its subscriber (name, date of birth YYYY-MM-DD, and the
+    patient's relationship to them); a different known payer becomes the primary coverage
+    (the old primary is kept, inactive). What the form left blank is never written over
+    what is on file. Returns what was done, for the task's note."""
     require(session, "patient.update", patient_id=patient_id)
     member, group = member_id.strip(), group_number.strip()
     if not member and not insurance.strip():
         return ""
+    subscriber = {k: v for k, v in (
+        ("subscriber_name", " ".join(subscriber_name.split())),
+        ("subscriber_dob", subscriber_dob.strip()),
+        ("subscriber_relationship", form_relationship(subscriber_relationship)))
+        if v}
+    if subscriber.get("subscriber_relationship") == "self":
+        # the patient holds the policy: no one else's name or birth date belongs on it
+        subscriber.update(subscriber_name="", subscriber_dob="")
     current = [c for c in _load_patient(session, patient_id).coverages if c.active]
     payer: Payer | None = None
     if insurance.strip():
@@ -300,13 +331,21 @@ def apply_form_insurance(session: Session, patient_id: int, insurance: str, memb
                                                  if not matches else "several payers match"))
         payer = matches[0]
     same = [c for c in current if payer is None or c.payer_id == payer.id]
+    skipped = ""
+    named = subscriber.get("subscriber_name") or (same[0].subscriber_name if same else "")
+    if subscriber.get("subscriber_relationship", "self") != "self" and not named:
+        del subscriber["subscriber_relationship"]  # a dependant of whom? left for a person
+        skipped = "; relationship not applied: the form names no subscriber"
     if same:
         cov = same[0]
-        changes = {k: v for k, v in (("member_id", member), ("group_number", group))
-                   if v and v != getattr(cov, k)}
+        on_file = {"subscriber_dob": cov.subscriber_dob.isoformat() if cov.subscriber_dob
+                   else ""}
+        changes = {k: v for k, v in (("member_id", member), ("group_number", group),
+                                     *subscriber.items())
+                   if (v or k in subscriber) and v != on_file.get(k, getattr(cov, k))}
         if changes:
             update_coverage(session, cov.id, **changes)
-        return f"coverage {cov.id}: {', '.join(sorted(changes)) or 'no changes'}"
+        return f"coverage {cov.id}: {', '.join(sorted(changes)) or 'no changes'}{skipped}"
     if payer is None or not member:
         return "insurance not applied: the form names no member ID for the new payer"
     with session.vault.write() as conn:  # one transaction: the old primary steps aside
@@ -316,8 +355,9 @@ def apply_form_insurance(session: Session, patient_id: int, insurance: str, memb
                 audit.record(session.vault, conn, session, "coverage.update", "coverage", c.id,
                              patient_id=patient_id, details={"changes": {"active": 0},
                                                              "reason": "intake form"})
-        coverage_id = _insert_coverage(session, conn, patient_id, payer.id, member, group)
-    return f"new primary coverage {coverage_id} with payer {payer.id}"
+        coverage_id = _insert_coverage(session, conn, patient_id, payer.id, member, group,
+                                       **subscriber)
+    return f"new primary coverage {coverage_id} with payer {payer.id}{skipped}"
 
 
 def _close_dates(a: date, b: date) -> bool:
@@ -463,7 +503,7 @@ def _attach_coverages(vault: Vault, people: list[Patient]) -> None:
         for c in vault.query(
                 "SELECT c.id, c.patient_id, c.payer_id, c.member_id, c.group_number, "
                 "c.plan_name, c.priority, c.active, c.effective_date, c.termination_date, "
-                "p.name, c.subscriber_name, c.subscriber_relationship "
+                "p.name, c.subscriber_name, c.subscriber_relationship, c.subscriber_dob "
                 "FROM coverages c JOIN payers p ON p.id = c.payer_id "
                 f"WHERE c.patient_id IN ({','.join('?' * len(chunk))}) "
                 "ORDER BY c.patient_id, c.priority, c.id", tuple(chunk)):
@@ -472,7 +512,8 @@ def _attach_coverages(vault: Vault, people: list[Patient]) -> None:
                 plan_name=c[5], priority=c[6], active=bool(c[7]),
                 effective_date=date.fromisoformat(c[8]) if c[8] else None,
                 termination_date=date.fromisoformat(c[9]) if c[9] else None,
-                payer_name=c[10], subscriber_name=c[11], subscriber_relationship=c[12]))
+                payer_name=c[10], subscriber_name=c[11], subscriber_relationship=c[12],
+                subscriber_dob=date.fromisoformat(c[13]) if c[13] else None))
 
 
 def get_patient(session: Session, patient_id: int, purpose: str = "view") -> Patient:
@@ -547,6 +588,8 @@ def patient_to_json(patient: Patient) -> dict[str, Any]:
                        "group": c.group_number, "active": c.active, "priority": c.priority,
                        "subscriber": c.subscriber_name,
                        "relationship": c.subscriber_relationship,
+                       "subscriber_dob": c.subscriber_dob.isoformat() if c.subscriber_dob
+                       else None,
                        "effective": c.effective_date.isoformat() if c.effective_date else None,
                        "terminated": c.termination_date.isoformat()
                        if c.termination_date else None} for c in patient.coverages],

@@ -168,8 +168,10 @@ def test_filled_answers_next_to_printed_words_are_kept() -> None:
                  "Cell Phone: 555-201-3344     Work Phone:\n"
                  "Date of Birth: 04/12/1975    Subscriber's Date of Birth: 01/01/1950\n")
     fields = {v.field: v.value for v in ex.values}
+    # the subscriber's date of birth is the subscriber's, never the patient's
     assert fields == {"first_name": "Jane", "last_name": "Doe", "sex": "F",
-                      "phone": "555-201-3344", "dob": "04/12/1975"}
+                      "phone": "555-201-3344", "dob": "04/12/1975",
+                      "subscriber_dob": "01/01/1950"}
 
 
 def test_none_known_is_a_stated_answer_with_its_span(practice: Session) -> None:
