@@ -359,12 +359,12 @@ def _read_maildir(session: Session, root: Path, run: RepliesRun,
     try:
         box = mailbox.Maildir(root, factory=None, create=False)
         keys = sorted(box.keys())
-    except OSError as exc:
+    except (OSError, mailbox.Error) as exc:  # NoSuchMailboxError is a mailbox.Error
         run.failed += 1
         run.report.tasks.append(_reply_failure(
             session, "maildir", f"The replies mailbox {root} cannot be read "
-            f"({exc.strerror or type(exc).__name__}). Fix the setting "
-            "email_replies_maildir."))
+            f"({getattr(exc, 'strerror', None) or type(exc).__name__}). Fix the setting "
+            "email_replies_maildir (a Maildir: a folder with cur/, new/ and tmp/)."))
         return
     deadline = Deadline(limits.seconds)
     done = 0

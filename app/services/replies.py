@@ -237,9 +237,10 @@ def _outcome(session: Session, reply_id: int, outcome: str) -> None:
 def _task(session: Session, reply_id: int, reply: InboundReply, row: dict[str, Any] | None,
           why: str, report: RepliesReport) -> None:
     when = reply.received_at
+    said = "" if reply.intent is Intent.OTHER else f" {reply.intent.value.upper()}"
     task, _created = queue.create_task(
         session, TASK_KIND, f"reply:{reply_id}",
-        f"A patient replied by {'text' if reply.channel == 'sms' else 'email'}"
+        f"A patient replied{said} by {'text' if reply.channel == 'sms' else 'email'}"
         + (f" to outbox message {row['id']}" if row else " (not matched)"),
         priority=queue.PRIORITY_HIGH, due_at=clock.now() + timedelta(hours=4),
         subject_type="outbox_reply", subject_id=reply_id,

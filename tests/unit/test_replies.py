@@ -313,6 +313,10 @@ def test_the_configured_folder_and_mailbox(owner: Session, tmp_path: Path) -> No
     assert sorted(p.name for p in maildir.joinpath("new").iterdir()) == sorted(box.keys())
     again = read_replies(s)  # the mailbox is read once per message; never changed
     assert (again.emails, again.failed, again.report.recorded) == (0, 0, [])
+    set_setting(s, "email_replies_maildir", str(tmp_path / "no-such-maildir"))
+    gone = read_replies(s)
+    assert gone.failed == 1 and "cannot be read" in queue.get_task_unchecked(
+        s, gone.report.tasks[0]).draft
 
 
 def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
