@@ -134,6 +134,93 @@ def _referral_shots(window: Any, save: Any) -> None:
     save(window, "referral-story.png")
 
 
+def _front_desk_shots(vault_dir: Path, bridge: Any, save: Any) -> None:
+    """The front desk's home page (Today: visits in each state, the date navigator, a
+    no-show), booking a visit, the patient form's time zone, and an OCR'd intake form
+    with the selected field's box drawn on the scan. All names are synthetic."""
+    import hashlib
+    from datetime import timedelta
+
+    from app import clock
+    from app.domain.intake import IntakeFlag
+    from app.identity import unlock
+    from app.services import appointments, intake, patients, prior_auth
+    from automations.demo import demo_user_for_role
+    from automations.workflows.intake import import_intake
+    from tests.fixtures.intake import pdfs
+    from tests.unit.today_visits import make_visits
+    from ui.desktop.mainwindow import MainWindow
+    from ui.desktop.worker import Worker
+
+    owner_entry, desk_entry = demo_user_for_role("owner"), demo_user_for_role("front_desk")
+    owner = unlock(vault_dir, owner_entry["user"], owner_entry["password"])
+    zone = prior_auth.practice_zone(owner)
+    day = clock.now().astimezone(zone).date()
+    make_visits(owner, patients.list_payers(owner)[0].name, day)
+    yesterday = day - timedelta(days=1)
+    walk_in = patients.add_patient(owner, "Wren", "Latecomb", "1988-02-14").id
+    missed = appointments.add_appointment(owner, walk_in, f"{yesterday} 15:30",
+                                          provider="Dr. Ames").id
+    appointments.mark_no_show(owner, missed)
+    appointments.add_appointment(owner, walk_in, f"{yesterday} 09:10", provider="Dr. Bell")
+    scan = pdfs.image_only_pdf(["New Patient Form\nName: Latecomb, Wren\n"
+                                "Date of Birth: 02/14/1988\nMember ID: WLX4471920\n"
+                                "Allergies: NKDA\nMedications: Sertraline 50 mg\n"])
+    read = import_intake(owner, scan, "scan.pdf", use_model=False).result
+    # tesseract read this clean scan with confidence; for the picture, the same form as if
+    # it had been unsure of the medication's name (a smudged fax), as it flags one
+    drug = next(v for v in read.values if v.field == "medications")
+    read.flags.append(IntakeFlag("ocr_low_confidence", f"OCR was unsure of '{drug.value}' "
+                                 "in Medications; check it against the scan.", "medications",
+                                 "warning", list(drug.spans), list(drug.boxes)))
+    form_task, _ = intake.create_review(owner, read, data=scan, mime="application/pdf",
+                                        natural_key="intake:screenshot:unsure",
+                                        sha256=hashlib.sha256(b"unsure" + scan).hexdigest(),
+                                        title="Intake form: check the scan")
+
+    session = unlock(vault_dir, desk_entry["user"], desk_entry["password"])
+    worker = Worker(bridge, synchronous=True)
+    window = MainWindow(session, worker, bridge, vault_dir)
+    window.resize(1500, 900)
+    window.show()
+    window.start()  # the front desk opens on Today
+    save(window, "today-front-desk.png")
+    today_page = window.pages["today"]
+    today_page.prev_button.click()  # the date navigator: yesterday, with its no-show
+    save(window, "today-previous-day.png")
+    today_page.go_to(day + timedelta(days=6))
+    today_page.visit_action("new")
+    picker = today_page.picker
+    picker.search.setText("Latecomb")
+    picker.run_search()
+    save(picker, "today-new-visit-picker.png")
+    picker.pick()
+    save(today_page.form, "today-new-visit-form.png")
+    today_page.form.reject()
+    today_page.go_to(None)
+
+    window.show_page("patients", walk_in)
+    patients_page = window.pages["patients"]
+    patients_page.edit_button.click()
+    form = patients_page.form
+    save(form, "patient-form-timezone-default.png")  # empty: the practice's zone
+    form.timezone.setEditText("America/Chicago")
+    save(form, "patient-form-timezone.png")
+    form.timezone.setEditText("America/Chicgo")
+    save(form, "patient-form-timezone-invalid.png")
+    form.reject()
+
+    window.show_page("queue", form_task.id)
+    tab = window.pages["queue"].detail.tabs.currentWidget()
+    tab.edits["member_id"].setFocus()
+    tab.focus_field("member_id")
+    save(window, "intake-scan-box.png")
+    window.close()
+    worker.wait()
+    session.vault.close()
+    owner.vault.close()
+
+
 def main(argv: list[str]) -> int:
     out = Path(argv[1] if len(argv) > 1 else "out/screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +319,8 @@ def main(argv: list[str]) -> int:
         window.close()
         worker.wait()
         session.vault.close()
+
+        _front_desk_shots(vault_dir, bridge, save)
 
         # The biller's remittance claim (adjustment groups) and a denial letter preview.
         biller = demo_user_for_role("biller")

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from PySide6.QtCore import QDate, Qt
+from PySide6.QtWidgets import QLabel
 
 from app import clock
 from app.services import appointments, patients, prior_auth
@@ -134,6 +135,7 @@ def test_any_day_by_buttons_keys_and_picker_then_cancel_and_no_show(
     page.visit_buttons["no_show"].click()
     row = _rows(page)[past]
     assert page.model.index(row, 8).data() == "no-show"
+    assert "no-show" in page.summary.text()  # a past day tells how its visits ended
     assert page.model.index(row, 8).data(Qt.ItemDataRole.BackgroundRole) is not None
     page.table.setCurrentIndex(page.model.index(row, 0))
     assert not page.visit_buttons["no_show"].isEnabled()
@@ -159,6 +161,7 @@ def test_book_and_move_a_visit_on_another_day(open_window: Any, qtbot: Any) -> N
     qtbot.keyClick(picker.search, Qt.Key.Key_Return)
     form = page.form
     assert form is not None and form.edits["start"].text() == f"{target} 09:00"
+    assert "Pemberton, Casey" in form.findChild(QLabel, "visitPatient").text()
     form.edits["start"].setText(f"{target} 25:00")  # checked as typed
     assert not form.save_button.isEnabled() and "YYYY-MM-DD HH:MM" in form.problems.text()
     form.edits["start"].setText(f"{target} 10:15")

@@ -167,6 +167,7 @@ class IntakeReviewTab(QWidget):
         splitter.addWidget(self.source_tabs)
         splitter.addWidget(right)
         splitter.setSizes([260, 420])
+        self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -204,6 +205,7 @@ class IntakeReviewTab(QWidget):
         if boxes:  # read by OCR: show the scan, first page with a value on it
             self.source_tabs.addTab(self.scan_tab, "Scan")
             self.source_tabs.setCurrentWidget(self.scan_tab)
+            self.splitter.setSizes([380, 300])  # room to read the scan around a box
             self.show_scan(min(b[0] for b in boxes), [])
 
     def unsure_boxes(self) -> list[Box]:

@@ -40,9 +40,10 @@ class _SearchEdit(QLineEdit):
 
 
 class PatientPicker(QDialog):
-    """`chosen(patient_id)` when a patient is picked (Enter, double-click or OK)."""
+    """`chosen(patient_id, display name)` when a patient is picked (Enter, double-click
+    or OK)."""
 
-    chosen = Signal(int)
+    chosen = Signal(int, str)
 
     def __init__(self, ctx: AppContext, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +98,7 @@ class PatientPicker(QDialog):
             item = QListWidgetItem(f"{p.display_name} · born {p.dob.isoformat()} · "
                                    f"patient {p.id}")
             item.setData(Qt.ItemDataRole.UserRole, p.id)
+            item.setData(Qt.ItemDataRole.UserRole + 1, p.display_name)
             self.results.addItem(item)
         self.note.setText(f"{len(found)} found; Enter picks the highlighted one."
                           if found else "No patient matches; check the spelling, or add "
@@ -115,7 +117,8 @@ class PatientPicker(QDialog):
         item = self.results.currentItem()
         if item is None:
             return
-        self.chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+        self.chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)),
+                         str(item.data(Qt.ItemDataRole.UserRole + 1)))
         self.accept()
 
     def done(self, result: int) -> None:

@@ -12,6 +12,7 @@ booked, moved, cancelled or marked a no-show, all through app.services.appointme
 from __future__ import annotations
 
 from datetime import date, timedelta
+from html import escape
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt
@@ -251,8 +252,16 @@ class TodayPage(Page):
             relative = {-1: " (yesterday)", 1: " (tomorrow)"}.get((first - now_day).days, "")
             when = f"on {first:%A %B} {first.day}, {first.year}{relative}"
         visits = "1 visit" if len(rows) == 1 else f"{len(rows)} visits"
-        self.summary.setText(f"{visits} {when}; {not_ready} need something before the "
-                             "patient arrives. Enter opens a cell.")
+        if first < now_day:  # a past day: how the visits ended, not what to prepare
+            counts = [(sum(1 for r in rows if r.status == s), label) for s, label in (
+                ("completed", "completed"), ("no_show", "no-show"),
+                ("scheduled", "still scheduled"))]
+            states = ", ".join(f"{n} {label}" for n, label in counts if n)
+            self.summary.setText(f"{visits} {when}" + (f": {states}." if states else "."))
+        else:
+            verb = "needs" if not_ready == 1 else "need"
+            self.summary.setText(f"{visits} {when}; {not_ready} {verb} something before the "
+                                 "patient arrives. Enter opens a cell.")
         if rows and not self.table.currentIndex().isValid():
             self.table.setCurrentIndex(self.model.index(0, 4))
         self._enable()
@@ -327,9 +336,14 @@ class TodayPage(Page):
         self.ctx.operate(lambda: fn(session, appt_id), label="Updating the visit",
                          changed=lambda _a: changes)
 
-    def _book_for(self, patient_id: int) -> None:
+    def _book_for(self, patient_id: int, name: str) -> None:
         from ui.desktop.entry_forms import AppointmentForm
         self.form = AppointmentForm(self.ctx, patient_id, None, self.model.zone, self)
+        self.form.setWindowTitle(f"New visit: {name}")
+        who = QLabel(f"<b>{escape(name)}</b>")
+        who.setObjectName("visitPatient")
+        self.form.form.insertRow(0, "Patient", who)  # whom the visit is for, in the form
+        self.form.setMinimumWidth(420)
         day = self.shown_day or self.practice_today
         if day is not None:  # the day shown, at the first usual hour: the person edits it
             self.form.edits["start"].setText(f"{day.isoformat()} 09:00")
