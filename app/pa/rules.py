@@ -52,7 +52,8 @@ def _fmt(dt: datetime, tz: ZoneInfo) -> str:
 
 
 def _head(pa: PriorAuth) -> str:
-    return f"PA {pa.id} (CPT {pa.cpt_code}, ref {pa.payer_ref or '-'})"
+    codes = ", ".join(dict.fromkeys(ln.code for ln in pa.services)) or pa.cpt_code
+    return f"PA {pa.id} (CPT {codes}, ref {pa.payer_ref or '-'})"
 
 
 def on_status_change(pa: PriorAuth, obs: Observation, tz: ZoneInfo, *,

@@ -118,7 +118,10 @@ def prior_auth_metrics(db: Reader, period: Period) -> PriorAuthMetrics:
     """Cycle time = submission to the first decision (approved, partially approved or
     denied) in the status history, in days; decisions counted in the period they fell."""
     start, end = period.bounds
-    pas = db.query("SELECT p.id, p.status, p.submitted_at, p.decision_due_at, p.cpt_code, "
+    # A PA's services are its lines' codes (m0020); a decision counts for each code.
+    pas = db.query("SELECT p.id, p.status, p.submitted_at, p.decision_due_at, coalesce(("
+                   "SELECT group_concat(l.code, ' ') FROM pa_service_lines l WHERE "
+                   "l.pa_id = p.id), p.cpt_code), "
                    "y.name, (SELECT min(h.ts) FROM pa_status_history h WHERE h.pa_id = p.id "
                    f"AND h.status IN {DECIDED}) FROM prior_auths p JOIN payers y "
                    "ON y.id = p.payer_id WHERE p.submitted_at < ?", (end,))
@@ -141,7 +144,8 @@ def prior_auth_metrics(db: Reader, period: Period) -> PriorAuthMetrics:
             out.decided_ids.append(int(pa_id))
             overall.append(row)
             per_payer[payer].append(row)
-            per_service[cpt].append(row)
+            for code in dict.fromkeys(cpt.split()):
+                per_service[code].append(row)
     out.decisions = len(overall)
     out.overall = _cycle(overall) if overall else None
     out.by_payer = {k: _cycle(v) for k, v in sorted(per_payer.items())}
@@ -152,7 +156,8 @@ def prior_auth_metrics(db: Reader, period: Period) -> PriorAuthMetrics:
         elapsed = (period.end - clock.parse_iso(submitted)).total_seconds() / 86400
         typical = _median(history.get(payer, []))
         if typical is not None and elapsed > typical:
-            out.delay_risk.append({"pa_id": pa_id, "payer": payer, "service": cpt,
+            out.delay_risk.append({"pa_id": pa_id, "payer": payer,
+                                   "service": ", ".join(dict.fromkeys(cpt.split())),
                                    "open_days": round(elapsed, 1),
                                    "payer_median_days": round(typical, 1)})
     for (key,) in db.query("SELECT natural_key FROM tasks WHERE kind = 'pa_escalation' AND "

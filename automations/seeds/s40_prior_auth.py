@@ -55,8 +55,11 @@ def seed(session: Session, rng: random.Random) -> None:
         submitted_day = today - timedelta(days=days_ago)
         submitted = datetime.combine(submitted_day, time(9 + rng.randrange(7), 15), tzinfo=tz)
         ref = f"{REF_PREFIX.get(recipe or '', 'MCR')}-{26000 + n * 37}"
+        services = [{"code": code, "units": units}]
+        if code == "97110":  # therapy requests often carry a second service line
+            services.append({"code": "97140", "units": 4})
         pa = pa_svc.add_prior_auth(
-            session, patient_id=patient_id, payer=payer_id, cpt_code=code, units=units,
+            session, patient_id=patient_id, payer=payer_id, services=services,
             service_date=today + timedelta(days=3 + rng.randrange(25)),
             urgency="expedited" if n % 5 == 0 else "standard",
             submitted_at=min(submitted, now - timedelta(minutes=5)), payer_ref=ref)

@@ -223,3 +223,16 @@ def test_m0020_turns_each_existing_pa_into_one_line_and_moves_the_portal_url() -
     assert conn.execute("SELECT id, portal_url FROM payers ORDER BY id").fetchall() == [
         (1, "https://portal.acme.example/"), (2, "")]
     assert conn.execute("SELECT subscriber_dob FROM coverages").fetchall() == []
+
+
+def test_the_monthly_figures_count_a_decision_for_each_service(practice: Session,
+                                                               fixed_now: datetime) -> None:
+    from app.services import reports
+    pa = _add(practice, [{"code": "97110", "units": 6}, {"code": "97140", "units": 4},
+                         {"code": "97110", "units": 2, "service_from": "2026-12-20"}],
+              service_date="2026-12-10", submitted_at=NOW - timedelta(days=3))
+    pa_svc.record_status(practice, pa.id, "approved", source="manual",  # type: ignore[attr-defined]
+                         at=NOW - timedelta(days=1), approved_units=12)
+    figures = reports.month_metrics(practice, 2026, 11).prior_auth
+    assert set(figures.by_service) == {"97110", "97140"}
+    assert figures.by_service["97140"].decisions == 1
