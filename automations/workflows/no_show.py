@@ -9,7 +9,9 @@ Each run reads the schedule around now and applies app.schedule.rules:
     candidate. Approval sends it and holds the slot (`send_offer`), with a `waitlist_hold`
     task due when the hold ends: approving it (the patient said yes) books the visit
     (`book_held_slot`); rejecting it (they declined), rejecting the offer's draft, or the
-    hold running out unanswered moves the slot to the next candidate on the next run.
+    hold running out unanswered moves the slot to the next candidate on the next run. A
+    YES or NO reply the outbox records approves or rejects the hold task by itself
+    (app.services.replies).
 One write transaction per missed visit and per slot; natural keys (app.schedule.rules)
 make a re-run create nothing new. Logs carry ids and counts only.
 """
