@@ -146,10 +146,12 @@ def _front_desk_shots(vault_dir: Path, bridge: Any, save: Any) -> None:
     from app.identity import unlock
     from app.services import appointments, intake, patients, prior_auth
     from automations.demo import demo_user_for_role
+    from automations.jobs.lock import SchedulerLock
     from automations.workflows.intake import import_intake
     from tests.fixtures.intake import pdfs
     from tests.unit.today_visits import make_visits
     from ui.desktop.mainwindow import MainWindow
+    from ui.desktop.scheduler_host import SchedulerHost
     from ui.desktop.worker import Worker
 
     owner_entry, desk_entry = demo_user_for_role("owner"), demo_user_for_role("front_desk")
@@ -184,7 +186,18 @@ def _front_desk_shots(vault_dir: Path, bridge: Any, save: Any) -> None:
     window.resize(1500, 900)
     window.show()
     window.start()  # the front desk opens on Today
+    # `offhold run` holds the vault's jobs (its lock, taken here): the status bar says so
+    headless = SchedulerLock(vault_dir, "offhold run")
+    headless.acquire()
+    host = SchedulerHost(session.vault, worker, parent=window)
+    window.show_scheduler(host)
+    host.start()
     save(window, "today-front-desk.png")
+    window.scheduler_button.click()
+    save(window.scheduler_button.dialog, "scheduler-status.png")
+    window.scheduler_button.dialog.reject()
+    host.stop()
+    headless.release()
     today_page = window.pages["today"]
     today_page.prev_button.click()  # the date navigator: yesterday, with its no-show
     save(window, "today-previous-day.png")

@@ -31,9 +31,17 @@ def test_the_app_leaves_the_jobs_to_offhold_run_then_takes_over(
         assert host.status.startswith("Scheduled jobs: held by offhold run, pid ")
         assert f"on {socket.gethostname()[:64]} since 20" in host.status
         assert host.timer.isActive()  # it will look again
+        from ui.desktop.scheduler_status import SchedulerDialog
+        dialog = SchedulerDialog(host)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        assert "Another process runs them" in dialog.status.text()
+        assert not dialog.table.isVisible()  # its runs are known to it, not to us
         headless.release()  # `offhold run` stops
         qtbot.waitUntil(lambda: host.scheduler is not None, timeout=10_000)
         assert host.status == "Scheduled jobs run here" and host.scheduler.running
+        assert dialog.table.isVisible() and "runs them while it is open" in dialog.status.text()
+        dialog.reject()
         assert not host.timer.isActive()
         with pytest.raises(SchedulerBusy, match="desktop app"):
             SchedulerLock(vault_dir, "offhold run").acquire()  # now `offhold run` waits

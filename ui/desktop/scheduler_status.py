@@ -79,7 +79,7 @@ class SchedulerDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
-        self.resize(640, 420)
+        self.resize(640, 420 if host.state == HERE else 120)
         host.status_changed.connect(lambda _s: self.reload())
         host.jobs_changed.connect(self.reload)
         self.reload()
@@ -90,6 +90,7 @@ class SchedulerDialog(QDialog):
                    ELSEWHERE: "Another process runs them, so their runs are in its log; "
                               "this app takes over within a minute after it stops."}
         self.status.setText(f"{self.host.status}. {explain.get(self.host.state, '')}".strip())
+        self.table.setVisible(self.host.state == HERE)  # only here are the runs known
         self.host.jobs(self.show_jobs)
 
     def show_jobs(self, jobs: list[JobInfo]) -> None:
