@@ -133,8 +133,10 @@ def portal_url_problem(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        _port = parts.port  # raises ValueError on a bad port
+        port = parts.port  # raises ValueError on a port out of range
     except ValueError:
+        return "is not a valid address"
+    if port == 0:
         return "is not a valid address"
     if parts.scheme not in ("https", "http") or not host or any(c.isspace() for c in url):
         return "must be https://host/..."

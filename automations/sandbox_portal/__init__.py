@@ -18,6 +18,7 @@ Public API:
         sandbox.set_fault("http_500", on=True, count=1, portal="northwind")
         sandbox.set_day(5)           # simulated today = real/app-clock today + 5 days
         sandbox.load_seed(seed); sandbox.reset()
+    PaSeedRecord(..., fault="captcha", fault_on=day)  # one case's search fails (CASE_FAULTS)
 
 Admin URLs (what the CLI-started server offers to other processes):
     /__admin/fault?name=NAME&on=1[&count=N][&seconds=S][&portal=P]
@@ -27,6 +28,7 @@ Admin URLs (what the CLI-started server offers to other processes):
 """
 
 from automations.sandbox_portal.seed import (
+    CASE_FAULTS,
     CLEARING_PAYERS,
     OUTCOMES,
     RECIPE_PORTALS,
@@ -38,5 +40,5 @@ from automations.sandbox_portal.seed import (
 )
 from automations.sandbox_portal.server import FAULTS, SandboxPortal
 
-__all__ = ["CLEARING_PAYERS", "FAULTS", "OUTCOMES", "RECIPE_PORTALS", "SANDBOX_ACCOUNTS",
+__all__ = ["CASE_FAULTS", "CLEARING_PAYERS", "FAULTS", "OUTCOMES", "RECIPE_PORTALS", "SANDBOX_ACCOUNTS",
            "ClaimSeed", "MemberSeed", "PaSeedRecord", "SandboxPortal", "build_seed"]

@@ -1,10 +1,13 @@
 """Seed the sandbox from a (demo) vault's own PAs, so a check shows real status changes
 over simulated days. The scripted outcome is chosen per PA: the caller's rule, or a
-stable spread by PA id (the demo wants a mix of approvals, denials and pends)."""
+stable spread by PA id (the demo wants a mix of approvals, denials and pends). A caller may
+also script a fault for chosen PAs (`fault_for`: PA id -> (CASE_FAULTS name or '', the
+payer's date it happens on or None for every day)); by default there is none."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from app.identity import Session
@@ -20,9 +23,12 @@ def default_outcome(pa_id: int) -> tuple[str, int]:
     return SPREAD[pa_id % len(SPREAD)], 2 + pa_id % 4
 
 
+FaultRule = Callable[[int], tuple[str, date | None]]
+
+
 def records_from_vault(session: Session,
-                       outcome_for: Callable[[int], tuple[str, int]] | None = None
-                       ) -> list[PaSeedRecord]:
+                       outcome_for: Callable[[int], tuple[str, int]] | None = None,
+                       fault_for: FaultRule | None = None) -> list[PaSeedRecord]:
     """One record per PA whose payer uses a sandbox recipe. Holds member IDs: memory only."""
     rule = outcome_for or default_outcome
     pas = {pa.id: pa for pa in pa_svc.list_prior_auths(session, limit=100000)}
@@ -31,6 +37,7 @@ def records_from_vault(session: Session,
         if target.portal_recipe not in RECIPE_PORTALS or not target.member_id:
             continue
         outcome, days = rule(target.pa_id)
+        fault, fault_on = fault_for(target.pa_id) if fault_for else ("", None)
         pa = pas[target.pa_id]
         records.append(PaSeedRecord(
             member_id=target.member_id, reference=target.payer_ref,
@@ -38,11 +45,11 @@ def records_from_vault(session: Session,
             decide_after_days=days, units=pa.units,
             # every line's code, as a portal lists a multi-service request
             service_code=", ".join(dict.fromkeys(ln.code for ln in pa.services))
-            or pa.cpt_code))
+            or pa.cpt_code, fault=fault, fault_on=fault_on))
     return records
 
 
 def seed_from_vault(session: Session,
-                    outcome_for: Callable[[int], tuple[str, int]] | None = None
-                    ) -> dict[str, Any]:
-    return build_seed(records_from_vault(session, outcome_for))
+                    outcome_for: Callable[[int], tuple[str, int]] | None = None,
+                    fault_for: FaultRule | None = None) -> dict[str, Any]:
+    return build_seed(records_from_vault(session, outcome_for, fault_for))

@@ -28,12 +28,17 @@ SANDBOX_ACCOUNTS: dict[str, dict[str, str]] = {
 # Scripted outcomes: how a PA moves over simulated days after submission.
 OUTCOMES = ("approved", "partially_approved", "denied", "info_requested_then_approved",
             "pended", "cancelled", "expired", "submitted")
+# Faults scripted for one case (a search that finds it): the portal errors (HTTP 500), its
+# results page has a new layout, or it asks for a person (CAPTCHA). The portal-wide
+# switches (server.FAULTS) hit every search; these let a demo PA fail while the rest pass.
+CASE_FAULTS = ("http_500", "layout_changed", "captcha")
 
 
 @dataclass(frozen=True)
 class PaSeedRecord:
     """One PA as the sandbox should show it. `decide_after_days` is when the payer decides
-    (simulated days after `submitted`)."""
+    (simulated days after `submitted`). `fault` (one of CASE_FAULTS) hits every search
+    that finds this case, on the payer's date `fault_on` only (None: every day)."""
 
     member_id: str
     reference: str
@@ -44,6 +49,8 @@ class PaSeedRecord:
     units: int = 12
     service_code: str = "97110"
     valid_days: int = 120
+    fault: str = ""
+    fault_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -123,10 +130,17 @@ def build_seed(pas: list[PaSeedRecord], members: list[MemberSeed] | None = None,
     seen_members: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in pas:
         portal, payer = _portal(rec.recipe)
-        cases.append({"member_id": rec.member_id, "reference": rec.reference, "portal": portal,
-                      "payer": payer, "submitted": rec.submitted.isoformat(),
-                      "service_code": rec.service_code, "requested_units": rec.units,
-                      "timeline": pa_timeline(rec)})
+        case = {"member_id": rec.member_id, "reference": rec.reference, "portal": portal,
+                "payer": payer, "submitted": rec.submitted.isoformat(),
+                "service_code": rec.service_code, "requested_units": rec.units,
+                "timeline": pa_timeline(rec)}
+        if rec.fault:
+            if rec.fault not in CASE_FAULTS:
+                raise ValueError(f"unknown case fault {rec.fault!r}; one of: "
+                                 + ", ".join(CASE_FAULTS))
+            case["fault"] = {"name": rec.fault,
+                             "on": rec.fault_on.isoformat() if rec.fault_on else None}
+        cases.append(case)
         seen_members.setdefault((rec.recipe, rec.member_id), {
             "member_id": rec.member_id, "portal": portal, "payer": payer, "active": True,
             "plan": "Standard", "effective": (rec.submitted - timedelta(days=365)).isoformat(),

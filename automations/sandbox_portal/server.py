@@ -159,6 +159,15 @@ class State:
                 found.append((case, event))
         return found
 
+    def case_fault(self, found: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+        """The fault scripted for one of these cases on the payer's today ('' if none)."""
+        today = self.today().isoformat()
+        for case, _event in found:
+            fault = case.get("fault")
+            if fault and fault.get("on") in (None, today):
+                return str(fault["name"])
+        return ""
+
     def case_by_ref(self, portal: str, reference: str
                     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         today = self.today()
@@ -340,6 +349,18 @@ class Portal:
             return True
         return False
 
+    def scripted_fault(self, found: list[tuple[dict[str, Any], dict[str, Any]]]
+                       ) -> tuple[Response | None, bool]:
+        """A search that found a case with a fault scripted for today: the page to send
+        instead (HTTP 500, a CAPTCHA), or True when the results get a new layout."""
+        fault = self.state.case_fault(found)
+        if fault == "http_500":
+            return Response("<html><body><h1>500 Internal Server Error</h1></body></html>",
+                            500), False
+        if fault == "captcha":
+            return _captcha(self.brand, self.style), False
+        return None, fault == "layout_changed"
+
     def after_login(self, token: str, home: str) -> Response:
         cookie = {f"sbx_{self.name}": token}
         offsite = self.state.fire("offsite_redirect", self.name)
@@ -424,6 +445,11 @@ class Clearing(Portal):
                 return self.expired()
             found = self.state.cases(self.name, sess["payer"], form.get("member_id", ""),
                                      form.get("reference", ""))
+            page, relayout = self.scripted_fault(found)
+            if page is not None:
+                return page
+            if relayout:
+                ids, changed = _ids(ids, True), True
             title = "Your requests" if changed else "Authorization Inquiry Results"
             if not found:
                 return self.page("Results", (
@@ -553,6 +579,11 @@ class Northwind(Portal):
                 return self.expired()
             found = self.state.cases(self.name, "", form.get("member", ""),
                                      form.get("authnum", ""))
+            page, relayout = self.scripted_fault(found)
+            if page is not None:
+                return page
+            if relayout:
+                ids, changed = _ids(ids, True), True
             title = "Requests" if changed else "Prior Authorization Results"
             head = f"<h1 id='{ids['nw-results-title']}'>{title}</h1>"
             if not found:
@@ -696,6 +727,11 @@ class Bluestem(Portal):
                 return self.expired()
             found = self.state.cases(self.name, "", form.get("RECIP_ID", ""),
                                      form.get("PA_NUM", ""))
+            page, relayout = self.scripted_fault(found)
+            if page is not None:
+                return page
+            if relayout:
+                ids = _ids(ids, True)
             if not found:
                 return self.page("PA INQUIRY", (
                     f"<h3>PA INQUIRY RESULTS</h3><p id='{ids['NO_RECS']}'>NO RECORDS FOUND"

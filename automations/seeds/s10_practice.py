@@ -1,5 +1,6 @@
-"""Demo seed: payers, synthetic patients with coverage, appointments, and a spread of
-sample tasks of every kind so each queue has work in it."""
+"""Demo seed: payers, synthetic patients with coverage and appointments. It makes no
+task: every demo task comes from a real workflow run over the demo data by a later seed
+(PA checks and time rules, imports, outreach, schedule recovery, care gaps...)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from datetime import date, datetime, time, timedelta
 
 from app import clock, queue
 from app.identity import Session
-from app.queue.kinds import KINDS
 from app.services import patients
 from app.services.prior_auth import practice_zone
 
@@ -34,21 +34,6 @@ PAYERS = [
     ("Harbor Marketplace QHP", "qhp", 180, 180, None, "clearinghouse_harbor"),
 ]
 
-SAMPLE_SEED = 10  # the sample tasks' own generator (see seed)
-SAMPLE_TASKS = {
-    "pa_followup": ("PA status check", "Status unchanged on the payer portal since submission."),
-    "pa_escalation": ("PA decision overdue", "The payer's decision deadline has passed."),
-    "pa_next_action": ("PA denied: choose next step", "Denied - not medically necessary."),
-    "denial_review": ("Denial CO-16: missing information", "Correct and resubmit."),
-    "claim_status": ("Claim pended by payer", "277 status: pended, awaiting information."),
-    "eligibility_gap": ("Coverage inactive before visit", "271 shows inactive coverage."),
-    "intake_review": ("Intake form to review", "New intake form received."),
-    "portal_failure": ("Portal check failed", "The payer portal returned an error 3 times."),
-    "recipe_broken": ("Portal page changed", "A sentinel was not found on the results page."),
-    "human_handoff": ("Portal asks for a person", "The portal showed a CAPTCHA."),
-    "automation_failure": ("Scheduled job failed", "The nightly job stopped with an error."),
-}
-
 
 def seed(session: Session, rng: random.Random) -> None:
     payer_ids: list[str] = []
@@ -65,7 +50,7 @@ def seed(session: Session, rng: random.Random) -> None:
         payer_name = payer_ids[i % len(payer_ids)]
         p = patients.add_patient(
             session, first, last, dob.isoformat(), sex=rng.choice(["F", "M"]),
-            phone=f"555-01{i:02d}", email=f"{first.lower()}.{i}@example.org",
+            phone=f"217-555-01{i:02d}", email=f"{first.lower()}.{i}@example.org",
             member_id=f"{payer_name[:2].upper()}{100000 + i * 7919:07d}", payer=payer_name)
         patient_ids.append(p.id)
     # visits from 9 am in the practice's own time zone (built in UTC they read as 4-7 am)
@@ -82,21 +67,6 @@ def seed(session: Session, rng: random.Random) -> None:
                           clock.iso(start), rng.choice(["office_visit", "new_patient",
                                                         "annual_wellness"]),
                           status, clock.iso(clock.now())))
-    now = clock.now()
-    # Their own generator: as workflows replace sample kinds, the later seeds' data (the
-    # PAs' statuses) stays the same.
-    picks = random.Random(SAMPLE_SEED)
-    # every kind but the model's health notice, which only a real self-test may raise
-    for n, kind_name in enumerate(k for k in KINDS if k in SAMPLE_TASKS):
-        title, draft = SAMPLE_TASKS[kind_name]
-        for j in range(2):
-            patient_id = patient_ids[(n * 2 + j) % len(patient_ids)]
-            due = now + timedelta(hours=picks.choice([-30, -2, 5, 20, 48, 96]))
-            queue.create_task(session, kind_name, f"demo:{kind_name}:{j}", title, draft=draft,
-                              due_at=due, priority=picks.choice([1, 2, 2, 3]),
-                              subject_type="patient", subject_id=patient_id,
-                              patient_id=patient_id,
-                              evidence=[queue.NewEvidence("Demo source", excerpt=draft)])
     # The demo practice has moved a few low-risk kinds out of shadow mode already.
     for kind_name in ("pa_followup", "outreach", "eligibility_gap", "denial_review",
                       "portal_failure", "recipe_broken", "human_handoff", "pa_escalation",

@@ -15,11 +15,16 @@ SANDBOX_BASE = "http://127.0.0.1:8765"
 
 def seed(session: Session, rng: random.Random) -> None:
     del rng
+    store_logins(session, SANDBOX_BASE)
+
+
+def store_logins(session: Session, base_url: str) -> None:
+    """Each sandbox payer's log-in, with its portal under `base_url`."""
     for payer in patients.list_payers(session):
         if payer.portal_recipe not in RECIPE_PORTALS:
             continue
         portal = RECIPE_PORTALS[payer.portal_recipe][0]
         account = SANDBOX_ACCOUNTS[portal]
         portal_credentials.set_credentials(
-            session, payer.id, url=f"{SANDBOX_BASE}/{portal}/", username=account["username"],
+            session, payer.id, url=f"{base_url}/{portal}/", username=account["username"],
             password=account["password"], totp_seed=account.get("totp_seed", ""))

@@ -30,26 +30,71 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def build_base_demo(directory: Path) -> None:
-    """A demo vault (flagged demo, the demo users) with the base seed (payers, 30
-    patients, appointments, two tasks of most kinds) and the charge capture seed, whose
-    tasks stay in shadow mode (the shadow-mode tests need some). The full `build_demo`
-    also runs the other feature seeds (model drafts among them), which GUI tests do not
-    need."""
+    """A demo vault (flagged demo, the demo users) with the full demo's quick seeds: payers,
+    30 patients and appointments, then real workflows over them: the intake forms on the
+    deterministic path, the watched-folder import, schedule recovery, care gaps, and
+    charge capture, whose tasks stay in shadow mode (the shadow-mode tests need some).
+    Every task comes from a workflow, as in the full `build_demo`. Left out: the seeds
+    that start Chromium (s45) or call the model (s50's outreach, s85), the outbox (s90),
+    and the ones whose records other tests count on being absent: the PAs (s40, s42; the
+    PA board's test has the only one) and the claims (s60; the practice figures count
+    their own). Tests that need PA escalations or denials run `add_pa_escalations` or
+    `import_denials` first."""
     import random
 
-    from app.identity import init_vault
+    from app.identity import Session, init_vault
     from app.services import users
-    from automations.seeds import s10_practice, s80_charges
+    from automations.seeds import (s10_practice, s50_intake_outreach, s65_watched_folder,
+                                   s70_schedule_recovery, s72_care_gaps, s80_charges)
     owner = DEMO_USERS[0]
     session, _ = init_vault(directory, DEMO_PRACTICE, owner["user"], owner["password"],
                             demo=True)
     try:
         for entry in DEMO_USERS[1:]:
             users.add_user(session, entry["user"], entry["password"], entry["roles"])
-        s10_practice.seed(session, random.Random(SEED))
+        rng = random.Random(SEED)
+        s10_practice.seed(session, rng)
+        s50_intake_outreach.import_intake_forms(Session.system(session.vault, "demo-seed"))
+        for module in (s65_watched_folder, s70_schedule_recovery, s72_care_gaps):
+            module.seed(session, rng)
         s80_charges.seed(session, random.Random(SEED))
     finally:
         session.vault.close()
+
+
+def add_pa_escalations(session: Any) -> None:
+    """The demo's overdue expedited PA and the PA time rules over it (seed s42): two
+    pa_escalation tasks, a stall and a missed decision deadline."""
+    import random
+
+    from automations.seeds import s42_pa_time_rules
+    s42_pa_time_rules.seed(session, random.Random(SEED))
+
+
+def import_denials(session: Any) -> None:
+    """Two denied claims of a demo patient through the real 835 workflow (the base demo
+    leaves the revenue seed out; tests that need denial work bring their own)."""
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from app.x12.synth import SynthClaim, SynthLine, build_835
+    from automations.workflows import denials
+    first, last, member_id = session.vault.query_one(
+        "SELECT p.first_name, p.last_name, c.member_id FROM patients p JOIN coverages c ON "
+        "c.patient_id = p.id JOIN payers y ON y.id = c.payer_id WHERE y.name = "
+        "'Northwind National Health' ORDER BY p.id LIMIT 1")
+    paid = date.today() - timedelta(days=3)
+    claims = [SynthClaim(number, "4", last.upper(), first.upper(), member_id,
+                         paid - timedelta(days=30),
+                         [SynthLine(code, Decimal(charge), Decimal("0.00"),
+                                    [("CO", carc, Decimal(charge))], remarks)],
+                         payer_claim_number=f"NW{number}")
+              for number, code, charge, carc, remarks in [
+                  ("GUI1", "99214", "210.00", "16", ["N290"]),
+                  ("GUI2", "93000", "60.00", "50", ["N115"])]]
+    denials.import_835_file(session, build_835(claims, payer_name="Northwind National Health",
+                                               payer_id="NORTHW", trace="GUI-T1",
+                                               paid_on=paid))
 
 
 @pytest.fixture(scope="session")

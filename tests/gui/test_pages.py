@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from app import queue
 from app.domain import ActionMode
 from app.services import practice
+from tests.gui.conftest import add_pa_escalations
 
 
 def test_escalation_notifies_through_the_banner(qtbot: Any, open_window: Any) -> None:
@@ -250,10 +251,11 @@ def test_every_declared_extension_loads() -> None:
     assert len(keys) == len(set(keys))
 
 
-def test_an_approval_updates_counts_and_dashboard_without_a_timer(qtbot: Any,
-                                                                 open_window: Any) -> None:
+def test_an_approval_updates_counts_and_dashboard_without_a_timer(
+        qtbot: Any, open_window: Any, login_as: Any) -> None:
     """One change signal: the queue page's approval is announced, and the open dashboard
     and the sidebar show the new counts at once (the 30 s poll never fires here)."""
+    add_pa_escalations(login_as("olivia"))
     window = open_window("manny")
     assert window.counts_timer.interval() == 30000
     queue.set_mode(window.session, "pa_escalation", "approve_each")

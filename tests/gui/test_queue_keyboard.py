@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 
 from app import queue
 from app.domain import TaskState
+from tests.gui.conftest import add_pa_escalations, import_denials
 from ui.desktop.models import SORT_ROLE, TASK_ID_ROLE
 
 
@@ -73,10 +74,14 @@ def test_r_rejects_with_a_reason_typed_inline(qtbot: Any, open_window: Any) -> N
     assert after.history[-1].note == "already handled by phone"
 
 
-def test_e_edits_then_ctrl_s_saves_and_ctrl_enter_approves(qtbot: Any,
-                                                           open_window: Any) -> None:
+def test_e_edits_then_ctrl_s_saves_and_ctrl_enter_approves(qtbot: Any, open_window: Any,
+                                                           login_as: Any) -> None:
+    add_pa_escalations(login_as("olivia"))
     window = open_window("manny")
     page = window.pages["queue"]
+    # a kind whose approval has no effect to check the free text against
+    page.sidebar.setCurrentIndex(page.sidebar_model.index(
+        page.sidebar_model.kinds().index("pa_escalation") + 1))
     task = _select_pending(qtbot, page)
     qtbot.keyClick(page.table, Qt.Key.Key_E)
     editor = page.detail.editor
@@ -108,7 +113,9 @@ def test_s_snoozes(qtbot: Any, open_window: Any) -> None:
     assert after.state is TaskState.SNOOZED and after.snoozed_until is not None
 
 
-def test_sorting_and_filtering_the_table(qtbot: Any, open_window: Any) -> None:
+def test_sorting_and_filtering_the_table(qtbot: Any, open_window: Any,
+                                        login_as: Any) -> None:
+    import_denials(login_as("olivia"))
     window = open_window("manny")
     page = window.pages["queue"]
     page.table.sortByColumn(5, Qt.SortOrder.AscendingOrder)
@@ -129,8 +136,9 @@ def test_sorting_and_filtering_the_table(qtbot: Any, open_window: Any) -> None:
     assert all(t.kind == "denial_review" for t in shown)
 
 
-def test_overdue_rows_are_marked(qtbot: Any, open_window: Any) -> None:
+def test_overdue_rows_are_marked(qtbot: Any, open_window: Any, login_as: Any) -> None:
     from app import clock
+    add_pa_escalations(login_as("olivia"))  # a missed decision deadline is overdue work
     window = open_window("manny")
     page = window.pages["queue"]
     overdue = [t for t in page.model.tasks if t.is_overdue(clock.now())]

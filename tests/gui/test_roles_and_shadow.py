@@ -15,6 +15,7 @@ from app.errors import InvalidTransition
 from app.identity.permissions import Role
 from app.queue.kinds import KINDS, kinds_for_roles
 from app.reports import trust
+from tests.gui.conftest import import_denials
 
 BILLER_KINDS = {k for k, spec in KINDS.items() if spec.role is Role.BILLER}
 
@@ -41,8 +42,9 @@ def test_biller_sees_only_biller_queues(qtbot: Any, open_window: Any) -> None:
     assert {t.kind for t in page.model.tasks} <= BILLER_KINDS
 
 
-def test_choosing_a_queue_in_the_sidebar_filters_the_table(qtbot: Any,
-                                                           open_window: Any) -> None:
+def test_choosing_a_queue_in_the_sidebar_filters_the_table(qtbot: Any, open_window: Any,
+                                                           login_as: Any) -> None:
+    import_denials(login_as("olivia"))
     window = open_window("manny")
     page = window.pages["queue"]
     row = page.sidebar_model.kinds().index("denial_review") + 1
