@@ -63,11 +63,15 @@ class Limits:
     """Bounds for one import, checked before a byte is parsed (size) and while records
     are read (count, wall clock). Measured with tracemalloc on the 2-core dev box: an
     833 KB Synthea bundle validates in 0.09 s at a 3x peak, a 1.6 MB NDJSON file in
-    0.64 s at 2x (read line by line); a CSV costs ~39x its size (rows kept as lists and
-    records as dicts; 100k roster rows, 2.7 MB, peaked at 103 MB), so its cap is lower."""
+    0.64 s at 2x (read line by line). A CSV streams through two passes (validate, then
+    write; app.imports.tabular): a generated 50 MB roster of 400k rows peaked at 52 MB
+    traced (1.0x: the IDs seen; maxrss +9 MB over the file's bytes), where holding its
+    rows and records had peaked at 599 MB traced and 1.4 GB resident."""
 
     max_bytes: int = 32 * MB  # one bundle file
-    max_csv_bytes: int = 8 * MB  # ~300k roster rows: far above a small practice's export
+    # ~500k roster rows (the record cap binds first for most exports); memory is ~1x the
+    # file plus its IDs. Writing is the slow part (40k new patients took 85 s here).
+    max_csv_bytes: int = 64 * MB
     max_ndjson_bytes: int = 256 * MB  # streamed, one line at a time
     max_line_bytes: int = 4 * MB  # one NDJSON resource or CSV row
     max_records: int = 500_000

@@ -20,8 +20,8 @@ from app import audit, clock
 from app.domain.claims import Party, SubmittedClaim
 from app.errors import ImportRejected, NotFound, ValidationError
 from app.identity import Session, require
-from app.imports.common import LIMITS, ImportOutcome, check_size, content_hash
-from app.imports.tabular import Mapping, map_rows, preview, read_table, suggest
+from app.imports.common import LIMITS, BadRecord, ImportOutcome, check_size, content_hash
+from app.imports.tabular import Mapping, iter_records, preview, read_table, suggest, validate_csv
 from app.imports.worker import parse_837_bounded, read_fhir_bounded
 from app.services.remittance import match_payer
 from app.vault.db import Connection
@@ -542,14 +542,20 @@ def import_csv(session: Session, data: bytes, mapping_name: str, *, skip_bad: bo
     if mapping is None:
         raise NotFound(f"no saved column mapping {mapping_name!r}; save one first "
                        "(offhold import csv FILE --mapping NAME --target ... --map ...)")
-    batch = map_rows(read_table(data, LIMITS), mapping, LIMITS)
-    outcome = ImportOutcome(f"csv:{mapping.target}", records=batch.rows,
-                            skipped=list(batch.bad))
+    # Two streamed passes (app.imports.tabular): validate first, holding only IDs and
+    # the bad rows, then read each row again as it is written.
+    checked = validate_csv(data, mapping, LIMITS)
+    outcome = ImportOutcome(f"csv:{mapping.target}", records=checked.rows,
+                            skipped=list(checked.bad))
     prefix = f"{file_name} " if file_name else ""
     with session.vault.write() as conn:
         source = f"csv:{mapping.source}"
-        tick = _ticker(progress, len(batch.records))
-        for n, (position, record) in enumerate(batch.records, 1):
+        tick = _ticker(progress, checked.rows - len(checked.bad))
+        n = 0
+        for position, record in iter_records(data, mapping, LIMITS):
+            if isinstance(record, BadRecord):
+                continue  # listed by the validation pass
+            n += 1
             tick(n)
             if mapping.target == "patients":
                 _csv_patient(conn, source, record, outcome)
