@@ -134,6 +134,7 @@ def test_any_day_by_buttons_keys_and_picker_then_cancel_and_no_show(
     assert page.visit_buttons["no_show"].isEnabled()
     page.visit_buttons["no_show"].click()
     row = _rows(page)[past]
+    assert page.current_visit().appointment_id == past  # the reload kept the place
     assert page.model.index(row, 8).data() == "no-show"
     assert "no-show" in page.summary.text()  # a past day tells how its visits ended
     assert page.model.index(row, 8).data(Qt.ItemDataRole.BackgroundRole) is not None

@@ -237,8 +237,15 @@ class TodayPage(Page):
             return
         zone, now_day, first, days, rows = result
         self.practice_today, self.shown_day = now_day, first
+        # Keep the cursor on the same visit and column across a reload (after a cancel or
+        # a move the person's place stays put): keyboard-first.
+        was = self.current_visit()
+        column = max(self.table.currentIndex().column(), 0)
         self.model.zone = zone
         self.model.set_rows(rows)
+        same = [n for n, r in enumerate(rows) if was and r.appointment_id == was.appointment_id]
+        if same:
+            self.table.setCurrentIndex(self.model.index(same[0], column))
         self.table.resizeColumnsToContents()
         self.date_edit.blockSignals(True)
         self.date_edit.setDate(QDate(first.year, first.month, first.day))
@@ -296,14 +303,22 @@ class TodayPage(Page):
         return self.model.row_at(self.table.currentIndex().row())
 
     def _enable(self) -> None:
-        """A cancelled or completed visit cannot change; a no-show needs a started visit."""
+        """A completed visit cannot change; a no-show needs a visit that has started. A
+        disabled button says why in its tooltip (the services refuse the same)."""
         visit = self.current_visit()
         open_visit = visit is not None and visit.status in ("scheduled", "no_show")
-        self.visit_buttons["reschedule"].setEnabled(open_visit)
-        self.visit_buttons["cancel"].setEnabled(open_visit)
-        self.visit_buttons["no_show"].setEnabled(
-            visit is not None and visit.status == "scheduled"
-            and visit.start_at <= clock.now())
+        why = "Select a visit first." if visit is None else \
+            f"This visit is {STATUS_LABELS.get(visit.status, visit.status)}."
+        for key, tip in (("reschedule", "Move the selected visit"),
+                         ("cancel", "Cancel the selected visit")):
+            self.visit_buttons[key].setEnabled(open_visit)
+            self.visit_buttons[key].setToolTip(tip if open_visit else why)
+        started = visit is not None and visit.start_at <= clock.now()
+        can_miss = visit is not None and visit.status == "scheduled" and started
+        self.visit_buttons["no_show"].setEnabled(can_miss)
+        self.visit_buttons["no_show"].setToolTip(
+            "The patient did not come" if can_miss else
+            "A visit that has not started yet cannot be a no-show." if open_visit else why)
 
     def visit_action(self, which: str) -> None:
         """Book a visit on the day shown, or move, cancel or mark a no-show the visit on
