@@ -97,6 +97,16 @@ OPTIONS: dict[str, Option] = {o.key: o for o in [
     Option("email_replies_maildir", "", str, "A Maildir the practice's mail client or "
            "fetchmail fills with patients' email replies: read every 10 minutes, never "
            "changed (empty: off)."),
+    # Email replies over IMAP: the password is a practice secret, like SMTP's
+    # (`offhold outbox set-password --imap`).
+    Option("imap_host", "", str, "The practice's IMAP server, read every 10 minutes for "
+           "patients' email replies (read only; empty: off)."),
+    Option("imap_port", 993, int, "IMAP port: 993 with implicit TLS, 143 with STARTTLS."),
+    Option("imap_security", "tls", str, "tls or starttls; plain IMAP is never used."),
+    Option("imap_user", "", str, "IMAP log-in user."),
+    Option("imap_folder", "INBOX", str, "The folder replies arrive in."),
+    Option("imap_ca_file", "", str, "A CA bundle for an IMAP server with a private "
+           "certificate (empty: the system's trusted CAs)."),
     Option("quiet_hours_start", 8, int, "No email or text before this local hour..."),
     Option("quiet_hours_end", 21, int, "...nor from this local hour on."),
     Option("monthly_report_dir", "", str, "On the 1st, write last month's de-identified "

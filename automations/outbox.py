@@ -8,19 +8,20 @@
 The files hold approved messages on their way out; they are written owner-read-only.
 
 Replies come back the way the practice's vendors deliver them (`read_replies`): the
-texting vendor's replies export saved to a folder, and a Maildir the practice's mail
-client fills (no IMAP server ships with OffHold's environment to test a fetcher against;
-fetchmail/getmail or the mail client drop into the Maildir). app.services.replies
-matches, keeps and acts on them.
+texting vendor's replies export saved to a folder, the practice's mailbox over IMAP
+(TLS, read only), or a Maildir a mail client fills. app.services.replies matches, keeps
+and acts on them.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import imaplib
 import io
 import mailbox
 import os
+import re
 import smtplib
 import ssl
 import time
@@ -31,8 +32,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from xml.sax.saxutils import escape
 from typing import Any
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from reportlab.lib.pagesizes import LETTER
@@ -57,6 +58,14 @@ from automations.workflows.watched_folder import _aside
 SMTP_TIMEOUT_S = 30
 
 
+def tls_context(ca_file: str = "") -> ssl.SSLContext:
+    """For the mail servers (SMTP, IMAP): verification on (CERT_REQUIRED, host name
+    checked), the defaults never relaxed; TLS 1.2 at least."""
+    context = ssl.create_default_context(cafile=ca_file or None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 class EmailChannel:
     name = "email"
 
@@ -69,10 +78,7 @@ class EmailChannel:
             practice
 
     def tls_context(self) -> ssl.SSLContext:
-        # Verification on (CERT_REQUIRED, host name checked): the defaults, never relaxed.
-        context = ssl.create_default_context(cafile=self.ca_file or None)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
+        return tls_context(self.ca_file)
 
     @contextmanager
     def _connect(self) -> Iterator[smtplib.SMTP]:
@@ -352,10 +358,45 @@ def _read_vendor_folder(session: Session, root: Path, run: RepliesRun) -> None:
         run.files += 1
 
 
+def _email_failure(session: Session, run: RepliesRun, source_key: str, reason: str) -> None:
+    run.failed += 1
+    run.report.tasks.append(_reply_failure(
+        session, source_key[:100], f"An email in the replies mailbox could not be read: "
+        f"{reason}. Read it in the mail client and act on it by hand."))
+    replies_service.mark_source_read(session, source_key)
+
+
+def _record_email(session: Session, run: RepliesRun, source_key: str, data: bytes,
+                  position: str, limits: ReplyLimits) -> None:
+    """One mailbox message: recorded once (its key), a stranger's mail left out, an
+    unreadable one a task."""
+    try:
+        reply = parse_email(data, position, limits)
+    except KnownError as exc:
+        _email_failure(session, run, source_key, str(exc))
+        return
+    _merge(run, replies_service.record_replies(session, [reply], source="mailbox",
+                                               source_key=source_key, skip_strangers=True))
+    run.emails += 1
+
+
+def _unread(session: Session, keys: list[str], limits: ReplyLimits) -> Iterator[str]:
+    """The source keys not read before, up to the per-run bounds (the rest wait)."""
+    deadline = Deadline(limits.seconds)
+    done = 0
+    for key in keys:
+        if replies_service.source_read(session, key):
+            continue
+        if done >= limits.max_emails or time.monotonic() > deadline.end:
+            return
+        done += 1
+        yield key
+
+
 def _read_maildir(session: Session, root: Path, run: RepliesRun,
                   limits: ReplyLimits = REPLY_LIMITS) -> None:
-    """New messages in the practice's Maildir (read only: the mailbox is the mail
-    client's; each message's key is recorded once read)."""
+    """New messages in a Maildir the mail client fills (read only: the mailbox is the
+    mail client's; each message's key is recorded once read)."""
     try:
         box = mailbox.Maildir(root, factory=None, create=False)
         keys = sorted(box.keys())
@@ -366,37 +407,119 @@ def _read_maildir(session: Session, root: Path, run: RepliesRun,
             f"({getattr(exc, 'strerror', None) or type(exc).__name__}). Fix the setting "
             "email_replies_maildir (a Maildir: a folder with cur/, new/ and tmp/)."))
         return
-    deadline = Deadline(limits.seconds)
-    done = 0
-    for key in keys:
-        source_key = f"maildir:{key}"
-        if replies_service.source_read(session, source_key):
-            continue
-        if done >= limits.max_emails or time.monotonic() > deadline.end:
-            break  # the rest wait for the next run
-        done += 1
+    for source_key in _unread(session, [f"maildir:{k}" for k in keys], limits):
+        key = source_key.removeprefix("maildir:")
         try:
             with box.get_file(key) as handle:
                 data = handle.read(limits.max_email_bytes + 1)
-            reply = parse_email(data, f"message {key}", limits)
         except KeyError:
             continue  # the mail client moved it meanwhile; read under its new key later
-        except KnownError as exc:
-            run.failed += 1
-            run.report.tasks.append(_reply_failure(
-                session, source_key[:100], f"An email in the replies mailbox could not be "
-                f"read: {exc}. Read it in the mail client and act on it by hand."))
-            replies_service.mark_source_read(session, source_key)
-            continue
-        _merge(run, replies_service.record_replies(session, [reply], source="mailbox",
-                                                   source_key=source_key,
-                                                   skip_strangers=True))
-        run.emails += 1
+        _record_email(session, run, source_key, data, f"message {key}", limits)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+           "Dec")
+IMAP_TIMEOUT_S = 30
+
+
+class ImapMailbox:
+    """The practice's mailbox over IMAP, TLS required (implicit TLS on 993 or STARTTLS on
+    143) with the server's certificate verified, like the SMTP channel. Read only: the
+    folder is selected read-only and messages fetched with BODY.PEEK, so nothing is
+    marked read, moved or deleted for the people who use the mailbox."""
+
+    def __init__(self, host: str, port: int, security: str, user: str, password: str, *,
+                 folder: str = "INBOX", ca_file: str = "") -> None:
+        if security not in ("starttls", "tls"):
+            raise ValidationError(f"imap_security must be starttls or tls, not {security!r}")
+        self.host, self.port, self.security = host, port, security
+        self.user, self.password, self.folder, self.ca_file = user, password, folder, ca_file
+
+    @contextmanager
+    def session(self) -> Iterator[imaplib.IMAP4]:
+        context = tls_context(self.ca_file)
+        client: imaplib.IMAP4
+        if self.security == "tls":
+            client = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=context,
+                                       timeout=IMAP_TIMEOUT_S)
+        else:
+            client = imaplib.IMAP4(self.host, self.port, timeout=IMAP_TIMEOUT_S)
+        try:
+            if self.security == "starttls":
+                client.starttls(ssl_context=context)  # refused: no plain-text log-in
+            client.login(self.user, self.password)
+            typ, _data = client.select(self.folder, readonly=True)
+            if typ != "OK":
+                raise imaplib.IMAP4.error(f"the folder {self.folder!r} cannot be opened")
+            yield client
+        finally:
+            try:
+                client.logout()
+            except (imaplib.IMAP4.error, OSError):
+                pass
+
+    def recent(self, client: imaplib.IMAP4, since: datetime) -> list[str]:
+        """Source keys (host, folder, UIDVALIDITY, UID) of the messages since that day."""
+        validity = (client.response("UIDVALIDITY")[1] or [b"0"])[0]
+        day = since.date()
+        typ, data = client.uid("SEARCH", "SINCE",
+                               f"{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year}")
+        if typ != "OK":
+            raise imaplib.IMAP4.error("the server refused the search")
+        uids = (data[0] or b"").split() if data else []
+        return [f"imap:{self.host}:{self.folder}:{validity.decode()}:{uid.decode()}"
+                for uid in uids]
+
+    @staticmethod
+    def fetch(client: imaplib.IMAP4, uid: str, max_bytes: int) -> bytes | None:
+        """The whole message, or None when it is larger than `max_bytes` (its size is
+        asked first, so a large one is never downloaded)."""
+        typ, data = client.uid("FETCH", uid, "(RFC822.SIZE)")
+        sizes = [re.search(rb"RFC822\.SIZE (\d+)", d) for d in data
+                 if isinstance(d, bytes)] if typ == "OK" else []
+        size = next((int(m.group(1)) for m in sizes if m), None)
+        if size is None or size > max_bytes:
+            return None
+        typ, data = client.uid("FETCH", uid, "(BODY.PEEK[])")
+        parts = [d[1] for d in data if isinstance(d, tuple)] if typ == "OK" else []
+        return bytes(parts[0]) if parts else None
+
+
+def _read_imap(session: Session, source: ImapMailbox, run: RepliesRun,
+               limits: ReplyLimits = REPLY_LIMITS) -> None:
+    try:
+        with source.session() as client:
+            keys = source.recent(client, clock.now() - replies_service.REPLY_WINDOW)
+            for source_key in _unread(session, keys, limits):
+                data = source.fetch(client, source_key.rsplit(":", 1)[1],
+                                    limits.max_email_bytes)
+                if data is None:
+                    _email_failure(session, run, source_key, "it is larger than "
+                                   f"{limits.max_email_bytes // (1024 * 1024)} MB or its "
+                                   "size was not given")
+                    continue
+                _record_email(session, run, source_key, data,
+                              f"message {source_key.rsplit(':', 1)[1]}", limits)
+    except ssl.SSLCertVerificationError as exc:
+        _imap_down(session, run, f"the IMAP server's certificate failed verification "
+                   f"({exc.verify_message or exc.reason})")
+    except (imaplib.IMAP4.error, ssl.SSLError, OSError) as exc:
+        _imap_down(session, run, f"could not read {source.host}:{source.port}: "
+                   f"{_reason(exc)}")
+
+
+def _imap_down(session: Session, run: RepliesRun, reason: str) -> None:
+    run.failed += 1
+    run.report.tasks.append(_reply_failure(
+        session, "imap", f"The replies mailbox could not be read: {reason}. Nothing was "
+        "missed: the next run reads what came in meanwhile. Fix the imap_ settings or the "
+        "password ('offhold outbox set-password --imap')."))
 
 
 def read_replies(session: Session, files: list[Path] | None = None) -> RepliesRun:
     """Record patients' replies: from `files` (the CLI's `outbox replies FILE`), else from
-    the configured sources (the vendor's replies folder, the replies Maildir). A declined
+    the configured sources (the vendor's replies folder, the replies Maildir, the IMAP
+    mailbox). A declined
     waitlist offer moves to the next candidate at once (the schedule run)."""
     require(session, "outbox.send")
     run = RepliesRun()
@@ -410,6 +533,12 @@ def read_replies(session: Session, files: list[Path] | None = None) -> RepliesRu
             _read_vendor_folder(session, Path(settings["sms_replies_dir"]), run)
         if settings["email_replies_maildir"]:
             _read_maildir(session, Path(settings["email_replies_maildir"]), run)
+        if settings["imap_host"]:
+            _read_imap(session, ImapMailbox(
+                settings["imap_host"], int(settings["imap_port"]),
+                settings["imap_security"], settings["imap_user"],
+                outbox.secret(session, outbox.IMAP_PASSWORD),
+                folder=settings["imap_folder"], ca_file=settings["imap_ca_file"]), run)
     if run.report.declined:
         from automations.workflows import no_show
         no_show.run_recovery(Session.system(session.vault, no_show.SYSTEM_ACTOR))

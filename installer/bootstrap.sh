@@ -9,7 +9,9 @@ ROOT=$(pwd)
 VENV="$ROOT/.venv"
 PY=${PYTHON:-python3}
 
-APT_PACKAGES=(chromium xvfb xauth poppler-utils tesseract-ocr fonts-dejavu-core libegl1 libgl1 libxkbcommon0
+# dovecot-imapd: the real IMAP server the replies tests read a mailbox from (never started
+# as a service: each test starts its own on loopback).
+APT_PACKAGES=(chromium xvfb xauth poppler-utils tesseract-ocr fonts-dejavu-core dovecot-imapd libegl1 libgl1 libxkbcommon0
   libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1
   libnss3 libasound2)

@@ -365,24 +365,38 @@ def list_messages(session: Session, state: str | None = None,
 
 
 SMTP_PASSWORD = "smtp_password"
+IMAP_PASSWORD = "imap_password"
+SECRETS = (SMTP_PASSWORD, IMAP_PASSWORD)
 
 
-def set_smtp_password(session: Session, password: str) -> None:
-    """Keep the SMTP password in the vault (practice secrets); audited without the value."""
-    require(session, "settings.manage", key=SMTP_PASSWORD)
+def set_secret(session: Session, name: str, value: str) -> None:
+    """Keep a mail password in the vault (practice secrets); audited without the value."""
+    require(session, "settings.manage", key=name)
+    if name not in SECRETS:
+        raise ValidationError(f"unknown secret {name!r}; known: {', '.join(SECRETS)}")
     vault = session.vault
     with vault.write() as conn:
         conn.execute("INSERT INTO practice_secrets (name, value, updated_at, updated_by) "
                      "VALUES (?,?,?,?) ON CONFLICT(name) DO UPDATE SET value = excluded.value,"
                      " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                     (SMTP_PASSWORD, password, clock.iso(clock.now()), session.username))
-        audit.record(vault, conn, session, "secret.update", "secret", SMTP_PASSWORD,
-                     details={"set": bool(password)})
+                     (name, value, clock.iso(clock.now()), session.username))
+        audit.record(vault, conn, session, "secret.update", "secret", name,
+                     details={"set": bool(value)})
+
+
+def secret(session: Session, name: str) -> str:
+    """A mail password, for a sender or reader of the outbox ('' when none is kept)."""
+    require(session, "outbox.send")
+    row = session.vault.query_one("SELECT value FROM practice_secrets WHERE name = ?",
+                                  (name,))
+    return str(row[0]) if row else ""
+
+
+def set_smtp_password(session: Session, password: str) -> None:
+    """Keep the SMTP password in the vault (practice secrets); audited without the value."""
+    set_secret(session, SMTP_PASSWORD, password)
 
 
 def smtp_password(session: Session) -> str:
     """The SMTP password, for the email channel of a sender that may send."""
-    require(session, "outbox.send")
-    row = session.vault.query_one("SELECT value FROM practice_secrets WHERE name = ?",
-                                  (SMTP_PASSWORD,))
-    return str(row[0]) if row else ""
+    return secret(session, SMTP_PASSWORD)

@@ -327,6 +327,8 @@ SERVICES: dict[str, str] = {
     "outbox.send_ready": "outbox.send",
     "outbox.set_smtp_password": "settings.manage",
     "outbox.smtp_password": "outbox.send",
+    "outbox.secret": "outbox.send",
+    "outbox.set_secret": "settings.manage",
     "replies.list_replies": "outreach.draft",
     "replies.mark_source_read": "outbox.send",
     "replies.record_replies": "outbox.send",

@@ -348,3 +348,47 @@ def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
     draft = queue.get_task_unchecked(s, run.report.tasks[0]).draft
     assert "answered YES" in draft and "after the hold ended" in draft
     assert waitlist_svc.slot_offers(s, slot)[0]["state"] == "offered"
+
+
+@pytest.mark.expected_logs()
+def test_the_practices_mailbox_over_imap(owner: Session, tmp_path: Path) -> None:
+    """A real IMAP server (Dovecot) on loopback, STARTTLS with the test CA: the reply is
+    recorded, other mail left alone, nothing marked read; a wrong password is a task."""
+    import imaplib
+    import ssl
+
+    from app.services.outbox import IMAP_PASSWORD, set_secret
+    from tests.unit.imap_server import PASSWORD, USER, DovecotServer
+    from tests.unit.smtp_server import make_certs
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", email="ana@example.org").id
+    sent = _sent(s, ana, "email", "ana@example.org", 1, kind="care_gap_reminder")
+    certs = make_certs(tmp_path)
+    with DovecotServer(certs) as server:
+        for key, value in (("imap_host", "127.0.0.1"), ("imap_port", server.port),
+                           ("imap_security", "starttls"), ("imap_user", USER),
+                           ("imap_ca_file", str(certs.ca_file))):
+            set_setting(s, key, value)
+        set_secret(s, IMAP_PASSWORD, PASSWORD)
+        server.deliver(_mail("Is Friday OK instead?", From="Ana <ana@example.org>", **{
+            "Message-ID": "<r9@example.org>",
+            "In-Reply-To": f"<offhold-outbox-{sent}-task-1@offhold.invalid>"}))
+        server.deliver(_mail("Quarterly newsletter", From="news@example.com"))
+        run = read_replies(s)
+        assert (run.emails, run.failed, run.report.strangers) == (2, 0, 1)
+        [reply] = replies.list_replies(s)
+        assert (reply["outbox_id"], reply["matched_by"], reply["body"]) == \
+            (sent, "reference", "Is Friday OK instead?")
+        assert read_replies(s).emails == 0  # each message once
+        client = imaplib.IMAP4("127.0.0.1", server.port, timeout=10)
+        client.starttls(ssl_context=ssl.create_default_context(cafile=str(certs.ca_file)))
+        client.login(USER, PASSWORD)
+        client.select("INBOX", readonly=True)
+        _typ, flags = client.uid("FETCH", "1:*", "(FLAGS)")
+        client.logout()
+        assert flags and all(b"\\Seen" not in f for f in flags if isinstance(f, bytes))
+        set_secret(s, IMAP_PASSWORD, "wrong-password")
+        down = read_replies(s)
+    assert down.failed == 1
+    draft = queue.get_task_unchecked(s, down.report.tasks[0]).draft
+    assert "The replies mailbox could not be read" in draft and "wrong-password" not in draft

@@ -47,7 +47,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_outbox_reply_list)
     p = box.add_parser("set-password", parents=[common],
                        help="keep the SMTP password in the vault (from OFFHOLD_SMTP_PASSWORD "
-                            "or the next line of stdin)")
+                            "or the next line of stdin); --imap: the IMAP password (from "
+                            "OFFHOLD_IMAP_PASSWORD or stdin)")
+    p.add_argument("--imap", action="store_true", help="the replies mailbox's password")
     p.set_defaults(handler=cmd_outbox_set_password)
 
 
@@ -97,13 +99,15 @@ def cmd_outbox_resolve(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_outbox_set_password(args: argparse.Namespace, ctx: Context) -> int:
-    from app.services.outbox import set_smtp_password
+    from app.services.outbox import IMAP_PASSWORD, SMTP_PASSWORD, set_secret
     session = ctx.session()  # the user's own password is read first
-    password = os.environ.get("OFFHOLD_SMTP_PASSWORD") or ctx.stdin.readline().rstrip("\r\n")
+    what, name = ("IMAP", IMAP_PASSWORD) if args.imap else ("SMTP", SMTP_PASSWORD)
+    variable = f"OFFHOLD_{what}_PASSWORD"
+    password = os.environ.get(variable) or ctx.stdin.readline().rstrip("\r\n")
     if not password:
-        raise UsageError("no SMTP password: set OFFHOLD_SMTP_PASSWORD or give it on stdin")
-    set_smtp_password(session, password)
-    ctx.say("SMTP password kept in the vault")
+        raise UsageError(f"no {what} password: set {variable} or give it on stdin")
+    set_secret(session, name, password)
+    ctx.say(f"{what} password kept in the vault")
     return 0
 
 
