@@ -1,15 +1,14 @@
 """A freed slot filled by the patients' own replies, end to end on the production path:
 the offer approved, sent as the texting vendor's CSV, a NO in the vendor's replies export
 moving the slot to the next candidate; that offer approved, sent by email through a real
-SMTP server on loopback, and a YES dropped into the practice's Maildir booking the visit,
-with its audit rows."""
+SMTP server on loopback, and a YES read from the practice's mailbox on a real IMAP
+server (Dovecot) on loopback booking the visit, with its audit rows."""
 
 from __future__ import annotations
 
 import csv
 import email
 import io
-import mailbox
 from datetime import date, datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
@@ -21,10 +20,12 @@ from app import clock, queue
 from app.identity import Session
 from app.services import outbox, patients
 from app.services import waitlist as waitlist_svc
+from app.services.outbox import IMAP_PASSWORD, set_secret
 from app.services.practice import set_setting
 from app.services.replies import list_replies
 from automations.outbox import read_replies, send_outbox
 from automations.workflows import no_show
+from tests.unit.imap_server import PASSWORD, USER, DovecotServer
 from tests.unit.smtp_server import StartTlsServer, make_certs
 from tests.unit.test_replies import freed_slot
 
@@ -52,7 +53,7 @@ def test_a_no_by_text_moves_on_and_a_yes_by_email_books_the_visit(
     entry_eve = waitlist_svc.add_entry(s, eve, date(2026, 12, 2), date(2026, 12, 20),
                                        provider="Dr. Chen")
     entry_ben = waitlist_svc.add_entry(s, ben, date(2026, 12, 2), date(2026, 12, 20))
-    folders = {k: tmp_path / k for k in ("sms_export_dir", "sms_replies_dir", "maildir")}
+    folders = {k: tmp_path / k for k in ("sms_export_dir", "sms_replies_dir")}
     for key in ("sms_export_dir", "sms_replies_dir"):
         folders[key].mkdir()
         set_setting(s, key, str(folders[key]))
@@ -93,7 +94,7 @@ def test_a_no_by_text_moves_on_and_a_yes_by_email_books_the_visit(
     [(_from, _to, content)] = server.inbox.messages
     offer_mail = email.message_from_bytes(content, policy=policy.default)
 
-    # 4. He answers YES from his mail client; it lands in the practice's Maildir.
+    # 4. He answers YES from his mail client; it lands in the practice's IMAP mailbox.
     answer = EmailMessage()
     answer["From"] = "Ben Answerby <Ben.Answerby@example.org>"
     answer["To"] = "frontdesk@maple.example"
@@ -103,11 +104,15 @@ def test_a_no_by_text_moves_on_and_a_yes_by_email_books_the_visit(
     answer["In-Reply-To"] = str(offer_mail["Message-ID"])
     answer.set_content("Yes please!\n\nSent from my phone\n\nOn Tue, Dec 1, 2026 at 1:30 PM "
                        "Maple Street wrote:\n> " + offer_mail.get_content().splitlines()[0])
-    box = mailbox.Maildir(folders["maildir"], create=True)
-    box.add(answer.as_bytes())
-    set_setting(s, "email_replies_maildir", str(folders["maildir"]))
     clock.set_clock(lambda: NOW + timedelta(minutes=45))
-    run = read_replies(s)
+    with DovecotServer(certs) as mail_server:
+        for key, value in (("imap_host", "127.0.0.1"), ("imap_port", mail_server.port),
+                           ("imap_security", "starttls"), ("imap_user", USER),
+                           ("imap_ca_file", str(certs.ca_file))):
+            set_setting(s, key, value)
+        set_secret(s, IMAP_PASSWORD, PASSWORD)
+        mail_server.deliver(answer.as_bytes())
+        run = read_replies(s)
     [appointment_id] = run.report.booked
     assert s.vault.query_one("SELECT patient_id, provider, start_at, status FROM appointments "
                              "WHERE id = ?", (appointment_id,)) == \
