@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import email
+import email.errors
 import email.policy
 import email.utils
 import hashlib
@@ -297,7 +298,8 @@ def parse_email(data: bytes, position: str, limits: ReplyLimits = LIMITS) -> Inb
         html = part is not None and part.get_content_type() == "text/html"
         ref = " ".join(str(message.get(h, "")) for h in ("In-Reply-To", "References"))
         message_id = str(message.get("Message-ID", "")).strip()
-    except (LookupError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (email.errors.MessageError, LookupError, ValueError, TypeError, AttributeError,
+            IndexError) as exc:
         # a broken header or an unknown charset: the email library's errors
         raise ImportRejected(f"the email cannot be read ({type(exc).__name__})",
                              position) from exc

@@ -167,7 +167,12 @@ HEADERS = st.sampled_from(["From: a@b.example\r\n", "From: \r\n", "Date: Tue, 01
                            "boundary=zz\r\n", "Content-Transfer-Encoding: base64\r\n",
                            "In-Reply-To: <offhold-outbox-1-task-2@offhold.invalid>\r\n",
                            "Message-ID: <\r\n", "=?utf-8?b?invalid?=\r\n"])
-MAIL = st.tuples(st.lists(HEADERS, max_size=8), st.text(max_size=400)).map(
+NAMES = st.sampled_from(["From", "Date", "In-Reply-To", "References", "Message-ID",
+                         "Content-Type", "Content-Transfer-Encoding", "MIME-Version"])
+ANY_HEADERS = st.lists(st.tuples(NAMES, st.text(max_size=80)), max_size=8).map(
+    lambda pairs: [f"{name}: {value}\r\n" for name, value in pairs])
+MAIL = st.tuples(st.one_of(st.lists(HEADERS, max_size=8), ANY_HEADERS),
+                 st.text(max_size=400)).map(
     lambda t: ("".join(t[0]) + "\r\n" + t[1]).encode("utf-8", "surrogatepass"))
 
 
