@@ -178,3 +178,20 @@ def test_shutdown_stops_the_scheduler_then_the_worker_then_closes_the_vault(
     assert controller.shutdown(seconds=5.0) is True
     assert stop.waits == [3.0] and len(stop.ended) == 1 and len(closed) == 1
     assert stop.ended[0] <= closed[0] and controller.session is None
+
+
+def test_logout_stops_the_scheduler_under_the_deadline_before_the_vault_closes(
+        qtbot: Any, bridge: Any, owner_session: Session, vault_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stop = _SlowStop()
+    stop.release.set()
+    controller = _controller_hosting(qtbot, bridge, vault_dir, owner_session, stop)
+    closed: list[float] = []
+    real_close = owner_session.vault.close
+    monkeypatch.setattr(owner_session.vault, "close",
+                        lambda: (closed.append(time.monotonic()), real_close()))
+    shown: list[bool] = []
+    monkeypatch.setattr(controller, "show_login", lambda: shown.append(True))
+    controller.logged_out(seconds=4.0)
+    assert stop.waits == [2.0] and len(closed) == 1 and stop.ended[0] <= closed[0]
+    assert shown == [True] and controller.scheduler_host is None
