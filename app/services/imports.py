@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict
 from datetime import date
+from pathlib import Path
 from typing import Any, Callable
 
 from app import audit, clock
@@ -72,6 +73,56 @@ def _finish(session: Session, conn: Connection, outcome: ImportOutcome, sha: str
                           "updated": outcome.updated, "unchanged": outcome.unchanged,
                           "skip_bad": skip_bad, "skipped": len(outcome.skipped),
                           "skipped_positions": [b.position for b in outcome.skipped][:200]})
+
+
+def source_digest(kind: str, files: list[bytes]) -> str:
+    """The SHA-256 an import records for what it read (import_runs.sha256): of the file
+    itself for an 837 or a CSV export; for FHIR, of the files' own digests in order (a
+    bulk export is several files, imported together)."""
+    if kind == "fhir":
+        digest = hashlib.sha256()
+        for data in files:
+            digest.update(hashlib.sha256(data).digest())
+        return digest.hexdigest()
+    return hashlib.sha256(b"".join(files)).hexdigest()
+
+
+def delete_imported_files(session: Session, kind: str, import_id: int,
+                          paths: list[Path]) -> int:
+    """Delete the files an import read (they hold PHI the vault now keeps), only once the
+    import is verified: its row is in the vault (it commits with the records, so they
+    are there too) and the files, read again now, hash to what it imported. Returns how
+    many files were deleted. Refused, with every file kept, when the import is not of
+    this kind or a file changed since (ValidationError). Audited with the import, the
+    count and a hash of each file's name (a name can carry a patient's)."""
+    require(session, "claim.import" if kind == "837" else "records.import")
+    from app.imports.files import read_import_file
+
+    row = session.vault.query_one("SELECT kind, sha256 FROM import_runs WHERE id = ?",
+                                  (import_id,))
+    if row is None or str(row[0]).partition(":")[0] != kind:
+        raise NotFound(f"no {kind} import {import_id}; the file was kept")
+    if not paths or source_digest(kind, [read_import_file(p, kind) for p in paths]) \
+            != row[1]:
+        raise ValidationError("the file is not what was imported (it changed since, or "
+                              "another file was named); it was kept")
+    deleted: list[Path] = []
+    try:
+        for path in paths:
+            path.unlink()
+            deleted.append(path)
+    except OSError as exc:
+        raise ValidationError(f"could not delete {path.name}: {exc.strerror or exc}") \
+            from exc
+    finally:
+        if deleted:
+            audit.record_now(session.vault, session, "import.source_deleted",
+                             object_type="import", object_id=import_id,
+                             details={"kind": kind, "sha256": row[1], "files": len(deleted),
+                                      "name_sha256": [hashlib.sha256(
+                                          p.name.encode()).hexdigest()[:16]
+                                          for p in deleted]})
+    return len(deleted)
 
 
 def _find_patient(conn: Connection, last: str, first: str, dob: str,
@@ -144,7 +195,7 @@ def import_837(session: Session, data: bytes, *, skip_bad: bool = False,
     parsed = parse_837_bounded(data, lenient=lenient, skip_bad=skip_bad, limits=LIMITS)
     outcome = ImportOutcome("837", records=len(parsed.claims) + len(parsed.bad),
                             skipped=list(parsed.bad), findings=list(parsed.findings))
-    sha = hashlib.sha256(data).hexdigest()
+    sha = source_digest("837", [data])
     with session.vault.write() as conn:
         tick = _ticker(progress, len(parsed.claims))
         for n, claim in enumerate(parsed.claims, 1):
@@ -240,32 +291,6 @@ def _store_claim(conn: Connection, claim: SubmittedClaim, outcome: ImportOutcome
              ln.rendering.npi if ln.rendering else ""))
 
 
-def claim_detail(session: Session, claim_id: int) -> dict[str, Any]:
-    """A claim as billed, with its lines (what the 835 and 277 are matched against)."""
-    require(session, "claim.manage")
-    vault = session.vault
-    r = vault.query_one(
-        "SELECT c.id, c.claim_number, c.patient_id, c.payer_id, p.name, c.service_date, "
-        "c.service_to, c.total_charge, c.frequency_code, c.diagnoses, c.status, c.source, "
-        "c.facility_code, c.original_reference, c.rendering_name, c.rendering_npi, "
-        "c.rendering_from FROM claims c LEFT JOIN payers p ON "
-        "p.id = c.payer_id WHERE c.id = ?", (claim_id,))
-    if r is None:
-        raise NotFound(f"no claim {claim_id}")
-    lines = [{"code": x[0], "modifiers": json.loads(x[1]), "revenue_code": x[2],
-              "charge": x[3], "units": x[4], "service_date": x[5],
-              "rendering": {"name": x[6], "npi": x[7]} if x[6] or x[7] else None}
-             for x in vault.query(
-        "SELECT code, modifiers, revenue_code, charge, units, service_date, rendering_name, "
-        "rendering_npi FROM claim_lines WHERE claim_id = ? ORDER BY ordinal", (claim_id,))]
-    return {"id": r[0], "claim_number": r[1], "patient_id": r[2], "payer_id": r[3],
-            "payer": r[4], "service_from": r[5], "service_to": r[6], "total_charge": r[7],
-            "frequency_code": r[8], "diagnoses": json.loads(r[9]), "status": r[10],
-            "source": r[11], "facility_code": r[12], "original_reference": r[13],
-            "rendering": {"name": r[14], "npi": r[15], "loop": r[16]} if r[14] or r[15]
-            else None, "lines": lines}
-
-
 # -- FHIR R4 ----------------------------------------------------------------------------------
 
 def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: bool = False,
@@ -282,9 +307,6 @@ def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: b
     if batch.ignored:
         outcome.findings.append("not imported (types OffHold does not use): " + ", ".join(
             f"{t} {n}" for t, n in sorted(batch.ignored.items())))
-    digest = hashlib.sha256()
-    for name, data in files:
-        digest.update(hashlib.sha256(data).digest())
     with session.vault.write() as conn:
         _store_fhir(conn, batch, outcome, _ticker(progress, len(batch.resources)))
         if outcome.skipped and not skip_bad:
@@ -292,7 +314,7 @@ def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: b
             more = len(outcome.skipped) - 1
             raise ImportRejected(first.reason + (f"; {more} more bad record(s)" if more
                                                  else ""), first.position)
-        _finish(session, conn, outcome, digest.hexdigest(),
+        _finish(session, conn, outcome, source_digest("fhir", [d for _n, d in files]),
                 sum(len(d) for _n, d in files), skip_bad, files=len(files))
     return outcome
 
@@ -566,8 +588,7 @@ def import_csv(session: Session, data: bytes, mapping_name: str, *, skip_bad: bo
             more = len(outcome.skipped) - 1
             raise ImportRejected(first.reason + (f"; {more} more bad row(s)" if more else ""),
                                  prefix + first.position)
-        _finish(session, conn, outcome, hashlib.sha256(data).hexdigest(), len(data),
-                skip_bad)
+        _finish(session, conn, outcome, source_digest("csv", [data]), len(data), skip_bad)
     return outcome
 
 
@@ -653,7 +674,7 @@ def preview_import(session: Session, kind: str, files: list[tuple[str, bytes]], 
     return out
 
 
-__all__ = ["LIMITS", "ImportOutcome", "Mapping", "check_size", "claim_detail", "get_mapping",
-           "import_837", "import_csv", "import_fhir", "list_mappings", "preview_csv",
+__all__ = ["LIMITS", "ImportOutcome", "Mapping", "check_size", "delete_imported_files",
+           "get_mapping", "import_837", "import_csv", "import_fhir", "list_mappings", "preview_csv",
            "preview_import",
            "save_mapping"]

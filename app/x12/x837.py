@@ -213,7 +213,10 @@ class _Transaction:
                 need(s, 2)
                 if el(s, 1) != "D8":
                     raise ValueError(f"DMG01 {el(s, 1)[:4]!r} is not D8")
-                self.named.dob = ccyymmdd(s[2], "DMG02 date of birth")
+                try:
+                    self.named.dob = ccyymmdd(s[2], "DMG02")
+                except ValueError:  # a birth date is PHI: the reason never quotes it
+                    raise ValueError("invalid birth date (DMG02)") from None
                 self.named.sex = el(s, 3)
         elif tag == "CLM":
             self._clm(s, i)

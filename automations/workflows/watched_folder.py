@@ -3,8 +3,9 @@ scheduler imports what appears there through app.services.imports (the same serv
 checks and audit as `offhold import`).
 
 Each file is imported as its own transaction, then moved aside: to `imported/` (or
-deleted, with `import_watch_delete`, once the vault's import log holds its SHA-256: a
-verified import), or to `failed/` with an `automation_failure` task saying why. A file
+deleted, with `import_watch_delete`, once the import is verified: its row is in the vault
+and the file still hashes to what was imported; the deletion is audited), or to `failed/`
+with an `automation_failure` task of its own saying why. A file
 changed in the last `SETTLE_SECONDS` may still be being written and waits for the next run.
 File names can carry PHI ("smith_john_roster.csv"): they go in the task's draft, which
 stays in the vault, never in a title or a log line.
@@ -23,7 +24,8 @@ from app import clock, queue
 from app.domain import Task
 from app.errors import KnownError
 from app.identity import Session
-from app.imports.common import LIMITS, ImportOutcome, check_size
+from app.imports.common import LIMITS
+from app.imports.files import read_capped
 from app.services import imports, practice
 
 log = logging.getLogger(__name__)
@@ -68,14 +70,6 @@ def _aside(path: Path, folder: str) -> Path:
     return target
 
 
-def _verified(session: Session, outcome: ImportOutcome) -> bool:
-    """The import's row, read back from the vault after its commit, with the digest of
-    exactly these bytes: only then is the export file redundant."""
-    row = session.vault.query_one("SELECT count(*) FROM import_runs WHERE id = ? AND "
-                                  "sha256 = ?", (outcome.import_id, outcome.sha256))
-    return bool(outcome.sha256 and row and row[0])
-
-
 def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSummary:
     """Import every settled file in the setting `import_watch_dir` (no-op when empty)."""
     summary = WatchSummary()
@@ -97,13 +91,14 @@ def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSum
         if moment - path.stat().st_mtime < SETTLE_SECONDS:
             summary.waiting += 1
             continue
-        sha = hashlib.sha256(path.name.encode()).hexdigest()  # until read (too large: unread)
+        # The failure task's key: this file (its name and its bytes), so two failed files
+        # with the same bytes are two tasks, and no name (it can carry PHI) is in the key.
+        key = hashlib.sha256(path.name.encode()).hexdigest()
         kind = ""
         try:
             # never read more than the largest import allows (the services check again)
-            check_size(path.stat().st_size, LIMITS.max_ndjson_bytes, "file")
-            data = path.read_bytes()
-            sha = hashlib.sha256(data).hexdigest()
+            data = read_capped(path, LIMITS.max_ndjson_bytes)
+            key = hashlib.sha256(path.name.encode() + b"\0" + data).hexdigest()
             kind = _kind(path, data[:64])
             if kind == "fhir":
                 outcome = imports.import_fhir(system, [(path.name, data)])
@@ -125,19 +120,23 @@ def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSum
                 f"an unexpected error ({type(exc).__name__})"
             moved = _aside(path, FAILED)
             summary.failed += 1
-            summary.task_ids.append(_failure(system, sha, f"{moved} could not be imported: "
+            summary.task_ids.append(_failure(system, key, f"{moved} could not be imported: "
                                              f"{reason}\nNothing from it was written. Fix "
                                              "the file or the setting, then move it back "
                                              "into the watched folder.").id)
             log.info("watched folder: a %s file failed (%s)", kind or "unknown",
                      type(exc).__name__)
             continue
-        if delete and _verified(system, outcome):
-            path.unlink()
-            summary.deleted += 1
-        else:
-            _aside(path, IMPORTED)
         summary.imported += 1
+        if delete and outcome.import_id is not None:
+            try:
+                summary.deleted += imports.delete_imported_files(system, kind,
+                                                                 outcome.import_id, [path])
+                continue
+            except KnownError as exc:  # changed since it was read: kept, moved aside
+                log.info("watched folder: an imported file was kept (%s)",
+                         type(exc).__name__)
+        _aside(path, IMPORTED)
     if summary.imported or summary.failed:
         log.info("watched folder: %d imported, %d failed, %d deleted", summary.imported,
                  summary.failed, summary.deleted)

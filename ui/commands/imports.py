@@ -5,6 +5,7 @@ face reads files within the size caps and prints one line per file."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ def _kind(group: Any, common: argparse.ArgumentParser, name: str, helptext: str,
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--skip-bad", action="store_true",
                    help=f"leave out bad {records} (listed, and audited) instead of refusing")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--delete-source", action="store_true",
+                        help="delete the file once its import is verified (it holds PHI the "
+                             "vault now keeps); asked on a terminal when neither is given")
+    source.add_argument("--keep-source", action="store_true",
+                        help="keep the file without asking (the default without a terminal)")
     return p
 
 
@@ -70,13 +77,43 @@ def _report(ctx: Context, path: str, outcome: ImportOutcome) -> dict[str, Any]:
     return {"file": path, **outcome.to_json()}
 
 
-def _each_file(args: argparse.Namespace, ctx: Context, run: Any) -> int:
+def _delete_source(args: argparse.Namespace, ctx: Context, kind: str,
+                   outcome: ImportOutcome, paths: list[str]) -> bool:
+    """Delete the imported files with --delete-source, or when the person at a terminal
+    says yes; --keep-source and scripts keep them. The service deletes only after
+    verifying the import (its row in the vault, the files' hash), and audits it."""
+    if args.keep_source or outcome.import_id is None:
+        return False
+    if not args.delete_source:
+        isatty = getattr(ctx.stdin, "isatty", None)
+        if isatty is None or not isatty():
+            return False
+        names = ", ".join(Path(p).name for p in paths)
+        sys.stderr.write(f"{names}: imported and verified. Delete the file(s)? They hold "
+                         "PHI the vault now keeps. [y/N] ")
+        sys.stderr.flush()
+        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
+            return False
+    try:
+        deleted = import_service.delete_imported_files(ctx.session(), kind,
+                                                       outcome.import_id,
+                                                       [Path(p) for p in paths])
+    except KnownError as exc:
+        ctx.say(f"  kept: {exc}")
+        return False
+    ctx.say(f"  deleted {deleted} file(s) after verifying the import")
+    return True
+
+
+def _each_file(args: argparse.Namespace, ctx: Context, kind: str, run: Any) -> int:
     ctx.session()  # log in once, before any file is read
     results: list[dict[str, Any]] = []
     failed = 0
     for path in args.files:
         try:
-            results.append(_report(ctx, path, run(path)))
+            outcome = run(path)
+            results.append(_report(ctx, path, outcome))
+            results[-1]["source_deleted"] = _delete_source(args, ctx, kind, outcome, [path])
         except KnownError as exc:  # one bad file does not stop the others
             failed += 1
             results.append({"file": path, "rejected": str(exc)})
@@ -90,7 +127,7 @@ def cmd_import_837(args: argparse.Namespace, ctx: Context) -> int:
     def run(path: str) -> ImportOutcome:
         return import_service.import_837(ctx.session(), _read(path, "837"),
                                          skip_bad=args.skip_bad, lenient=args.lenient)
-    return _each_file(args, ctx, run)
+    return _each_file(args, ctx, "837", run)
 
 
 def cmd_import_fhir(args: argparse.Namespace, ctx: Context) -> int:
@@ -105,6 +142,7 @@ def cmd_import_fhir(args: argparse.Namespace, ctx: Context) -> int:
         return 1
     data = _report(ctx, ", ".join(args.files) if len(args.files) < 4
                    else f"{len(args.files)} files", outcome)
+    data["source_deleted"] = _delete_source(args, ctx, "fhir", outcome, list(args.files))
     ctx.emit(data, "ok")
     return 0
 
@@ -175,4 +213,4 @@ def cmd_import_csv(args: argparse.Namespace, ctx: Context) -> int:
         data = first if path == args.files[0] else _read(path, "csv")
         return import_service.import_csv(session, data, mapping.name, skip_bad=args.skip_bad,
                                          file_name=Path(path).name)
-    return _each_file(args, ctx, run)
+    return _each_file(args, ctx, "csv", run)

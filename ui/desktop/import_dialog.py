@@ -1,15 +1,17 @@
 """Import records from the practice's systems: 837 claims, FHIR bundles or NDJSON, CSV
 roster and schedule exports. The person picks the files, sees a preview (the first rows,
 and for CSV the column each field is read from, saved as a named mapping), chooses
-whether to skip bad records, and imports with a progress bar. Everything runs through
-app.services.imports on the worker: role checks, validation, the one transaction and the
-audit are there; this dialog only gathers choices and shows results."""
+whether to skip bad records, and imports with a progress bar; after a verified import
+it offers to delete the source file (it holds PHI the vault now keeps). Everything runs
+through app.services.imports on the worker: role checks, validation, the one transaction
+and the audit are there; this dialog only gathers choices and shows results."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -96,6 +99,7 @@ class ImportDialog(QDialog):
         layout.addWidget(self.status)
         layout.addWidget(buttons)
         self.headers: list[str] = []
+        self.delete_box: QMessageBox | None = None  # the offer to delete the source file
         ctx.worker.progress.connect(self._progress)
         self._kind_changed()
         if ctx.session.can("records.import"):
@@ -264,9 +268,52 @@ class ImportDialog(QDialog):
             self.status.setText(text)
             self.ctx.bridge.info(text.split(";")[0] + ".")
             self.ctx.changes.announce(EVERYTHING, self)
+            if outcome.import_id is not None:
+                self.offer_delete(kind, outcome.import_id, files)
 
         def failed(exc: BaseException) -> None:
             self.progress.setValue(0)
             self.status.setText(f"Nothing was imported: {exc}")
 
         self.ctx.worker.run(job, done=done, failed=failed, label=LABEL, progress=True)
+
+    # -- the source file, after a verified import ----------------------------------------
+
+    def offer_delete(self, kind: str, import_id: int, files: list[Path]) -> None:
+        """Ask (without a nested event loop) whether to delete the imported files: they
+        hold PHI the vault now keeps. The service verifies the import before deleting."""
+        names = ", ".join(p.name for p in files)
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete the imported file?",
+                          f"{names} is imported and its records are in the vault. The file "
+                          "holds patient information: delete it from this computer?",
+                          QMessageBox.StandardButton.NoButton, self)
+        delete = box.addButton("Delete the file", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.finished.connect(lambda _result: self._delete_chosen(
+            box.clickedButton() is delete, kind, import_id, files))
+        self.delete_box = box
+        box.open()
+
+    def _delete_chosen(self, chosen: bool, kind: str, import_id: int,
+                       files: list[Path]) -> None:
+        box, self.delete_box = self.delete_box, None
+        if box is not None:
+            box.deleteLater()
+        if not chosen:
+            return
+        session = self.ctx.session
+        before = self.status.text()
+
+        def deleted(count: int) -> None:
+            self.status.setText(f"{before}. The imported file was deleted."
+                                if count == 1 else f"{before}. {count} files were deleted.")
+
+        def kept(exc: BaseException) -> None:
+            self.status.setText(f"{before}. The file was kept: {exc}")
+
+        self.ctx.worker.run(lambda: imports.delete_imported_files(session, kind, import_id,
+                                                                  files),
+                            done=deleted, failed=kept, label="Deleting the imported file")
