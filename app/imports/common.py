@@ -79,7 +79,8 @@ class Limits:
     # The 837/FHIR parse worker (app.imports.worker): address space and CPU time. VmPeak
     # measured on the dev box: the worker with both parsers loaded ~45 MB; a 10.5 MB 837
     # of 27k claims 308 MB; a 32 MB Synthea bundle 349 MB; 14.8 MB of X12 segment
-    # garbage 499 MB; a 32 MB bundle of empty objects (11M bad records) 3 GB, refused.
+    # garbage 499 MB; a 32 MB bundle of empty objects (11M bad records) 3 GB (the record
+    # cap now stops it first; 12 MB of numbers in one entry is 120 MB and no record).
     memory_mb: int = 1536
     cpu_seconds: int = 300
 

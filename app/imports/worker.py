@@ -2,19 +2,18 @@
 
 The parsers already stop at a size, a record count and a wall clock (app.imports.common),
 but none of those bounds what a file costs in memory: one-letter X12 garbage costs ~90
-bytes of Python per input byte once split, and a JSON bundle of empty objects ~60. So the
-parse runs in a fresh `spawn` process (never fork: no copy of the open vault) bounded the
-way intake PDFs are (app.intake.bounded.limit_process: address space, CPU time, no file
-writes, no core dump) plus the parent's wall-clock timer. The worker returns plain data
-(the parsed dataclasses, pickled); the parent writes them in its one transaction. A file
-that passes a bound is refused with a one-line reason before anything is written, and
-the app keeps running whatever the worker does.
+bytes of Python per input byte once split, and a JSON bundle of empty objects ~100. So
+the parse runs in a fresh `spawn` process (never fork: no copy of the open vault) bounded
+the way intake PDFs are (app.intake.bounded.confine_worker: address space, CPU time, no
+file writes, no core dump, no output to the terminal) plus the parent's wall-clock timer.
+The worker returns plain data (the parsed dataclasses, pickled); the parent writes them
+in its one transaction. A file that passes a bound is refused with a one-line reason
+before anything is written, and the app keeps running whatever the worker does.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -90,13 +89,9 @@ def _death(exitcode: int | None, limits: Limits, what: str) -> str:
 
 def _worker(conn: Connection, parse: Callable[..., Any], args: tuple[Any, ...],
             limits: Limits) -> None:
-    from app.intake.bounded import limit_process
+    from app.intake.bounded import confine_worker
 
-    # Nothing the parser prints (a warning, a traceback) may reach the user's terminal.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    limit_process(limits.memory_mb, limits.cpu_seconds)
+    confine_worker(limits.memory_mb, limits.cpu_seconds)
     reply: tuple[Any, ...]
     try:
         reply = ("ok", parse(*args, limits=limits))

@@ -146,6 +146,15 @@ def _limit_self(limits: PdfLimits) -> None:
     limit_process(limits.memory_mb, limits.cpu_seconds)
 
 
+def confine_worker(memory_mb: int, cpu_seconds: int) -> None:
+    """What a parsing worker does first: nothing it prints (a warning, a traceback)
+    reaches the user's terminal, then `limit_process`."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    limit_process(memory_mb, cpu_seconds)
+
+
 def limit_process(memory_mb: int, cpu_seconds: int) -> None:
     """Bound the calling (worker) process: address space, CPU time, no file writes and no
     core dump. The file importers' worker (app.imports.worker) uses it too."""
@@ -170,11 +179,7 @@ def limit_process(memory_mb: int, cpu_seconds: int) -> None:
 
 def _worker(conn: Connection, data: bytes, filename: str, limits: PdfLimits,
             image_mime: str = "") -> None:
-    # Nothing the readers print (warnings, a traceback) may reach the user's terminal.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    _limit_self(limits)
+    confine_worker(limits.memory_mb, limits.cpu_seconds)
     try:
         def started() -> None:
             conn.send(("ocr",))

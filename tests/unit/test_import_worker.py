@@ -22,8 +22,10 @@ from app.x12.errors import X12Error
 
 X12 = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "x12"
 LOW = replace(LIMITS, memory_mb=100)  # the worker itself needs ~45 MB of address space
-# ~1M empty objects: 3 MB on disk, each a bad record once read (~150 bytes apiece held).
-EMPTY_OBJECTS = b'{"resourceType": "Bundle", "entry": [' + b"{}," * 1_000_000 + b"{}]}"
+# One entry of a type OffHold does not import, holding 3M numbers: 12 MB on disk (inside
+# the 32 MB bundle cap, one record), ~120 MB of Python floats and list once parsed.
+FLOATS = (b'{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Basic", '
+          b'"id": "b", "x": [' + b"0.5," * 3_000_000 + b'0.5]}}]}')
 # 390k segments of twelve 2-letter elements: 14.8 MB, inside the 16 MB and segment caps,
 # ~500 MB of Python lists and strings once split.
 X12_SPRAWL = (b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *260101*"
@@ -45,7 +47,7 @@ def test_a_fhir_file_over_the_memory_cap_is_refused_and_the_app_carries_on(
         owner_session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imports, "LIMITS", LOW)
     with pytest.raises(ImportRejected) as info:
-        imports.import_fhir(owner_session, [("b.json", EMPTY_OBJECTS)])
+        imports.import_fhir(owner_session, [("b.json", FLOATS)])
     assert str(info.value).startswith(
         "the file needs more memory than the import allows (100 MB)")
     assert "\n" not in str(info.value)
@@ -100,3 +102,14 @@ def test_fuzzed_input_through_the_worker_ends_in_a_result_or_one_line(data: byte
             run()
         except ImportRejected as exc:
             assert "\n" not in str(exc)
+
+
+def test_bad_records_count_against_the_record_cap() -> None:
+    """Before, only good records were counted: a bundle of empty objects held every one
+    of them as a bad record (11M for 32 MB, 3 GB) and took 35 s to refuse."""
+    from app.imports.fhir import Reader
+    reader = Reader(replace(LIMITS, max_records=1000))
+    with pytest.raises(ImportRejected, match="more than 1000 records") as info:
+        reader.add_file("b.json", b'{"resourceType": "Bundle", "entry": [' + b"{}," * 5000
+                        + b"{}]}")
+    assert "b.json entry 1001" in str(info.value) and len(reader.batch.bad) == 1000
