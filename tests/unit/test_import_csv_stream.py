@@ -5,11 +5,16 @@ the preview reads only its first rows, and the write reads each row again as it 
 from __future__ import annotations
 
 import tracemalloc
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.errors import ImportRejected
 from app.identity import Session
 from app.imports.common import BadRecord, Limits
-from app.imports.tabular import Mapping, iter_records, read_table, validate_csv
+from app.imports.tabular import Mapping, iter_records, map_rows, read_table, validate_csv
 from app.services import imports
 
 HEADER = ("Chart Number,First Name,Last Name,Date of Birth,Gender,Phone,Email,Address,"
@@ -81,3 +86,27 @@ def test_a_streamed_import_stores_every_row_once(owner_session: Session) -> None
     assert owner_session.vault.query_one("SELECT count(*) FROM patients")[0] == 120
     again = imports.import_csv(owner_session, data, "roster")
     assert (again.created, again.unchanged) == (0, 120)
+
+
+@settings(deadline=timedelta(seconds=2), max_examples=150, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=600) | st.text(alphabet=',;"\n\r\tC01/-:abFM ', max_size=400)
+       .map(lambda t: t.encode()))
+def test_fuzzed_exports_stream_as_they_read_whole(body: bytes) -> None:
+    """The streamed passes and the whole-table read (the preview's) agree on every input:
+    the same bad rows and the same records, or the same one-line refusal."""
+    data = b"id,first,last,dob\n" + body
+    mapping = Mapping("m", "patients", {"id": "id", "first_name": "first",
+                                        "last_name": "last", "dob": "dob"})
+    try:
+        whole = map_rows(read_table(data), mapping)
+    except ImportRejected as exc:
+        assert "\n" not in str(exc)
+        with pytest.raises(ImportRejected) as streamed:
+            validate_csv(data, mapping)
+        assert str(streamed.value) == str(exc)
+        return
+    checked = validate_csv(data, mapping)
+    assert (checked.rows, checked.bad) == (whole.rows, whole.bad)
+    assert [(p, r) for p, r in iter_records(data, mapping)
+            if not isinstance(r, BadRecord)] == whole.records
