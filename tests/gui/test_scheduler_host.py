@@ -18,7 +18,7 @@ from automations.jobs.lock import SchedulerLock
 
 
 def test_the_app_leaves_the_jobs_to_offhold_run_then_takes_over(
-        qtbot: Any, worker: Any, owner_session: Session, vault_dir: Path) -> None:
+        qtbot: Any, worker: Any, bridge: Any, owner_session: Session, vault_dir: Path) -> None:
     from ui.desktop.scheduler_host import SchedulerHost
     headless = SchedulerLock(vault_dir, "offhold run")
     headless.acquire()  # `offhold run` is running on this vault
@@ -28,6 +28,7 @@ def test_the_app_leaves_the_jobs_to_offhold_run_then_takes_over(
     try:
         host.start()
         assert host.scheduler is None and host.state == "elsewhere"
+        assert bridge.texts("error") == []  # a normal state, not an error banner
         assert host.status.startswith("Scheduled jobs: held by offhold run, pid ")
         assert f"on {socket.gethostname()[:64]} since 20" in host.status
         assert host.timer.isActive()  # it will look again

@@ -93,7 +93,13 @@ class SchedulerHost(QObject):
                         phi=False)
 
     def _start_job(self) -> Any:  # on the worker thread
-        scheduler = self._start_fn(self.vault)
+        from automations.jobs import SchedulerBusy
+        try:
+            scheduler = self._start_fn(self.vault)
+        except SchedulerBusy as busy:
+            # Returned, not raised: `offhold run` holding the jobs is a normal state, and
+            # the worker would show a raised KnownError as an error banner (every minute).
+            return busy
         with self._guard:
             if not self._stopped:
                 self._live = scheduler
@@ -128,7 +134,12 @@ class SchedulerHost(QObject):
         self.jobs_changed.emit()
 
     def _started(self, scheduler: Any) -> None:
+        from automations.jobs import SchedulerBusy
         self._starting = False
+        if isinstance(scheduler, SchedulerBusy):  # offhold run has the jobs: try again later
+            self.holder = _holder(str(scheduler))
+            self._set(ELSEWHERE, f"Scheduled jobs: held by {self.holder}")
+            return
         if scheduler is None:
             return
         self.scheduler = scheduler
@@ -137,12 +148,7 @@ class SchedulerHost(QObject):
         self._set(HERE, "Scheduled jobs run here")
 
     def _refused(self, error: BaseException) -> None:
-        from automations.jobs import SchedulerBusy
         self._starting = False
-        if isinstance(error, SchedulerBusy):  # offhold run has the jobs: try again later
-            self.holder = _holder(str(error))
-            self._set(ELSEWHERE, f"Scheduled jobs: held by {self.holder}")
-            return
         log.error("the scheduler could not start in the app (%s)", type(error).__name__)
         self._set(FAILED, "Scheduled jobs: not running (they could not start; see the log)")
 
