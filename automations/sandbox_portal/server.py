@@ -245,9 +245,13 @@ BLUESTEM_STYLE = ("body{font-family:'Courier New',monospace;background:#fffbe6;m
                   "th{text-align:left;padding-right:24px}")
 
 
+def _server_error() -> Response:
+    return Response("<html><body><h1>500 Internal Server Error</h1></body></html>", 500)
+
+
 def _common_fault_pages(portal: str, state: State) -> Response | None:
     if state.fire("http_500", portal):
-        return Response("<html><body><h1>500 Internal Server Error</h1></body></html>", 500)
+        return _server_error()
     if state.is_on("maintenance", portal):
         brand = {"clearing": "ClearPath Provider Portal", "northwind": "Northwind Provider Hub",
                  "bluestem": "BLUESTEM MEDICAID PROVIDER WEB"}[portal]
@@ -355,8 +359,7 @@ class Portal:
         instead (HTTP 500, a CAPTCHA), or True when the results get a new layout."""
         fault = self.state.case_fault(found)
         if fault == "http_500":
-            return Response("<html><body><h1>500 Internal Server Error</h1></body></html>",
-                            500), False
+            return _server_error(), False
         if fault == "captcha":
             return _captcha(self.brand, self.style), False
         return None, fault == "layout_changed"
