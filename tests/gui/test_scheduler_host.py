@@ -110,6 +110,8 @@ def test_each_job_run_here_is_listed_with_its_result(
         assert any(r[1] == "not run since the app started" for r in rows.values())
         assert "runs them while it is open" in dialog.status.text()
         dialog.reject()
+        from shiboken6 import isValid
+        qtbot.waitUntil(lambda: not isValid(dialog), timeout=2000)  # closed dialogs go
     finally:
         host.stop(5.0)
         worker.wait()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -20,6 +21,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from shiboken6 import isValid
 
 from ui.desktop.scheduler_host import ELSEWHERE, FAILED, HERE, JobInfo, SchedulerHost
 
@@ -51,7 +54,11 @@ class SchedulerButton(QToolButton):
                         "reminders, reports) run; click for each job's last run.")
 
     def open_dialog(self) -> None:
+        if self.dialog is not None and isValid(self.dialog) and self.dialog.isVisible():
+            self.dialog.raise_()
+            return
         self.dialog = SchedulerDialog(self.host, self.window())
+        self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # no dialog piles up
         self.dialog.open()
 
 
@@ -80,8 +87,12 @@ class SchedulerDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self.resize(640, 420 if host.state == HERE else 120)
-        host.status_changed.connect(lambda _s: self.reload())
+        # Bound methods: Qt drops these connections when the dialog is deleted.
+        host.status_changed.connect(self._status_changed)
         host.jobs_changed.connect(self.reload)
+        self.reload()
+
+    def _status_changed(self, _status: str) -> None:
         self.reload()
 
     def reload(self) -> None:
@@ -95,6 +106,8 @@ class SchedulerDialog(QDialog):
 
     def show_jobs(self, jobs: list[JobInfo]) -> None:
         from datetime import datetime
+        if not isValid(self):  # closed while the list was read
+            return
         zone = datetime.now().astimezone().tzinfo  # the machine's clock, like the status bar
         self.table.setRowCount(len(jobs))
         for row, job in enumerate(jobs):
