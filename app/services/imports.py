@@ -291,6 +291,35 @@ def _store_claim(conn: Connection, claim: SubmittedClaim, outcome: ImportOutcome
              ln.rendering.npi if ln.rendering else ""))
 
 
+def claim_detail(session: Session, claim_id: int) -> dict[str, Any]:
+    """A claim as billed, with its lines (what the 835 and 277 are matched against).
+    Shows the patient's diagnoses, so the look is audited like any view of a record."""
+    require(session, "claim.manage")
+    vault = session.vault
+    r = vault.query_one(
+        "SELECT c.id, c.claim_number, c.patient_id, c.payer_id, p.name, c.service_date, "
+        "c.service_to, c.total_charge, c.frequency_code, c.diagnoses, c.status, c.source, "
+        "c.facility_code, c.original_reference, c.rendering_name, c.rendering_npi, "
+        "c.rendering_from FROM claims c LEFT JOIN payers p ON "
+        "p.id = c.payer_id WHERE c.id = ?", (claim_id,))
+    if r is None:
+        raise NotFound(f"no claim {claim_id}")
+    audit.record_now(vault, session, "claim.view", object_type="claim", object_id=claim_id,
+                     patient_id=r[2])
+    lines = [{"code": x[0], "modifiers": json.loads(x[1]), "revenue_code": x[2],
+              "charge": x[3], "units": x[4], "service_date": x[5],
+              "rendering": {"name": x[6], "npi": x[7]} if x[6] or x[7] else None}
+             for x in vault.query(
+        "SELECT code, modifiers, revenue_code, charge, units, service_date, rendering_name, "
+        "rendering_npi FROM claim_lines WHERE claim_id = ? ORDER BY ordinal", (claim_id,))]
+    return {"id": r[0], "claim_number": r[1], "patient_id": r[2], "payer_id": r[3],
+            "payer": r[4], "service_from": r[5], "service_to": r[6], "total_charge": r[7],
+            "frequency_code": r[8], "diagnoses": json.loads(r[9]), "status": r[10],
+            "source": r[11], "facility_code": r[12], "original_reference": r[13],
+            "rendering": {"name": r[14], "npi": r[15], "loop": r[16]} if r[14] or r[15]
+            else None, "lines": lines}
+
+
 # -- FHIR R4 ----------------------------------------------------------------------------------
 
 def import_fhir(session: Session, files: list[tuple[str, bytes]], *, skip_bad: bool = False,
@@ -674,7 +703,7 @@ def preview_import(session: Session, kind: str, files: list[tuple[str, bytes]], 
     return out
 
 
-__all__ = ["LIMITS", "ImportOutcome", "Mapping", "check_size", "delete_imported_files",
-           "get_mapping", "import_837", "import_csv", "import_fhir", "list_mappings", "preview_csv",
+__all__ = ["LIMITS", "ImportOutcome", "Mapping", "check_size", "claim_detail",
+           "delete_imported_files", "get_mapping", "import_837", "import_csv", "import_fhir", "list_mappings", "preview_csv",
            "preview_import",
            "save_mapping"]

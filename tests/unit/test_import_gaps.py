@@ -65,3 +65,15 @@ def test_the_watched_folder_deletes_through_the_verified_audited_path(
     [(actor, details)] = owner_session.vault.query(
         "SELECT actor, details FROM audit_log WHERE action = 'import.source_deleted'")
     assert actor == "import_watch" and "zzyzxquell" not in details
+
+
+def test_a_claims_detail_is_an_audited_view(owner_session: Session) -> None:
+    """claim_detail shows the patient's diagnoses; it read them without an audit row."""
+    imports.import_837(owner_session, build_837(CLAIMS))
+    claim_id, patient_id = owner_session.vault.query_one(
+        "SELECT id, patient_id FROM claims WHERE claim_number = 'PCN1001'")
+    detail = imports.claim_detail(owner_session, claim_id)
+    assert detail["diagnoses"] == ["E119"]
+    assert owner_session.vault.query(
+        "SELECT actor, object_type, object_id, patient_id FROM audit_log WHERE action = "
+        "'claim.view'") == [("owner", "claim", str(claim_id), patient_id)]

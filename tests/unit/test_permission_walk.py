@@ -289,6 +289,7 @@ SERVICES: dict[str, str] = {
     "eligibility.set_expected_allowed": "settings.manage",
     "eligibility.show_eligibility": "patient.view",
     "eligibility.store_271": "eligibility.import",
+    "imports.claim_detail": "claim.manage",
     "imports.delete_imported_files": "records.import",
     "imports.import_837": "claim.import",
     "imports.get_mapping": "records.import",
