@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import io
 import multiprocessing
-import os
 from multiprocessing.connection import Connection
 from typing import Any
 
 from app.errors import ImportRejected
-from app.intake.bounded import MB, PdfLimits, _limit_self, inflated_size
+from app.intake.bounded import MB, PdfLimits, confine_worker, inflated_size
 
 VIEW_DPI = 110  # enough to read a form's 8-10 pt print on screen
 MAX_VIEW_PIXELS = 12_000_000  # a letter page at 110 dpi is 1.1 M; a huge page is scaled
@@ -61,10 +60,7 @@ def render_page(data: bytes, mime: str, page: int, limits: PdfLimits = LIMITS
 
 
 def _worker(conn: Connection, data: bytes, mime: str, page: int, limits: PdfLimits) -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)  # nothing the renderers print reaches a tty
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    _limit_self(limits)
+    confine_worker(limits.memory_mb, limits.cpu_seconds)
     try:
         conn.send(("ok", *_render(data, mime, page, limits)))
     except MemoryError:
