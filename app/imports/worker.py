@@ -13,7 +13,6 @@ before anything is written, and the app keeps running whatever the worker does.
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -39,29 +38,16 @@ def parse_bounded(parse: Callable[..., T], *args: Any, limits: Limits = LIMITS,
     ImportRejected (an X12Error keeps its type and position), or ImportRejected with a
     one-line reason when the worker passed a bound or died. `parse` must be a module-level
     function (it is pickled by name)."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_worker, args=(child, parse, args, limits),
-                         name="offhold-import", daemon=True)
-    worker.start()
-    child.close()
+    from app.intake.bounded import one_reply
+
     # The parser's own deadline (limits.seconds) says where it stopped; this timer is for a
     # worker that never gets back to it (stuck in C code, or sleeping).
     wall = limits.seconds + 30.0
-    try:
-        if not parent.poll(wall):
-            raise ImportRejected(f"reading the {what} took longer than {wall:g} seconds; "
-                                 "nothing was imported (split the file)")
-        try:
-            outcome = parent.recv()
-        except EOFError:  # the worker died: a limit or a crash, never a result
-            worker.join(5)
-            raise ImportRejected(_death(worker.exitcode, limits, what)) from None
-    finally:
-        parent.close()
-        if worker.is_alive():
-            worker.kill()
-        worker.join(5)
+    outcome = one_reply(_worker, (parse, args, limits), name="offhold-import",
+                        wall_seconds=wall,
+                        too_slow=f"reading the {what} took longer than {wall:g} seconds; "
+                                 "nothing was imported (split the file)",
+                        died=lambda code: _death(code, limits, what))
     tag = outcome[0]
     if tag == "ok":
         result: T = outcome[1]

@@ -81,6 +81,34 @@ def inflated_size(data: bytes, cap: int) -> int:
     return total
 
 
+def one_reply(target: Callable[..., None], args: tuple[Any, ...], *, name: str,
+              wall_seconds: float, too_slow: str,
+              died: Callable[[int | None], str]) -> Any:
+    """Run `target(conn, *args)` in a fresh `spawn` process (never fork: no copy of the
+    open vault) and return the one thing it sends. ImportRejected(`too_slow`) when
+    nothing comes within `wall_seconds`, ImportRejected(`died(exitcode)`) when it ends
+    without sending (a limit or a crash); the process is gone either way. The target
+    confines itself first (confine_worker)."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=target, args=(child, *args), name=name, daemon=True)
+    worker.start()
+    child.close()
+    try:
+        if not parent.poll(wall_seconds):
+            raise ImportRejected(too_slow)
+        try:
+            return parent.recv()
+        except EOFError:  # the worker died: a limit or a crash, never a result
+            worker.join(5)
+            raise ImportRejected(died(worker.exitcode)) from None
+    finally:
+        parent.close()
+        if worker.is_alive():
+            worker.kill()
+        worker.join(5)
+
+
 def read_pdf_bounded(data: bytes, filename: str, limits: PdfLimits = LIMITS) -> Any:
     """SourceDoc for a PDF, parsed in a worker process under `limits` (a scan is read by
     OCR there); ImportRejected with a one-line reason when a limit is passed or the

@@ -11,12 +11,11 @@ fractions of the page, so they fit any rendering.
 from __future__ import annotations
 
 import io
-import multiprocessing
 from multiprocessing.connection import Connection
 from typing import Any
 
 from app.errors import ImportRejected
-from app.intake.bounded import MB, PdfLimits, confine_worker, inflated_size
+from app.intake.bounded import MB, PdfLimits, confine_worker, inflated_size, one_reply
 
 VIEW_DPI = 110  # enough to read a form's 8-10 pt print on screen
 MAX_VIEW_PIXELS = 12_000_000  # a letter page at 110 dpi is 1.1 M; a huge page is scaled
@@ -33,27 +32,11 @@ def render_page(data: bytes, mime: str, page: int, limits: PdfLimits = LIMITS
         raise ImportRejected(f"the form is larger than {MAX_BYTES // MB} MB to show")
     if page < 1:
         raise ImportRejected(f"no page {page}")
-    ctx = multiprocessing.get_context("spawn")  # never fork: no copy of the open vault
-    parent, child = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_worker, args=(child, data, mime, page, limits),
-                         name="offhold-render", daemon=True)
-    worker.start()
-    child.close()
-    try:
-        if not parent.poll(limits.wall_seconds):
-            raise ImportRejected(f"showing the page took longer than {limits.wall_seconds:g} "
-                                 "seconds")
-        try:
-            outcome = parent.recv()
-        except EOFError:  # the worker died: a limit or a crash, never a result
-            worker.join(5)
-            raise ImportRejected(f"the page could not be shown (the renderer stopped, exit "
-                                 f"{worker.exitcode})") from None
-    finally:
-        parent.close()
-        if worker.is_alive():
-            worker.kill()
-        worker.join(5)
+    outcome = one_reply(
+        _worker, (data, mime, page, limits), name="offhold-render",
+        wall_seconds=limits.wall_seconds,
+        too_slow=f"showing the page took longer than {limits.wall_seconds:g} seconds",
+        died=lambda code: f"the page could not be shown (the renderer stopped, exit {code})")
     if outcome[0] != "ok":
         raise ImportRejected(str(outcome[1]))
     return bytes(outcome[1]), int(outcome[2])
