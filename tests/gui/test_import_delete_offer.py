@@ -72,3 +72,24 @@ def test_a_file_changed_since_the_import_is_kept(open_window: Any, tmp_path: Pat
     _button(dialog.delete_box, "Delete the file").click()
     assert path.exists()
     assert "The file was kept: the file is not what was imported" in dialog.status.text()
+
+
+def test_only_the_file_an_837_import_read_is_offered(open_window: Any, tmp_path: Path) -> None:
+    """An 837 import reads the first file chosen: the second is neither named nor deleted."""
+    window = open_window("olivia")
+    first, second = tmp_path / "first.837", tmp_path / "second.837"
+    first.write_bytes(build_837(CLAIMS))
+    second.write_bytes(build_837(CLAIMS[:1]))
+    window.show_page("patients")
+    page = window.pages["patients"]
+    page.import_button.click()
+    dialog = page.import_dialog
+    dialog.kind.setCurrentIndex(0)
+    dialog.choose_files = lambda: [str(first), str(second)]
+    dialog.browse()
+    dialog.preview_button.click()
+    dialog.import_button.click()
+    assert "first.837" in dialog.delete_box.text()
+    assert "second.837" not in dialog.delete_box.text()
+    _button(dialog.delete_box, "Delete the file").click()
+    assert not first.exists() and second.exists()

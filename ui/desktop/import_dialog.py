@@ -268,8 +268,9 @@ class ImportDialog(QDialog):
             self.status.setText(text)
             self.ctx.bridge.info(text.split(";")[0] + ".")
             self.ctx.changes.announce(EVERYTHING, self)
-            if outcome.import_id is not None:
-                self.offer_delete(kind, outcome.import_id, files)
+            if outcome.import_id is not None:  # an 837 or CSV import reads the first file
+                self.offer_delete(kind, outcome.import_id,
+                                  files if kind == "fhir" else files[:1])
 
         def failed(exc: BaseException) -> None:
             self.progress.setValue(0)
