@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+import math
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
@@ -603,7 +604,10 @@ def import_csv(session: Session, data: bytes, mapping_name: str, *, skip_bad: bo
         source = f"csv:{mapping.source}"
         tick = _ticker(progress, checked.rows - len(checked.bad))
         n = 0
-        for position, record in iter_records(data, mapping, LIMITS):
+        # The validation pass was bounded in time; the write is bounded by the row cap
+        # (as before streaming), so a large roster is not refused halfway for its size.
+        for position, record in iter_records(data, mapping, replace(LIMITS,
+                                                                    seconds=math.inf)):
             if isinstance(record, BadRecord):
                 continue  # listed by the validation pass
             n += 1

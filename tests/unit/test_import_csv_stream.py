@@ -110,3 +110,14 @@ def test_fuzzed_exports_stream_as_they_read_whole(body: bytes) -> None:
     assert (checked.rows, checked.bad) == (whole.rows, whole.bad)
     assert [(p, r) for p, r in iter_records(data, mapping)
             if not isinstance(r, BadRecord)] == whole.records
+
+
+def test_the_validation_pass_is_bounded_in_time(owner_session: Session,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+    imports.save_mapping(owner_session, "roster", "patients", COLUMNS)
+    monkeypatch.setattr(imports, "LIMITS", replace(imports.LIMITS, seconds=0))
+    with pytest.raises(ImportRejected, match="took longer than 0 s") as info:
+        imports.import_csv(owner_session, roster(3), "roster")
+    assert "line 2" in str(info.value)
+    assert owner_session.vault.query_one("SELECT count(*) FROM patients")[0] == 0
