@@ -240,7 +240,7 @@ def _insert_coverage(session: Session, conn: Any, patient_id: int, payer_id: int
 def add_coverage(session: Session, patient_id: int, payer: str, member_id: str,
                  group_number: str = "", plan_name: str = "", *, priority: int = 1,
                  subscriber_name: str = "", subscriber_relationship: str = "self",
-                 effective_date: str | None = None,
+                 subscriber_dob: str | None = None, effective_date: str | None = None,
                  termination_date: str | None = None) -> Coverage:
     """Add a coverage (priority 1 primary, 2 secondary); dates are YYYY-MM-DD, inclusive."""
     require(session, "patient.update", patient_id=patient_id)
@@ -251,8 +251,8 @@ def add_coverage(session: Session, patient_id: int, payer: str, member_id: str,
         coverage_id = _insert_coverage(
             session, conn, patient_id, payer_obj.id, member_id, group_number, plan_name,
             priority=priority, subscriber_name=subscriber_name,
-            subscriber_relationship=subscriber_relationship, effective_date=effective_date,
-            termination_date=termination_date)
+            subscriber_relationship=subscriber_relationship, subscriber_dob=subscriber_dob,
+            effective_date=effective_date, termination_date=termination_date)
     return next(c for c in _load_patient(session, patient_id).coverages if c.id == coverage_id)
 
 

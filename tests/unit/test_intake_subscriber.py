@@ -110,3 +110,17 @@ def test_blank_subscriber_values_never_overwrite_and_self_clears(practice: Sessi
                                          subscriber_relationship="son")
     assert "relationship not applied" in note
     assert patients.get_patient(practice, pid).coverages[0].subscriber_relationship == "self"
+
+
+def test_cli_coverage_keeps_the_subscribers_date_of_birth(
+        vault: tuple[Path, int], capsys: pytest.CaptureFixture[str]) -> None:
+    _, pid = vault
+    cov_id = _coverage(capsys, pid)["id"]
+    assert main(["patient", "coverage", "edit", str(cov_id), "--subscriber", "Quintessa Z",
+                 "--relationship", "child", "--subscriber-dob", "1975-04-12"],
+                stdin=io.StringIO()) == 0
+    capsys.readouterr()
+    assert _coverage(capsys, pid)["subscriber_dob"] == "1975-04-12"
+    assert main(["patient", "coverage", "edit", str(cov_id), "--subscriber-dob", "2999-01-01"],
+                stdin=io.StringIO()) == 1
+    assert "in the future" in capsys.readouterr().err

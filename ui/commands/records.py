@@ -90,6 +90,7 @@ def _coverage_flags(p: argparse.ArgumentParser) -> None:
                    help="1 primary, 2 secondary, 3 tertiary")
     p.add_argument("--subscriber", help="the subscriber's name, when not the patient")
     p.add_argument("--relationship", choices=["self", "spouse", "child", "other"])
+    p.add_argument("--subscriber-dob", help="YYYY-MM-DD, the subscriber's date of birth")
     p.add_argument("--from", dest="effective", help="YYYY-MM-DD coverage starts")
     p.add_argument("--to", dest="terminates", help="YYYY-MM-DD coverage ends")
 
@@ -178,6 +179,7 @@ def cmd_patient_similar(args: argparse.Namespace, ctx: Context) -> int:
 def _coverage_changes(args: argparse.Namespace) -> dict[str, Any]:
     pairs = (("group", "group_number"), ("plan", "plan_name"), ("priority", "priority"),
              ("subscriber", "subscriber_name"), ("relationship", "subscriber_relationship"),
+             ("subscriber_dob", "subscriber_dob"),
              ("effective", "effective_date"), ("terminates", "termination_date"))
     return {field: getattr(args, flag) for flag, field in pairs
             if getattr(args, flag) is not None}
