@@ -397,3 +397,28 @@ def test_the_practices_mailbox_over_imap(owner: Session, tmp_path: Path) -> None
     assert down.failed == 1
     draft = queue.get_task_unchecked(s, down.report.tasks[0]).draft
     assert "The replies mailbox could not be read" in draft and "wrong-password" not in draft
+
+
+def test_cli_replies_and_reply_list(owner: Session, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from ui.cli import Context, main
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000").id
+    sent = _sent(s, ana, "sms", "617-253-1000", 1)
+    monkeypatch.setattr(Context, "session", lambda self: s)
+    monkeypatch.setattr(Context, "close", lambda self: None)
+    good = _export(tmp_path, [f"6172531000,STOP,2026-12-01 12:30,offhold-outbox-{sent}"])
+    assert main(["outbox", "replies", str(good), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["opted_out"] == [ana] and len(out["recorded"]) == 1
+    bad = _export(tmp_path, ["6172531000,hi,2026-02-30 10:00,"], "bad.csv")
+    assert main(["outbox", "replies", str(bad)]) == 1
+    assert "line 2" in capsys.readouterr().err and bad.exists()  # a given file stays put
+    assert main(["outbox", "replies", str(tmp_path / "missing.csv")]) == 2
+    capsys.readouterr()
+    assert main(["outbox", "reply-list", "--message", str(sent), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["intent"], row["outcome"]) == ("stop", "opted out of sms")
