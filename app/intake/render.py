@@ -20,7 +20,8 @@ from app.intake.bounded import MB, PdfLimits, confine_worker, inflated_size, one
 VIEW_DPI = 110  # enough to read a form's 8-10 pt print on screen
 MAX_VIEW_PIXELS = 12_000_000  # a letter page at 110 dpi is 1.1 M; a huge page is scaled
 MAX_BYTES = 60 * MB  # a stored form larger than this is not rendered (imports cap lower)
-LIMITS = PdfLimits(memory_mb=512, cpu_seconds=15, wall_seconds=20.0, max_inflated_mb=100)
+# The wall time covers starting a fresh Python (about a second, far more on a busy machine).
+LIMITS = PdfLimits(memory_mb=512, cpu_seconds=15, wall_seconds=30.0, max_inflated_mb=100)
 
 
 def render_page(data: bytes, mime: str, page: int, limits: PdfLimits = LIMITS
