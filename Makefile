@@ -10,6 +10,7 @@ bootstrap:
 # Pure-logic tests run without the Qt plugin (their conftest fails the run if anything
 # imported PySide6); then the GUI and end-to-end tests.
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+test: export OFFHOLD_TEST_DEPS = 1
 test: bootstrap
 	$(PYTEST) -p no:pytest-qt -W ignore::pytest.PytestConfigWarning tests/unit
 	$(PYTEST) tests/gui tests/e2e

@@ -9,12 +9,16 @@ ROOT=$(pwd)
 VENV="$ROOT/.venv"
 PY=${PYTHON:-python3}
 
-# dovecot-imapd: the real IMAP server the replies tests read a mailbox from (never started
-# as a service: each test starts its own on loopback).
-APT_PACKAGES=(chromium xvfb xauth poppler-utils tesseract-ocr fonts-dejavu-core dovecot-imapd libegl1 libgl1 libxkbcommon0
+APT_PACKAGES=(chromium xvfb xauth poppler-utils tesseract-ocr fonts-dejavu-core libegl1 libgl1 libxkbcommon0
   libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1
   libnss3 libasound2)
+# Test-only (`make test` sets OFFHOLD_TEST_DEPS=1): dovecot-imapd, the real IMAP server the
+# replies tests read a mailbox from; each test starts its own on loopback. `make demo` on a
+# practice's machine must not install a mail server, and where Debian starts the packaged
+# service after install we stop and disable it at once.
+TEST_APT_PACKAGES=(dovecot-imapd)
+[ "${OFFHOLD_TEST_DEPS:-0}" = 1 ] && APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -25,6 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" dovecot-imapd "* ]] && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+  fi
 fi
 
 # A venv made under the PySide6 6.12 pin carries its split-off QtPdf/WebEngine packages,
