@@ -161,8 +161,8 @@ def test_new_practice_from_no_vault_to_its_first_pa_check(
         # the PA, from the patient's page
         page.pa_button.click()
         pa_form = page.form
-        pa_form.edits["cpt_code"].setText("97110")
-        pa_form.edits["units"].setText("12")
+        pa_form.set_line(0, "code", "97110")
+        pa_form.set_line(0, "units", "12")
         pa_form.edits["service_date"].setText((TODAY + timedelta(days=20)).isoformat())
         pa_form.edits["payer_ref"].setText(REF)
         pa_form.save_button.click()
