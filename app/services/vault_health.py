@@ -40,6 +40,19 @@ def last_check(session: Session) -> dict[str, Any] | None:
     return data
 
 
+def verify_audit(session: Session) -> audit.VerifyResult:
+    """Check the whole audit chain (and the owner-signed checkpoints); the check is itself
+    audited. When it verifies and the owner key is open, a new checkpoint signs it."""
+    require(session, "audit.verify")
+    result = audit.verify(session.vault)
+    audit.record_now(session.vault, session, "audit.verify",
+                     details={"ok": result.ok, "rows": result.rows,
+                              "problems": list(result.problems[:5])})
+    if result.ok and session.vault.signing_key is not None:
+        audit.checkpoint_now(session.vault, session.username)  # sign what was verified
+    return result
+
+
 def rebaseline_audit(session: Session) -> dict[str, Any]:
     """After an owner has reviewed what `audit verify` reported (and kept a copy), accept
     the log as it stands: the problems are recorded in the log itself, then a baseline

@@ -398,6 +398,7 @@ SERVICES: dict[str, str] = {
     "users.unlock_user": "user.manage",
     "vault_health.check_vault": "vault.check",
     "vault_health.rebaseline_audit": "audit.rebaseline",
+    "vault_health.verify_audit": "audit.verify",
     "vault_health.last_check": "settings.view",
     "waitlist.accept_offer": "appointment.manage",
     "waitlist.add_entry": "appointment.manage",

@@ -8,7 +8,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-from app import audit
 from app.errors import KnownError
 from ui.context import Context
 
@@ -281,19 +280,12 @@ def cmd_payer_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, ctx: Context) -> int:
-    from app.identity import require
-    session = ctx.session()
-    require(session, "audit.verify")
-    result = audit.verify(session.vault)
-    audit.record_now(session.vault, session, "audit.verify",
-                     details={"ok": result.ok, "rows": result.rows,
-                              "problems": list(result.problems[:5])})
+    from app.services.vault_health import verify_audit
+    result = verify_audit(ctx.session())  # role check, audit row and checkpoint there
     data = {"ok": result.ok, "rows": result.rows, "broken_row": result.broken_row,
             "reason": result.reason, "problems": list(result.problems),
             "checkpoint_rows": result.checkpoint_rows, "notes": list(result.notes)}
     if result.ok:
-        if session.vault.signing_key is not None:
-            audit.checkpoint_now(session.vault, session.username)  # sign what was verified
         ctx.emit(data, "\n".join([f"OK: {result.rows} audit rows verified; "
                                    f"{result.checkpoint_rows} under an owner-signed checkpoint",
                                    *result.notes]))
