@@ -162,7 +162,9 @@ def figure_items(session: Session, kind: str, ids: list[int]) -> list[dict[str, 
         rows = [{"id": r[0], "task_id": r[5], "what": "prior_auth",
                  "title": f"PA {r[0]}: {r[1]} {r[2]}", "state": r[3], "due_at": r[4]}
                 for r in db.query(
-            "SELECT p.id, y.name, p.cpt_code, p.status, p.decision_due_at, (SELECT max(t.id) "
+            "SELECT p.id, y.name, coalesce((SELECT group_concat(l.code, ', ') FROM "
+            "pa_service_lines l WHERE l.pa_id = p.id), p.cpt_code), p.status, "
+            "p.decision_due_at, (SELECT max(t.id) "
             "FROM tasks t WHERE t.subject_type = 'prior_auth' AND t.subject_id = p.id) FROM "
             f"prior_auths p JOIN payers y ON y.id = p.payer_id WHERE p.id IN ({marks}) "
             "ORDER BY p.id DESC", tuple(ids))]

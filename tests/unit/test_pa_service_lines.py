@@ -236,3 +236,6 @@ def test_the_monthly_figures_count_a_decision_for_each_service(practice: Session
     figures = reports.month_metrics(practice, 2026, 11).prior_auth
     assert set(figures.by_service) == {"97110", "97140"}
     assert figures.by_service["97140"].decisions == 1
+    # the dashboard's drill-down names every line's code
+    [item] = reports.figure_items(practice, "pa", [pa.id])  # type: ignore[attr-defined]
+    assert item["title"] == "PA %d: Acme Health 97110, 97140, 97110" % pa.id  # type: ignore[attr-defined]
