@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from app import clock
+
 _PHONE = re.compile(r"^[+()\d][\d ().-]{6,19}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CPT = re.compile(r"^[A-Z0-9]\d{3}[A-Z0-9]$")
@@ -47,7 +49,7 @@ def patient_errors(values: dict[str, str], today: date) -> dict[str, str]:
 
 def coverage_errors(values: dict[str, str]) -> dict[str, str]:
     """One coverage block: payer, member_id, subscriber_relationship, subscriber_name,
-    effective_date, termination_date. A block with no payer is simply not saved."""
+    subscriber_dob, effective_date, termination_date. A block with no payer is simply not saved."""
     out: dict[str, str] = {}
     if not values.get("payer", "").strip():
         return out
@@ -58,6 +60,13 @@ def coverage_errors(values: dict[str, str]) -> dict[str, str]:
         out["subscriber_relationship"] = "one of: " + ", ".join(RELATIONSHIPS)
     elif relationship != "self" and not values.get("subscriber_name", "").strip():
         out["subscriber_name"] = "name the subscriber (the patient is not)"
+    sub_dob_text = values.get("subscriber_dob", "").strip()
+    if sub_dob_text:
+        sub_dob = _date(sub_dob_text)
+        if sub_dob is None:
+            out["subscriber_dob"] = "YYYY-MM-DD"
+        elif sub_dob > clock.now().date():
+            out["subscriber_dob"] = "the subscriber's birth date is in the future"
     start_text, end_text = (values.get(k, "").strip()
                             for k in ("effective_date", "termination_date"))
     start, end = _date(start_text), _date(end_text)

@@ -41,13 +41,23 @@ def test_new_patient_checked_as_typed_warned_and_saved(open_window: Any, qtbot: 
     form.secondary.relationship.setCurrentText("spouse")
     assert "name the subscriber" in form.problems.text()
     form.secondary.subscriber.setText("Obi Okonkwo-Test")
+    form.secondary.subscriber_dob.setText("1959-02-30")
+    assert "subscriber dob: YYYY-MM-DD" in form.problems.text()
+    assert not form.save_button.isEnabled()
+    form.secondary.subscriber_dob.setText("1959-02-28")
     assert form.save_button.isEnabled()
     form.save_button.click()
     page = window.pages["patients"]
     assert page.header.text() == "Okonkwo-Test, Harriet"
     saved = patients.list_patients(window.session, "Okonkwo-Test")[0]
-    assert [(c.priority, c.payer_name, c.subscriber_relationship)
-            for c in saved.coverages] == [(1, payers[0], "self"), (2, payers[1], "spouse")]
+    assert [(c.priority, c.payer_name, c.subscriber_relationship, str(c.subscriber_dob))
+            for c in saved.coverages] == [(1, payers[0], "self", "None"),
+                                          (2, payers[1], "spouse", "1959-02-28")]
+    # shown again on edit, and a change saved
+    page.edit_button.click()
+    assert page.form.secondary.subscriber_dob.text() == "1959-02-28"
+    assert "Obi Okonkwo-Test (spouse, born 1959-02-28)" in [
+        page.coverage.item(r, 5).text() for r in range(page.coverage.rowCount())]
 
 
 def test_look_alike_warning(open_window: Any, qtbot: Any) -> None:
@@ -108,6 +118,7 @@ def test_time_zone_checked_as_typed_saved_and_shown_on_edit(open_window: Any) ->
     # edit: the zone is shown; emptying it goes back to the practice's
     page = window.pages["patients"]
     page.open_item(saved.id)
+    assert "America/Denver" in page.demographics.text()
     page.edit_button.click()
     assert page.form.timezone.currentText() == "America/Denver"
     page.form.timezone.setEditText("")

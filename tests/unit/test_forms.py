@@ -80,3 +80,14 @@ def test_patient_time_zone_rule() -> None:
     assert "America/Phoenix" in names and "Pacific/Honolulu" in names
     assert names == sorted(names) and not any(n.startswith(("Etc/", "posix/", "US/"))
                                               for n in names)
+
+
+def test_subscriber_birth_date_is_a_real_past_date() -> None:
+    base = {"payer": "Acme", "member_id": "M1", "subscriber_relationship": "spouse",
+            "subscriber_name": "Obi Test"}
+    assert coverage_errors({**base, "subscriber_dob": "1959-02-30"}) == {
+        "subscriber_dob": "YYYY-MM-DD"}
+    assert "future" in coverage_errors({**base, "subscriber_dob": "2999-01-01"})[
+        "subscriber_dob"]
+    assert coverage_errors({**base, "subscriber_dob": "1959-02-28"}) == {}
+    assert coverage_errors(base) == {}  # optional

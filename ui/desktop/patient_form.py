@@ -61,6 +61,8 @@ class CoverageBox(QWidget):
         self.relationship.addItems(list(RELATIONSHIPS))
         self.subscriber = QLineEdit()
         self.subscriber.setPlaceholderText("only when the patient is not the subscriber")
+        self.subscriber_dob = QLineEdit()
+        self.subscriber_dob.setPlaceholderText("YYYY-MM-DD, the subscriber's")
         self.effective = QLineEdit()
         self.effective.setPlaceholderText("YYYY-MM-DD")
         self.termination = QLineEdit()
@@ -72,6 +74,7 @@ class CoverageBox(QWidget):
                               ("Group", self.group_number), ("Plan", self.plan_name),
                               ("Subscriber is the patient's", self.relationship),
                               ("Subscriber name", self.subscriber),
+                              ("Subscriber date of birth", self.subscriber_dob),
                               ("Coverage from", self.effective), ("Coverage to", self.termination),
                               ("", self.active)):
             form.addRow(label, widget)
@@ -84,7 +87,7 @@ class CoverageBox(QWidget):
     def edits(self) -> dict[str, QLineEdit]:
         return {"member_id": self.member_id, "group_number": self.group_number,
                 "plan_name": self.plan_name, "subscriber_name": self.subscriber,
-                "effective_date": self.effective, "termination_date": self.termination}
+                "subscriber_dob": self.subscriber_dob, "effective_date": self.effective, "termination_date": self.termination}
 
     def set_payers(self, names: list[str]) -> None:
         current = self.payer.currentText()
@@ -102,6 +105,8 @@ class CoverageBox(QWidget):
         self.plan_name.setText(coverage.plan_name)
         self.relationship.setCurrentText(coverage.subscriber_relationship)
         self.subscriber.setText(coverage.subscriber_name)
+        self.subscriber_dob.setText(coverage.subscriber_dob.isoformat()
+                                    if coverage.subscriber_dob else "")
         self.effective.setText(coverage.effective_date.isoformat()
                                if coverage.effective_date else "")
         self.termination.setText(coverage.termination_date.isoformat()
@@ -129,6 +134,7 @@ class CoverageBox(QWidget):
             "member_id": v["member_id"], "group_number": v["group_number"],
             "plan_name": v["plan_name"], "subscriber_name": v["subscriber_name"],
             "subscriber_relationship": v["subscriber_relationship"],
+            "subscriber_dob": v["subscriber_dob"] or None,
             "effective_date": v["effective_date"] or None,
             "termination_date": v["termination_date"] or None}
         if self.coverage is None:
@@ -137,6 +143,7 @@ class CoverageBox(QWidget):
         before = {"member_id": c.member_id, "group_number": c.group_number,
                   "plan_name": c.plan_name, "subscriber_name": c.subscriber_name,
                   "subscriber_relationship": c.subscriber_relationship,
+                  "subscriber_dob": c.subscriber_dob.isoformat() if c.subscriber_dob else None,
                   "effective_date": c.effective_date.isoformat() if c.effective_date else None,
                   "termination_date": c.termination_date.isoformat()
                   if c.termination_date else None}

@@ -185,11 +185,16 @@ class PatientsPage(Page):
         self.header.setText(f"{p.display_name}")
         self.demographics.setText(
             f"DOB {p.dob.isoformat()} · {p.sex or '-'} · {p.phone or 'no phone'} · "
-            f"{p.email or 'no email'}" + (" · SMS opted out" if p.sms_opt_out else ""))
+            f"{p.email or 'no email'} · "
+            # quiet hours for texts and email follow this zone
+            f"{p.timezone or 'practice time zone'}"
+            + (" · SMS opted out" if p.sms_opt_out else ""))
         _fill(self.coverage, [[c.payer_name, c.member_id, c.group_number, c.plan_name,
                                {1: "primary", 2: "secondary"}.get(c.priority, "tertiary"),
                                "self" if c.subscriber_relationship == "self" else
-                               f"{c.subscriber_name} ({c.subscriber_relationship})",
+                               f"{c.subscriber_name} ({c.subscriber_relationship}"
+                               + (f", born {c.subscriber_dob.isoformat()}"
+                                  if c.subscriber_dob else "") + ")",
                                "yes" if c.active else "no"] for c in p.coverages])
         names = {p.id: p.display_name}
         self.task_model.set_rows(page.open_tasks, names)
