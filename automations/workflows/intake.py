@@ -80,6 +80,11 @@ class IntakeOutcome:
     eligibility_task: Task | None = None
 
 
+def _quoted(value: str) -> str:
+    """A compared value in a flag: quoted, or "nothing" rather than a bare ''."""
+    return f"'{value}'" if value else "nothing"
+
+
 def same_drug(a: str, b: str) -> bool:
     """Same drug across brand/generic names: compares the leading drug name."""
     wa, wb = (a.strip().split() or [""])[0], (b.strip().split() or [""])[0]
@@ -404,8 +409,9 @@ def import_intake(session: Session, data: bytes, filename: str = "", *,
             severity = "critical" if d.field in ("dob", "first_name", "last_name",
                                                  "allergies") else "warning"
             result.flags.append(IntakeFlag(
-                "discrepancy", f"{FIELDS[d.field][0]} {d.kind}: on file '{d.vault_value}', "
-                f"on the form '{d.form_value}'", d.field, severity,
+                "discrepancy", f"{FIELDS[d.field][0]} {d.kind}: on file "
+                f"{_quoted(d.vault_value)}, on the form {_quoted(d.form_value)}", d.field,
+                severity,
                 [s for v in result.values if v.field == d.field and v.value == d.form_value
                  for s in v.spans]))
 

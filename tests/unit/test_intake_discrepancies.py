@@ -65,6 +65,10 @@ def test_planted_discrepancies_are_each_flagged(practice: Session, pid: int, old
     flagged = [f for f in out.result.flags if f.code == "discrepancy"]
     assert len(flagged) == len(expected)
     assert out.eligibility_task is None
+    # an empty side reads "nothing", never a bare ''
+    assert not any("''" in f.message for f in flagged)
+    if expected == [("medications", "removed")]:
+        assert flagged[0].message.endswith("on the form nothing")
 
 
 @pytest.mark.parametrize("old, new, field", [
