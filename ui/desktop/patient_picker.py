@@ -70,17 +70,24 @@ class PatientPicker(QDialog):
         self.timer.setSingleShot(True)
         self.timer.setInterval(300)
         self.timer.timeout.connect(self.run_search)
-        self.search.textChanged.connect(lambda _t: self.timer.start())
+        self.search.textChanged.connect(self._typed)
         self.search.returnPressed.connect(self._enter_in_search)
         self.results.currentItemChanged.connect(
             lambda item, _p: self.ok_button.setEnabled(item is not None))
         self.results.itemActivated.connect(lambda _i: self.pick())
-        self._asked = ""
+        self._asked = ""  # the newest search sent to the worker
+        self._shown = ""  # the search the listed results answer
+        self._pick_when_shown = False  # Enter came before the answer: pick on its arrival
         self.resize(520, 380)
+
+    def _typed(self, _text: str) -> None:
+        self._pick_when_shown = False  # a pending Enter was for what was typed before
+        self.timer.start()
 
     def run_search(self) -> None:
         text = self.search.text().strip()
         if len(text) < MIN_CHARS:
+            self._asked = self._shown = ""  # an older search's answer is not shown now
             self.results.clear()
             self.note.setText("Type at least two characters.")
             return
@@ -100,18 +107,29 @@ class PatientPicker(QDialog):
             item.setData(Qt.ItemDataRole.UserRole, p.id)
             item.setData(Qt.ItemDataRole.UserRole + 1, p.display_name)
             self.results.addItem(item)
+        self._shown = text
         self.note.setText(f"{len(found)} found; Enter picks the highlighted one."
                           if found else "No patient matches; check the spelling, or add "
                           "the patient on the Patients page first.")
         if found:
             self.results.setCurrentRow(0)
+        if self._pick_when_shown:
+            self._pick_when_shown = False
+            self.pick()
 
     def _enter_in_search(self) -> None:
+        """Pick the highlighted result, but only from results for what is typed now: the
+        list may still answer an older search (typed 'Jo', saw Johnson, then typed 'nes'
+        and pressed Enter), and picking from it would book the wrong patient."""
         if self.timer.isActive():  # typed and pressed Enter at once: search now
             self.timer.stop()
             self.run_search()
-        if self.results.currentItem() is not None:
-            self.pick()
+        text = self.search.text().strip()
+        if text and text == self._shown:
+            if self.results.currentItem() is not None:
+                self.pick()
+        elif text and text == self._asked:  # its answer is on the way: pick when it comes
+            self._pick_when_shown = True
 
     def pick(self) -> None:
         item = self.results.currentItem()
