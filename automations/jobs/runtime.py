@@ -33,6 +33,7 @@ class JobRuntime:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _inflight: int = 0
+    _release_when_idle: bool = False  # closed while jobs ran: the last one frees the lock
 
     def enter(self) -> None:
         with self._idle:
@@ -42,6 +43,9 @@ class JobRuntime:
         with self._idle:
             self._inflight -= 1
             self._idle.notify_all()
+            if self._inflight == 0 and self._release_when_idle:
+                self._release_when_idle = False
+                self._release_lock()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait for running jobs to finish (they may be mid portal visit)."""
@@ -66,9 +70,20 @@ class JobRuntime:
                     closer()
                 self._source = None
             finally:
-                if self.lock is not None:  # last: no job of ours runs past this point
-                    self.lock.release()
-                    self.lock = None
+                # Last, and only once no job of ours runs: a stop whose wait ran out
+                # leaves a job running, and while it runs no other scheduler (offhold run,
+                # the app after a re-login) may take the vault's jobs. The last job out
+                # releases the lock then.
+                with self._idle:
+                    if self._inflight:
+                        self._release_when_idle = True
+                    else:
+                        self._release_lock()
+
+    def _release_lock(self) -> None:
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            lock.release()
 
 
 _current: JobRuntime | None = None

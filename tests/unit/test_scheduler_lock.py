@@ -100,3 +100,23 @@ def test_offhold_run_refuses_in_one_line_while_the_app_has_the_jobs(
     starts = owner_session.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
                                            "'scheduler.start'")[0]
     assert starts == 0  # refused before it claimed to start
+
+
+def test_a_stop_whose_wait_ran_out_keeps_the_lock_until_the_running_job_ends(
+        owner_session: Session, vault_dir: Path) -> None:
+    """offhold run stops on SIGTERM with no wait, and the app's stop gives a job only so
+    long: a portal check still running then must keep the vault's jobs from a second
+    scheduler until it ends."""
+    from automations.jobs.runtime import JobRuntime
+    lock = SchedulerLock(vault_dir, "offhold run")
+    lock.acquire()
+    runtime = JobRuntime(owner_session.vault, _nothing, lock=lock)  # type: ignore[arg-type]
+    runtime.enter()  # a job mid portal visit
+    assert not runtime.wait_idle(0.0)
+    runtime.close()
+    other = SchedulerLock(vault_dir, "desktop app")
+    with pytest.raises(SchedulerBusy, match="offhold run"):
+        other.acquire()
+    runtime.leave()  # the job ends: now the lock goes
+    other.acquire()
+    other.release()
