@@ -109,3 +109,22 @@ def test_cli_payer_add_and_set_portal_url(practice: Session, vault_dir: Path,
     assert main(["payer", "set", "Prairie", "--portal-url", "http://127.0.0.1:8765/nw/",
                  "--json"], stdin=io.StringIO()) == 0
     assert json.loads(capsys.readouterr().out)["portal_url"] == "http://127.0.0.1:8765/nw/"
+
+
+@pytest.mark.parametrize("stored", ["http://portal.acme.example/nw/",
+                                    "https://u:p@portal.acme.example/nw/"])
+def test_an_address_from_before_the_check_is_refused_at_the_visit(practice: Session,
+                                                                  stored: str) -> None:
+    """m0020 moved each log-in's URL onto its payer as it was, and the old check let plain
+    http to any host (and a user:password@ part) through: the log-in is not typed there."""
+    from automations.portal import OffSiteRefused, PortalEngine, PortalQuery
+    acme = patients.find_payer(practice, "Acme Health")
+    pc.set_recipe(practice, acme.id, "northwind")
+    pc.set_enabled(practice, acme.id, True)
+    pc.set_credentials(practice, acme.id, username="u", password="secret-pw")
+    with practice.vault.write() as conn:  # as m0020 left it
+        conn.execute("UPDATE payers SET portal_url = ? WHERE id = ?", (stored, acme.id))
+    with PortalEngine(min_interval_seconds=0) as engine:
+        with pytest.raises(OffSiteRefused, match="portal URL must"):
+            engine.check(practice, acme.id, "pa_status", PortalQuery("M1", "R1"))
+    assert engine.launches == 0
