@@ -129,3 +129,21 @@ def test_a_biller_reads_referrals_but_cannot_record_a_step(
     assert "cannot record" in page.record_button.toolTip()
     with pytest.raises(PermissionDenied):  # the refusal is the service's, not the button's
         referrals.record_step(biller, ids["late"], "scheduled")
+
+
+def test_a_late_answer_for_an_earlier_click_does_not_replace_the_story(
+        qtbot: Any, open_window: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's pool answers loads in any order: the newest referral asked for stays
+    shown (its step button records on the referral the person chose)."""
+    ids = _setup(login_as("olivia"), monkeypatch)
+    window = open_window("frida")
+    window.show_page("referrals")
+    page = window.pages["referrals"]
+    held: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(page.ctx.worker, "run",
+                        lambda fn, done=None, **_kw: held.append((fn, done)))
+    page.load(ids["late"])
+    page.load(ids["on_time"])
+    for fn, done in reversed(held):  # the second click answers first
+        done(fn())
+    assert page.history is not None and page.history["id"] == ids["on_time"]

@@ -67,6 +67,7 @@ class ReferralsPage(Page):
         self.shown: list[dict[str, Any]] = []
         self.history: dict[str, Any] | None = None
         self.pending_id: int | None = None   # open this one once the list is loaded
+        self._loads = 0  # counts referral loads: only the newest one's answer is shown
         self.may_record = ctx.session.can("referral.manage")
 
         self.direction = QComboBox()
@@ -237,8 +238,17 @@ class ReferralsPage(Page):
 
     def load(self, referral_id: int) -> None:
         session = self.ctx.session
+        self._loads += 1
+        load = self._loads
+
+        def loaded(history: dict[str, Any]) -> None:
+            # The pool runs loads side by side: a click on A then B may answer B first,
+            # and A's story must not then replace B's (its step button would record on A).
+            if load == self._loads:
+                self._show_history(history)
+
         self.ctx.worker.run(lambda: referrals.referral_history(session, referral_id),
-                            done=self._show_history, label="Loading the referral")
+                            done=loaded, label="Loading the referral")
 
     def _show_history(self, history: dict[str, Any] | None) -> None:
         self.history = history
@@ -296,6 +306,8 @@ class ReferralsPage(Page):
         session = self.ctx.session
 
         def shown(doc: tuple[bytes, str]) -> None:
+            if self.history is None or int(self.history["id"]) != referral_id:
+                return  # another referral was opened meanwhile
             data, mime = doc
             if mime.startswith(TEXT_MIMES):
                 self.source_view.setPlainText(data[:200_000].decode("utf-8", "replace"))
@@ -317,6 +329,7 @@ class ReferralsPage(Page):
             self.refresh()
 
     def clear_phi(self) -> None:
+        self._loads += 1  # a load still running is not shown after this
         self.rows, self.shown, self.pending_id = [], [], None
         self.table.setRowCount(0)
         self.count.setText("")
