@@ -55,8 +55,10 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-_TO = re.compile(r"\brefer(?:s|red|ring)?\b(?:\s+(?:the\s+)?(?:patient|him|her|them))?"
-                 r"\s+to\s+([^.;]+)", re.I)
+# One sentence at a time: "Dr." may be inside it, so a part runs to ';' or the end.
+_REFER = r"\brefer(?:s|red|ring|ral)?\b[^;]*?"
+_TO = re.compile(_REFER + r"\bto\s+([^;]+)", re.I)
+_FROM = re.compile(_REFER + r"\b(?:from|by)\s+([^;]+?)(?=\s+to\b|[;,]|[.!?]?\s*$)", re.I)
 _BY = re.compile(r"^(.+?)\s+(?:refers|referred|is referring)\b", re.I)
 _FILLER = frozenset({"the", "a", "an", "and", "dr", "doctor"})
 
@@ -73,14 +75,38 @@ def relation_problems(sentence: str, ref: IncomingReferral) -> list[str]:
     out: list[str] = []
     to = _TO.search(sentence)
     if to and ref.specialty:
-        for part in re.split(r",|\band\b", to.group(1)):
+        for part in re.split(r",|\band\b", to.group(1).rstrip(".!? ")):
             if _words(part) and not _words(part) <= _words(ref.specialty):
                 out.append(f"it says the patient is referred to '{part.strip()}', but the "
                            f"referral is to '{ref.specialty}'")
-    by = _BY.search(sentence)
-    if by and ref.referring and not _words(by.group(1)) <= _words(ref.referring):
-        out.append(f"it says '{by.group(1).strip()}' refers the patient, but the referral "
-                   f"is from '{ref.referring}'")
+    # "Referred by Family medicine to Lakeside Clinic": the referrer named after the verb
+    said_by = [m.group(1) for m in (_BY.search(sentence), _FROM.search(sentence)) if m]
+    for by in said_by:
+        if ref.referring and _words(by) and not _words(by) <= _words(ref.referring):
+            out.append(f"it says '{by.strip()}' refers the patient, but the referral is "
+                       f"from '{ref.referring}'")
+    return out
+
+
+_NEGATION = r"(?:not|no|never|none|nor|neither|without|cannot|denies|denied|\w+n['\u2019]t)"
+# the negation ("No." is an abbreviation: "Referral No. 12"), the little words after it,
+# then the word it negates
+_NEGATED = re.compile(r"\b" + _NEGATION + r"\b(?!\.)((?:\W+(?:be|been|is|are|was|were|a|an|"
+                      r"the|any|to|very|yet|currently|considered))*)\W+([a-z0-9][\w-]*)", re.I)
+
+
+def negation_problems(sentence: str, source: str) -> list[str]:
+    """A negated word must be negated in the source too. Word by word grounding cannot
+    see a 'not': "The referral is not urgent." grounds every word in a letter that says
+    "Priority: urgent"."""
+    out: list[str] = []
+    for m in _NEGATED.finditer(sentence):
+        word = m.group(2)
+        # the source's negation within three words before it, in the same clause
+        near = re.compile(r"\b" + _NEGATION + r"\b(?:[^\w.;:!?]+\w+){0,3}?[^\w.;:!?]+"
+                          + re.escape(word) + r"\b", re.I)
+        if not near.search(source):
+            out.append(f"it says '{m.group(0).strip()}', which the referral does not say")
     return out
 
 

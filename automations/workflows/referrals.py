@@ -40,6 +40,7 @@ from app.referrals.summary import (
     SummaryOutcome,
     deterministic_summary,
     fact_values,
+    negation_problems,
     relation_problems,
     sentences,
 )
@@ -122,7 +123,7 @@ def summarise(session: Session, ref: IncomingReferral, patient_id: int | None, *
         report = grounding.check_text(sentence, source, allowed=(REFERRAL_PHRASING,),
                                       strict=True, noun="the sentence", where="the referral")
         facts = [c for c in report.claims if c.grounded]
-        swapped = relation_problems(sentence, ref)
+        swapped = relation_problems(sentence, ref) + negation_problems(sentence, source)
         if report.passed and facts and not swapped:
             kept.append(sentence)
             out.checked += len(report.claims)

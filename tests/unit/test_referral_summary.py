@@ -164,3 +164,35 @@ def test_deterministic_summary_and_sentences() -> None:
     assert deterministic_summary(IncomingReferral("letter", "x")).startswith("No fields")
     assert sentences("Dr. Ames refers. Reason: 3.5 mg dose. Seen 04/12/1975.") == [
         "Dr. Ames refers.", "Reason: 3.5 mg dose.", "Seen 04/12/1975."]
+
+
+def test_a_referrer_named_after_the_verb_and_a_negation_are_checked(
+        practice: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every word of each sentence is in the letter, but the letter says neither: Lakeside
+    Clinic sent the referral, to family medicine; and it asks for the patient to be seen
+    soon. A letter saying it in its own words keeps them."""
+    plant(monkeypatch, referral_flow, lambda _p: {"summary": (
+        "Referred by Family medicine to Lakeside Clinic. A referral from Family medicine. "
+        "The patient is not to be seen soon. "
+        "Dr. Ames refers the patient to family medicine.")})
+    task = queue.get_task(practice, import_referral(practice, LETTER, "l.txt").tasks[0])
+    summary = task.payload["summary"]
+    assert summary["text"] == "Dr. Ames refers the patient to family medicine."
+    why = [d["why"] for d in summary["dropped"]]
+    assert "it says 'Family medicine' refers the patient" in why[0]
+    assert "referred to 'Lakeside Clinic'" in why[0]
+    assert "it says 'Family medicine' refers the patient" in why[1]
+    assert "it says 'not to be seen', which the referral does not say" in why[2]
+    assert len(why) == 3
+
+
+def test_a_negation_the_letter_makes_is_kept() -> None:
+    from app.referrals.summary import negation_problems
+    letter = "Allergies: no known drug allergies. Not urgent; routine visit."
+    assert negation_problems("The referral is not urgent.", letter) == []
+    assert negation_problems("No known drug allergies.", letter) == []
+    assert negation_problems("The visit is not routine.", letter) == [
+        "it says 'not routine', which the referral does not say"]
+    assert negation_problems("Referral No. 12.", "Referral number: 12") == []
+    assert negation_problems("It isn't urgent.", "Priority: urgent.") == [
+        "it says 'isn't urgent', which the referral does not say"]
