@@ -119,6 +119,8 @@ def update_payer(session: Session, payer_id: int, **changes: Any) -> Payer:
     vault = session.vault
     with vault.write() as conn:
         before = get_payer(session, payer_id)
+        if "portal_url" in changes:
+            _keep_login_on_its_site(conn, before, str(changes["portal_url"]))
         for column, value in changes.items():
             conn.execute(f"UPDATE payers SET {column} = ? WHERE id = ?",
                          (int(value) if isinstance(value, bool) else value, payer_id))
@@ -126,6 +128,29 @@ def update_payer(session: Session, payer_id: int, **changes: Any) -> Payer:
                      details={"changed": {k: [getattr(before, k), v] for k, v in changes.items()},
                               })
     return get_payer(session, payer_id)
+
+
+def _site(url: str) -> str:
+    """scheme://host[:port] of a portal URL, lower-case ('' when none)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.netloc else ""
+
+
+def _keep_login_on_its_site(conn: Any, payer: Payer, url: str) -> None:
+    """A stored portal log-in was given for the payer's site: moving the address to
+    another site alone would type that password there. The new site comes with the log-in
+    (portal_credentials.set_credentials: `offhold portal set --url`, Settings > Portals)."""
+    old, new = _site(payer.portal_url), _site(url)
+    if not old or not new or old == new:
+        return
+    if conn.execute("SELECT 1 FROM portal_credentials WHERE payer_id = ? AND password != ''",
+                    (payer.id,)).fetchone() is not None:
+        raise ValidationError(
+            f"payer {payer.id} ({payer.name}) has a portal log-in stored for {old}; a new "
+            "site is set with its log-in ('offhold portal set PAYER --url URL --user NAME', "
+            "or Settings > Portals), so the password is never typed on a site it was not "
+            "given for")
 
 
 def get_payer(session: Session, payer_id: int) -> Payer:

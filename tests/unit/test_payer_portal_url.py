@@ -128,3 +128,21 @@ def test_an_address_from_before_the_check_is_refused_at_the_visit(practice: Sess
         with pytest.raises(OffSiteRefused, match="portal URL must"):
             engine.check(practice, acme.id, "pa_status", PortalQuery("M1", "R1"))
     assert engine.launches == 0
+
+
+def test_a_stored_log_in_does_not_follow_the_address_to_another_site(
+        practice: Session) -> None:
+    """Before m0020 the address was given with the password; as a payer field it could be
+    changed alone, and the stored password would be typed on the new site."""
+    acme = patients.find_payer(practice, "Acme Health")
+    pc.set_credentials(practice, acme.id, username="u", password="secret-pw",
+                       url="https://portal.acme.example/hub/")
+    with pytest.raises(ValidationError, match="log-in stored for https://portal.acme.example"):
+        patients.update_payer(practice, acme.id, portal_url="https://portal.evil.example/")
+    assert patients.get_payer(practice, acme.id).portal_url == "https://portal.acme.example/hub/"
+    # the same site, another page: still the site the log-in was given for
+    patients.update_payer(practice, acme.id, portal_url="https://portal.acme.example/new/")
+    # a new site with its log-in
+    pc.set_credentials(practice, acme.id, username="u", password="new-pw",
+                       url="https://portal2.acme.example/")
+    assert pc.credentials_for_visit(practice, acme.id).url == "https://portal2.acme.example/"
