@@ -85,7 +85,7 @@ def pa_errors(values: dict[str, str]) -> dict[str, str]:
     if not _CPT.match(values.get("cpt_code", "").strip().upper()):
         out["cpt_code"] = "a 5-character CPT/HCPCS code, e.g. 97110"
     units = values.get("units", "").strip()
-    if not units.isdigit() or not 0 < int(units) <= 9999:
+    if not units.isdecimal() or len(units) > 4 or not 0 < int(units) <= 9999:
         out["units"] = "a whole number from 1 to 9999"
     if _date(values.get("service_date", "")) is None:
         out["service_date"] = "date of service as YYYY-MM-DD"
@@ -111,7 +111,7 @@ def pa_request_errors(values: dict[str, str], lines: list[dict[str, str]]
         if not _CPT.match(line.get("code", "").strip().upper()):
             out[key + "code"] = "a 5-character CPT/HCPCS code alone, e.g. 97110"
         units = line.get("units", "").strip()
-        if not units.isdigit() or not 0 < int(units) <= 9999:
+        if not units.isdecimal() or len(units) > 4 or not 0 < int(units) <= 9999:
             out[key + "units"] = "a whole number from 1 to 9999"
         modifier = line.get("modifier", "").strip()
         if modifier and not re.fullmatch(r"[A-Za-z0-9]{2}", modifier):
@@ -188,7 +188,7 @@ def payer_errors(values: dict[str, str], existing_names: set[str] | None = None
     for key in ("decision_days_standard", "decision_hours_expedited", "appeal_window_days",
                 "timely_filing_days"):
         text = values.get(key, "").strip()
-        if text and (not text.isdigit() or not 0 < int(text) <= 3650):
+        if text and (not text.isdecimal() or len(text) > 4 or not 0 < int(text) <= 3650):
             out[key] = "a whole number of days (hours for expedited), 1 to 3650"
     return out
 

@@ -97,7 +97,9 @@ def _line_date(value: Any, what: str, default: date) -> date:
 
 
 def _units(value: Any, what: str = "units") -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdigit() passes '²', which int() refuses, and int() refuses 4300+ digits: either
+    # was a ValueError (a crash report) instead of this refusal
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 4:
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_UNITS:
         raise ValidationError(f"{what} must be a whole number from 1 to {MAX_UNITS}")

@@ -63,6 +63,8 @@ def test_a_pa_keeps_several_lines_and_a_summary(practice: Session, fixed_now: da
     ({"code": "97110 therapeutic exercise", "units": 1}, "service line 2: .*AMA"),
     ({"code": "97140", "units": 0}, "service line 2: units"),
     ({"code": "97140", "units": "two"}, "service line 2: units"),
+    ({"code": "97140", "units": "\u00b2"}, "service line 2: units"),  # isdigit, no int
+    ({"code": "97140", "units": "9" * 5000}, "service line 2: units"),  # past int()'s limit
     ({"code": "97140", "units": 1, "modifier": "GPX"}, "service line 2: a modifier"),
     ({"code": "97140", "units": 1, "service_from": "2026-12-20",
       "service_to": "2026-12-19"}, "service line 2: the dates end"),
@@ -91,6 +93,16 @@ def test_the_forms_line_check_names_the_cell() -> None:
     assert pa_request_errors({"service_date": "x"}, []) == {
         "service_date": "date of service as YYYY-MM-DD",
         "line_1_code": "add at least one service line"}
+
+
+def test_the_forms_refuse_digits_int_cannot_read() -> None:
+    """'²' is a digit to str.isdigit but not to int(), and int() refuses 4300+ digits:
+    the checks run as typed, so either raised in the form instead of marking the cell."""
+    from app.forms import pa_request_errors, payer_errors
+    for text in ("\u00b2", "9" * 5000):
+        assert "line_1_units" in pa_request_errors({"service_date": "2027-01-04"}, [
+            {"code": "97110", "units": text}])
+        assert "appeal_window_days" in payer_errors({"appeal_window_days": text})
 
 
 def test_no_lines_is_refused(practice: Session, fixed_now: datetime) -> None:
