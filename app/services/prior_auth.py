@@ -517,6 +517,8 @@ def update_prior_auth(session: Session, pa_id: int, *,
     values: dict[str, Any] = {}
     new_day: date | None = None
     if service_date is not None:
+        if not str(service_date).strip():  # would be date.min: the year 1 on the PA
+            raise ValidationError("date of service must be YYYY-MM-DD, got ''")
         new_day = _line_date(service_date, "date of service", date.min)
         values["service_date"] = new_day.isoformat()
     if units is not None:

@@ -121,6 +121,9 @@ def test_edit_replaces_the_lines_within_the_pas_dates(practice: Session,
         ("97110", 6, date(2026, 12, 10), date(2026, 12, 31)),
         ("G0283", 6, date(2026, 12, 11), date(2026, 12, 11))]
     assert edited.units == 12
+    # an empty date of service is refused, not read as the year 1
+    with pytest.raises(ValidationError, match="date of service must be YYYY-MM-DD"):
+        pa_svc.update_prior_auth(practice, pa_id, service_date="")
     # one code and units no longer say which line they mean
     with pytest.raises(ValidationError, match="has 2 service lines"):
         pa_svc.update_prior_auth(practice, pa_id, units=3)
