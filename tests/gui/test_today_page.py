@@ -181,3 +181,15 @@ def test_book_and_move_a_visit_on_another_day(open_window: Any, qtbot: Any) -> N
     assert appt_id not in _rows(page)
     page.next_button.click()
     assert appt_id in _rows(page)
+
+
+def test_the_last_day_the_navigator_offers_has_a_next_day(open_window: Any, bridge: Any
+                                                          ) -> None:
+    """Qt's date edit went to 9999-12-31, whose board (it ends the day after) overflowed
+    on the worker, and Next from it on the GUI thread."""
+    page = open_window("frida").pages["today"]
+    page.date_edit.setDate(QDate(9999, 12, 31))
+    last = page.shown_day
+    assert last is not None and last.year < 9999
+    page.next_button.click()
+    assert page.shown_day == last and not bridge.crashes

@@ -42,6 +42,7 @@ STATE_COLORS = {"ok": QColor("#e3f4e6"), "attention": QColor("#fff4d6"),
 STATUS_LABELS = {"scheduled": "scheduled", "completed": "completed", "no_show": "no-show"}
 STATUS_COLORS = {"completed": QColor("#e8eaed"), "no_show": QColor("#f3d9f7")}
 STATUS_COLUMN = 8
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)  # the days the navigator shows
 
 
 class TodayModel(QAbstractTableModel):
@@ -163,6 +164,9 @@ class TodayPage(Page):
         self.date_edit.setCalendarPopup(True)
         self.date_edit.setKeyboardTracking(False)  # one load per date, not per keystroke
         self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        # Qt allows up to 9999-12-31, where the day after (the board's end) overflows
+        self.date_edit.setDateRange(QDate(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day),
+                                    QDate(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day))
         self.date_edit.setToolTip("Go to a date (Ctrl+D, then type or pick it)")
         self.date_edit.dateChanged.connect(self._date_picked)
         self.next_button = QPushButton("Next day ▶")
@@ -282,7 +286,9 @@ class TodayPage(Page):
         base = self.shown_day or self.practice_today
         if base is None:  # not loaded yet: the first load decides where "today" is
             return
-        self.go_to(base + timedelta(days=days))
+        target = base + timedelta(days=days)
+        if FIRST_DAY <= target <= LAST_DAY:
+            self.go_to(target)
 
     def _date_picked(self, picked: QDate) -> None:
         day = date(picked.year(), picked.month(), picked.day())
