@@ -168,25 +168,30 @@ def start_scheduler(vault: Vault,
     return scheduler
 
 
-def _stop(scheduler: BaseScheduler, runtime: JobRuntime, wait_seconds: float) -> None:
+def _stop(scheduler: BaseScheduler, runtime: JobRuntime, wait_seconds: float) -> bool:
     """Stop taking jobs, then let running ones finish. Not shutdown(wait=True): that holds
-    the job-store lock while it waits, and a finishing job re-plans itself under it."""
+    the job-store lock while it waits, and a finishing job re-plans itself under it.
+    False when a job still runs after the wait."""
     runtime.stopping = True
     if scheduler.running:
         scheduler.shutdown(wait=False)
     if not runtime.wait_idle(wait_seconds):
         log.warning("scheduler stopped with jobs still running after %ss", wait_seconds)
+        return False
+    return True
 
 
-def stop_scheduler(scheduler: BaseScheduler, wait_seconds: float = 60.0) -> None:
+def stop_scheduler(scheduler: BaseScheduler, wait_seconds: float = 60.0) -> bool:
+    """Stop it; True when no job of it still runs (False: one outlived the wait and still
+    uses the vault, which must then stay open)."""
     try:
         runtime = current()
     except RuntimeError:
         if scheduler.running:
             scheduler.shutdown(wait=False)
-        return
+        return True
     try:
-        _stop(scheduler, runtime, wait_seconds)
+        return _stop(scheduler, runtime, wait_seconds)
     finally:
         runtime.close()
         install(None)

@@ -198,3 +198,17 @@ def test_logout_stops_the_scheduler_under_the_deadline_before_the_vault_closes(
     controller.logged_out(seconds=4.0)
     assert stop.waits == [2.0] and len(closed) == 1 and stop.ended[0] <= closed[0]
     assert shown == [True] and controller.scheduler_host is None
+
+
+@pytest.mark.expected_logs("the vault was left open")
+def test_a_job_that_outlives_the_stop_keeps_the_vault_open(
+        qtbot: Any, bridge: Any, owner_session: Session, vault_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop_scheduler returns after its wait even when a job (a portal visit) still runs on
+    the scheduler's thread; it says so, and the vault is not closed under that job."""
+    controller = _controller_hosting(qtbot, bridge, vault_dir, owner_session,
+                                     lambda scheduler, wait: False)
+    closed: list[bool] = []
+    monkeypatch.setattr(owner_session.vault, "close", lambda: closed.append(True))
+    assert controller.shutdown(seconds=2.0) is False
+    assert closed == []

@@ -120,8 +120,12 @@ class AppController(QObject):
         ones get `seconds` less a margin (the stop runs on the worker), then `finish`
         waits for the worker with what is left. True when everything ended in time."""
         deadline = clock() + seconds
+        host = self.scheduler_host
         self._stop_hosting(max(0.0, seconds - SHUTDOWN_MARGIN))
-        return finish(max(0, int((deadline - clock()) * 1000)))
+        ended = finish(max(0, int((deadline - clock()) * 1000)))
+        # The stop itself ends in time, but a job that outlived its wait still runs on the
+        # scheduler's own thread: the vault stays open for it (_close_vault).
+        return ended and not (host is not None and host.jobs_left_running)
 
     def _close_vault(self, session: Any, finished: bool) -> None:
         if finished:

@@ -56,7 +56,7 @@ class SchedulerHost(QObject):
 
     def __init__(self, vault: Any, worker: Worker, *, retry_ms: int = RETRY_MS,
                  start: Callable[[Any], Any] | None = None,
-                 stop: Callable[[Any, float], None] | None = None,
+                 stop: Callable[[Any, float], bool | None] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.vault = vault
@@ -68,6 +68,8 @@ class SchedulerHost(QObject):
         self.status = "Scheduled jobs: stopped"
         self.holder = ""  # who holds the jobs when they run elsewhere (from the lock file)
         self.last_runs: dict[str, JobRun] = {}
+        # Set by the stop when a job outlived its wait: the job still uses the vault
+        self.jobs_left_running = False
         self._starting = False
         self._stopped = False
         # Shared with the worker thread that starts it: a stop that comes while the start
@@ -180,7 +182,12 @@ class SchedulerHost(QObject):
             scheduler.remove_listener(heard)  # no signal to a host that may be gone
         if scheduler is not None:
             wait = max(0.0, wait_seconds)
-            self.worker.run(lambda: self._stop_fn(scheduler, wait), phi=False)
+
+            def stopping() -> None:  # on the worker: the caller's wait covers it
+                if self._stop_fn(scheduler, wait) is False:
+                    self.jobs_left_running = True  # the vault must stay open for it
+
+            self.worker.run(stopping, phi=False)
         self._set(STOPPED, "Scheduled jobs: stopped")
 
     def _set(self, state: str, status: str) -> None:
@@ -202,6 +209,6 @@ def _start(vault: Any) -> Any:
     return start_scheduler(vault, holder="desktop app")
 
 
-def _stop(scheduler: Any, wait_seconds: float) -> None:
+def _stop(scheduler: Any, wait_seconds: float) -> bool:
     from automations.jobs import stop_scheduler
-    stop_scheduler(scheduler, wait_seconds=wait_seconds)
+    return stop_scheduler(scheduler, wait_seconds=wait_seconds)
