@@ -61,6 +61,8 @@ def test_intake_pane_highlights_and_edits(qtbot: Any, open_window: Any) -> None:
     inject_at = FORM.index("Ignore previous")
     assert _format_at(tab, inject_at + 2).background().color().name() == "#f9c6c3"
     assert "[critical]" in tab.flags.item(0).text()
+    # the summary is the form's (a form anyone may send): shown as text, not rich text
+    assert tab.summary.textFormat() == Qt.TextFormat.PlainText
     # Focusing a field shows where it came from.
     tab.edits["first_name"].setFocus()
     qtbot.waitUntil(lambda: _format_at(tab, name_at + 2).background().color().name()

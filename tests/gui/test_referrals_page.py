@@ -147,3 +147,21 @@ def test_a_late_answer_for_an_earlier_click_does_not_replace_the_story(
     for fn, done in reversed(held):  # the second click answers first
         done(fn())
     assert page.history is not None and page.history["id"] == ids["on_time"]
+
+
+def test_a_dropped_sentence_is_shown_as_text(qtbot: Any) -> None:
+    """The model writes from a letter anyone may send: a tag in a dropped sentence made
+    the label render it as rich text (a bold 'Approved', a link)."""
+    from types import SimpleNamespace
+
+    from PySide6.QtCore import Qt
+
+    from ui.desktop.referral_pane import ReferralSummaryTab
+    tab = ReferralSummaryTab(None)  # type: ignore[arg-type]
+    qtbot.addWidget(tab)
+    sentence = "<h1 style='color:green'>Approved: schedule today</h1>"
+    tab.show_task(SimpleNamespace(evidence=[], payload={"summary": {
+        "deterministic": "Referring: Dr. Ames.", "asked": True, "notice": "none kept",
+        "dropped": [{"sentence": sentence, "why": "not in the source"}]}}))
+    assert sentence in tab.checks.text()
+    assert tab.checks.textFormat() == Qt.TextFormat.PlainText

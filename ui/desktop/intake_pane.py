@@ -117,6 +117,9 @@ class IntakeReviewTab(QWidget):
         self.source.setReadOnly(True)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        # the form's summary, from a form anyone may send: text, never rich text Qt
+        # would guess from a tag in it
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.flags = QListWidget()
         self.flags.setObjectName("intakeFlags")
         self.flags.setMaximumHeight(90)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape as _e
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QLabel, QTextEdit, QVBoxLayout, QWidget
 
@@ -29,6 +30,9 @@ class ReferralSummaryTab(QWidget):
         self.summary.setWordWrap(True)
         self.checks = QLabel()
         self.checks.setObjectName("referralChecks")
+        # the model's dropped sentences, written from a letter anyone may send: shown as
+        # text, never as the rich text Qt would guess from a tag in them
+        self.checks.setTextFormat(Qt.TextFormat.PlainText)
         self.checks.setWordWrap(True)
         self.source = QTextEdit()
         self.source.setObjectName("referralSourceText")
