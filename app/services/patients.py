@@ -130,18 +130,12 @@ def update_payer(session: Session, payer_id: int, **changes: Any) -> Payer:
     return get_payer(session, payer_id)
 
 
-def _site(url: str) -> str:
-    """scheme://host[:port] of a portal URL, lower-case ('' when none)."""
-    from urllib.parse import urlsplit
-    parts = urlsplit(url.strip())
-    return f"{parts.scheme}://{parts.netloc}".lower() if parts.netloc else ""
-
-
 def _keep_login_on_its_site(conn: Any, payer: Payer, url: str) -> None:
     """A stored portal log-in was given for the payer's site: moving the address to
     another site alone would type that password there. The new site comes with the log-in
     (portal_credentials.set_credentials: `offhold portal set --url`, Settings > Portals)."""
-    old, new = _site(payer.portal_url), _site(url)
+    from app.services.portal_credentials import _origin  # it imports this module
+    old, new = _origin(payer.portal_url), _origin(url)
     if not old or not new or old == new:
         return
     if conn.execute("SELECT 1 FROM portal_credentials WHERE payer_id = ? AND password != ''",
