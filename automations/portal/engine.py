@@ -459,7 +459,10 @@ class PortalEngine:
         return await self._playwright.chromium.launch(
             executable_path=self.chromium_path, headless=True, args=CHROMIUM_ARGS,
             chromium_sandbox=hasattr(os, "geteuid") and os.geteuid() != 0,
-            env={**os.environ, "TMPDIR": self.private_dir})
+            # Chromium also keeps a crash-report database and a settings cache under the
+            # user's ~/.config and ~/.cache: into the wiped dir with the rest
+            env={**os.environ, "TMPDIR": self.private_dir,
+                 "XDG_CONFIG_HOME": self.private_dir, "XDG_CACHE_HOME": self.private_dir})
 
     async def _shared(self) -> Browser:
         assert self._start_lock is not None

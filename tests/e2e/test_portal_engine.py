@@ -447,3 +447,19 @@ def test_a_dead_browser_is_relaunched(portals: Session, engine: PortalEngine) ->
     result = engine.check(portals, "Harbor Marketplace QHP", "pa_status",
                           QUERY_FOR["clearinghouse_harbor"])
     assert result.found and engine.launches == launches + 1
+
+
+def test_chromium_leaves_nothing_in_the_users_home(portals: Session, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chromium wrote a crash-report database (~/.config/chromium) and a dconf cache
+    (~/.cache) on every launch, outside the engine's wiped dir."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    with PortalEngine(min_interval_seconds=0) as own:
+        result = own.check(portals, "Northwind National Health", "pa_status",
+                           PortalQuery(MEMBER, "NW-7001"))
+    assert result.status == "approved"
+    assert sorted(p.relative_to(home).as_posix() for p in home.rglob("*")) == []
