@@ -65,3 +65,16 @@ def test_a_late_answer_does_not_refill_a_cleared_list(picker: PatientPicker) -> 
     picker.run_search()  # too short: the list is cleared
     worker.answer()  # the search for 'Jo' answers now
     assert picker.results.count() == 0
+
+
+def test_a_cancelled_picker_picks_nothing_when_the_answer_comes(picker: PatientPicker,
+                                                                qtbot: Any) -> None:
+    worker = picker.ctx.worker
+    picked: list[int] = []
+    picker.chosen.connect(lambda pid, _name: picked.append(pid))
+    picker.open()
+    picker.search.setText("Jones")
+    qtbot.keyClick(picker.search, Qt.Key.Key_Return)  # waits for the answer
+    picker.reject()  # Esc before it came
+    worker.answer()
+    assert picked == []

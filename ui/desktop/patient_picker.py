@@ -141,4 +141,6 @@ class PatientPicker(QDialog):
 
     def done(self, result: int) -> None:
         self.timer.stop()  # a closed picker searches nothing (the vault may be locked)
+        # and picks nothing: an Enter waiting for its answer was cancelled with the dialog
+        self._pick_when_shown, self._asked = False, ""
         super().done(result)
