@@ -262,7 +262,15 @@ def _record_outage(session: Session, channel: str, messages: list[OutgoingMessag
         f"SELECT id, natural_key FROM tasks WHERE kind = 'automation_failure' AND "
         f"natural_key LIKE ? AND state IN ({marks}) ORDER BY id DESC LIMIT 1",
         (f"outbox:{channel}:outage:%", *(st.value for st in queue.OPEN_STATES)))
-    key = str(open_task[1]) if open_task else f"outbox:{channel}:outage:{messages[0].id}"
+    if open_task:
+        key = str(open_task[1])
+    else:
+        # A new key for each outage: the first message's id and this attempt (a closed
+        # outage's key reused would hand back that closed task, and no one would be told).
+        first = messages[0].id
+        attempt = int(vault.query_one("SELECT attempts FROM outbox WHERE id = ?",
+                                      (first,))[0]) + 1
+        key = f"outbox:{channel}:outage:{first}:{attempt}"
     waiting = {int(r[0]) for r in vault.query(
         "SELECT id FROM outbox WHERE state = 'failed' AND failure_task_id = ?",
         (open_task[0],))} if open_task else set()

@@ -392,3 +392,21 @@ def test_an_smtp_outage_is_one_task_and_every_message_stays_retryable(
     assert len(server.inbox.messages) == 4
     assert all(_row(owner, i)["attempts"] == 2 for i in ids)
     capsys.readouterr()
+
+
+@pytest.mark.expected_logs("the sms channel is down")
+def test_an_outage_after_its_task_was_closed_is_a_new_task(
+        owner: Session, patient_id: int, tmp_path: Path) -> None:
+    """The first outage's task is closed (the folder was 'fixed'), the message retried,
+    and the folder is missing again: a new open task says so, not the closed one."""
+    from app import queue
+    set_setting(owner, "sms_export_dir", str(tmp_path / "no-such-folder"))
+    oid = _queue(owner, patient_id, "sms")
+    first = send_outbox(owner).outages["sms"]
+    queue.reject(owner, first, "the folder is back")
+    outbox.retry_message(owner, oid)
+    second = send_outbox(owner).outages["sms"]
+    assert second != first
+    task = queue.get_task_unchecked(owner, second)
+    assert task.state.value == "pending" and f"outbox {oid}" in task.draft
+    assert _row(owner, oid)["failure_task_id"] == second
