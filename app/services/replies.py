@@ -3,8 +3,8 @@ kept in the vault, audited, and acted on.
 
 Matching: the reference the reply carries (the vendor's echo of our `reference`, an
 email's In-Reply-To) first, and only when the sender is the message's recipient; else the
-sender's number or address and the most recent message sent to it in the last
-REPLY_WINDOW. Never a guess between two patients: a number or address that recent
+sender's number or address and the most recent message sent to it in the REPLY_WINDOW
+before the reply came. Never a guess between two patients: a number or address that recent
 messages to several patients share goes to a person.
 
 What a reply does:
@@ -74,10 +74,13 @@ def _match(conn: Any, reply: InboundReply) -> tuple[dict[str, Any] | None, str, 
             return found, "reference", ""
         return None, "", (f"it names outbox message {outbox_id}, but came from another "
                           f"{contact} than the one it went to")
+    # Only messages sent before the reply came: a "yes" to last week's reminder, read
+    # after a slot offer went to the same number, answers the reminder, not the offer.
     since = clock.iso(reply.received_at - REPLY_WINDOW)
     rows = [dict(zip(cols, r)) for r in conn.execute(
         f"SELECT {', '.join(cols)} FROM outbox WHERE channel = ? AND state = 'sent' AND "
-        "sent_at >= ? ORDER BY sent_at DESC, id DESC", (reply.channel, since))]
+        "sent_at >= ? AND sent_at <= ? ORDER BY sent_at DESC, id DESC",
+        (reply.channel, since, clock.iso(reply.received_at)))]
     mine = [r for r in rows if _same_contact(reply.channel, reply.sender, r["recipient"])]
     patients = {r["patient_id"] for r in mine}
     if len(patients) > 1:

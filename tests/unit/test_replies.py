@@ -283,6 +283,22 @@ def test_matching_reference_first_then_the_sender_never_a_guess(
     assert (row["patient_id"], row["matched_by"]) == (cy, "contact")
 
 
+def test_a_reply_answers_a_message_sent_before_it_never_a_later_one(
+        owner: Session, tmp_path: Path) -> None:
+    """A YES to Monday's reminder, read after Tuesday's slot offer went to the same number,
+    is the reminder's: it must not take the offer."""
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000").id
+    reminder = _sent(s, ana, "sms", "617-253-1000", 1, when=NOW - timedelta(days=2))
+    offer = _sent(s, ana, "sms", "617-253-1000", 2, kind="waitlist_offer",
+                  when=NOW - timedelta(hours=1))
+    said = (NOW - timedelta(days=1)).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+    read_replies(s, [_export(tmp_path, [f"6172531000,Yes,{said},"])])
+    [row] = replies.list_replies(s)
+    assert (row["outbox_id"], row["matched_by"]) == (reminder, "contact")
+    assert replies.list_replies(s, offer) == []
+
+
 def test_stop_opts_out_and_each_reply_is_audited_once(owner: Session, tmp_path: Path) -> None:
     s = owner
     ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000",
