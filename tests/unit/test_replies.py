@@ -24,7 +24,7 @@ from app.replies.parse import (LIMITS, Intent, ReplyLimits, intent, own_words, p
                                parse_sms_csv)
 from app.services import outbox, patients, replies
 from app.services.practice import set_setting
-from automations.outbox import read_replies
+from automations.outbox import read_replies, send_outbox
 
 ZONE = ZoneInfo("America/New_York")
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=timezone.utc)
@@ -320,8 +320,19 @@ def test_stop_opts_out_and_each_reply_is_audited_once(owner: Session, tmp_path: 
     copy = _export(tmp_path, [f"6172531000,STOP,2026-12-01 12:30,offhold-outbox-{sms}"],
                    "copy.csv")
     assert read_replies(s, [copy]).report.recorded == []
-    # A later send of a ready text to her is cancelled (opted out): outbox enforces it.
-    assert outbox.list_messages(s, "sent")
+    # A text to her approved before the STOP and still waiting is cancelled at send time.
+    task, _ = queue.create_task(s, "outreach", "replies-test:ready", "outreach")
+    with s.vault.write() as conn:
+        ready = int(conn.execute(
+            "INSERT INTO outbox (task_id, patient_id, kind, channel, recipient, body, state, "
+            "created_at, created_by) VALUES (?,?,'no_show','sms','617-253-1000','Hi',"
+            "'ready',?,?)", (task.id, ana, clock.iso(NOW), s.username)).lastrowid)
+    (tmp_path / "out").mkdir()
+    set_setting(s, "sms_export_dir", str(tmp_path / "out"))
+    report = send_outbox(s)
+    assert (report.cancelled, report.sent) == ([ready], [])
+    assert outbox.get_message(s, ready)["state"] == "cancelled"
+    assert not list((tmp_path / "out").iterdir())
 
 
 @pytest.mark.expected_logs()
@@ -381,7 +392,6 @@ def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
     folder = tmp_path / "out"
     folder.mkdir()
     set_setting(s, "sms_export_dir", str(folder))
-    from automations.outbox import send_outbox
     [sent_id] = send_outbox(s).sent
     late = (NOW + timedelta(hours=5)).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
     run = read_replies(s, [_export(tmp_path, [
