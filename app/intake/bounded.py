@@ -99,7 +99,10 @@ def one_reply(target: Callable[..., None], args: tuple[Any, ...], *, name: str,
             raise ImportRejected(too_slow)
         try:
             return parent.recv()
-        except EOFError:  # the worker died: a limit or a crash, never a result
+        # The worker died: a limit or a crash, never a result. Killed while sending a
+        # large result (its CPU limit), it leaves part of a message: OSError ("got end of
+        # file during message"), not EOFError.
+        except (EOFError, OSError):
             worker.join(5)
             raise ImportRejected(died(worker.exitcode)) from None
     finally:

@@ -5,9 +5,11 @@ written, and the app (this test process) carries on and imports the next file.""
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -113,3 +115,20 @@ def test_bad_records_count_against_the_record_cap() -> None:
         reader.add_file("b.json", b'{"resourceType": "Bundle", "entry": [' + b"{}," * 5000
                         + b"{}]}")
     assert "b.json entry 1001" in str(info.value) and len(reader.batch.bad) == 1000
+
+
+def _dies_mid_reply(conn: Any) -> None:
+    """A worker killed while sending its result (its CPU limit, mid-pickle-stream): the
+    length of a large message, part of it, then the process ends."""
+    conn._send(struct.pack("!i", 1_000_000) + b"\x80\x04partial")  # noqa: SLF001
+    os._exit(0)
+
+
+def test_a_worker_killed_while_sending_its_result_is_a_one_line_refusal() -> None:
+    """Before, the parent's recv raised OSError ('got end of file during message'),
+    which no caller expects: the CLI ended with a traceback, the watched folder filed
+    'an unexpected error'."""
+    from app.intake.bounded import one_reply
+    with pytest.raises(ImportRejected, match="died 0"):
+        one_reply(_dies_mid_reply, (), name="offhold-test", wall_seconds=30,
+                  too_slow="slow", died=lambda code: f"died {code}")
