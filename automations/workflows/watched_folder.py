@@ -70,6 +70,19 @@ def _aside(path: Path, folder: str) -> Path:
     return target
 
 
+def _unchanged(path: Path, data: bytes) -> bool:
+    """The file still holds exactly the bytes that were imported (hashed as it is read,
+    so a large export is not held twice)."""
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size != len(data):
+                return False
+            return hashlib.file_digest(handle, "sha256").digest() == \
+                hashlib.sha256(data).digest()
+    except OSError:  # gone or unreadable: not what was imported
+        return False
+
+
 def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSummary:
     """Import every settled file in the setting `import_watch_dir` (no-op when empty)."""
     summary = WatchSummary()
@@ -133,9 +146,17 @@ def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSum
                 summary.deleted += imports.delete_imported_files(system, kind,
                                                                  outcome.import_id, [path])
                 continue
-            except KnownError as exc:  # changed since it was read: kept, moved aside
+            except KnownError as exc:  # changed since it was read, or not deletable
                 log.info("watched folder: an imported file was kept (%s)",
                          type(exc).__name__)
+        if not _unchanged(path, data):
+            # The EHR wrote a new export under the same name while this one was being
+            # imported: moved to imported/ it would never be read. It stays for the next
+            # run (a re-import of records already in the vault changes nothing).
+            summary.waiting += 1
+            log.info("watched folder: a file changed while it was imported; it waits for "
+                     "the next run")
+            continue
         _aside(path, IMPORTED)
     if summary.imported or summary.failed:
         log.info("watched folder: %d imported, %d failed, %d deleted", summary.imported,

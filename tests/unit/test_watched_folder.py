@@ -136,3 +136,38 @@ def test_an_unexpected_error_moves_the_file_aside_and_the_next_file_still_import
     assert "an unexpected error (RuntimeError)" in drafts[0]
     assert "Zzyzxquell" not in "\n".join(drafts)
     assert "Zzyzxquell" not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("delete", [False, True])
+def test_a_file_rewritten_while_it_was_imported_stays_for_the_next_run(
+        watched: tuple[Session, Path], monkeypatch: pytest.MonkeyPatch,
+        delete: bool) -> None:
+    """The EHR writes tonight's export under last night's name while the import runs:
+    the new bytes were never imported, so the file must not be filed under imported/
+    (where nothing reads it again), with or without deletion; the next run imports it."""
+    from app.services import imports
+
+    session, folder = watched
+    imports.save_mapping(session, "roster", "patients", {"id": "id", "first_name": "first",
+                                                         "last_name": "last", "dob": "dob"})
+    practice.set_setting(session, "import_watch_csv_mapping", "roster")
+    practice.set_setting(session, "import_watch_delete", delete)
+    path = _drop(folder, "roster.csv", b"id,first,last,dob\nC1,Ann,Zzyzxquell,1961-04-02\n")
+    real = imports.import_csv
+
+    def import_while_rewritten(*args: object, **kwargs: object) -> object:
+        outcome = real(*args, **kwargs)  # type: ignore[arg-type]
+        path.write_bytes(b"id,first,last,dob\nC1,Ann,Zzyzxquell,1961-04-02\n"
+                         b"C2,Bo,Quorvath,1970-01-01\n")
+        os.utime(path, (OLD, OLD))
+        return outcome
+
+    monkeypatch.setattr(imports, "import_csv", import_while_rewritten)
+    system = Session.system(session.vault, "import_watch")
+    first = run_watched_folder(system)
+    assert (first.imported, first.deleted) == (1, 0)
+    assert path.exists() and not (folder / "imported").exists()
+    monkeypatch.setattr(imports, "import_csv", real)
+    second = run_watched_folder(system)
+    assert second.imported == 1
+    assert session.vault.query_one("SELECT count(*) FROM patients")[0] == 2
