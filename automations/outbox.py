@@ -53,7 +53,7 @@ from app.services.outbox import OutgoingMessage, Outcome, SendChannel, SendRepor
 from app.services.practice import all_settings, practice_info
 from app.services.prior_auth import practice_zone
 from app.services.replies import RepliesReport
-from automations.workflows.watched_folder import _aside
+from automations.workflows.watched_folder import SETTLE_SECONDS, _aside
 
 SMTP_TIMEOUT_S = 30
 
@@ -340,8 +340,13 @@ def _read_vendor_folder(session: Session, root: Path, run: RepliesRun) -> None:
             session, "folder", f"The replies folder {root} does not exist or is not a "
             "folder. Fix the setting sms_replies_dir."))
         return
+    now = time.time()
     for path in sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() ==
                        ".csv" and not p.name.startswith((".", "~"))):
+        if now - path.stat().st_mtime < SETTLE_SECONDS:
+            # Still being written (a sync tool, a download): read in full next run, not
+            # its first rows now and the rest never (it moves to imported/).
+            continue
         try:
             _merge(run, read_reply_file(session, path))
         except KnownError as exc:

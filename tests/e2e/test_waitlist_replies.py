@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import email
 import io
+import os
+import time
 from datetime import date, datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
@@ -25,6 +27,7 @@ from app.services.practice import set_setting
 from app.services.replies import list_replies
 from automations.outbox import read_replies, send_outbox
 from automations.workflows import no_show
+from automations.workflows.watched_folder import SETTLE_SECONDS
 from tests.unit.imap_server import PASSWORD, USER, DovecotServer
 from tests.unit.smtp_server import StartTlsServer, make_certs
 from tests.unit.test_replies import freed_slot
@@ -73,6 +76,8 @@ def test_a_no_by_text_moves_on_and_a_yes_by_email_books_the_visit(
     export.write_text("From,Message,Received At,Reference,Id\r\n"
                       f"{sent['phone']},\"No, thank you\",2026-12-01 13:20,"
                       f"{sent['reference']},SM-8812\r\n", encoding="utf-8")
+    settled = time.time() - 2 * SETTLE_SECONDS  # saved a while ago: the folder reads it
+    os.utime(export, (settled, settled))
     run = read_replies(s)
     assert len(run.report.recorded) == 1 and run.report.declined and run.recovery_run
     assert (folders["sms_replies_dir"] / "imported" / export.name).is_file()

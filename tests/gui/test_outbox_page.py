@@ -3,6 +3,8 @@ the patients' replies beside the message they answer."""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,9 @@ def test_outbox_page_sends_and_retries(qtbot: Any, open_window: Any, tmp_path: P
         "from,message,received_at,reference\r\n"
         f"+16172531000,Can I come at 3 instead?,2026-11-16 10:05,offhold-outbox-{ids[0]}\r\n",
         encoding="utf-8")
+    from automations.workflows.watched_folder import SETTLE_SECONDS
+    settled = time.time() - 2 * SETTLE_SECONDS  # the export landed a while ago
+    os.utime(replies_dir / "replies.csv", (settled, settled))
     page.replies_button.click()
     assert bridge.history[-1].text == ("Replies: 1 new, 0 booked, 0 declined, 0 opted out, "
                                        "1 for a person")

@@ -7,6 +7,8 @@ task with the reply as evidence)."""
 from __future__ import annotations
 
 import mailbox
+import os
+import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -25,6 +27,7 @@ from app.replies.parse import (LIMITS, Intent, ReplyLimits, intent, own_words, p
 from app.services import outbox, patients, replies
 from app.services.practice import set_setting
 from automations.outbox import read_replies, send_outbox
+from automations.workflows.watched_folder import SETTLE_SECONDS
 
 ZONE = ZoneInfo("America/New_York")
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=timezone.utc)
@@ -242,6 +245,8 @@ def _export(folder: Path, rows: list[str], name: str = "replies.csv") -> Path:
     path = folder / name
     path.write_text("from,message,received_at,reference\r\n" + "\r\n".join(rows) + "\r\n",
                     encoding="utf-8")
+    settled = time.time() - 2 * SETTLE_SECONDS  # written a while ago: the folder reads it
+    os.utime(path, (settled, settled))
     return path
 
 
@@ -346,6 +351,9 @@ def test_the_configured_folder_and_mailbox(owner: Session, tmp_path: Path) -> No
     set_setting(s, "sms_replies_dir", str(folder))
     set_setting(s, "email_replies_maildir", str(maildir))
     bad = _export(folder, ["6172531000,hi,not a time,"], "bad.csv")
+    # An export still being written (changed a moment ago) waits for the next run.
+    fresh = folder / "being-written.csv"
+    fresh.write_text("from,message,received_at,reference\r\n6172531000,Can", "utf-8")
     box = mailbox.Maildir(maildir, create=True)
     box.add(_mail("Can I come Friday?", From="ana@example.org",
                   **{"Message-ID": "<r1@example.org>"}))
@@ -354,6 +362,7 @@ def test_the_configured_folder_and_mailbox(owner: Session, tmp_path: Path) -> No
     run = read_replies(s)
     assert (run.files, run.emails, run.failed) == (0, 2, 2)
     assert (folder / "failed" / bad.name).is_file() and not bad.exists()
+    assert fresh.exists()
     assert run.report.strangers == 1
     [reply] = replies.list_replies(s)
     assert (reply["outbox_id"], reply["matched_by"], reply["intent"]) == \
