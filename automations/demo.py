@@ -12,6 +12,7 @@ import importlib
 import logging
 import pkgutil
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ DEMO_USERS: list[dict[str, Any]] = [
     {"user": "billie", "roles": ["biller"], "password": "demo-biller-pass"},
 ]
 SEED = 20261124
+# Written after the last seed: a demo vault without it was cut short (a seed failed, the
+# process was killed) and is built again rather than reused half-made.
+COMPLETE_MARKER = ".demo-complete"
 
 
 @dataclass
@@ -71,9 +75,12 @@ def build_demo(directory: Path) -> DemoResult:
     if db_path(directory).exists():
         if not is_demo_vault(directory):
             raise VaultError(f"{directory} holds a real vault; the demo never touches it")
-        session = unlock(directory, owner["user"], owner["password"])
-        session.vault.close()
-        return DemoResult(directory, False, DEMO_USERS)
+        if (directory / COMPLETE_MARKER).exists():
+            session = unlock(directory, owner["user"], owner["password"])
+            session.vault.close()
+            return DemoResult(directory, False, DEMO_USERS)
+        log.info("the demo vault in %s was never finished: building it again", directory)
+        shutil.rmtree(directory)  # synthetic data only: is_demo_vault said so
     session, _recovery = init_vault(directory, DEMO_PRACTICE, owner["user"], owner["password"],
                                     demo=True)
     try:
@@ -85,6 +92,7 @@ def build_demo(directory: Path) -> DemoResult:
             module.seed(session, rng)
     finally:
         session.vault.close()
+    (directory / COMPLETE_MARKER).write_text("", encoding="utf-8")
     return DemoResult(directory, True, DEMO_USERS)
 
 
