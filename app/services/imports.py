@@ -604,11 +604,13 @@ def import_csv(session: Session, data: bytes, mapping_name: str, *, skip_bad: bo
         source = f"csv:{mapping.source}"
         tick = _ticker(progress, checked.rows - len(checked.bad))
         n = 0
+        bad_again: list[str] = []
         # The validation pass was bounded in time; the write is bounded by the row cap
         # (as before streaming), so a large roster is not refused halfway for its size.
         for position, record in iter_records(data, mapping, replace(LIMITS,
                                                                     seconds=math.inf)):
             if isinstance(record, BadRecord):
+                bad_again.append(position)
                 continue  # listed by the validation pass
             n += 1
             tick(n)
@@ -616,6 +618,12 @@ def import_csv(session: Session, data: bytes, mapping_name: str, *, skip_bad: bo
                 _csv_patient(conn, source, record, outcome)
             else:
                 _csv_appointment(conn, source, position, record, outcome)
+        if bad_again != [b.position for b in checked.bad]:
+            # The two passes read the same bytes but judged a row differently (a birth
+            # date of tomorrow at midnight): what was written is not what was listed.
+            raise ImportRejected("the file's rows were judged differently between the check "
+                                 "and the write (the date changed while it was imported); "
+                                 "nothing was imported: import it again", prefix.strip())
         if outcome.skipped and not skip_bad:
             first = outcome.skipped[0]
             more = len(outcome.skipped) - 1

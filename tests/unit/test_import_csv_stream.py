@@ -121,3 +121,31 @@ def test_the_validation_pass_is_bounded_in_time(owner_session: Session,
         imports.import_csv(owner_session, roster(3), "roster")
     assert "line 2" in str(info.value)
     assert owner_session.vault.query_one("SELECT count(*) FROM patients")[0] == 0
+
+
+def test_a_row_judged_differently_by_the_write_pass_refuses_the_file(
+        owner_session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A birth date of tomorrow is refused by the check; past midnight the write pass
+    finds it valid. Before, the write stored that row while the outcome (and the audit)
+    listed it as skipped; now the import is refused and nothing is written."""
+    from datetime import datetime, timezone
+
+    from app import clock
+
+    evening = datetime(2026, 3, 9, 23, 59, 59, tzinfo=timezone.utc)
+    clock.set_clock(lambda: evening)
+    imports.save_mapping(owner_session, "roster", "patients", COLUMNS)
+    data = (HEADER + "C1,Ann,Zzyzxquell,03/09/1960,F,,,,,,\r\n"
+            "C2,Newborn,Quorvath,03/10/2026,M,,,,,,\r\n").encode()
+    real = imports.validate_csv
+
+    def check_before_midnight(*args: object) -> object:
+        checked = real(*args)  # type: ignore[arg-type]
+        clock.set_clock(lambda: evening + timedelta(seconds=2))  # the write: the next day
+        return checked
+
+    monkeypatch.setattr(imports, "validate_csv", check_before_midnight)
+    with pytest.raises(ImportRejected, match="judged differently"):
+        imports.import_csv(owner_session, data, "roster", skip_bad=True)
+    assert owner_session.vault.query_one("SELECT count(*) FROM patients")[0] == 0
+    assert owner_session.vault.query_one("SELECT count(*) FROM import_runs")[0] == 0
