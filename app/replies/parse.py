@@ -298,6 +298,10 @@ def parse_email(data: bytes, position: str, limits: ReplyLimits = LIMITS) -> Inb
         html = part is not None and part.get_content_type() == "text/html"
         ref = " ".join(str(message.get(h, "")) for h in ("In-Reply-To", "References"))
         message_id = str(message.get("Message-ID", "")).strip()
+    except RecursionError as exc:
+        # MIME parts nested ~1000 deep (67 KB is enough): the library's walk recurses
+        raise ImportRejected("the email's parts are nested too deeply to read",
+                             position) from exc
     except (email.errors.MessageError, LookupError, ValueError, TypeError, AttributeError,
             IndexError) as exc:
         # a broken header or an unknown charset: the email library's errors

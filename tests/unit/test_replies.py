@@ -142,6 +142,23 @@ def test_an_emailed_reply_keeps_only_the_patients_words() -> None:
         parse_email(b"x" * (MB + 2), "message 4", ReplyLimits(max_email_bytes=MB))
 
 
+def test_an_email_nested_too_deeply_is_one_line_not_a_crash() -> None:
+    """~1500 nested multiparts in 100 KB overflowed the email library's recursion: the
+    RecursionError ended the replies run at that message on every run, so no later mail
+    was ever read."""
+    depth = 1500
+    data = (b"From: a@example.org\r\nDate: Tue, 01 Dec 2026 13:40:00 -0500\r\n"
+            b"MIME-Version: 1.0\r\n"
+            + b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n'
+                       % (i, i) for i in range(depth))
+            + b"Content-Type: text/plain\r\n\r\nyes\r\n"
+            + b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth))))
+    assert len(data) < LIMITS.max_email_bytes
+    with pytest.raises(ImportRejected, match="nested too deeply") as caught:
+        parse_email(data, "message deep")
+    assert caught.value.position == "message deep"
+
+
 @pytest.mark.parametrize("subtype", ["plain", "html"])
 def test_a_full_size_email_stays_within_its_memory_bound(subtype: str) -> None:
     """A 2 MB email (the cap) peaks under 12x its size (measured 8.4x plain, 7.7x HTML)."""
