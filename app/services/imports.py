@@ -103,6 +103,12 @@ def delete_imported_files(session: Session, kind: str, import_id: int,
                                   (import_id,))
     if row is None or str(row[0]).partition(":")[0] != kind:
         raise NotFound(f"no {kind} import {import_id}; the file was kept")
+    # A link reads as the file it points to, but unlink removes only the link: the
+    # export, and the PHI in it, would stay while the person is told it was deleted.
+    linked = next((p for p in paths if p.is_symlink()), None)
+    if linked is not None:
+        raise ValidationError(f"{linked.name} is a link to another file (deleting the "
+                              "link would leave that file); it was kept")
     if not paths or source_digest(kind, [read_import_file(p, kind) for p in paths]) \
             != row[1]:
         raise ValidationError("the file is not what was imported (it changed since, or "

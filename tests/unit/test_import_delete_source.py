@@ -129,3 +129,18 @@ def test_the_cli_deletes_fhir_and_csv_sources_too(owner_session: Session, vault_
                  "--skip-bad", "--delete-source"]) == 0
     assert not bundle.exists() and not roster.exists()
     assert "deleted 1 file(s) after verifying the import" in capsys.readouterr().err
+
+
+def test_a_link_to_the_imported_file_is_not_deleted_as_if_it_were_the_file(
+        owner_session: Session, tmp_path: Path) -> None:
+    """Unlinking a symlink leaves the export it points to: the PHI would stay on disk
+    while the person (and the audit row) were told it was deleted."""
+    real = tmp_path / "exports" / "roster.csv"
+    real.parent.mkdir()
+    real.write_bytes(GOOD_ROSTER)
+    link = tmp_path / "roster.csv"
+    link.symlink_to(real)
+    import_id = _csv_import(owner_session, link)
+    with pytest.raises(ValidationError, match="is a link"):
+        imports.delete_imported_files(owner_session, "csv", import_id, [link])
+    assert link.is_symlink() and real.exists() and _audits(owner_session) == []
