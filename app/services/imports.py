@@ -109,13 +109,19 @@ def delete_imported_files(session: Session, kind: str, import_id: int,
     if linked is not None:
         raise ValidationError(f"{linked.name} is a link to another file (deleting the "
                               "link would leave that file); it was kept")
+    # Which file each name is, before it is read: a new export renamed over the name
+    # while the old one was being hashed would otherwise be the file unlinked.
+    seen = [_identity(p) for p in paths]
     if not paths or source_digest(kind, [read_import_file(p, kind) for p in paths]) \
             != row[1]:
         raise ValidationError("the file is not what was imported (it changed since, or "
                               "another file was named); it was kept")
     deleted: list[Path] = []
     try:
-        for path in paths:
+        for path, identity in zip(paths, seen):
+            if _identity(path) != identity:
+                raise ValidationError(f"{path.name} changed while it was checked; it was "
+                                      "kept")
             path.unlink()
             deleted.append(path)
     except OSError as exc:
@@ -130,6 +136,16 @@ def delete_imported_files(session: Session, kind: str, import_id: int,
                                           p.name.encode()).hexdigest()[:16]
                                           for p in deleted]})
     return len(deleted)
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    """The file a name stands for now (device, inode, size, modification time)."""
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path.name or 'the file'}: "
+                              f"{exc.strerror or exc}") from exc
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _find_patient(conn: Connection, last: str, first: str, dob: str,

@@ -144,3 +144,31 @@ def test_a_link_to_the_imported_file_is_not_deleted_as_if_it_were_the_file(
     with pytest.raises(ValidationError, match="is a link"):
         imports.delete_imported_files(owner_session, "csv", import_id, [link])
     assert link.is_symlink() and real.exists() and _audits(owner_session) == []
+
+
+def test_a_new_export_renamed_over_the_name_while_it_is_checked_is_kept(
+        owner_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old file is read and hashes to the import; meanwhile the EHR renames tonight's
+    export over the same name. Before, the name was unlinked after the hash matched:
+    the new export, never imported, was the file deleted."""
+    import os
+
+    from app.imports import files
+
+    path = tmp_path / "roster.csv"
+    path.write_bytes(GOOD_ROSTER)
+    import_id = _csv_import(owner_session, path)
+    real = files.read_import_file
+
+    def read_then_replaced(p: Path, kind: str) -> bytes:
+        data = real(p, kind)
+        fresh = tmp_path / "tonight.tmp"
+        fresh.write_bytes(GOOD_ROSTER + b"C3,Cy,Vex,1980-01-01\n")
+        os.replace(fresh, p)
+        return data
+
+    monkeypatch.setattr(files, "read_import_file", read_then_replaced)
+    with pytest.raises(ValidationError, match="changed while it was checked"):
+        imports.delete_imported_files(owner_session, "csv", import_id, [path])
+    assert path.read_bytes().endswith(b"C3,Cy,Vex,1980-01-01\n")
+    assert _audits(owner_session) == []
