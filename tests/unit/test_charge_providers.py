@@ -401,3 +401,19 @@ def test_fuzzed_practitioners_participants_and_doses_never_crash(
     batch = reader.batch
     assert len(batch.resources) + len(batch.bad) == 3
     assert all(b.position.startswith("f.json entry") for b in batch.bad)
+
+
+def test_a_malformed_nm1_names_no_one_it_does_not_hold() -> None:
+    """NM1*82 with a first name and no last name is not ', JOHN' (its name key 'john'
+    matched any John on the chart); an oversized name or NPI element is capped like the
+    FHIR side's (120 and 20 characters)."""
+    block = _claim_block("F1", date(2006, 10, 3), "99213", ANN_NPI)
+    block[2] = "NM1*82*1**JOHN"
+    [claim] = parse_837(claims_837_raw(block)).claims
+    assert claim.rendering is not None
+    assert (claim.rendering.name, claim.rendering.loop) == ("JOHN", "2310B")
+    block[2] = "NM1*82*2*" + "X" * 5000 + "*****XX*" + "9" * 5000
+    [claim] = parse_837(claims_837_raw(block)).claims
+    assert claim.rendering is not None
+    assert (len(claim.rendering.name), len(claim.rendering.npi)) == (120, 20)
+
