@@ -376,10 +376,10 @@ def _provider(s: list[str], loop: str) -> Provider | None:
     organization (2); the NPI when NM108 is XX. None when it names no one (NM103 and the
     ID both empty, as in some published examples)."""
     last, npi = el(s, 3), el(s, 9) if el(s, 8) == "XX" else ""
-    # A malformed NM1 with a first name and no last name is not ", JOHN" (whose name
-    # key, "john", would match any John on the chart); the text is capped as the FHIR
-    # side's is (a provider's name, not a place for a megabyte of element).
-    name = ", ".join(p for p in (last, el(s, 4)) if p) if el(s, 2) == "1" else last
+    # A person with no last name (a malformed NM1) is not named by a first name alone:
+    # "JOHN" would be the same provider as any John on the chart. The text is capped as
+    # the FHIR side's is (a provider's name, not a place for a megabyte of element).
+    name = f"{last}, {el(s, 4)}" if el(s, 2) == "1" and last and el(s, 4) else last
     name, npi = name[:120], npi[:20]
     if not name and not npi:
         return None

@@ -404,14 +404,20 @@ def test_fuzzed_practitioners_participants_and_doses_never_crash(
 
 
 def test_a_malformed_nm1_names_no_one_it_does_not_hold() -> None:
-    """NM1*82 with a first name and no last name is not ', JOHN' (its name key 'john'
-    matched any John on the chart); an oversized name or NPI element is capped like the
+    """NM1*82 with a first name and no last name names no one (it was ', JOHN', whose
+    name key 'john' matched any John on the chart as the same provider): the billing
+    provider stands in, said so; an oversized name or NPI element is capped like the
     FHIR side's (120 and 20 characters)."""
     block = _claim_block("F1", date(2006, 10, 3), "99213", ANN_NPI)
     block[2] = "NM1*82*1**JOHN"
     [claim] = parse_837(claims_837_raw(block)).claims
     assert claim.rendering is not None
-    assert (claim.rendering.name, claim.rendering.loop) == ("JOHN", "2310B")
+    assert claim.rendering.loop == "2010AA" and "JOHN" not in claim.rendering.name
+    block[2] = "NM1*82*1**JOHN****XX*" + ANN_NPI  # the NPI still identifies the person
+    [claim] = parse_837(claims_837_raw(block)).claims
+    assert claim.rendering is not None
+    assert (claim.rendering.name, claim.rendering.npi, claim.rendering.loop) == (
+        "", ANN_NPI, "2310B")
     block[2] = "NM1*82*2*" + "X" * 5000 + "*****XX*" + "9" * 5000
     [claim] = parse_837(claims_837_raw(block)).claims
     assert claim.rendering is not None
