@@ -349,13 +349,17 @@ def _read_vendor_folder(session: Session, root: Path, run: RepliesRun) -> None:
             continue
         try:
             _merge(run, read_reply_file(session, path))
-        except KnownError as exc:
+        except (KnownError, OSError) as exc:
+            # An unreadable file (permissions) left in place ended every run here, before
+            # the mailbox was read. The reason names a line and a column, never a
+            # patient's values.
+            reason = str(exc) if isinstance(exc, KnownError) else \
+                f"it cannot be read ({exc.strerror or type(exc).__name__})"
             moved = _aside(path, "failed")
             run.failed += 1
-            # The reason names a line and a column, never a patient's values.
             run.report.tasks.append(_reply_failure(
                 session, hashlib.sha256(str(moved).encode()).hexdigest()[:16],
-                f"{moved} could not be read: {exc}\nNothing from it was recorded. Fix the "
+                f"{moved} could not be read: {reason}\nNothing from it was recorded. Fix the "
                 "file (or ask the vendor for a new export), then move it back into the "
                 "replies folder."))
             continue
@@ -379,6 +383,10 @@ def _record_email(session: Session, run: RepliesRun, source_key: str, data: byte
         reply = parse_email(data, position, limits)
     except KnownError as exc:
         _email_failure(session, run, source_key, str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - never marked read, it would end every run
+        _email_failure(session, run, source_key, f"an unexpected error "
+                       f"({type(exc).__name__})")
         return
     _merge(run, replies_service.record_replies(session, [reply], source="mailbox",
                                                source_key=source_key, skip_strangers=True))

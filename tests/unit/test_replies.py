@@ -398,6 +398,52 @@ def test_the_configured_folder_and_mailbox(owner: Session, tmp_path: Path) -> No
         s, gone.report.tasks[0]).draft
 
 
+def test_a_source_the_code_trips_on_is_a_task_and_the_run_goes_on(
+        owner: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export that cannot be read (permissions) and an email the parser trips on (a
+    library bug) each become a task; they ended the run before, on every run (neither was
+    moved aside or marked read), so the mailbox after them was never read."""
+    import automations.outbox as outbox_automation
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", email="ana@example.org").id
+    _sent(s, ana, "email", "ana@example.org", 1, kind="care_gap_reminder")
+    folder, maildir = tmp_path / "vendor", tmp_path / "Maildir"
+    folder.mkdir()
+    set_setting(s, "sms_replies_dir", str(folder))
+    set_setting(s, "email_replies_maildir", str(maildir))
+    _export(folder, ["6172531000,hi,2026-12-01 12:30,"], "locked.csv")
+    read_bytes = Path.read_bytes
+
+    def unreadable(path: Path) -> bytes:
+        if path.name == "locked.csv":
+            raise PermissionError(13, "Permission denied")
+        return read_bytes(path)
+
+    parse = outbox_automation.parse_email
+
+    def tripping(data: bytes, position: str, limits: ReplyLimits) -> object:
+        if b"poison" in data:
+            raise RuntimeError("a bug in the email library")
+        return parse(data, position, limits)
+
+    monkeypatch.setattr(Path, "read_bytes", unreadable)
+    monkeypatch.setattr(outbox_automation, "parse_email", tripping)
+    box = mailbox.Maildir(maildir, create=True)
+    box.add(_mail("poison", From="ana@example.org", **{"Message-ID": "<p1@example.org>"}))
+    box.add(_mail("Can I come Friday?", From="ana@example.org",
+                  **{"Message-ID": "<r1@example.org>"}))
+    run = read_replies(s)
+    assert (run.files, run.emails, run.failed) == (0, 1, 2)
+    assert (folder / "failed" / "locked.csv").is_file()
+    [reply] = replies.list_replies(s)
+    assert reply["body"] == "Can I come Friday?"
+    drafts = [queue.get_task_unchecked(s, t).draft for t in run.report.tasks]
+    assert any("Permission denied" in d for d in drafts)
+    assert any("an unexpected error (RuntimeError)" in d for d in drafts)
+    assert all("bug in the email library" not in d for d in drafts)
+    assert read_replies(s).failed == 0  # each is a task once, not a failure every run
+
+
 def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
                                                         tmp_path: Path) -> None:
     """A YES after the hold ended, or to an offer already expired, books nothing."""
