@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 
 from app import clock, queue
 from app.charges.crosswalk import Crosswalk, load_crosswalk
-from app.charges.rules import Thresholds, review
+from app.charges.rules import EM_CODES, Thresholds, review
 from app.identity import Session
 from app.services import charges, practice
 from app.services.prior_auth import practice_zone
@@ -38,6 +38,17 @@ class ChargeReviewResult:
 def thresholds(session: Session) -> Thresholds:
     return Thresholds(em_min_visits=int(practice.get_setting(session, "charge_em_min_visits")),
                       em_max_share=float(practice.get_setting(session, "charge_em_max_share")))
+
+
+def _outlier_still_billed(key: str, billed_em: set[tuple[str, str, str]]) -> bool:
+    """An E/M outlier finding whose visit still bills that level. Whether a level is rare
+    depends on the provider's other visits in the span, not on this visit: as the span
+    moves, a provider's count can fall under the minimum (or the level's share rise),
+    and the finding would be closed as 'the claim or the chart has changed' when
+    nothing about this visit did (and, already made, never be raised again)."""
+    parts = key.split(":")  # charge:{patient}:{date}:{flag}:{code}[:{provider key}]
+    return len(parts) >= 5 and parts[3] == "em_outlier" and \
+        (parts[1], parts[2], parts[4]) in billed_em
 
 
 def review_charges(session: Session, *, start: date | None = None, end: date | None = None,
@@ -60,8 +71,10 @@ def review_charges(session: Session, *, start: date | None = None, end: date | N
                 result.created.append(task.id)
         # A finding no longer found (the claim corrected, the chart completed) closes its
         # task, so the biller never works one that is already fixed.
+        billed_em = {(str(enc.patient_id), enc.on.isoformat(), line.code)
+                     for enc in encounters for line in enc.billed if line.code in EM_CODES}
         for task_id, key in charges.open_findings(session, start, end):
-            if key not in keys:
+            if key not in keys and not _outlier_still_billed(key, billed_em):
                 queue.reject(session, task_id, "closed by the charge check: the finding is "
                                                "gone (the claim or the chart has changed)")
                 result.closed.append(task_id)

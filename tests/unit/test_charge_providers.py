@@ -423,3 +423,30 @@ def test_a_malformed_nm1_names_no_one_it_does_not_hold() -> None:
     assert claim.rendering is not None
     assert (len(claim.rendering.name), len(claim.rendering.npi)) == (120, 20)
 
+
+def test_an_outlier_stays_open_when_the_span_moves_past_the_providers_other_visits(
+        practice: Session) -> None:
+    """Ann's lone 99215 among 21 visits is an outlier. The nightly span moves on: two of
+    her earlier visits leave it, 19 remain, under the 20-visit minimum: no distribution
+    to judge by, but nothing about that visit changed. Before, its open task was closed
+    as 'the claim or the chart has changed' (and, already made, never raised again); a
+    corrected claim (99213 billed instead) still closes it."""
+    days = [date(2006, 9, 1) + timedelta(days=n) for n in range(21)]
+    claims = [(f"A{n:03d}", d, "99215" if n == 7 else "99213", ANN_NPI)
+              for n, d in enumerate(days)]
+    imports.import_fhir(practice, [("ted.json", _bundle(
+        TED, _practitioner("d-ann", "Provider", "Rendering", ANN_NPI),
+        *[_visit(f"e{n}", f"{d:%Y-%m-%d}", [_participant("d-ann", "PPRF")])
+          for n, d in enumerate(days)]))])
+    imports.import_837(practice, claims_837(claims))
+    set_setting(practice, "charge_em_min_visits", 20)
+    review_charges(practice, start=days[0], end=days[-1])
+    [key] = [k for k in _tasks(practice) if ":em_outlier:" in k]
+    state = _tasks(practice)[key].state
+    moved = review_charges(practice, start=days[2], end=days[-1])
+    assert moved.closed == [] and _tasks(practice)[key].state == state
+
+    claims[7] = ("A007", days[7], "99213", ANN_NPI)  # the claim corrected
+    imports.import_837(practice, claims_837(claims))
+    corrected = review_charges(practice, start=days[2], end=days[-1])
+    assert corrected.closed == [_tasks(practice)[key].id]
