@@ -141,7 +141,7 @@ def _in_worker(data: bytes, filename: str, limits: PdfLimits, image_mime: str) -
                 raise ImportRejected(f"{doing} took longer than {wall:g} seconds", where)
             try:
                 outcome = parent.recv()
-            except EOFError:  # the worker died: a limit or a crash, never a result
+            except (EOFError, OSError):  # the worker died (mid-message: OSError), as above
                 worker.join(5)
                 raise ImportRejected(_death(worker.exitcode, limits), where) from None
             if outcome[0] != "ocr":

@@ -132,3 +132,16 @@ def test_a_worker_killed_while_sending_its_result_is_a_one_line_refusal() -> Non
     with pytest.raises(ImportRejected, match="died 0"):
         one_reply(_dies_mid_reply, (), name="offhold-test", wall_seconds=30,
                   too_slow="slow", died=lambda code: f"died {code}")
+
+
+def _pdf_dies_mid_reply(conn: Any, *_args: Any) -> None:
+    _dies_mid_reply(conn)
+
+
+def test_the_pdf_worker_killed_while_sending_is_a_one_line_refusal_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.intake import bounded
+    monkeypatch.setattr(bounded, "_worker", _pdf_dies_mid_reply)  # spawned by reference
+    with pytest.raises(ImportRejected, match="stopped unexpectedly") as info:
+        bounded.read_pdf_bounded(b"%PDF-1.4", "form.pdf")
+    assert "\n" not in str(info.value)
