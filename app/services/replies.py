@@ -8,10 +8,11 @@ before the reply came. Never a guess between two patients: a number or address t
 messages to several patients share goes to a person.
 
 What a reply does:
-  * to a waitlist slot offer: YES books the visit (the hold task is approved, as a person
-    would: the booking goes through the same effect) when the hold has not ended and the
-    slot is still free; NO declines it (the hold task is rejected; the next candidate is
-    offered by the schedule run);
+  * to a waitlist slot offer (by text, or by an email replying to the offer's email: a
+    new email matched by its From alone could be forged): YES books the visit (the hold
+    task is approved, as a person would: the booking goes through the same effect) when
+    the hold has not ended and the slot is still free; NO declines it (the hold task is
+    rejected; the next candidate is offered by the schedule run);
   * STOP / UNSUBSCRIBE (any message): the patient is opted out of that channel;
   * anything else, or a YES that cannot be honoured: a `patient_reply` task for a person
     with the reply as evidence and the reason.
@@ -105,7 +106,7 @@ def record_replies(session: Session, replies: list[InboundReply], source: str = 
                                       (source_key,)):
         report.duplicates = len(replies)
         return report
-    stored: list[tuple[int, InboundReply, dict[str, Any] | None, str]] = []
+    stored: list[tuple[int, InboundReply, dict[str, Any] | None, str, str]] = []
     with vault.write() as conn:  # all of a source's replies, or none of them
         for reply in replies:
             if conn.execute("SELECT 1 FROM outbox_replies WHERE reply_key = ?",
@@ -131,14 +132,14 @@ def record_replies(session: Session, replies: list[InboundReply], source: str = 
                          details={"outbox_id": row["id"] if row else None,
                                   "channel": reply.channel, "intent": reply.intent.value,
                                   "matched_by": how, "chars": len(reply.text)})
-            stored.append((reply_id, reply, row, why))
+            stored.append((reply_id, reply, row, how, why))
             report.recorded.append(reply_id)
         if source_key:
             conn.execute("INSERT INTO reply_sources (source_key, read_at, replies) "
                          "VALUES (?,?,?)", (source_key, clock.iso(clock.now()),
                                             len(report.recorded)))
-    for reply_id, reply, row, why in stored:
-        _act(session, reply_id, reply, row, why, report)
+    for reply_id, reply, row, how, why in stored:
+        _act(session, reply_id, reply, row, how, why, report)
     if report.recorded:
         log.info("replies: %d recorded, %d booked, %d declined, %d opted out, %d tasks",
                  len(report.recorded), len(report.booked), len(report.declined),
@@ -147,7 +148,7 @@ def record_replies(session: Session, replies: list[InboundReply], source: str = 
 
 
 def _act(session: Session, reply_id: int, reply: InboundReply, row: dict[str, Any] | None,
-         why: str, report: RepliesReport) -> None:
+         how: str, why: str, report: RepliesReport) -> None:
     """Do what the reply says; whatever cannot be done is a task saying why."""
     if row is None:
         _task(session, reply_id, reply, None, f"This reply was not matched to a message: "
@@ -159,6 +160,14 @@ def _act(session: Session, reply_id: int, reply: InboundReply, row: dict[str, An
         report.opted_out.append(int(row["patient_id"]))
         return
     if row["kind"] == "waitlist_offer" and intent in (Intent.YES, Intent.NO):
+        if reply.channel == "email" and how != "reference":
+            # Anyone can put a patient's address in From: a new email matched by its
+            # sender alone books nothing; a reply to the offer's own email names it.
+            _task(session, reply_id, reply, row, f"The patient answered "
+                  f"{intent.value.upper()} to the slot offer in a new email, not in a reply "
+                  "to the offer's email; an email's sender can be forged, so OffHold did "
+                  "not act on it. Call the patient.", report)
+            return
         try:
             _answer_offer(session, reply_id, reply, row, report)
         except KnownError as exc:  # e.g. the booking refused: a person decides

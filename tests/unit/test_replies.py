@@ -474,6 +474,42 @@ def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
     assert waitlist_svc.slot_offers(s, slot)[0]["state"] == "offered"
 
 
+def test_a_new_email_from_the_patients_address_books_nothing(owner: Session,
+                                                               tmp_path: Path) -> None:
+    """A From header is the sender's say-so: a YES in a new email (no In-Reply-To naming
+    the offer's email) is for a person; the same YES replying to the offer books it."""
+    from datetime import date
+
+    from app.services import waitlist as waitlist_svc
+    from automations.workflows import no_show
+    s = owner
+    for kind in ("waitlist_offer", "waitlist_hold"):
+        queue.set_mode(s, kind, "approve_each")
+    eve = patients.add_patient(s, "Eve", "Mailer", "1980-01-01", email="eve@example.org").id
+    fay = patients.add_patient(s, "Fay", "Gone", "1970-01-01", phone="617-253-1009").id
+    slot = freed_slot(s, fay, NOW + timedelta(days=2))
+    waitlist_svc.add_entry(s, eve, date(2026, 12, 2), date(2026, 12, 20))
+    no_show.run_recovery(Session.system(s.vault, no_show.SYSTEM_ACTOR))
+    [offer] = waitlist_svc.slot_offers(s, slot)
+    queue.approve(s, int(offer["task_id"]))
+    with s.vault.write() as conn:  # as the email channel records a send
+        conn.execute("UPDATE outbox SET state = 'sent', sent_at = ?", (clock.iso(NOW),))
+    [sent] = outbox.list_messages(s, "sent")
+    forged = tmp_path / "forged.eml"
+    forged.write_bytes(_mail("Yes", From="eve@example.org",
+                             **{"Message-ID": "<forged@elsewhere.example>"}))
+    run = read_replies(s, [forged])
+    assert run.report.booked == [] and len(run.report.tasks) == 1
+    draft = queue.get_task_unchecked(s, run.report.tasks[0]).draft
+    assert "in a new email" in draft and "can be forged" in draft
+    assert waitlist_svc.slot_offers(s, slot)[0]["state"] == "offered"
+    answer = tmp_path / "answer.eml"
+    answer.write_bytes(_mail("Yes", From="eve@example.org", **{
+        "Message-ID": "<answer@example.org>",
+        "In-Reply-To": f"<offhold-outbox-{sent['id']}-task-1@offhold.invalid>"}))
+    assert len(read_replies(s, [answer]).report.booked) == 1
+
+
 @pytest.mark.expected_logs()
 def test_the_practices_mailbox_over_imap(owner: Session, tmp_path: Path) -> None:
     """A real IMAP server (Dovecot) on loopback, STARTTLS with the test CA: the reply is
