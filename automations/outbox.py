@@ -114,8 +114,11 @@ class EmailChannel:
         mail["Subject"] = m.subject or f"A message from {self.practice or 'your practice'}"
         mail["Date"] = formatdate(clock.now().timestamp())
         # Stable per outbox row: a recipient's mail system can spot a duplicate.
-        # Replies name it in In-Reply-To/References: that is how a reply finds its message.
-        mail["Message-ID"] = f"<{outbox.reference(m.id)}-task-{m.task_id}@offhold.invalid>"
+        # Replies name it in In-Reply-To/References: that is how a reply finds its message
+        # (the token proves the reply answers this email; app.services.replies checks it).
+        token = f"-{m.token}" if m.token else ""
+        mail["Message-ID"] = (f"<{outbox.reference(m.id)}{token}-task-{m.task_id}"
+                              "@offhold.invalid>")
         mail.set_content(m.body)
         return mail
 

@@ -10,7 +10,10 @@ Everything sent is audited; the exact text sent is kept in the vault as a blob.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +46,7 @@ class OutgoingMessage:
     subject: str
     body: str
     name: str = ""  # the patient's name, for a letter's address block
+    token: str = ""  # an email's reply token (reply_token), in its Message-ID
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,32 @@ def reference(outbox_id: int) -> str:
     return f"offhold-outbox-{outbox_id}"
 
 
+REPLY_TOKEN_KEY = "reply_token_key"  # practice_secrets: made on the first email send
+
+
+def reply_token_key(session: Session, create: bool = False) -> bytes | None:
+    """The vault's key for emails' reply tokens (made when `create` and none is kept)."""
+    require(session, "outbox.send")
+    vault = session.vault
+    if create:
+        with vault.write() as conn:
+            conn.execute("INSERT OR IGNORE INTO practice_secrets (name, value, updated_at, "
+                         "updated_by) VALUES (?,?,?,?)",
+                         (REPLY_TOKEN_KEY, secrets.token_hex(32), clock.iso(clock.now()),
+                          session.username))
+    row = vault.query_one("SELECT value FROM practice_secrets WHERE name = ?",
+                          (REPLY_TOKEN_KEY,))
+    return bytes.fromhex(str(row[0])) if row else None
+
+
+def reply_token(key: bytes, outbox_id: int) -> str:
+    """What an email's Message-ID carries after its reference, so a reply's In-Reply-To
+    proves it answers that email: outbox ids count up, and anyone can write a patient's
+    address in From and `offhold-outbox-<n>` in In-Reply-To; no one outside can make
+    this."""
+    return hmac.new(key, reference(outbox_id).encode(), hashlib.sha256).hexdigest()[:24]
+
+
 COLUMNS = ("id", "task_id", "patient_id", "kind", "channel", "recipient", "subject", "body",
            "state", "created_at", "sent_at", "claimed_at", "attempts", "last_error",
            "sent_ref", "sent_blob_id", "failure_task_id")
@@ -137,6 +167,7 @@ def send_ready(session: Session, channels: Mapping[str, SendChannel],
     now = now or clock.now()
     report = SendReport()
     claimed: dict[str, list[OutgoingMessage]] = {}
+    token_key: bytes | None = None
     for row in _rows(session, "WHERE state = 'ready'", ()):
         if row["claimed_at"] is not None:
             report.held[row["id"]] = ("a send was interrupted: check whether it went out, "
@@ -159,13 +190,17 @@ def send_ready(session: Session, channels: Mapping[str, SendChannel],
         if not _claim(session, row["id"], now):
             continue  # another sender took it first
         name = ""
+        if row["channel"] == "email" and token_key is None:
+            token_key = reply_token_key(session, create=True)
         if row["channel"] == "letter" and row["patient_id"] is not None:
             p = patients._load_patient(session, int(row["patient_id"]))
             name = f"{p.first_name} {p.last_name}"
         claimed.setdefault(row["channel"], []).append(OutgoingMessage(
             id=row["id"], task_id=row["task_id"], patient_id=row["patient_id"],
             kind=row["kind"], channel=row["channel"], recipient=row["recipient"],
-            subject=row["subject"], body=row["body"], name=name))
+            subject=row["subject"], body=row["body"], name=name,
+            token=reply_token(token_key, row["id"]) if token_key and row["channel"] ==
+            "email" else ""))
     for name, batch in claimed.items():
         outcomes = {o.message_id: o for o in channels[name].send(batch)}
         down: list[OutgoingMessage] = []

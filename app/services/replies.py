@@ -2,10 +2,10 @@
 kept in the vault, audited, and acted on.
 
 Matching: the reference the reply carries (the vendor's echo of our `reference`, an
-email's In-Reply-To) first, and only when the sender is the message's recipient; else the
-sender's number or address and the most recent message sent to it in the REPLY_WINDOW
-before the reply came. Never a guess between two patients: a number or address that recent
-messages to several patients share goes to a person.
+email's In-Reply-To with the message's reply token) first, and only when the sender is
+the message's recipient; else the sender's number or address and the most recent message
+sent to it in the REPLY_WINDOW before the reply came. Never a guess between two patients:
+a number or address that recent messages to several patients share goes to a person.
 
 What a reply does:
   * to a waitlist slot offer (by text, or by an email replying to the offer's email: a
@@ -29,6 +29,7 @@ from app import audit, clock, queue
 from app.errors import KnownError, NotFound
 from app.identity import Session, require
 from app.replies.parse import InboundReply, Intent, e164, normal_address
+from app.services import outbox
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,23 @@ def _same_contact(channel: str, sender: str, recipient: str) -> bool:
     return normal_address(recipient) == sender
 
 
-def _match(conn: Any, reply: InboundReply) -> tuple[dict[str, Any] | None, str, str]:
+def _named(reply: InboundReply, outbox_id: int, token_key: bytes | None) -> bool:
+    """Whether the reply's reference names this message: an email's must carry the
+    message's reply token (anyone can write `offhold-outbox-<n>` in an In-Reply-To)."""
+    if reply.channel != "email":
+        return True
+    return token_key is not None and \
+        f"{outbox.reference(outbox_id)}-{outbox.reply_token(token_key, outbox_id)}" in reply.ref
+
+
+def _match(conn: Any, reply: InboundReply, token_key: bytes | None = None
+           ) -> tuple[dict[str, Any] | None, str, str]:
     """(the outbox row, how it matched, why not): see the module doc."""
     cols = ("id", "task_id", "patient_id", "kind", "channel", "recipient", "sent_at")
     contact = "number" if reply.channel == "sms" else "address"
     for outbox_id in reply.outbox_ids:
+        if not _named(reply, outbox_id, token_key):
+            continue  # a reference without its token proves nothing: matched by sender
         row = conn.execute(f"SELECT {', '.join(cols)} FROM outbox WHERE id = ? AND "
                            "channel = ? AND state = 'sent'",
                            (outbox_id, reply.channel)).fetchone()
@@ -107,13 +120,14 @@ def record_replies(session: Session, replies: list[InboundReply], source: str = 
         report.duplicates = len(replies)
         return report
     stored: list[tuple[int, InboundReply, dict[str, Any] | None, str, str]] = []
+    token_key = outbox.reply_token_key(session)
     with vault.write() as conn:  # all of a source's replies, or none of them
         for reply in replies:
             if conn.execute("SELECT 1 FROM outbox_replies WHERE reply_key = ?",
                             (reply.key,)).fetchone():
                 report.duplicates += 1
                 continue
-            row, how, why = _match(conn, reply)
+            row, how, why = _match(conn, reply, token_key)
             if skip_strangers and row is None and why.startswith(NO_MESSAGE) \
                     and not reply.outbox_ids:
                 report.strangers += 1

@@ -330,6 +330,7 @@ SERVICES: dict[str, str] = {
     "outbox.smtp_password": "outbox.send",
     "outbox.secret": "outbox.send",
     "outbox.set_secret": "settings.manage",
+    "outbox.reply_token_key": "outbox.send",
     "replies.list_replies": "outreach.draft",
     "replies.mark_source_read": "outbox.send",
     "replies.record_replies": "outbox.send",

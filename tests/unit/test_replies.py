@@ -258,6 +258,14 @@ def freed_slot(session: Session, patient_id: int, start: datetime) -> int:
                                                  clock.iso(clock.now()))).lastrowid)
 
 
+def _message_id(session: Session, outbox_id: int) -> str:
+    """The Message-ID the email channel gives an outbox email (its reply token in it)."""
+    key = outbox.reply_token_key(session, create=True)
+    assert key is not None
+    return (f"<{outbox.reference(outbox_id)}-{outbox.reply_token(key, outbox_id)}-task-1"
+            "@offhold.invalid>")
+
+
 def _export(folder: Path, rows: list[str], name: str = "replies.csv") -> Path:
     path = folder / name
     path.write_text("from,message,received_at,reference\r\n" + "\r\n".join(rows) + "\r\n",
@@ -503,10 +511,19 @@ def test_a_new_email_from_the_patients_address_books_nothing(owner: Session,
     draft = queue.get_task_unchecked(s, run.report.tasks[0]).draft
     assert "in a new email" in draft and "can be forged" in draft
     assert waitlist_svc.slot_offers(s, slot)[0]["state"] == "offered"
+    # Its In-Reply-To guessing the outbox id (they count up) but not the email's token:
+    guessed = tmp_path / "guessed.eml"
+    guessed.write_bytes(_mail("Yes", From="eve@example.org", **{
+        "Message-ID": "<guessed@elsewhere.example>",
+        "In-Reply-To": f"<offhold-outbox-{sent['id']}-task-1@offhold.invalid>"}))
+    run = read_replies(s, [guessed])
+    assert run.report.booked == [] and len(run.report.tasks) == 1
+    [row] = [r for r in replies.list_replies(s) if r["body"] == "Yes" and r["source"]
+             .startswith("guessed")]
+    assert row["matched_by"] == "contact"
     answer = tmp_path / "answer.eml"
     answer.write_bytes(_mail("Yes", From="eve@example.org", **{
-        "Message-ID": "<answer@example.org>",
-        "In-Reply-To": f"<offhold-outbox-{sent['id']}-task-1@offhold.invalid>"}))
+        "Message-ID": "<answer@example.org>", "In-Reply-To": _message_id(s, sent["id"])}))
     assert len(read_replies(s, [answer]).report.booked) == 1
 
 
@@ -532,7 +549,7 @@ def test_the_practices_mailbox_over_imap(owner: Session, tmp_path: Path) -> None
         set_secret(s, IMAP_PASSWORD, PASSWORD)
         server.deliver(_mail("Is Friday OK instead?", From="Ana <ana@example.org>", **{
             "Message-ID": "<r9@example.org>",
-            "In-Reply-To": f"<offhold-outbox-{sent}-task-1@offhold.invalid>"}))
+            "In-Reply-To": _message_id(s, sent)}))
         server.deliver(_mail("Quarterly newsletter", From="news@example.com"))
         run = read_replies(s)
         assert (run.emails, run.failed, run.report.strangers) == (2, 0, 1)
