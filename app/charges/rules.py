@@ -15,7 +15,9 @@ Providers: a claim line carries its rendering provider (837 2420A, else the clai
 chart record its documenting provider (FHIR Encounter.participant or performer). Items
 of two different known providers never account for each other; an item whose provider is
 unknown, or is only the billing provider (2010AA names the practice, not a person),
-matches any.
+matches any, and one documented by someone who renders none of the day's lines (a nurse
+giving an injection the physician bills, incident-to) counts with the day's rendering
+provider.
 Natural keys: `charge:{patient_id}:{date}:{flag}:{code}` (the code is the billing code,
 or `visit` for no_charge), so a re-run, or a new claim for the same day, never makes a
 second task for the same finding. On a day two or more known providers saw the patient,
@@ -224,6 +226,23 @@ def compare(enc: Encounter, crosswalk: Crosswalk) -> list[Flag]:
     # Only a day two or more known providers share is split by provider: otherwise an
     # item without one (a record with no performer) counts with the rest.
     keys = enc.provider_keys() if enc.several_providers else {}
+    # Someone who renders none of the day's billed lines (the nurse who gave the
+    # injection the physician bills, incident-to; an Immunization's administering
+    # performer) is not a second biller: their items count with the day's one rendering
+    # provider, or with any line when the claims name several.
+    billing = {keys[b.provider] for b in enc.billed if b.provider in keys}
+
+    def group_of(p: Provider) -> str:
+        key = keys.get(p, "")
+        if not key or key in billing:
+            return key
+        return next(iter(billing)) if len(billing) == 1 else ""
+
+    def matches(b: Billed, who: str, doc_provider: Provider) -> bool:
+        if not keys:
+            return _compatible(b.provider, doc_provider)
+        return not who or not b.provider.known or keys.get(b.provider) == who
+
     # Each documented billable item is a group: the alternatives that account for it,
     # per documenting provider (two providers' injections are two findings).
     groups: dict[tuple[tuple[str, ...], str], list[Documented]] = defaultdict(list)
@@ -231,7 +250,7 @@ def compare(enc: Encounter, crosswalk: Crosswalk) -> list[Flag]:
     for d in enc.documented:
         if d.kind == "encounter":
             continue
-        who = keys.get(d.provider, "")
+        who = group_of(d.provider)
         alternatives = crosswalk.bills(d.system, d.code)
         if alternatives and not set(alternatives) & EM_CODES:
             groups[(alternatives, who)].append(d)
@@ -239,10 +258,10 @@ def compare(enc: Encounter, crosswalk: Crosswalk) -> list[Flag]:
             admin_kinds[(d.kind, who)].append(d)
     admin_codes = {c: k for k, codes in crosswalk.administration.items() for c in codes}
     accounted: set[int] = set()
-    for (alternatives, _who), docs in groups.items():
+    for (alternatives, who), docs in groups.items():
         doc_provider = _first_known(d.provider for d in docs)
         lines = [b for b in enc.billed if b.code in alternatives
-                 and _compatible(b.provider, doc_provider)]
+                 and matches(b, who, doc_provider)]
         accounted.update(b.line_id for b in lines)
         want = sum((Decimal(d.units) for d in docs), Decimal(0))
         if not lines:
@@ -257,11 +276,11 @@ def compare(enc: Encounter, crosswalk: Crosswalk) -> list[Flag]:
             flags.append(Flag("units", lines[0].code, tuple(docs), tuple(lines),
                               f"{_num(want)} documented, {_num(got)} billed",
                               _first_known([lines[0].provider, doc_provider])))
-    for (kind, _who), docs in admin_kinds.items():
+    for (kind, who), docs in admin_kinds.items():
         codes = crosswalk.administration[kind]
         doc_provider = _first_known(d.provider for d in docs)
         lines = [b for b in enc.billed if b.code in codes
-                 and _compatible(b.provider, doc_provider)]
+                 and matches(b, who, doc_provider)]
         accounted.update(b.line_id for b in lines)
         if not lines:
             flags.append(Flag("missing", codes[0], tuple(docs), (),

@@ -405,3 +405,29 @@ def test_a_record_without_a_provider_counts_with_the_days_other_records() -> Non
                                  doc(3, "procedure", CPT, "96372")],
                     [p_line(0, "99213", ANN), p_line(1, "96372", ANN, "2")])
     assert compare(enc, XW) == []
+
+
+NURSE = Provider("PARK, NED", "1316999993", "performer")  # gave it; bills nothing
+
+
+def test_a_nurse_given_service_billed_under_the_physician_is_matched() -> None:
+    """Incident-to: the nurse administers the flu shot (FHIR Immunization.performer, the
+    administering one), the physician's claim bills vaccine and administration. Before,
+    the nurse was a second provider of the day and none of the physician's lines could
+    account for the shot: two 'missing' and two 'unsupported' findings, all false."""
+    ann_visit = Documented(1, "encounter", SNOMED, "185349003", "", 1, ANN)
+    enc = Encounter(1, DAY, "", [ann_visit, p_doc(2, "immunization", CVX, "140", NURSE)],
+                    [p_line(0, "99213", ANN), p_line(1, "90471", ANN),
+                     p_line(2, "90655", ANN)])
+    assert compare(enc, XW) == []
+    # the physician's own shot and the nurse's, both billed under the physician: two
+    unbilled = Encounter(1, DAY, "", [ann_visit,
+                                      p_doc(2, "procedure", CPT, "96372", NURSE),
+                                      p_doc(3, "procedure", CPT, "96372", ANN)],
+                         [p_line(0, "99213", ANN), p_line(1, "96372", ANN, "2")])
+    assert compare(unbilled, XW) == []
+    # nothing billed for the nurse's shot: still missing, and it says who gave it
+    alone = Encounter(1, DAY, "", [ann_visit, p_doc(2, "procedure", CPT, "96372", NURSE)],
+                      [p_line(0, "99213", ANN)])
+    assert [(f.flag, f.code, f.provider) for f in compare(alone, XW)] == [
+        ("missing", "96372", NURSE)]
