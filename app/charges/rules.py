@@ -291,7 +291,7 @@ def compare(enc: Encounter, crosswalk: Crosswalk) -> list[Flag]:
         if b.line_id in accounted or not b.code:
             continue
         if b.code in EM_CODES:
-            if not any(_compatible(v.provider, b.provider) for v in visits):
+            if not any(matches(b, group_of(v.provider), v.provider) for v in visits):
                 flags.append(Flag("unsupported", b.code, (), (b,),
                                   "an E/M is billed but no visit is documented that day"
                                   + (" by this provider" if visits else ""), b.provider))

@@ -431,3 +431,17 @@ def test_a_nurse_given_service_billed_under_the_physician_is_matched() -> None:
                       [p_line(0, "99213", ANN)])
     assert [(f.flag, f.code, f.provider) for f in compare(alone, XW)] == [
         ("missing", "96372", NURSE)]
+
+
+def test_a_nurse_visit_billed_under_the_physician_is_supported() -> None:
+    """A 99211 nurse visit (the Encounter's primary performer is the nurse) billed under
+    the supervising physician: the visit supports the E/M. Another physician's E/M with
+    no visit of theirs that day is still unsupported."""
+    nurse_visit = Documented(1, "encounter", SNOMED, "185349003", "", 1, NURSE)
+    enc = Encounter(1, DAY, "", [nurse_visit], [p_line(0, "99211", ANN)])
+    assert compare(enc, XW) == []
+    ann_visit = Documented(2, "encounter", SNOMED, "185349003", "", 1, ANN)
+    two = Encounter(1, DAY, "", [ann_visit], [p_line(0, "99213", ANN),
+                                              p_line(1, "99212", BOB, claim=8)])
+    assert [(f.flag, f.code, f.provider) for f in compare(two, XW)] == [
+        ("unsupported", "99212", BOB)]
