@@ -55,10 +55,34 @@ class RepliesReport:
         return dict(vars(self))
 
 
+def _contact(channel: str, recipient: str) -> str | None:
+    return e164(recipient) if channel == "sms" else normal_address(recipient)
+
+
 def _same_contact(channel: str, sender: str, recipient: str) -> bool:
-    if channel == "sms":
-        return e164(recipient) == sender
-    return normal_address(recipient) == sender
+    return _contact(channel, recipient) == sender
+
+
+_COLS = ("id", "task_id", "patient_id", "kind", "channel", "recipient", "sent_at")
+Recent = dict[tuple[str, str | None], list[dict[str, Any]]]
+
+
+def _recent(conn: Any, replies: list[InboundReply]) -> Recent:
+    """The messages sent in the window of any of these replies, by channel and contact
+    (each recipient normalised once), newest first. Matching each reply of a 50k-reply
+    export against every message of its window, normalising each recipient each time,
+    held the vault's writer for many minutes."""
+    found: Recent = {}
+    for channel in sorted({r.channel for r in replies}):
+        times = [r.received_at for r in replies if r.channel == channel]
+        for row in conn.execute(
+                f"SELECT {', '.join(_COLS)} FROM outbox WHERE channel = ? AND "
+                "state = 'sent' AND sent_at >= ? AND sent_at <= ? ORDER BY sent_at DESC, "
+                "id DESC", (channel, clock.iso(min(times) - REPLY_WINDOW),
+                            clock.iso(max(times)))):
+            sent = dict(zip(_COLS, row))
+            found.setdefault((channel, _contact(channel, sent["recipient"])), []).append(sent)
+    return found
 
 
 def _named(reply: InboundReply, outbox_id: int, token_key: bytes | None) -> bool:
@@ -70,10 +94,10 @@ def _named(reply: InboundReply, outbox_id: int, token_key: bytes | None) -> bool
         f"{outbox.reference(outbox_id)}-{outbox.reply_token(token_key, outbox_id)}" in reply.ref
 
 
-def _match(conn: Any, reply: InboundReply, token_key: bytes | None = None
+def _match(conn: Any, reply: InboundReply, token_key: bytes | None, recent: Recent
            ) -> tuple[dict[str, Any] | None, str, str]:
     """(the outbox row, how it matched, why not): see the module doc."""
-    cols = ("id", "task_id", "patient_id", "kind", "channel", "recipient", "sent_at")
+    cols = _COLS
     contact = "number" if reply.channel == "sms" else "address"
     for outbox_id in reply.outbox_ids:
         if not _named(reply, outbox_id, token_key):
@@ -90,12 +114,9 @@ def _match(conn: Any, reply: InboundReply, token_key: bytes | None = None
                           f"{contact} than the one it went to")
     # Only messages sent before the reply came: a "yes" to last week's reminder, read
     # after a slot offer went to the same number, answers the reminder, not the offer.
-    since = clock.iso(reply.received_at - REPLY_WINDOW)
-    rows = [dict(zip(cols, r)) for r in conn.execute(
-        f"SELECT {', '.join(cols)} FROM outbox WHERE channel = ? AND state = 'sent' AND "
-        "sent_at >= ? AND sent_at <= ? ORDER BY sent_at DESC, id DESC",
-        (reply.channel, since, clock.iso(reply.received_at)))]
-    mine = [r for r in rows if _same_contact(reply.channel, reply.sender, r["recipient"])]
+    since, until = clock.iso(reply.received_at - REPLY_WINDOW), clock.iso(reply.received_at)
+    mine = [r for r in recent.get((reply.channel, reply.sender), [])
+            if since <= r["sent_at"] <= until]
     patients = {r["patient_id"] for r in mine}
     if len(patients) > 1:
         return None, "", (f"recent messages to this {contact} went to {len(patients)} "
@@ -122,12 +143,13 @@ def record_replies(session: Session, replies: list[InboundReply], source: str = 
     stored: list[tuple[int, InboundReply, dict[str, Any] | None, str, str]] = []
     token_key = outbox.reply_token_key(session)
     with vault.write() as conn:  # all of a source's replies, or none of them
+        recent = _recent(conn, replies)
         for reply in replies:
             if conn.execute("SELECT 1 FROM outbox_replies WHERE reply_key = ?",
                             (reply.key,)).fetchone():
                 report.duplicates += 1
                 continue
-            row, how, why = _match(conn, reply, token_key)
+            row, how, why = _match(conn, reply, token_key, recent)
             if skip_strangers and row is None and why.startswith(NO_MESSAGE) \
                     and not reply.outbox_ids:
                 report.strangers += 1
