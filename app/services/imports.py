@@ -99,10 +99,15 @@ def delete_imported_files(session: Session, kind: str, import_id: int,
     require(session, "claim.import" if kind == "837" else "records.import")
     from app.imports.files import read_import_file
 
-    row = session.vault.query_one("SELECT kind, sha256 FROM import_runs WHERE id = ?",
+    row = session.vault.query_one("SELECT kind, sha256, skipped FROM import_runs WHERE id = ?",
                                   (import_id,))
     if row is None or str(row[0]).partition(":")[0] != kind:
         raise NotFound(f"no {kind} import {import_id}; the file was kept")
+    skipped = len(json.loads(row[2] or "[]"))
+    if skipped:
+        # The skipped records are nowhere else: deleting the file would lose them.
+        raise ValidationError(f"{skipped} record(s) were skipped and exist only in the file; "
+                              "it was kept (correct them and import it again)")
     # A link reads as the file it points to, but unlink removes only the link: the
     # export, and the PHI in it, would stay while the person is told it was deleted.
     linked = next((p for p in paths if p.is_symlink()), None)

@@ -127,8 +127,28 @@ def test_the_cli_deletes_fhir_and_csv_sources_too(owner_session: Session, vault_
     assert main(["import", "fhir", str(bundle), "--delete-source"]) == 0
     assert main(["import", "csv", str(roster), "--mapping", "acme", "--target", "patients",
                  "--skip-bad", "--delete-source"]) == 0
-    assert not bundle.exists() and not roster.exists()
-    assert "deleted 1 file(s) after verifying the import" in capsys.readouterr().err
+    # a skipped row exists only in the file: it is kept even when asked to delete
+    assert not bundle.exists() and roster.exists()
+    err = capsys.readouterr().err
+    assert "deleted 1 file(s) after verifying the import" in err
+    assert "kept: 1 record(s) were skipped and exist only in the file" in err
+    roster.write_bytes(ROSTER.replace(b"C-3,Cy,Plimsett,02/30/1980,M,,\r\n", b""))
+    assert main(["import", "csv", str(roster), "--mapping", "acme", "--target", "patients",
+                 "--delete-source"]) == 0
+    assert not roster.exists()
+
+
+def test_a_file_whose_records_were_skipped_is_never_deleted(owner_session: Session,
+                                                            tmp_path: Path) -> None:
+    path = tmp_path / "roster.csv"
+    path.write_bytes(GOOD_ROSTER + b"C3,Cy,Vex,1980-02-30\n")
+    imports.save_mapping(owner_session, "roster", "patients", {
+        "id": "id", "first_name": "first", "last_name": "last", "dob": "dob"})
+    out = imports.import_csv(owner_session, path.read_bytes(), "roster", skip_bad=True)
+    assert out.import_id is not None and len(out.skipped) == 1
+    with pytest.raises(ValidationError, match="1 record.s. were skipped"):
+        imports.delete_imported_files(owner_session, "csv", out.import_id, [path])
+    assert path.exists()
 
 
 def test_a_link_to_the_imported_file_is_not_deleted_as_if_it_were_the_file(

@@ -84,6 +84,10 @@ def _delete_source(args: argparse.Namespace, ctx: Context, kind: str,
     verifying the import (its row in the vault, the files' hash), and audits it."""
     if args.keep_source or outcome.import_id is None:
         return False
+    if outcome.skipped:  # the skipped records exist only in the file
+        ctx.say(f"  kept: {len(outcome.skipped)} record(s) were skipped and exist only in "
+                "the file")
+        return False
     if not args.delete_source:
         isatty = getattr(ctx.stdin, "isatty", None)
         if isatty is None or not isatty():

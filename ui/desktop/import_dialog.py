@@ -268,7 +268,9 @@ class ImportDialog(QDialog):
             self.status.setText(text)
             self.ctx.bridge.info(text.split(";")[0] + ".")
             self.ctx.changes.announce(EVERYTHING, self)
-            if outcome.import_id is not None:  # an 837 or CSV import reads the first file
+            # Not when records were skipped: they exist only in the file (the service
+            # refuses too). An 837 or CSV import reads the first file.
+            if outcome.import_id is not None and not outcome.skipped:
                 self.offer_delete(kind, outcome.import_id,
                                   files if kind == "fhir" else files[:1])
 
