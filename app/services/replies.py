@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 REPLY_WINDOW = timedelta(days=30)  # a reply to a message older than this is for a person
 TASK_KIND = "patient_reply"
 HOLD_KEY = "waitlist:hold:offer{}"  # automations.workflows.no_show.hold_key
+# Who answers a hold task for a patient's YES or NO: not the person (or job) who pressed
+# 'Read replies now', who decided nothing; the audit trail and the task history say so.
+REPLY_ACTOR = "patient-reply"
 NO_MESSAGE = "no message went to this"
 
 
@@ -247,7 +250,7 @@ def _answer_offer(session: Session, reply_id: int, reply: InboundReply,
               f"offer (waitlist offer {offer_id}), but {problem}. Call the patient.", report)
         return
     if reply.intent is Intent.YES:
-        done = queue.approve(session, int(hold[0]))
+        done = queue.approve(Session.system(session.vault, REPLY_ACTOR), int(hold[0]))
         booked = session.vault.query_one("SELECT booked_appointment_id FROM waitlist_offers "
                                          "WHERE id = ?", (offer_id,))
         if done.state.value != "done" or booked is None or booked[0] is None:
@@ -258,7 +261,8 @@ def _answer_offer(session: Session, reply_id: int, reply: InboundReply,
         report.booked.append(int(booked[0]))
         _outcome(session, reply_id, f"booked appointment {booked[0]}")
     else:
-        queue.reject(session, int(hold[0]), f"the patient replied NO (reply {reply_id})")
+        queue.reject(Session.system(session.vault, REPLY_ACTOR), int(hold[0]),
+                     f"the patient replied NO (reply {reply_id})")
         report.declined.append(int(offer_id))
         _outcome(session, reply_id, f"declined waitlist offer {offer_id}; the next "
                  "candidate is offered")

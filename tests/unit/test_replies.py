@@ -558,6 +558,13 @@ def test_a_new_email_from_the_patients_address_books_nothing(owner: Session,
     answer.write_bytes(_mail("Yes", From="eve@example.org", **{
         "Message-ID": "<answer@example.org>", "In-Reply-To": _message_id(s, sent["id"])}))
     assert len(read_replies(s, [answer]).report.booked) == 1
+    # The owner only read the mailbox: the patient's answer approved the hold and booked.
+    actors = dict(s.vault.query(
+        "SELECT action, actor FROM audit_log WHERE action IN ('task.approve', "
+        "'appointment.create', 'waitlist.accept') AND id > (SELECT max(id) FROM audit_log "
+        "WHERE action = 'outbox.reply')"))
+    assert actors == dict.fromkeys(("task.approve", "appointment.create", "waitlist.accept"),
+                                   replies.REPLY_ACTOR)
 
 
 @pytest.mark.expected_logs()
