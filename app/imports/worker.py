@@ -64,9 +64,13 @@ def parse_bounded(parse: Callable[..., T], *args: Any, limits: Limits = LIMITS,
 def _death(exitcode: int | None, limits: Limits, what: str) -> str:
     if exitcode is not None and exitcode < 0:
         sig = -exitcode
-        if sig in (getattr(signal, "SIGXCPU", -1), signal.SIGKILL):
+        if sig == getattr(signal, "SIGXCPU", -1):
             return (f"reading the {what} used more than {limits.cpu_seconds} seconds of CPU;"
                     " nothing was imported")
+        if sig == signal.SIGKILL:  # the CPU hard limit, the OOM killer or a person
+            return (f"the {what} reader was stopped by the system (past its CPU limit of "
+                    f"{limits.cpu_seconds} s, or the computer ran short of memory); nothing "
+                    "was imported")
         return f"the {what} crashed the reader (signal {sig}); nothing was imported"
     # Out of address space inside C code (the JSON or regex engine) ends the process
     # without a Python MemoryError reaching our handler.

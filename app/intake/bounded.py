@@ -167,8 +167,11 @@ def _in_worker(data: bytes, filename: str, limits: PdfLimits, image_mime: str) -
 def _death(exitcode: int | None, limits: PdfLimits) -> str:
     if exitcode is not None and exitcode < 0:
         sig = -exitcode
-        if sig in (getattr(signal, "SIGXCPU", -1), signal.SIGKILL):
+        if sig == getattr(signal, "SIGXCPU", -1):
             return f"reading the PDF used more than {limits.cpu_seconds} seconds of CPU"
+        if sig == signal.SIGKILL:  # the CPU hard limit, the OOM killer or a person
+            return ("the PDF reader was stopped by the system (past its CPU limit of "
+                    f"{limits.cpu_seconds} s, or the computer ran short of memory)")
         return f"the PDF crashed the PDF reader (signal {sig}); it cannot be imported"
     return f"the PDF reader stopped unexpectedly (exit {exitcode})"
 

@@ -5,6 +5,7 @@ written, and the app (this test process) carries on and imports the next file.""
 from __future__ import annotations
 
 import os
+import signal
 import struct
 from dataclasses import replace
 from datetime import timedelta
@@ -145,3 +146,13 @@ def test_the_pdf_worker_killed_while_sending_is_a_one_line_refusal_too(
     with pytest.raises(ImportRejected, match="stopped unexpectedly") as info:
         bounded.read_pdf_bounded(b"%PDF-1.4", "form.pdf")
     assert "\n" not in str(info.value)
+
+
+def test_a_killed_worker_is_not_reported_as_a_cpu_overrun() -> None:
+    """SIGKILL comes from the CPU hard limit but also from the OOM killer or a person;
+    SIGXCPU is the CPU limit alone."""
+    from app.imports.worker import _death
+
+    assert "seconds of CPU" in _death(-signal.SIGXCPU, LIMITS, "file")
+    killed = _death(-signal.SIGKILL, LIMITS, "file")
+    assert "stopped by the system" in killed and "ran short of memory" in killed

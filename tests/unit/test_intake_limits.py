@@ -126,6 +126,9 @@ def test_a_worker_killed_by_a_limit_or_a_crash_reads_as_one_line() -> None:
     assert _death(-signal.SIGXCPU, LIMITS) == ("reading the PDF used more than "
                                                f"{LIMITS.cpu_seconds} seconds of CPU")
     assert "crashed the PDF reader (signal 11)" in _death(-signal.SIGSEGV, LIMITS)
+    # SIGKILL is not only the CPU hard limit: the OOM killer sends it too
+    assert _death(-signal.SIGKILL, LIMITS).startswith(
+        "the PDF reader was stopped by the system (past its CPU limit")
 
 
 def test_an_ordinary_pdf_still_reads(tmp_path: Path) -> None:
