@@ -107,8 +107,16 @@ def _coding(concept: Any) -> tuple[str, str, str]:
         return "", "", str(getattr(concept, "text", "") or "")
     c = codings[0]
     system, code = str(c.system or ""), str(c.code or "")
-    display = "" if system in CPT_SYSTEMS else str(c.display or concept.text or "")
+    display = "" if is_cpt_system(system) else str(c.display or concept.text or "")
     return system, code, display
+
+
+def is_cpt_system(system: str) -> bool:
+    """CPT however an exporter spells it (https, a trailing slash, capitals, a bare "CPT"):
+    a near miss would keep the AMA's descriptor text in the vault and on screen."""
+    folded = system.strip().lower().rstrip("/")
+    return (folded.replace("https://", "http://", 1) in CPT_SYSTEMS or folded == "cpt"
+            or folded.endswith(("/cpt", ":cpt", "/cpt-4", "2.16.840.1.113883.6.12")))
 
 
 def _patient_fields(m: Any) -> dict[str, Any]:

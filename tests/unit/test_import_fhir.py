@@ -10,6 +10,7 @@ import json
 import time
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -207,3 +208,26 @@ def test_fuzzed_resources_are_read_or_listed_as_bad(base: dict[str, Any],
     for bad in reader.batch.bad:
         assert bad.position.startswith("f.ndjson line") and "\n" not in bad.reason
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("system", [
+    "http://www.ama-assn.org/go/cpt", "https://www.ama-assn.org/go/cpt/",
+    "HTTP://WWW.AMA-ASSN.ORG/GO/CPT", "CPT", "urn:oid:2.16.840.1.113883.6.12",
+    "http://example.org/codes/cpt"])
+def test_cpt_descriptor_text_is_dropped_however_the_system_is_spelled(system: str) -> None:
+    from app.imports.fhir import _coding, is_cpt_system
+
+    concept = SimpleNamespace(coding=[SimpleNamespace(system=system, code="99213",
+                                                      display="Office visit, low MDM")],
+                              text="Office visit, low MDM")
+    assert is_cpt_system(system)
+    assert _coding(concept) == (system, "99213", "")
+
+
+def test_other_code_systems_keep_their_display() -> None:
+    from app.imports.fhir import _coding
+
+    concept = SimpleNamespace(coding=[SimpleNamespace(system="http://snomed.info/sct",
+                                                      code="185349003", display="Encounter")],
+                              text="")
+    assert _coding(concept)[2] == "Encounter"
