@@ -539,6 +539,7 @@ def read_replies(session: Session, files: list[Path] | None = None) -> RepliesRu
     waitlist offer moves to the next candidate at once (the schedule run)."""
     require(session, "outbox.send")
     run = RepliesRun()
+    _merge(run, replies_service.act_on_unacted(session))  # a killed run's replies
     if files:
         for path in files:
             _merge(run, read_reply_file(session, path))

@@ -186,6 +186,37 @@ def record_replies(session: Session, replies: list[InboundReply], source: str = 
     return report
 
 
+UNACTED_AFTER = timedelta(minutes=10)  # a run acts on what it recorded within seconds
+
+
+def act_on_unacted(session: Session) -> RepliesReport:
+    """Replies recorded but never acted on, acted on now: record_replies commits a
+    source's replies, then acts on each, so a run killed (or ended by an error) between
+    the two left a patient's YES or STOP kept but never done, with no task, and a source
+    read again records nothing. Those recorded in the last UNACTED_AFTER are left to the
+    run that recorded them; each is claimed before it is acted on."""
+    require(session, "outbox.send")
+    report = RepliesReport()
+    vault = session.vault
+    rows = vault.query(
+        "SELECT id, outbox_id, channel, sender, body, received_at, reference, reply_key, "
+        "source, matched_by FROM outbox_replies WHERE outcome = '' AND recorded_at <= ? "
+        "ORDER BY id", (clock.iso(clock.now() - UNACTED_AFTER),))
+    for reply_id, outbox_id, channel, sender, body, received, ref, key, source, how in rows:
+        with vault.write() as conn:
+            if conn.execute("UPDATE outbox_replies SET outcome = 'acting (resumed)' WHERE "
+                            "id = ? AND outcome = ''", (reply_id,)).rowcount != 1:
+                continue  # another run took it
+            found = conn.execute(f"SELECT {', '.join(_COLS)} FROM outbox WHERE id = ?",
+                                 (outbox_id,)).fetchone() if outbox_id is not None else None
+        reply = InboundReply(channel, sender, body, clock.parse_iso(received), ref, key,
+                             source)
+        _act(session, reply_id, reply, dict(zip(_COLS, found)) if found else None, how,
+             "it was not matched when it was recorded (and the run that recorded it ended "
+             "before acting on it)", report)
+    return report
+
+
 def _act(session: Session, reply_id: int, reply: InboundReply, row: dict[str, Any] | None,
          how: str, why: str, report: RepliesReport) -> None:
     """Do what the reply says; whatever cannot be done is a task saying why."""

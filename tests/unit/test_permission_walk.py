@@ -332,6 +332,7 @@ SERVICES: dict[str, str] = {
     "outbox.set_secret": "settings.manage",
     "outbox.reply_token_key": "outbox.send",
     "replies.list_replies": "outreach.draft",
+    "replies.act_on_unacted": "outbox.send",
     "replies.mark_source_read": "outbox.send",
     "replies.record_replies": "outbox.send",
     "replies.source_read": "outbox.send",

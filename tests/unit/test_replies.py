@@ -401,6 +401,33 @@ def test_stop_opts_out_and_each_reply_is_audited_once(owner: Session, tmp_path: 
     assert not list((tmp_path / "out").iterdir())
 
 
+def test_a_reply_recorded_by_a_run_that_ended_is_acted_on_by_the_next(
+        owner: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recorded (committed with its source), then the run is killed before acting: the
+    STOP was kept but never done, and reading the source again records nothing."""
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000").id
+    sms = _sent(s, ana, "sms", "617-253-1000", 1)
+    path = _export(tmp_path, [f"6172531000,STOP,2026-12-01 12:30,offhold-outbox-{sms}"])
+
+    def killed(*_args: object) -> None:
+        raise KeyboardInterrupt  # the process ends between recording and acting
+
+    monkeypatch.setattr("app.services.replies._act", killed)
+    with pytest.raises(KeyboardInterrupt):
+        read_replies(s, [path])
+    monkeypatch.undo()
+    [row] = replies.list_replies(s)
+    assert row["outcome"] == "" and not patients.get_patient(s, ana).sms_opt_out
+    assert read_replies(s, [path]).report.opted_out == []  # the run may still be acting
+    clock.set_clock(lambda: NOW + replies.UNACTED_AFTER)
+    run = read_replies(s, [path])
+    assert run.report.opted_out == [ana] and run.report.recorded == []
+    assert patients.get_patient(s, ana).sms_opt_out
+    assert replies.list_replies(s)[0]["outcome"] == "opted out of sms"
+    assert read_replies(s).report.opted_out == []  # once
+
+
 @pytest.mark.expected_logs()
 def test_the_configured_folder_and_mailbox(owner: Session, tmp_path: Path) -> None:
     s = owner
