@@ -363,6 +363,8 @@ class _Transaction:
         code = el(parts, 1)
         if tag == "SV1" and not code:
             raise ValueError("SV101 procedure code is empty")
+        if len(parts) > 6:  # SV101-7/SV202-7 is a description (for CPT, the AMA's text)
+            procedure = self.comp.join(parts[:6])
         self.line = SubmittedLine(
             procedure, code, [m for m in parts[2:6] if m],
             amount(charge_text, f"{tag} line charge"),

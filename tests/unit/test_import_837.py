@@ -288,3 +288,14 @@ def test_a_patient_without_a_birth_date_is_not_created(owner_session: Session) -
         "PCN1001": None, "PCN1002": known}
     assert any("no birth date" in f for f in out.findings)
     assert "Zzyzxquell" not in " ".join(out.findings)
+
+
+def test_a_procedure_description_in_sv101_7_is_never_kept() -> None:
+    """SV101-7 is free description text; for a CPT code it is the AMA's licensed
+    descriptor, which OffHold never stores or shows."""
+    data = build_837([("PCN9", "Zzyzxquell", "Ann", "M100", [("99213:25::::OFFICE VISIT EST",
+                                                              "120.00")])])
+    [claim] = parse_837(data).claims
+    [line] = claim.lines
+    assert line.code == "99213" and line.modifiers == ["25"]
+    assert "OFFICE" not in line.procedure and line.procedure == "HC:99213:25:::"
