@@ -358,6 +358,14 @@ def retry_message(session: Session, outbox_id: int) -> dict[str, Any]:
     return get_message(session, outbox_id)
 
 
+def retry_messages(session: Session, outbox_ids: list[int]) -> list[dict[str, Any]]:
+    """Several failed messages (an outage's) back to ready, all or none: one that is not
+    failed (sent, or already retried) refuses the lot, naming it, and nothing changes."""
+    require(session, "outbox.send")
+    with session.vault.write():
+        return [retry_message(session, outbox_id) for outbox_id in outbox_ids]
+
+
 def resolve_interrupted(session: Session, outbox_id: int, went_out: bool) -> dict[str, Any]:
     """A send interrupted mid-way (still claimed) after a person checked the far side:
     it went out (recorded as sent, text kept) or it did not (ready for the next send)."""

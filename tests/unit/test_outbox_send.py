@@ -410,3 +410,23 @@ def test_an_outage_after_its_task_was_closed_is_a_new_task(
     task = queue.get_task_unchecked(owner, second)
     assert task.state.value == "pending" and f"outbox {oid}" in task.draft
     assert _row(owner, oid)["failure_task_id"] == second
+
+
+@pytest.mark.expected_logs("the sms channel is down")
+def test_retrying_several_is_all_or_none(owner: Session, patient_id: int, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """'offhold outbox retry 1 2 3' where 2 was already retried: nothing is queued (1 was,
+    silently, before the refusal named 2), so the same command can be fixed and rerun."""
+    from ui.cli import Context, main
+    set_setting(owner, "sms_export_dir", str(tmp_path / "no-such-folder"))
+    ids = [_queue(owner, patient_id, "sms", n=n) for n in range(3)]
+    assert sorted(send_outbox(owner).failed) == ids
+    outbox.retry_message(owner, ids[1])
+    monkeypatch.setattr(Context, "session", lambda self: owner)
+    monkeypatch.setattr(Context, "close", lambda self: None)
+    assert main(["outbox", "retry", *map(str, ids)]) != 0
+    assert f"outbox message {ids[1]} is ready" in capsys.readouterr().err
+    assert [_row(owner, i)["state"] for i in ids] == ["failed", "ready", "failed"]
+    assert main(["outbox", "retry", str(ids[0]), str(ids[2])]) == 0
+    assert all(_row(owner, i)["state"] == "ready" for i in ids)

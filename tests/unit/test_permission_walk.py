@@ -325,6 +325,7 @@ SERVICES: dict[str, str] = {
     "outbox.list_messages": "outreach.draft",
     "outbox.resolve_interrupted": "outbox.send",
     "outbox.retry_message": "outbox.send",
+    "outbox.retry_messages": "outbox.send",
     "outbox.send_ready": "outbox.send",
     "outbox.set_smtp_password": "settings.manage",
     "outbox.smtp_password": "outbox.send",

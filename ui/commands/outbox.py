@@ -79,9 +79,8 @@ def cmd_outbox_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_outbox_retry(args: argparse.Namespace, ctx: Context) -> int:
-    from app.services.outbox import retry_message
-    session = ctx.session()
-    rows = [retry_message(session, outbox_id) for outbox_id in args.outbox_ids]
+    from app.services.outbox import retry_messages
+    rows = retry_messages(ctx.session(), args.outbox_ids)  # all of them, or none
     for row in rows:
         ctx.say(f"outbox message {row['id']} is queued again; it goes with the next send")
     ctx.emit([{"id": r["id"], "state": r["state"]} for r in rows] if len(rows) > 1
