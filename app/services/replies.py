@@ -139,13 +139,16 @@ def record_replies(session: Session, replies: list[InboundReply], source: str = 
     require(session, "outbox.send")
     report = RepliesReport()
     vault = session.vault
-    if source_key and vault.query_one("SELECT 1 FROM reply_sources WHERE source_key = ?",
-                                      (source_key,)):
-        report.duplicates = len(replies)
-        return report
     stored: list[tuple[int, InboundReply, dict[str, Any] | None, str, str]] = []
     token_key = outbox.reply_token_key(session)
     with vault.write() as conn:  # all of a source's replies, or none of them
+        # Checked inside the transaction: two runs at once (the scheduled job and 'Read
+        # replies now') both passed a check before it, and the second's insert of the
+        # source below failed on its primary key, ending that run.
+        if source_key and conn.execute("SELECT 1 FROM reply_sources WHERE source_key = ?",
+                                       (source_key,)).fetchone():
+            report.duplicates = len(replies)
+            return report
         recent = _recent(conn, replies)
         for reply in replies:
             if conn.execute("SELECT 1 FROM outbox_replies WHERE reply_key = ?",

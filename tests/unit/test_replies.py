@@ -428,6 +428,25 @@ def test_a_reply_recorded_by_a_run_that_ended_is_acted_on_by_the_next(
     assert read_replies(s).report.opted_out == []  # once
 
 
+def test_two_runs_reading_one_source_at_once(owner: Session,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second run's check that the source is new ran before the first one committed:
+    its insert of the same source key failed (IntegrityError), ending that run."""
+    from app.replies.parse import InboundReply
+    s = owner
+    reply = InboundReply("email", "ana@example.org", "Hello", NOW, "", "email:<x@y>", "m 1")
+    first = replies.record_replies(s, [reply], source="mailbox", source_key="maildir:1")
+    assert len(first.recorded) == 1
+    query_one = s.vault.query_one
+
+    def before_the_first_committed(sql: str, params: tuple[object, ...] = ()) -> object:
+        return None if "reply_sources" in sql else query_one(sql, params)
+
+    monkeypatch.setattr(s.vault, "query_one", before_the_first_committed)
+    second = replies.record_replies(s, [reply], source="mailbox", source_key="maildir:1")
+    assert second.recorded == [] and second.duplicates == 1
+
+
 @pytest.mark.expected_logs()
 def test_the_configured_folder_and_mailbox(owner: Session, tmp_path: Path) -> None:
     s = owner
