@@ -42,7 +42,7 @@ from reportlab.lib.units import inch
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
 from app import clock, queue
-from app.errors import KnownError, ValidationError
+from app.errors import ImportRejected, KnownError, ValidationError
 from app.identity import Session, require
 from app.imports.common import Deadline, check_size
 from app.replies.parse import LIMITS as REPLY_LIMITS
@@ -541,8 +541,15 @@ def read_replies(session: Session, files: list[Path] | None = None) -> RepliesRu
     run = RepliesRun()
     _merge(run, replies_service.act_on_unacted(session))  # a killed run's replies
     if files:
-        for path in files:
-            _merge(run, read_reply_file(session, path))
+        for done, path in enumerate(files):
+            try:
+                _merge(run, read_reply_file(session, path))
+            except ImportRejected as exc:
+                # Given several, the refusal says which file (and that those before it
+                # were recorded: a rerun records each reply once).
+                before = f"; the {done} file(s) before it were recorded" if done else ""
+                raise ImportRejected(exc.reason + before, ", ".join(
+                    p for p in (path.name, exc.position) if p)) from exc
             run.files += 1
     else:
         settings = all_settings(session)

@@ -675,6 +675,12 @@ def test_cli_replies_and_reply_list(owner: Session, tmp_path: Path,
     bad = _export(tmp_path, ["6172531000,hi,2026-02-30 10:00,"], "bad.csv")
     assert main(["outbox", "replies", str(bad)]) == 1
     assert "line 2" in capsys.readouterr().err and bad.exists()  # a given file stays put
+    # Given several, the refusal names the file (the good one before it is recorded).
+    other = _export(tmp_path, ["6172531099,What time?,2026-12-01 12:40,"], "other.csv")
+    assert main(["outbox", "replies", str(other), str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "(at bad.csv, line 2)" in err and "the 1 file(s) before it were recorded" in err
+    assert len(replies.list_replies(s)) == 2
     assert main(["outbox", "replies", str(tmp_path / "missing.csv")]) == 2
     capsys.readouterr()
     assert main(["outbox", "reply-list", "--message", str(sent), "--json"]) == 0
