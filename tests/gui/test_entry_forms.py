@@ -53,6 +53,28 @@ def test_payer_added_linked_to_a_recipe_file_and_given_a_fee(
         window.session) if f.payer_name == "Prairie Mutual"] == [("office_visit", "92.50")]
 
 
+def test_a_biller_saves_a_payer_whose_stored_portal_url_the_check_refuses(
+        open_window: Any) -> None:
+    """A portal URL migrated from before the check (plain http on the internet) is the
+    owner's to fix: the biller cannot edit it, so it must not keep their change unsaved."""
+    window = open_window("billie")
+    payer = patients.list_payers(window.session)[0]
+    with window.session.vault.write() as conn:
+        conn.execute("UPDATE payers SET portal_url = 'http://portal.old.example/' "
+                     "WHERE id = ?", (payer.id,))
+    tab = settings_tab(window, "Payers")
+    tab.reload()
+    row = next(i for i, p in enumerate(tab.payers) if p.id == payer.id)
+    tab.table.setCurrentCell(row, 0)
+    assert not tab.portal_url.isEnabled()
+    tab.numbers["appeal_window_days"].setText("45")
+    assert tab.save_button.isEnabled(), tab.problems.text()
+    tab.save_button.click()
+    saved = patients.get_payer(window.session, payer.id)
+    assert saved.appeal_window_days == 45
+    assert saved.portal_url == "http://portal.old.example/"  # untouched: not theirs to set
+
+
 def _open_patient_with_coverage(window: Any) -> Any:
     target = next(p for p in patients.list_patients(window.session)
                   if any(c.active for c in p.coverages))

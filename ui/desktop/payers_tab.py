@@ -121,7 +121,10 @@ class PayersTab(QWidget):
             widget.setEnabled(manage)
         for widget in (self.recipe, self.recipe_button, self.recipe_file_button):
             widget.setEnabled(portal)
-        self.portal_url.setEnabled(portal and manage)
+        # Only someone who may set the address has it checked: a biller cannot edit it,
+        # so a stored address the check refuses must not stop them saving anything else.
+        self.may_set_url = portal and manage
+        self.portal_url.setEnabled(self.may_set_url)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addLayout(form)
@@ -194,7 +197,8 @@ class PayersTab(QWidget):
 
     def _values(self) -> dict[str, str]:
         values = {k: e.text().strip() for k, e in self.numbers.items()}
-        values["portal_url"] = self.portal_url.text().strip()
+        if self.may_set_url:
+            values["portal_url"] = self.portal_url.text().strip()
         if not self.name.isReadOnly():
             values["name"] = self.name.text().strip()
         return values
@@ -218,7 +222,7 @@ class PayersTab(QWidget):
         numbers = {k: int(v) if v else None for k, v in
                    ((k, e.text().strip()) for k, e in self.numbers.items())}
         plan, code = self.plan_type.currentText(), self.code.text().strip()
-        url = self.portal_url.text().strip()
+        url = self.portal_url.text().strip() if self.may_set_url else ""
         current = self.current() if self.name.isReadOnly() else None
         if current is None:
             name = self.name.text().strip()
@@ -238,7 +242,7 @@ class PayersTab(QWidget):
                 changes["plan_type"] = plan
             if code != current.payer_code:
                 changes["payer_code"] = code
-            if url != current.portal_url:
+            if self.may_set_url and url != current.portal_url:
                 changes["portal_url"] = url
             if not changes:
                 return
