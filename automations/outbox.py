@@ -45,6 +45,7 @@ from app import clock, queue
 from app.errors import ImportRejected, KnownError, ValidationError
 from app.identity import Session, require
 from app.imports.common import Deadline, check_size
+from app.imports.files import read_capped
 from app.replies.parse import LIMITS as REPLY_LIMITS
 from app.replies.parse import ReplyLimits, e164, parse_email, parse_sms_csv
 from app.services import outbox
@@ -315,11 +316,11 @@ def read_reply_file(session: Session, path: Path, limits: ReplyLimits = REPLY_LI
                     ) -> RepliesReport:
     """One vendor replies export (CSV) or one saved email (.eml), all or nothing; raises
     ImportRejected with the position of the first problem."""
-    size = path.stat().st_size
     email_file = path.suffix.lower() in (".eml", ".msg")
-    check_size(size, limits.max_email_bytes if email_file else limits.max_csv_bytes,
-               "replies file")
-    data = path.read_bytes()
+    cap = limits.max_email_bytes if email_file else limits.max_csv_bytes
+    # The imports' one capped reader: the size checked before and on what was read (a
+    # file that grew since), an unreadable file a refusal naming it, not a traceback.
+    data = read_capped(path, cap, lambda size: check_size(size, cap, "replies file"))
     key = "sha256:" + hashlib.sha256(data).hexdigest()
     if email_file:
         replies = [parse_email(data, path.name, limits)]

@@ -13,6 +13,7 @@ import tracemalloc
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -501,19 +502,19 @@ def test_a_source_the_code_trips_on_is_a_task_and_the_run_goes_on(
     set_setting(s, "sms_replies_dir", str(folder))
     set_setting(s, "email_replies_maildir", str(maildir))
     _export(folder, ["6172531000,hi,2026-12-01 12:30,"], "locked.csv")
-    read_bytes = Path.read_bytes
+    path_open = Path.open
 
-    def unreadable(path: Path) -> bytes:
+    def unreadable(path: Path, *args: Any, **kwargs: Any) -> Any:
         if path.name == "locked.csv":
             raise PermissionError(13, "Permission denied")
-        return read_bytes(path)
+        return path_open(path, *args, **kwargs)
 
     def tripping(data: bytes, position: str, limits: ReplyLimits) -> object:
         if b"poison" in data:
             raise RuntimeError("a bug in the email library")
         return parse_email(data, position, limits)
 
-    monkeypatch.setattr(Path, "read_bytes", unreadable)
+    monkeypatch.setattr(Path, "open", unreadable)
     monkeypatch.setattr("automations.outbox.parse_email", tripping)
     box = mailbox.Maildir(maildir, create=True)
     box.add(_mail("poison", From="ana@example.org", **{"Message-ID": "<p1@example.org>"}))
@@ -681,6 +682,18 @@ def test_cli_replies_and_reply_list(owner: Session, tmp_path: Path,
     err = capsys.readouterr().err
     assert "(at bad.csv, line 2)" in err and "the 1 file(s) before it were recorded" in err
     assert len(replies.list_replies(s)) == 2
+    # A file that cannot be read is a one-line refusal naming it, not a traceback.
+    path_open = Path.open
+
+    def unreadable(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path.name == "bad.csv":
+            raise PermissionError(13, "Permission denied")
+        return path_open(path, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "open", unreadable)
+        assert main(["outbox", "replies", str(bad)]) == 1
+    assert "cannot read bad.csv: Permission denied" in capsys.readouterr().err
     assert main(["outbox", "replies", str(tmp_path / "missing.csv")]) == 2
     capsys.readouterr()
     assert main(["outbox", "reply-list", "--message", str(sent), "--json"]) == 0
