@@ -51,6 +51,12 @@ BOX_PEN = QColor("#1a5fb4")  # the selected field's box on the scan
 UNSURE_PEN = QColor("#c01c28")  # a word OCR was unsure of: red, dashed
 
 
+def decode_page(png: bytes) -> QImage:
+    """A rendered page's PNG (in memory) as a QImage. Up to 12 MP takes 0.1-0.3 s, so it
+    runs on the worker: a QImage may be made off the GUI thread, a QPixmap may not."""
+    return QImage.fromData(png)
+
+
 class ScanView(QGraphicsView):
     """One page of the scan with boxes drawn over it (boxes are fractions of the page)."""
 
@@ -235,23 +241,24 @@ class IntakeReviewTab(QWidget):
         self.scan_note.setText(f"Loading scan page {page}…")
         session = ctx.session
 
-        def fetch() -> tuple[bytes, int]:
+        def fetch() -> tuple[QImage, int]:
             from app.intake.render import render_page
             data, mime = intake.get_form_blob(session, task_id)
-            return render_page(data, mime, page)
+            png, count = render_page(data, mime, page)
+            return decode_page(png), count  # here, not on the GUI thread
 
         ctx.worker.run(fetch, done=lambda result: self._rendered(page, result),
                        failed=lambda _e: self._render_failed(page),
                        label="Showing the scan")
 
-    def _rendered(self, page: int, result: tuple[bytes, int]) -> None:
+    def _rendered(self, page: int, result: tuple[QImage, int]) -> None:
         from shiboken6 import isValid
         if not isValid(self):  # the person moved to another task while it rendered
             return
-        png, count = result
+        image, count = result
         self._loading.discard(page)
         self.page_count = count
-        self.pages[page] = QPixmap.fromImage(QImage.fromData(png))
+        self.pages[page] = QPixmap.fromImage(image)  # a QPixmap is made on the GUI thread
         if self._wanted is not None and self._wanted[0] == page:
             self.show_scan(*self._wanted)
 
