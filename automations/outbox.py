@@ -124,9 +124,9 @@ class EmailChannel:
         return mail
 
     def send(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         try:
             with self._connect() as server:
-                outcomes = []
                 for m in messages:
                     mail = self.message(m)
                     try:
@@ -146,7 +146,11 @@ class EmailChannel:
                      f"({exc.verify_message or exc.reason}); nothing was sent")
         except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             error = f"could not send through {self.host}:{self.port}: {_reason(exc)}"
-        return [Outcome(m.id, False, error=error, outage=True) for m in messages]
+        # The connection failed midway: the server took those before it (sent: retried,
+        # they would reach the patient twice); the rest wait as one outage.
+        done = {o.message_id for o in outcomes}
+        return outcomes + [Outcome(m.id, False, error=error, outage=True) for m in messages
+                           if m.id not in done]
 
 
 def _reason(exc: BaseException) -> str:

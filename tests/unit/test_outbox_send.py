@@ -430,3 +430,33 @@ def test_retrying_several_is_all_or_none(owner: Session, patient_id: int, tmp_pa
     assert [_row(owner, i)["state"] for i in ids] == ["failed", "ready", "failed"]
     assert main(["outbox", "retry", str(ids[0]), str(ids[2])]) == 0
     assert all(_row(owner, i)["state"] == "ready" for i in ids)
+
+
+@pytest.mark.expected_logs("the email channel is down")
+def test_a_connection_lost_midway_keeps_what_the_server_took(
+        owner: Session, patient_id: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SMTP connection drops after the server accepted two of three: those two are
+    sent; only the third fails (an outage), so retrying the outage sends no one twice."""
+    import smtplib
+    from contextlib import contextmanager
+
+    from automations.outbox import EmailChannel
+    ids = [_queue(owner, patient_id, n=n) for n in range(3)]
+    accepted: list[str] = []
+
+    class Dropping:
+        def send_message(self, mail: Any) -> None:
+            if len(accepted) == 2:
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            accepted.append(str(mail["Message-ID"]))
+
+    @contextmanager
+    def connect(self: EmailChannel) -> Any:
+        yield Dropping()
+
+    monkeypatch.setattr(EmailChannel, "_connect", connect)
+    channel = EmailChannel("127.0.0.1", 587, "starttls", "frontdesk@maple.example")
+    report = outbox.send_ready(owner, {"email": channel})
+    assert report.sent == ids[:2] and report.failed == ids[2:]
+    assert [_row(owner, i)["state"] for i in ids] == ["sent", "sent", "failed"]
+    assert [_row(owner, i)["sent_ref"] for i in ids[:2]] == accepted
