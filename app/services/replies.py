@@ -242,7 +242,7 @@ def _act(session: Session, reply_id: int, reply: InboundReply, row: dict[str, An
                   "not act on it. Call the patient.", report)
             return
         try:
-            _answer_offer(session, reply_id, reply, row, report)
+            _answer_offer(session, reply_id, reply, row, how, report)
         except KnownError as exc:  # e.g. the booking refused: a person decides
             _task(session, reply_id, reply, row, f"The patient answered {intent.value.upper()}"
                   f" to the slot offer, but OffHold could not act on it: {exc}", report)
@@ -253,7 +253,7 @@ def _act(session: Session, reply_id: int, reply: InboundReply, row: dict[str, An
 
 
 def _answer_offer(session: Session, reply_id: int, reply: InboundReply,
-                  row: dict[str, Any], report: RepliesReport) -> None:
+                  row: dict[str, Any], how: str, report: RepliesReport) -> None:
     offer = session.vault.query_one(
         "SELECT o.id, o.state, o.hold_until, a.provider, a.start_at FROM waitlist_offers o "
         "JOIN appointments a ON a.id = o.slot_appointment_id WHERE o.task_id = ?",
@@ -264,9 +264,18 @@ def _answer_offer(session: Session, reply_id: int, reply: InboundReply,
     hold = session.vault.query_one("SELECT id, state FROM tasks WHERE natural_key = ?",
                                    (HOLD_KEY.format(offer_id),))
     answer = reply.intent.value.upper()
+    # Matched by the sender alone, a YES or NO names no offer: with two slots offered to
+    # the patient at once, it took (or passed on) the latest one by guess.
+    others = session.vault.query_one(
+        "SELECT count(*) FROM waitlist_offers o JOIN waitlist_entries e ON e.id = "
+        "o.entry_id WHERE o.state = 'offered' AND o.id != ? AND e.patient_id = ?",
+        (offer_id, row["patient_id"]))[0] if how != "reference" else 0
     problem = ""
     if state != "offered":
         problem = f"the offer is already {state}"
+    elif others:
+        problem = (f"{others + 1} slot offers to the patient are open and the reply does "
+                   "not say which it answers")
     elif hold is None or hold[1] not in ("pending", "snoozed"):
         problem = ("its hold task is " + (hold[1] if hold else "missing") +
                    " (a person may have acted on it already)")

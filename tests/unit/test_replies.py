@@ -614,6 +614,37 @@ def test_a_new_email_from_the_patients_address_books_nothing(owner: Session,
                                    replies.REPLY_ACTOR)
 
 
+def test_a_yes_by_sender_alone_with_two_slots_offered_is_for_a_person(
+        owner: Session, tmp_path: Path) -> None:
+    """Two freed slots were offered to the same patient; a bare YES with no reference
+    does not say which: it booked the one whose text went last."""
+    from datetime import date
+
+    from app.services import waitlist as waitlist_svc
+    from automations.workflows import no_show
+    s = owner
+    for kind in ("waitlist_offer", "waitlist_hold"):
+        queue.set_mode(s, kind, "approve_each")
+    eve = patients.add_patient(s, "Eve", "Twice", "1980-01-01", phone="617-253-1000").id
+    fay = patients.add_patient(s, "Fay", "Gone", "1970-01-01", phone="617-253-1009").id
+    slots = [freed_slot(s, fay, NOW + timedelta(days=d)) for d in (2, 3)]
+    waitlist_svc.add_entry(s, eve, date(2026, 12, 2), date(2026, 12, 20))
+    no_show.run_recovery(Session.system(s.vault, no_show.SYSTEM_ACTOR))
+    for slot in slots:
+        [offer] = waitlist_svc.slot_offers(s, slot)
+        queue.approve(s, int(offer["task_id"]))
+    (tmp_path / "out").mkdir()
+    set_setting(s, "sms_export_dir", str(tmp_path / "out"))
+    assert len(send_outbox(s).sent) == 2
+    said = (NOW + timedelta(minutes=30)).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+    run = read_replies(s, [_export(tmp_path, [f"6172531000,YES,{said},"])])
+    assert run.report.booked == [] and len(run.report.tasks) == 1
+    draft = queue.get_task_unchecked(s, run.report.tasks[0]).draft
+    assert "2 slot offers to the patient are open" in draft
+    assert [waitlist_svc.slot_offers(s, slot)[0]["state"] for slot in slots] == \
+        ["offered", "offered"]
+
+
 @pytest.mark.expected_logs()
 def test_the_practices_mailbox_over_imap(owner: Session, tmp_path: Path) -> None:
     """A real IMAP server (Dovecot) on loopback, STARTTLS with the test CA: the reply is
