@@ -185,15 +185,23 @@ def accept_offer(session: Session, offer_id: int) -> int:
     with vault.write() as conn:
         row = conn.execute(
             "SELECT o.state, o.entry_id, e.patient_id, a.provider, a.start_at, a.visit_type, "
-            "a.id FROM waitlist_offers o JOIN waitlist_entries e ON e.id = o.entry_id "
-            "JOIN appointments a ON a.id = o.slot_appointment_id WHERE o.id = ?",
-            (offer_id,)).fetchone()
+            "a.id, e.state, e.booked_appointment_id FROM waitlist_offers o JOIN "
+            "waitlist_entries e ON e.id = o.entry_id JOIN appointments a ON "
+            "a.id = o.slot_appointment_id WHERE o.id = ?", (offer_id,)).fetchone()
         if row is None:
             raise NotFound(f"no waitlist offer {offer_id}")
-        state, entry_id, patient_id, provider, start_at, visit_type, slot_id = row
+        state, entry_id, patient_id, provider, start_at, visit_type, slot_id, entry_state, \
+            booked = row
         if state != "offered":
             raise ValidationError(f"waitlist offer {offer_id} is {state}; only an offer "
                                   "that went out and is still held can be booked")
+        if entry_state != "waiting":
+            # Two slots offered to one entry at once: the first YES booked it; a second
+            # would book the patient twice for the one visit they waited for.
+            raise ValidationError(
+                f"the patient's waitlist entry is {entry_state}" +
+                (f" (appointment {booked})" if booked else "") + "; this offer cannot book "
+                "another visit")
         taken = conn.execute("SELECT id FROM appointments WHERE provider = ? AND start_at = ? "
                              "AND status = 'scheduled'", (provider, start_at)).fetchone()
         if taken is not None:

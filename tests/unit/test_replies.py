@@ -614,6 +614,7 @@ def test_a_new_email_from_the_patients_address_books_nothing(owner: Session,
                                    replies.REPLY_ACTOR)
 
 
+@pytest.mark.expected_logs(r"effect for task \d+ \(waitlist_hold\) failed: ValidationError")
 def test_a_yes_by_sender_alone_with_two_slots_offered_is_for_a_person(
         owner: Session, tmp_path: Path) -> None:
     """Two freed slots were offered to the same patient; a bare YES with no reference
@@ -643,6 +644,18 @@ def test_a_yes_by_sender_alone_with_two_slots_offered_is_for_a_person(
     assert "2 slot offers to the patient are open" in draft
     assert [waitlist_svc.slot_offers(s, slot)[0]["state"] for slot in slots] == \
         ["offered", "offered"]
+    # Naming each offer (the vendor echoed the reference), a YES to both books one visit:
+    # the waitlist entry is for one; the second YES is for a person.
+    sent = sorted(r["id"] for r in outbox.list_messages(s, "sent"))
+    later = (NOW + timedelta(minutes=40)).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+    run = read_replies(s, [_export(tmp_path, [
+        f"6172531000,YES,{later},offhold-outbox-{sent[0]}",
+        f"6172531000,Yes please,{later},offhold-outbox-{sent[1]}"], "both.csv")])
+    assert len(run.report.booked) == 1 and len(run.report.tasks) == 1
+    draft = queue.get_task_unchecked(s, run.report.tasks[0]).draft
+    assert "waitlist entry is booked" in draft
+    visits = s.vault.query("SELECT id FROM appointments WHERE patient_id = ?", (eve,))
+    assert [v[0] for v in visits] == run.report.booked
 
 
 @pytest.mark.expected_logs()
