@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 from app import clock
-from app.errors import NotFound
+from app.errors import NotFound, ValidationError
 from app.identity import Session, require
 from app.vault.db import Connection
 
@@ -56,4 +56,11 @@ def blob_data(session: Session, blob_id: int) -> tuple[bytes, str]:
     row = session.vault.query_one("SELECT data, mime FROM blobs WHERE id = ?", (blob_id,))
     if row is None:
         raise NotFound(f"no evidence blob {blob_id}")
+    # A FHIR referral file is stored once for all its referrals (m0023), and one bundle may
+    # hold several patients: it is shown one referral's part at a time, audited under that
+    # referral's patient (app.services.referrals.source_document), never whole.
+    if session.vault.query_one("SELECT 1 FROM referrals WHERE source_blob_id = ? AND "
+                               "source = 'fhir' LIMIT 1", (blob_id,)) is not None:
+        raise ValidationError(f"evidence blob {blob_id} is a FHIR referral file: open each "
+                              "referral's own part of it on the Referrals page")
     return bytes(row[0]), str(row[1])

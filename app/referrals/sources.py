@@ -314,6 +314,95 @@ def _from_service_request(sr: dict[str, Any], by_ref: dict[str, dict[str, Any]],
         excerpt=_squash(" ".join(t for t in (reason_text, notes) if t)))
 
 
+# Where a resource says which patient it is about (Patient itself aside).
+_PATIENT_LINKS = ("subject", "patient", "beneficiary")
+
+
+def service_request_part(data: bytes, source_id: str) -> bytes:
+    """The part of a stored FHIR referral file (a Bundle, NDJSON or one resource) that is
+    about one of its referrals (`source_id`, as read_service_requests gave it): its
+    ServiceRequest and what it refers to, followed reference by reference (its Patient,
+    Condition, Coverage, the requester...), plus a Coverage of the same patient listed
+    beside it (PAS). A resource about another patient is never in it, whoever refers to
+    it, so a person opening one referral of a bundle sees no other patient. A Bundle comes
+    back as a Bundle of those entries in their order, NDJSON as those lines. ImportRejected
+    when the file holds no such ServiceRequest."""
+    what = "FHIR referral"
+    entries: list[tuple[Any, str, Any]] = []  # (what is written back, fullUrl, resource)
+    doc: Any = None
+    ndjson = False
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        ndjson = True
+        try:
+            entries = [(line, "", json.loads(line)) for line in data.splitlines()
+                       if line.strip()]
+        except (ValueError, RecursionError):
+            raise ImportRejected(f"the {what} is not JSON", what) from None
+    if not ndjson:
+        if not isinstance(doc, dict):
+            raise ImportRejected(f"the {what} is not a FHIR resource", what)
+        if doc.get("resourceType") != "Bundle":
+            entries = [(doc, "", doc)]
+        else:
+            raw = doc.get("entry")
+            entries = [(e, str(e.get("fullUrl", "")), e["resource"])
+                       for e in (raw if isinstance(raw, list) else [])
+                       if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    entries = [e for e in entries if isinstance(e[2], dict)]
+    by_ref: dict[str, dict[str, Any]] = {}
+    for _raw, full_url, res in entries:
+        rtype, rid = str(res.get("resourceType", "")), str(res.get("id", ""))
+        for key in (f"{rtype}/{rid}", full_url):
+            if key and key != "/":
+                by_ref[key] = res  # the last one, as the reader resolves it
+    sr = next((res for _raw, _url, res in entries if res.get("resourceType") ==
+               "ServiceRequest" and str(res.get("id") or _digest(data))[:120] == source_id),
+              None)
+    if sr is None:
+        raise ImportRejected(f"the {what} holds no ServiceRequest {source_id}", what)
+
+    def who(ref: str) -> Any:  # one resource however it is referred to
+        target = by_ref.get(ref)
+        return id(target) if target is not None else ref
+
+    def about(res: dict[str, Any]) -> Any:
+        if res.get("resourceType") == "Patient":
+            return id(res)
+        return next((who(_ref(res, k)) for k in _PATIENT_LINKS if _ref(res, k)), None)
+
+    patient = who(_ref(sr, "subject"))
+    kept: dict[int, dict[str, Any]] = {id(sr): sr}
+    todo = [sr] + [r for _raw, _url, r in entries if r.get("resourceType") == "Coverage"
+                   and about(r) == patient]
+    while todo:
+        res = todo.pop()
+        kept[id(res)] = res
+        if res.get("resourceType") == "Patient":
+            continue  # its links and practitioners lead to other people
+        stack: list[Any] = [res]
+        while stack:  # every {"reference": ...} in it, however deep
+            node = stack.pop()
+            if isinstance(node, dict):
+                target = by_ref.get(node["reference"]) if isinstance(
+                    node.get("reference"), str) else None
+                if target is not None and id(target) not in kept and about(target) in (
+                        None, patient):
+                    kept[id(target)] = target
+                    todo.append(target)
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    part = [raw for raw, _url, res in entries if id(res) in kept]
+    if ndjson:
+        return b"\n".join(part) + b"\n"
+    if doc.get("resourceType") != "Bundle":
+        return data
+    return json.dumps({"resourceType": "Bundle", "type": doc.get("type", "collection"),
+                       "entry": part}, indent=2, ensure_ascii=False).encode("utf-8")
+
+
 # -- a letter's text -------------------------------------------------------------------------
 
 _LABELS = {

@@ -19,11 +19,12 @@ from typing import Any
 
 from app import audit, clock
 from app.domain import Task
-from app.errors import NotFound, ValidationError
+from app.errors import ImportRejected, NotFound, ValidationError
 from app.identity import Session, require
 from app.queue.machine import actionable_sql
 from app.referrals import IncomingReferral
 from app.referrals.loop import STEPS, LoopDays, Outbound, check_order, due_at, step_dues
+from app.referrals.sources import service_request_part
 from app.referrals.triage import Decision
 from app.services import practice
 from app.services.imports import _find_patient as find_patient
@@ -350,13 +351,25 @@ def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
 
 
 def source_document(session: Session, referral_id: int) -> tuple[bytes, str]:
-    """The referral's stored source file (bytes, mime), for the one view; audited."""
+    """The referral's own part of its stored source file (bytes, mime), for the one view;
+    audited under the referral's patient. A FHIR file may hold several patients'
+    referrals (stored once, m0023): only this referral's ServiceRequest and what it
+    refers to for its patient are shown (app.referrals.sources.service_request_part). A
+    C-CDA note or a letter is one referral's document, shown as it is."""
     require(session, "patient.view")
     row = session.vault.query_one(
-        "SELECT r.patient_id, b.data, b.mime FROM referrals r JOIN blobs b ON b.id = "
-        "r.source_blob_id WHERE r.id = ?", (referral_id,))
+        "SELECT r.patient_id, b.data, b.mime, r.source, r.source_id FROM referrals r JOIN "
+        "blobs b ON b.id = r.source_blob_id WHERE r.id = ?", (referral_id,))
     if row is None:
         raise NotFound(f"referral {referral_id} has no stored source document")
+    data = bytes(row[1])
+    if row[3] == "fhir":
+        try:
+            data = service_request_part(data, str(row[4]))
+        except ImportRejected:
+            raise NotFound(f"referral {referral_id}'s part of its stored source document "
+                           "could not be found") from None
     audit.record_now(session.vault, session, "referral.source_view", object_type="referral",
-                     object_id=referral_id, patient_id=row[0])
-    return bytes(row[1]), str(row[2])
+                     object_id=referral_id, patient_id=row[0],
+                     details={"source": str(row[3]), "bytes": len(data)})
+    return data, str(row[2])

@@ -131,6 +131,25 @@ def test_a_biller_reads_referrals_but_cannot_record_a_step(
         referrals.record_step(biller, ids["late"], "scheduled")
 
 
+def test_show_source_document_shows_one_patients_part_of_a_shared_bundle(
+        qtbot: Any, open_window: Any, login_as: Any) -> None:
+    """A bundle holding two patients' referrals: 'Show source document' on one of them
+    shows that referral's request and its own patient, not the other patient's."""
+    from automations.workflows import referrals as referral_flow
+    from tests.unit.test_referral_summary import _two_patients
+    result = referral_flow.import_referral(login_as("olivia"), _two_patients(),
+                                           "bundle.json", use_model=False)
+    window = open_window("frida")
+    window.show_page("referrals")
+    page = window.pages["referrals"]
+    page.open_item(result.referrals[1])
+    assert page.history is not None and page.history["id"] == result.referrals[1]
+    page.source_button.click()
+    shown = page.source_view.toPlainText()
+    assert "sr-b" in shown and "Ozymandias" in shown
+    assert "Zzyzxquell" not in shown and "sr-a" not in shown
+
+
 def test_a_late_answer_for_an_earlier_click_does_not_replace_the_story(
         qtbot: Any, open_window: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker's pool answers loads in any order: the newest referral asked for stays

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from app import queue
+from app.errors import ValidationError
 from app.identity import Session
 from app.referrals import IncomingReferral
 from app.referrals.summary import deterministic_summary, sentences
@@ -143,7 +144,8 @@ def test_a_file_with_several_referrals_is_stored_once(practice: Session) -> None
     stored = {int(b) for (b,) in practice.vault.query(
         "SELECT source_blob_id FROM referrals WHERE id IN (?,?,?)", tuple(result.referrals))}
     assert len(blob_ids) == 1 and blob_ids == stored
-    assert queue.blob_data(practice, blob_ids.pop()) == (data, "application/fhir+json")
+    with pytest.raises(ValidationError, match="FHIR referral file"):  # shown per referral
+        queue.blob_data(practice, blob_ids.pop())
     # the same file again: nothing new; a request added to it: only the new one, and the
     # new file is stored once
     assert import_referral(practice, data).duplicates == 3 and _blobs(practice) == before + 1
@@ -152,9 +154,95 @@ def test_a_file_with_several_referrals_is_stored_once(practice: Session) -> None
     from app.services import referrals
     shown = referrals.referral_history(practice, result.referrals[1])
     assert shown["source_document"]["referrals"] == result.referrals
-    assert referrals.source_document(practice, result.referrals[1]) == (
-        data, "application/fhir+json")
+    part, mime = referrals.source_document(practice, result.referrals[1])
+    assert mime == "application/fhir+json"
+    assert [e["resource"]["id"] for e in json.loads(part)["entry"]] == ["p", "sr-2"]
 
+
+
+def _two_patients() -> bytes:
+    def entry(resource: dict[str, Any]) -> dict[str, Any]:
+        return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+
+    def sr(i: str, patient: str, condition: str, coverage: str,
+           **more: Any) -> dict[str, Any]:
+        return {"resourceType": "ServiceRequest", "id": i, "status": "active",
+                "intent": "order", "subject": {"reference": f"urn:uuid:{patient}"},
+                "requester": {"reference": "Practitioner/dr"},
+                "reasonReference": [{"reference": f"Condition/{condition}"}],
+                "insurance": [{"reference": f"urn:uuid:{coverage}"}], **more}
+
+    resources = [
+        {"resourceType": "Patient", "id": "pa", "birthDate": "1975-04-12",
+         "name": [{"family": "Zzyzxquell", "given": ["Quintessa"]}]},
+        {"resourceType": "Patient", "id": "pb", "birthDate": "1950-01-01",
+         "name": [{"family": "Ozymandias", "given": ["Bartholomew"]}]},
+        {"resourceType": "Organization", "id": "acme", "name": "Acme Health"},
+        {"resourceType": "Practitioner", "id": "dr", "name": [{"family": "Ames"}]},
+        {"resourceType": "Condition", "id": "ca", "subject": {"reference": "Patient/pa"},
+         "code": {"text": "Hypertension"}},
+        {"resourceType": "Condition", "id": "cb", "subject": {"reference": "Patient/pb"},
+         "code": {"text": "Gout flare"}},
+        {"resourceType": "Coverage", "id": "cova", "status": "active",
+         "beneficiary": {"reference": "Patient/pa"}, "subscriberId": "ZQM4455667",
+         "payor": [{"reference": "Organization/acme"}]},
+        {"resourceType": "Coverage", "id": "covb", "status": "active",
+         "beneficiary": {"reference": "Patient/pb"}, "subscriberId": "BO9999",
+         "payor": [{"reference": "Organization/acme"}]},
+        # A's request also points at B's condition (a sender's slip): still not shown
+        sr("sr-a", "pa", "ca", "cova", supportingInfo=[{"reference": "Condition/cb"}]),
+        sr("sr-b", "pb", "cb", "covb")]
+    return json.dumps({"resourceType": "Bundle", "type": "collection",
+                       "entry": [entry(r) for r in resources]}).encode()
+
+
+def test_a_referral_shows_only_its_own_patients_part_of_a_shared_bundle(
+        practice: Session) -> None:
+    """One bundle, two patients' referrals, stored once: opening A's referral shows A's
+    request and what it refers to for A (patient, condition, coverage, payer, requester),
+    nothing of B, audited under A; and B's the other way round. The file whole is not
+    handed out as a task's evidence either."""
+    from app.services import referrals
+    result = import_referral(practice, _two_patients(), "bundle.json")
+    ra, rb = result.referrals
+    quintessa = practice.vault.query_one("SELECT patient_id FROM referrals WHERE id = ?",
+                                         (ra,))[0]
+    assert quintessa is not None
+    part, mime = referrals.source_document(practice, ra)
+    assert mime == "application/fhir+json"
+    shown = json.loads(part)
+    assert shown["resourceType"] == "Bundle"
+    assert [e["resource"]["id"] for e in shown["entry"]] == ["pa", "acme", "dr", "ca", "cova",
+                                                             "sr-a"]
+    for other in (b"Ozymandias", b"Bartholomew", b"BO9999", b"Gout", b"sr-b", b'"cb"'):
+        assert other not in part.replace(b"Condition/cb", b"")
+    [viewed] = practice.vault.query(
+        "SELECT patient_id FROM audit_log WHERE action = 'referral.source_view' AND "
+        "object_id = ?", (str(ra),))
+    assert viewed[0] == quintessa
+    part_b, _ = referrals.source_document(practice, rb)
+    assert b"Ozymandias" in part_b and b"Zzyzxquell" not in part_b and b"ZQM" not in part_b
+    [viewed_b] = practice.vault.query(
+        "SELECT patient_id FROM audit_log WHERE action = 'referral.source_view' AND "
+        "object_id = ?", (str(rb),))
+    assert viewed_b[0] is None  # B is not the practice's patient: not Quintessa's row
+    evidence = next(e for e in queue.get_task(practice, result.tasks[0]).evidence
+                    if e.label == "Source document")
+    with pytest.raises(ValidationError):
+        queue.blob_data(practice, evidence.blob_id)
+
+
+def test_ndjson_and_a_lone_request_keep_only_the_referrals_part() -> None:
+    from app.referrals.sources import service_request_part
+    bundle = json.loads(_two_patients())
+    lines = [json.dumps(e["resource"]).encode() for e in bundle["entry"]]
+    for was, now in ((b"urn:uuid:p", b"Patient/p"), (b"urn:uuid:cov", b"Coverage/cov")):
+        lines = [line.replace(was, now) for line in lines]  # NDJSON has no fullUrl
+    part = service_request_part(b"\n".join(lines), "sr-b")
+    assert [json.loads(line)["id"] for line in part.splitlines()] == [
+        "pb", "acme", "dr", "cb", "covb", "sr-b"]
+    lone = json.dumps(bundle["entry"][-1]["resource"]).encode()
+    assert service_request_part(lone, "sr-b") == lone
 
 def test_deterministic_summary_and_sentences() -> None:
     ref = IncomingReferral("letter", "x", referring="Dr. Ames", specialty="Cardiology",
