@@ -351,13 +351,19 @@ def _read_vendor_folder(session: Session, root: Path, run: RepliesRun) -> None:
     now = time.time()
     for path in sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() ==
                        ".csv" and not p.name.startswith((".", "~"))):
-        if now - path.stat().st_mtime < SETTLE_SECONDS:
+        try:
+            changed = path.stat().st_mtime
+        except FileNotFoundError:
+            continue  # another run (the job, 'Read replies now') read and moved it
+        if now - changed < SETTLE_SECONDS:
             # Still being written (a sync tool, a download): read in full next run, not
             # its first rows now and the rest never (it moves to imported/).
             continue
         try:
             _merge(run, read_reply_file(session, path))
         except (KnownError, OSError) as exc:
+            if not path.exists():
+                continue  # moved by another run while this one read it: nothing to fix
             # An unreadable file (permissions) left in place ended every run here, before
             # the mailbox was read. The reason names a line and a column, never a
             # patient's values.
@@ -371,7 +377,10 @@ def _read_vendor_folder(session: Session, root: Path, run: RepliesRun) -> None:
                 "file (or ask the vendor for a new export), then move it back into the "
                 "replies folder."))
             continue
-        _aside(path, "imported")
+        try:
+            _aside(path, "imported")
+        except FileNotFoundError:
+            continue  # both runs read it (the other recorded it): the other moved it
         run.files += 1
 
 

@@ -532,6 +532,35 @@ def test_a_source_the_code_trips_on_is_a_task_and_the_run_goes_on(
     assert read_replies(s).failed == 0  # each is a task once, not a failure every run
 
 
+def test_an_export_another_run_moved_meanwhile_is_left_to_it(
+        owner: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduled job and 'Read replies now' list the folder at once; one reads and
+    moves an export before the other opens it (or after both read it). The other ended
+    with FileNotFoundError moving it aside."""
+    import automations.outbox as outbox_automation
+    s = owner
+    folder = tmp_path / "vendor"
+    folder.mkdir()
+    set_setting(s, "sms_replies_dir", str(folder))
+    for name in ("a.csv", "b.csv"):
+        _export(folder, ["6172531000,hi,2026-12-01 12:30,"], name)
+    read = outbox_automation.read_reply_file
+
+    def the_other_run_first(session: Session, path: Path) -> object:
+        if path.name == "a.csv":  # moved before this run opens it
+            (folder / "imported").mkdir(exist_ok=True)
+            path.rename(folder / "imported" / path.name)
+            return read(session, path)
+        report = read(session, path)  # both read it; the other moved it first
+        path.rename(tmp_path / path.name)
+        return report
+
+    monkeypatch.setattr(outbox_automation, "read_reply_file", the_other_run_first)
+    run = read_replies(s)
+    assert (run.files, run.failed) == (0, 0) and len(run.report.recorded) == 1
+    assert not (folder / "failed").exists()
+
+
 def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
                                                         tmp_path: Path) -> None:
     """A YES after the hold ended, or to an offer already expired, books nothing."""
