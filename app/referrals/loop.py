@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 from app.domain.specs import PRIORITY_HIGH, PRIORITY_NORMAL, TaskSpec
 
 STEPS = ("sent", "scheduled", "seen", "report_received")
+# An incoming referral's visit is still to be booked in these states; its 'scheduled'
+# step is recorded from 'to_schedule' (the triage approved scheduling).
+INCOMING_TO_SCHEDULE = ("received", "to_schedule")
 STEP_LABEL = {"sent": "referral sent", "scheduled": "visit scheduled",
               "seen": "patient seen", "report_received": "consult report received"}
 
@@ -91,6 +94,22 @@ def overdue(ref: Outbound, now: datetime, days: LoopDays) -> TaskSpec | None:
         subject_type="referral", subject_id=str(ref.referral_id), patient_id=ref.patient_id,
         payload={"referral_id": ref.referral_id, "step": step, "due": due.isoformat(),
                  "days_late": late})
+
+
+def incoming_due(status: str, received_at: datetime, within_days: int | None,
+                 triage_due: datetime | None) -> tuple[str, datetime] | None:
+    """What an incoming referral waits for next and when it is due (aware UTC), as
+    `due_at` is for an outbound one: its triage decision by the open triage task's due
+    time (`triage_due`, None once the task is decided), and, while the visit is still to
+    be booked (received, to schedule), the 'scheduled' step within the triage's
+    'schedule within N days' of its receipt. The earlier of the two, named 'triage' or
+    'scheduled'; None when nothing is due (declined, records requested, scheduled)."""
+    dues: list[tuple[str, datetime]] = []
+    if triage_due is not None:
+        dues.append(("triage", triage_due))
+    if status in INCOMING_TO_SCHEDULE and within_days is not None:
+        dues.append(("scheduled", received_at + timedelta(days=within_days)))
+    return min(dues, key=lambda d: d[1]) if dues else None
 
 
 def step_dues(steps: list[tuple[str, datetime]], appointment_at: datetime | None,

@@ -23,7 +23,16 @@ from app.errors import ImportRejected, NotFound, ValidationError
 from app.identity import Session, require
 from app.queue.machine import actionable_sql
 from app.referrals import IncomingReferral
-from app.referrals.loop import STEPS, LoopDays, Outbound, check_order, due_at, step_dues
+from app.referrals.loop import (
+    INCOMING_TO_SCHEDULE,
+    STEPS,
+    LoopDays,
+    Outbound,
+    check_order,
+    due_at,
+    incoming_due,
+    step_dues,
+)
 from app.referrals.sources import service_request_part
 from app.referrals.triage import Decision
 from app.services import practice
@@ -179,24 +188,31 @@ def send_referral(session: Session, patient_id: int, to: str, *, specialty: str 
 def record_step(session: Session, referral_id: int, step: str, *,
                 at: datetime | None = None, appointment_at: datetime | None = None,
                 note: str = "") -> dict[str, Any]:
-    """Move an outbound referral to its next step (in order), with its time (now, or
-    `at`) and, for 'scheduled', the booked visit's time; returns the referral's state."""
+    """Move an outbound referral to its next step (in order), or an incoming one whose
+    triage approved scheduling to 'scheduled', with its time (now, or `at`) and, for
+    'scheduled', the booked visit's time; returns the referral's state."""
     require(session, "referral.manage")
     when = at or clock.now()
     with session.vault.write() as conn:
         row = conn.execute("SELECT status, patient_id, counterpart, specialty, direction "
                            "FROM referrals WHERE id = ?", (referral_id,)).fetchone()
-        if row is None or row[4] != "out":
-            raise NotFound(f"no outbound referral {referral_id}")
-        try:
-            check_order(str(row[0]), step)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+        if row is None:
+            raise NotFound(f"no referral {referral_id}")
+        if row[4] == "in" and (step, row[0]) != ("scheduled", "to_schedule"):
+            raise ValidationError(f"the incoming referral is at '{row[0]}'; only its visit "
+                                  "('scheduled') is recorded, once triage approved "
+                                  "scheduling it")
+        if row[4] == "out":
+            try:
+                check_order(str(row[0]), step)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
         appointment = appointment_at if step == "scheduled" else None
         _step(conn, referral_id, step, when, session.username, note[:500])
         state = Outbound(referral_id, row[1], str(row[2]), str(row[3]), step, when,
                          appointment)
-        due = due_at(state, loop_days(session))
+        # an incoming referral's loop ends with the booked visit: nothing is due after it
+        due = due_at(state, loop_days(session)) if row[4] == "out" else None
         conn.execute("UPDATE referrals SET status = ?, due_at = ?, appointment_at = "
                      "COALESCE(?, appointment_at), updated_at = ? WHERE id = ?",
                      (step, clock.iso(due) if due else None,
@@ -268,21 +284,43 @@ def list_referrals(session: Session, *, direction: str | None = None,
         args.append(direction)
     if open_only:
         where.append("status NOT IN ('report_received','declined')")
-    sql = ("SELECT id, direction, patient_id, counterpart, specialty, urgency, status, due_at "
-           "FROM referrals" + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY id DESC LIMIT 500")
+    sql = ("SELECT r.id, r.direction, r.patient_id, r.counterpart, r.specialty, r.urgency, "
+           "r.status, r.due_at, r.created_at, r.details, t.due_at, t.state IN "
+           f"{actionable_sql()} FROM referrals r LEFT JOIN tasks t ON t.id = r.task_id"
+           + (" WHERE " + " AND ".join(f"r.{w}" for w in where) if where else "")
+           + " ORDER BY r.id DESC LIMIT 500")
     now = clock.now()
-    return [{"id": r[0], "direction": r[1], "patient_id": r[2], "counterpart": r[3],
-             "specialty": r[4], "urgency": r[5], "status": r[6], "due_at": r[7],
-             "overdue": bool(r[7]) and datetime.fromisoformat(str(r[7])) < now}
-            for r in session.vault.query(sql, tuple(args))]
+    out = []
+    for r in session.vault.query(sql, tuple(args)):
+        due = r[7]
+        if r[1] == "in":
+            due = _incoming_due(str(r[6]), str(r[8]), str(r[9]), r[10] if r[11] else None)[0]
+        out.append({"id": r[0], "direction": r[1], "patient_id": r[2], "counterpart": r[3],
+                    "specialty": r[4], "urgency": r[5], "status": r[6], "due_at": due,
+                    "overdue": bool(due) and datetime.fromisoformat(str(due)) < now})
+    return out
+
+
+def _incoming_due(status: str, created_at: str, details: str,
+                  triage_due: str | None) -> tuple[str | None, str]:
+    """(due time as stored, ISO UTC; what is due) of an incoming referral (loop.incoming_due):
+    received when it was stored, within the days its triage suggested for scheduling,
+    and the triage task's due time while the task is open."""
+    suggested = json.loads(details or "{}").get("suggested") or {}
+    days = suggested.get("within_days") if suggested.get("action") == "schedule" else None
+    found = incoming_due(status, datetime.fromisoformat(created_at),
+                         int(days) if isinstance(days, int) else None,
+                         datetime.fromisoformat(triage_due) if triage_due else None)
+    return (clock.iso(found[1]), found[0]) if found else (None, "")
 
 
 def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
     """What happened to this referral, in one view: its facts; the source document (stored
     once, with the other referrals read from the same file); the triage suggestion and the
     summary shown with it; every step (time, actor, note, when it was due and whether it
-    came late; times aware UTC, ISO); what is due next and whether it is late; its tasks
+    came late; times aware UTC, ISO); what is due next (`due_for`: the outbound loop's
+    next step; for an incoming referral its triage decision while the task is open, or its
+    visit, 'scheduled', within the triage's days of receipt) and whether it is late; its tasks
     with their decisions (who approved or rejected, when, why); and the audit rows of the
     referral and of its tasks. The view is audited."""
     require(session, "patient.view")
@@ -315,6 +353,11 @@ def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
             "(object_type = 'referral' AND object_id = ?)"
             + (f" OR (object_type = 'task' AND object_id IN ({marks}))" if task_ids else "")
             + " ORDER BY id", (str(referral_id), *task_ids))]
+        triage_due = None
+        if row[1] == "in" and row[12] is not None:  # while the triage task is open
+            task_row = conn.execute(f"SELECT due_at, state IN {actionable_sql()} FROM tasks "
+                                    "WHERE id = ?", (row[12],)).fetchone()
+            triage_due = task_row[0] if task_row and task_row[1] else None
         document = None
         if row[15] is not None:
             blob = conn.execute("SELECT mime, size, sha256 FROM blobs WHERE id = ?",
@@ -329,20 +372,29 @@ def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
     appointment = datetime.fromisoformat(str(row[11])) if row[11] else None
     dues = step_dues([(s["step"], datetime.fromisoformat(s["at"])) for s in steps],
                      appointment, loop_days(session))
+    if row[1] == "in":  # its visit was due within the triage's days of receipt
+        by = _incoming_due("to_schedule", str(row[14]), str(row[13]), None)[0]
+        dues = [datetime.fromisoformat(by) if by and s["step"] == "scheduled" else d
+                for s, d in zip(steps, dues)]
     for step, due in zip(steps, dues):
         step["due"] = clock.iso(due) if due else None
         step["late"] = due is not None and datetime.fromisoformat(step["at"]) > due
-    due = row[10]
+    next_due: str | None = row[10]
     next_step = None
     if row[1] == "out" and row[9] in STEPS[:-1]:
         next_step = STEPS[STEPS.index(row[9]) + 1]
-    late = bool(due) and datetime.fromisoformat(str(due)) < clock.now()
+    due_for = next_step or ""
+    if row[1] == "in":
+        next_due, due_for = _incoming_due(str(row[9]), str(row[14]), str(row[13]), triage_due)
+        next_step = "scheduled" if row[9] == INCOMING_TO_SCHEDULE[1] else None
+    late = bool(next_due) and datetime.fromisoformat(str(next_due)) < clock.now()
     details = json.loads(row[13])
     triage_task = next((t for t in tasks if t["kind"] == "referral_triage"), None)
     return {"id": row[0], "direction": row[1], "patient_id": row[2], "source": row[3],
             "source_id": row[4], "counterpart": row[5], "specialty": row[6], "reason": row[7],
-            "urgency": row[8], "status": row[9], "next_step": next_step, "due_at": due,
-            "overdue": late, "days_late": (clock.now() - datetime.fromisoformat(str(due)))
+            "urgency": row[8], "status": row[9], "next_step": next_step, "due_at": next_due,
+            "due_for": due_for,
+            "overdue": late, "days_late": (clock.now() - datetime.fromisoformat(str(next_due)))
             .days if late else 0, "appointment_at": row[11], "task_id": row[12],
             "details": details, "created_at": row[14], "steps": steps,
             "source_document": document, "suggested": details.get("suggested"),

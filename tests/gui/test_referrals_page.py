@@ -44,7 +44,8 @@ def test_referrals_page_lists_filters_and_tells_the_story(
     window.show_page("referrals")
     page = window.pages["referrals"]
     assert {r["id"] for r in page.shown} == {ids["in"], ids["late"], ids["on_time"]}
-    assert page.late_rows() == [ids["late"]]
+    # the incoming one's triage task is open 20 days after it came: late as well
+    assert page.late_rows() == [ids["late"], ids["in"]]
     page.direction.setCurrentIndex(page.direction.findData("out"))
     assert {r["id"] for r in page.shown} == {ids["late"], ids["on_time"]}
     page.state.setCurrentIndex(page.state.findData("overdue"))
@@ -102,7 +103,8 @@ def test_incoming_story_has_source_triage_and_checked_summary(
     assert "Model summary (planted, each of its" in story
     assert "Dr. Ames refers the patient to family medicine." in story
     assert "Dropped from the model's summary: “The patient has chest pain.”" in story
-    assert not page.step_box.isVisible()  # incoming: triage, not a loop
+    assert not page.step_box.isVisible()  # incoming: triage first, then its visit
+    assert "Next: triage decision, due" in story and "LATE by 19 day(s)" in story
     page.source_button.click()
     assert page.source_view.isVisible()
     assert "Reason for referral: Worsening diabetic foot ulcer" in \

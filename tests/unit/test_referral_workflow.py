@@ -171,6 +171,44 @@ def test_outbound_loop_overdue_followups_and_history(practice: Session) -> None:
     assert views == 1
 
 
+def test_an_incoming_referral_is_late_like_an_outbound_step(practice: Session) -> None:
+    """The letter's triage says 'schedule within 14 days' and answer within 24 hours: its
+    task left open past a day is late, and so is a visit not booked 14 days after it came;
+    on the list and in the one view, as outbound steps are. Recording the visit ends it."""
+    queue.set_mode(practice, "referral_triage", "approve_each")
+    clock.set_clock(lambda: T0)
+    result = import_referral(practice, LETTER, "letter.txt", use_model=False)
+    [rid], [task_id] = result.referrals, result.tasks
+
+    def listed() -> dict[str, Any]:
+        return next(r for r in referrals.list_referrals(practice) if r["id"] == rid)
+
+    shown = referrals.referral_history(practice, rid)
+    assert (shown["due_for"], shown["due_at"], shown["overdue"]) == (
+        "triage", clock.iso(T0 + timedelta(hours=24)), False)
+    assert listed()["due_at"] == shown["due_at"] and not listed()["overdue"]
+    clock.set_clock(lambda: T0 + timedelta(days=2))  # the triage task is past due
+    shown = referrals.referral_history(practice, rid)
+    assert shown["overdue"] and shown["days_late"] == 1 and listed()["overdue"]
+    queue.approve(practice, task_id)  # schedule: the visit is due 14 days after receipt
+    shown = referrals.referral_history(practice, rid)
+    assert (shown["status"], shown["due_for"], shown["next_step"]) == (
+        "to_schedule", "scheduled", "scheduled")
+    assert shown["due_at"] == clock.iso(T0 + timedelta(days=14)) and not shown["overdue"]
+    clock.set_clock(lambda: T0 + timedelta(days=17))
+    shown = referrals.referral_history(practice, rid)
+    assert shown["overdue"] and shown["days_late"] == 3
+    assert listed()["overdue"] and listed()["due_at"] == clock.iso(T0 + timedelta(days=14))
+    with pytest.raises(ValidationError, match="only its visit"):
+        referrals.record_step(practice, rid, "seen")
+    referrals.record_step(practice, rid, "scheduled", appointment_at=T0 + timedelta(days=20))
+    shown = referrals.referral_history(practice, rid)
+    assert shown["due_at"] is None and not shown["overdue"] and not listed()["overdue"]
+    assert shown["next_step"] is None
+    booked = next(s for s in shown["steps"] if s["step"] == "scheduled")
+    assert (booked["due"], booked["late"]) == (clock.iso(T0 + timedelta(days=14)), True)
+
+
 def test_cli_import_send_step_show_check(owner_session: Session, vault_dir: Path,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:

@@ -105,8 +105,8 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
              f"{h['urgency'] or 'no urgency'}): {h['status']}",
              f"  {'from' if h['direction'] == 'in' else 'to'}: {h['counterpart'] or '-'}"
              f"  specialty: {h['specialty'] or '-'}  patient id: {h['patient_id'] or '-'}"]
-    if h["next_step"]:
-        lines.append(f"  next: {h['next_step']} due {h['due_at']}"
+    if h["next_step"] or h["due_at"]:  # an incoming referral's triage or visit too
+        lines.append(f"  next: {h['due_for'] or h['next_step']} due {h['due_at'] or '-'}"
                      + (f"  OVERDUE by {h['days_late']} day(s)" if h["overdue"] else ""))
     doc = h["source_document"]
     if doc:

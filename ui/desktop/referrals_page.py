@@ -350,11 +350,14 @@ def story_html(h: dict[str, Any]) -> str:
              f" &middot; urgency {_e(h['urgency'] or '-')} &middot; specialty "
              f"{_e(h['specialty'] or '-')} &middot; patient "
              f"{_e(h['patient_id'] or 'not matched')}</p>"]
-    if h["next_step"]:
+    due_for = h.get("due_for") or h["next_step"]
+    if h["due_at"] and due_for:  # an incoming referral's triage or visit, as a loop step
         late = (f" <span style='background:{LATE.name()}'><b>LATE by {h['days_late']} "
                 "day(s)</b></span>") if h["overdue"] else ""
-        parts.append(f"<p>Next: {_e(STEP_LABEL[h['next_step']])}, due "
-                     f"{_e(_local(h['due_at']))}{late}</p>")
+        what = "triage decision" if due_for == "triage" else STEP_LABEL.get(due_for, due_for)
+        parts.append(f"<p>Next: {_e(what)}, due {_e(_local(h['due_at']))}{late}</p>")
+    elif h["next_step"]:
+        parts.append(f"<p>Next: {_e(STEP_LABEL[h['next_step']])}</p>")
     elif not incoming:
         parts.append("<p>The loop is closed.</p>")
     if h["reason"]:
