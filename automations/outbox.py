@@ -490,7 +490,8 @@ class ImapMailbox:
 
     def recent(self, client: imaplib.IMAP4, since: datetime) -> list[str]:
         """Source keys (host, folder, UIDVALIDITY, UID) of the messages since that day."""
-        validity = (client.response("UIDVALIDITY")[1] or [b"0"])[0]
+        # imaplib answers [None] (not []) when the server sent none: "0" then, as meant
+        validity = next((v for v in client.response("UIDVALIDITY")[1] or [] if v), b"0")
         day = since.date()
         typ, data = client.uid("SEARCH", "SINCE",
                                f"{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year}")

@@ -687,6 +687,23 @@ def test_a_yes_by_sender_alone_with_two_slots_offered_is_for_a_person(
     assert [v[0] for v in visits] == run.report.booked
 
 
+def test_an_imap_server_sending_no_uidvalidity() -> None:
+    """imaplib gives [None] for an untagged response the server did not send: the
+    fallback to "0" read [None][0] and ended the run with an AttributeError."""
+    from automations.outbox import ImapMailbox
+
+    class Client:
+        def response(self, code: str) -> tuple[str, list[bytes | None]]:
+            return code, [None]
+
+        def uid(self, *args: str) -> tuple[str, list[bytes]]:
+            return "OK", [b"4 7"]
+
+    box = ImapMailbox("mail.example", 993, "tls", "u", "p")
+    assert box.recent(Client(), NOW) == ["imap:mail.example:INBOX:0:4",
+                                         "imap:mail.example:INBOX:0:7"]
+
+
 @pytest.mark.expected_logs()
 def test_the_practices_mailbox_over_imap(owner: Session, tmp_path: Path) -> None:
     """A real IMAP server (Dovecot) on loopback, STARTTLS with the test CA: the reply is
