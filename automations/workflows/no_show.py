@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app import audit, clock, queue
-from app.domain import Patient, Task
+from app.domain import Patient, Task, TaskState
 from app.domain.outreach import Channel, OutreachKind
 from app.errors import ValidationError
 from app.identity import Session, require
@@ -86,6 +86,19 @@ def _history_text(m: Missed, tz: ZoneInfo, window_days: int) -> str:
     return "\n".join(lines)
 
 
+def _failure_key(system: Session, key: str) -> str:
+    """`key` while its task is open; once a person closed it (thinking it fixed), the next
+    free `key:n`: the closed task's key would hand back the closed task, telling no one
+    that the draft still fails."""
+    found, n = key, 0
+    while (row := system.vault.query_one("SELECT state FROM tasks WHERE natural_key = ?",
+                                         (found,))) is not None and \
+            TaskState(row[0]) not in queue.OPEN_STATES:
+        n += 1
+        found = f"{key}:{n}"
+    return found
+
+
 def _rebook(system: Session, m: Missed, tz: ZoneInfo, window_days: int,
             summary: RecoverySummary) -> None:
     patient = patients._load_patient(system, m.visit.patient_id)
@@ -111,7 +124,8 @@ def _rebook(system: Session, m: Missed, tz: ZoneInfo, window_days: int,
             return
         # Anything else is a problem a person must see, not a quiet "unreachable".
         task, created = queue.create_task(
-            system, "automation_failure", f"schedule:rebook:appt{m.visit.id}:failed",
+            system, "automation_failure",
+            _failure_key(system, f"schedule:rebook:appt{m.visit.id}:failed"),
             f"No rebook message could be drafted (appointment {m.visit.id})",
             priority=queue.PRIORITY_HIGH, subject_type="appointment",
             subject_id=m.visit.id, patient_id=patient.id,

@@ -330,3 +330,7 @@ def test_an_opt_out_mid_run_is_unreachable_other_errors_are_a_task(
     assert task.state.value == "pending" and "no opt-out line" in task.draft
     assert no_show.run_recovery(system).draft_failures == 0  # one task, not one per run
     assert len(_tasks(s, "automation_failure")) == 1
+    # Closed by a person who thought it fixed, and still failing: a new task says so.
+    queue.reject(s, failure[0], "template fixed")
+    assert no_show.run_recovery(system).draft_failures == 1
+    assert [t[1] for t in _tasks(s, "automation_failure")][1:] == [f"{failure[1]}:1"]
