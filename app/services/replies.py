@@ -223,14 +223,22 @@ def act_on_unacted(session: Session) -> RepliesReport:
 def _act(session: Session, reply_id: int, reply: InboundReply, row: dict[str, Any] | None,
          how: str, why: str, report: RepliesReport) -> None:
     """Do what the reply says; whatever cannot be done is a task saying why."""
+    intent = reply.intent
+    if intent is Intent.STOP:
+        # STOP is about the number (or address), not a guess at the patient: every patient
+        # reached there is opted out, also when several share it (a family phone) and the
+        # reply matched none. A forged STOP can only mean fewer messages.
+        reached = _patients_at(session, reply.channel, reply.sender)
+        if row is not None and row["patient_id"] is not None:
+            reached.add(int(row["patient_id"]))
+        if reached:
+            for patient_id in sorted(reached):
+                _opt_out(session, reply_id, patient_id, reply.channel)
+                report.opted_out.append(patient_id)
+            return
     if row is None:
         _task(session, reply_id, reply, None, f"This reply was not matched to a message: "
               f"{why}. Find the patient and act on it by hand.", report)
-        return
-    intent = reply.intent
-    if intent is Intent.STOP and row["patient_id"] is not None:
-        _opt_out(session, reply_id, int(row["patient_id"]), reply.channel)
-        report.opted_out.append(int(row["patient_id"]))
         return
     if row["kind"] == "waitlist_offer" and intent in (Intent.YES, Intent.NO):
         if reply.channel == "email" and how != "reference":
@@ -309,6 +317,16 @@ def _answer_offer(session: Session, reply_id: int, reply: InboundReply,
         report.declined.append(int(offer_id))
         _outcome(session, reply_id, f"declined waitlist offer {offer_id}; the next "
                  "candidate is offered")
+
+
+def _patients_at(session: Session, channel: str, sender: str | None) -> set[int]:
+    """The patients (not merged away) whose phone or email is this sender's."""
+    if not sender:
+        return set()
+    column = "phone" if channel == "sms" else "email"
+    return {int(pid) for pid, value in session.vault.query(
+        f"SELECT id, {column} FROM patients WHERE {column} != '' AND merged_into IS NULL")
+        if _contact(channel, str(value)) == sender}
 
 
 def _opt_out(session: Session, reply_id: int, patient_id: int, channel: str) -> None:

@@ -366,6 +366,25 @@ def test_matching_a_big_export_reads_each_recipient_once(
     assert calls <= 200 + 300
 
 
+def test_stop_from_a_shared_number_opts_out_everyone_texted_there(owner: Session,
+                                                                   tmp_path: Path) -> None:
+    """STOP is the number's owner saying stop: before, a STOP from a family phone (two
+    patients' recent texts) matched no one and only made a task, so texts went on."""
+    s = owner
+    ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000").id
+    kid = patients.add_patient(s, "Kid", "Replies", "2015-01-01",
+                               phone="(617) 253-1000").id
+    bo = patients.add_patient(s, "Bo", "Other", "1970-01-01", phone="617-253-1001").id
+    _sent(s, ana, "sms", "617-253-1000", 1)
+    _sent(s, kid, "sms", "617-253-1000", 2)
+    run = read_replies(s, [_export(tmp_path, ["6172531000,STOP,2026-12-01 12:30,",
+                                              "6172539999,STOP,2026-12-01 12:31,"])])
+    assert sorted(run.report.opted_out) == [ana, kid]
+    assert [patients.get_patient(s, p).sms_opt_out for p in (ana, kid, bo)] == \
+        [True, True, False]
+    assert len(run.report.tasks) == 1  # the unknown number's STOP: a person looks
+
+
 def test_stop_opts_out_and_each_reply_is_audited_once(owner: Session, tmp_path: Path) -> None:
     s = owner
     ana = patients.add_patient(s, "Ana", "Replies", "1980-01-01", phone="617-253-1000",
