@@ -51,11 +51,29 @@ def unseen_evidence(conn: Connection, task_id: int,
     return [i for i in items if i.blob or (i.label, i.excerpt) not in held]
 
 
-def blob_data(session: Session, blob_id: int) -> tuple[bytes, str]:
+def blob_data(session: Session, blob_id: int, task_id: int) -> tuple[bytes, str]:
+    """A file attached to a task (its evidence, or the intake form it was made from), for
+    a person who may work that task; audited with the task's patient. Asked by task, not
+    by blob id alone: any id would otherwise open any stored file (a front desk user a
+    denial letter), with no audit row."""
+    from app import audit
+    from app.errors import PermissionDenied
+    from app.queue.reads import get_task_unchecked, may_work
+
     require(session, "task.view")
-    row = session.vault.query_one("SELECT data, mime FROM blobs WHERE id = ?", (blob_id,))
+    task = get_task_unchecked(session, task_id)
+    if not may_work(session, task):
+        audit.record_now(session.vault, session, "permission.denied", object_type="task",
+                         object_id=task_id, details={"attempted": "task.view"})
+        raise PermissionDenied(session.username, f"view {task.kind} tasks")
+    attached = session.vault.query_one(
+        "SELECT 1 FROM task_evidence WHERE task_id = ? AND blob_id = ? UNION ALL "
+        "SELECT 1 FROM intake_forms WHERE task_id = ? AND blob_id = ? LIMIT 1",
+        (task_id, blob_id, task_id, blob_id))
+    row = session.vault.query_one("SELECT data, mime FROM blobs WHERE id = ?", (blob_id,)) \
+        if attached else None
     if row is None:
-        raise NotFound(f"no evidence blob {blob_id}")
+        raise NotFound(f"no evidence blob {blob_id} on task {task_id}")
     # A FHIR referral file is stored once for all its referrals (m0023), and one bundle may
     # hold several patients: it is shown one referral's part at a time, audited under that
     # referral's patient (app.services.referrals.source_document), never whole.
@@ -63,4 +81,7 @@ def blob_data(session: Session, blob_id: int) -> tuple[bytes, str]:
                                "source = 'fhir' LIMIT 1", (blob_id,)) is not None:
         raise ValidationError(f"evidence blob {blob_id} is a FHIR referral file: open each "
                               "referral's own part of it on the Referrals page")
+    audit.record_now(session.vault, session, "evidence.view", object_type="task",
+                     object_id=task_id, patient_id=task.patient_id,
+                     details={"blob_id": blob_id, "mime": str(row[1])})
     return bytes(row[0]), str(row[1])

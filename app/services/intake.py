@@ -237,4 +237,4 @@ def get_form_blob(session: Session, task_id: int) -> tuple[bytes, str]:
                                   (task_id,))
     if row is None or row[0] is None:
         raise NotFound(f"no intake form stored for task {task_id}")
-    return queue.blob_data(session, int(row[0]))
+    return queue.blob_data(session, int(row[0]), task_id)

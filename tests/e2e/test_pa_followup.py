@@ -150,7 +150,10 @@ def test_check_run_normalizes_statuses_and_files_tasks_with_screenshots(
         last = pa.history[-1]
         assert last.source == f"portal:{CASES[[c.ref for c in CASES].index(ref)].recipe}"
         assert last.payer_wording and last.evidence_blob_id is not None
-        png, mime = queue.blob_data(session, last.evidence_blob_id)
+        # the screenshot is the evidence of the follow-up task the change made
+        [(task_id,)] = session.vault.query("SELECT task_id FROM task_evidence WHERE blob_id = ?",
+                                           (last.evidence_blob_id,))
+        png, mime = queue.blob_data(session, last.evidence_blob_id, task_id)
         assert mime == "image/png" and png.startswith(b"\x89PNG")
     approved = pa_svc.get_prior_auth(session, ids["SUM-9101"])
     assert approved.approved_units == 12 and approved.expires_on is not None

@@ -298,7 +298,7 @@ def test_fault_becomes_typed_failure_and_visible_task(
     assert task.kind == task_kind and task.state.value == "pending"  # notices skip shadow mode
     [evidence] = task.evidence
     assert evidence.mime == "image/png"
-    assert queue.blob_data(portals, evidence.blob_id)[0] == error.screenshot
+    assert queue.blob_data(portals, evidence.blob_id, task.id)[0] == error.screenshot
     [row] = visits(portals)
     assert row["outcome"] == error.outcome and row["subject_id"] == str(query.subject_id)
     assert row["screenshot_sha256"] == portals.vault.query_one(

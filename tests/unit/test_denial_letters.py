@@ -70,7 +70,7 @@ def test_letterhead_on_the_draft_and_the_approved_letter(practice: Any) -> None:
     task = queue.get_task(practice, result.tasks[0])
     blob = next(e.blob_id for e in task.evidence if e.label == "Appeal letter draft (PDF)")
     assert blob is not None
-    draft_pdf, _ = queue.blob_data(practice, blob)
+    draft_pdf, _ = queue.blob_data(practice, blob, task.id)
     name = str(practice_service.practice_info(practice)["name"])
     draft_text = _text(draft_pdf)
     for needle in (name, *HEAD):
@@ -80,7 +80,7 @@ def test_letterhead_on_the_draft_and_the_approved_letter(practice: Any) -> None:
     final = next(e for e in queue.get_task(practice, task.id).evidence
                  if e.label == "Approved appeal letter (PDF)")
     assert final.blob_id is not None
-    final_pdf, _ = queue.blob_data(practice, final.blob_id)
+    final_pdf, _ = queue.blob_data(practice, final.blob_id, task.id)
     final_text = _text(final_pdf)
     for needle in (name, *HEAD, "Dear appeals reviewer:"):
         assert needle in final_text, needle
@@ -99,7 +99,7 @@ def test_corrected_claim_worksheet_carries_the_letterhead(practice: Any) -> None
     task = queue.get_task(practice, result.tasks[0])
     pdf = next(e for e in task.evidence if e.label == "Corrected-claim worksheet draft (PDF)")
     assert pdf.blob_id is not None
-    text = _text(queue.blob_data(practice, pdf.blob_id)[0])
+    text = _text(queue.blob_data(practice, pdf.blob_id, task.id)[0])
     for needle in HEAD:
         assert text.count(needle) == 1, needle  # once: the letterhead, not the body too
 
@@ -283,7 +283,7 @@ def test_corrected_claim_worksheet_pdf_keeps_its_layout_when_approved(practice: 
     assert task.payload["action"] == "rebill_corrected"
     draft = next(e for e in task.evidence if e.label == "Corrected-claim worksheet draft (PDF)")
     assert draft.blob_id is not None
-    draft_text = _text(queue.blob_data(practice, draft.blob_id)[0])
+    draft_text = _text(queue.blob_data(practice, draft.blob_id, task.id)[0])
     assert "CORRECTED CLAIM WORKSHEET" in draft_text and "TIN 12-3456789" in draft_text
     assert "Reconsideration" not in draft_text  # not an appeal letter
     edited = task.draft.replace("Keep the original claim number", "Keep CLM01")
@@ -291,5 +291,5 @@ def test_corrected_claim_worksheet_pdf_keeps_its_layout_when_approved(practice: 
     final = next(e for e in queue.get_task(practice, task.id).evidence
                  if e.label == "Approved corrected-claim worksheet (PDF)")
     assert final.blob_id is not None
-    final_text = _text(queue.blob_data(practice, final.blob_id)[0])
+    final_text = _text(queue.blob_data(practice, final.blob_id, task.id)[0])
     assert final_text.replace("Keep CLM01", "Keep the original claim number") == draft_text

@@ -50,7 +50,7 @@ def test_denial_task_with_drafts(practice: Any) -> None:
     labels = {e.label: e for e in task.evidence}
     pdf_ev = labels["Appeal letter draft (PDF)"]
     assert pdf_ev.blob_id is not None
-    pdf, mime = queue.blob_data(practice, pdf_ev.blob_id)
+    pdf, mime = queue.blob_data(practice, pdf_ev.blob_id, task.id)
     assert mime == "application/pdf" and pdf.startswith(b"%PDF")
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     for needle in ("C50", "PCNC50", "CO-50", "99214", "Zzyzxquell",
@@ -127,7 +127,7 @@ def test_approval_stores_the_final_letter(practice: Any) -> None:
              if e.label == "Approved appeal letter (PDF)"]
     assert len(final) == 1
     assert final[0].blob_id is not None
-    pdf, _mime = queue.blob_data(practice, final[0].blob_id)
+    pdf, _mime = queue.blob_data(practice, final[0].blob_id, task.id)
     assert "Dear appeals reviewer" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert practice.vault.query_one("SELECT worked_at FROM remit_claims")[0] is not None
 
@@ -209,6 +209,6 @@ def test_a_change_between_render_and_write_renders_that_letter_again(
     task = queue.get_task(practice, result.tasks[0])
     blob = next(e.blob_id for e in task.evidence if e.mime == "application/pdf")
     assert blob is not None
-    pdf, _mime = queue.blob_data(practice, blob)
+    pdf, _mime = queue.blob_data(practice, blob, task.id)
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     assert "Quilla" in text

@@ -100,7 +100,7 @@ def test_a_run_records_changes_creates_tasks_with_evidence_and_is_idempotent(
     followup = queue.get_task(session, int(session.vault.query_one(
         "SELECT id FROM tasks WHERE natural_key = ?", (f"pa:{b}:status:denied:2026-11-24",))[0]))
     assert followup.evidence and followup.evidence[0].mime == "image/png"
-    assert queue.blob_data(session, followup.evidence[0].blob_id or 0)[0] == PNG
+    assert queue.blob_data(session, followup.evidence[0].blob_id or 0, followup.id)[0] == PNG
     hist = pa_svc.get_prior_auth(session, b).history
     assert hist[-1].evidence_blob_id == followup.evidence[0].blob_id
     assert hist[-1].source == "scripted" and hist[-1].actor == "pa_followup"

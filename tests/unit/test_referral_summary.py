@@ -145,7 +145,7 @@ def test_a_file_with_several_referrals_is_stored_once(practice: Session) -> None
         "SELECT source_blob_id FROM referrals WHERE id IN (?,?,?)", tuple(result.referrals))}
     assert len(blob_ids) == 1 and blob_ids == stored
     with pytest.raises(ValidationError, match="FHIR referral file"):  # shown per referral
-        queue.blob_data(practice, blob_ids.pop())
+        queue.blob_data(practice, blob_ids.pop(), result.tasks[0])
     # the same file again: nothing new; a request added to it: only the new one, and the
     # new file is stored once
     assert import_referral(practice, data).duplicates == 3 and _blobs(practice) == before + 1
@@ -229,7 +229,7 @@ def test_a_referral_shows_only_its_own_patients_part_of_a_shared_bundle(
     evidence = next(e for e in queue.get_task(practice, result.tasks[0]).evidence
                     if e.label == "Source document")
     with pytest.raises(ValidationError):
-        queue.blob_data(practice, evidence.blob_id)
+        queue.blob_data(practice, evidence.blob_id, result.tasks[0])
 
 
 def test_ndjson_and_a_lone_request_keep_only_the_referrals_part() -> None:

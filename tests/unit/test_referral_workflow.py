@@ -61,7 +61,7 @@ def test_ccda_referral_to_triage_approval_and_audit(practice: Session) -> None:
     assert "referral for consultation" in labels["Reason for referral (source text)"].excerpt
     source = labels["Source document"]
     assert source.blob_id is not None
-    assert queue.blob_data(practice, source.blob_id) == (CCDA.read_bytes(), "application/xml")
+    assert queue.blob_data(practice, source.blob_id, task.id) == (CCDA.read_bytes(), "application/xml")
     referral_id = int(task.payload["referral_id"])
 
     done = queue.approve(practice, task.id)

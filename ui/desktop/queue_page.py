@@ -279,17 +279,17 @@ class QueuePage(Page):
             self.detail.show_task(task)
             for item in task.evidence:
                 if item.blob_id is not None and item.mime.startswith("image/"):
-                    self._load_image(item.blob_id)
+                    self._load_image(item.blob_id, task.id)
 
         self.ctx.worker.run(lambda: queue.get_task(session, task_id), done=shown,
                             label="Opening task")
 
-    def _load_image(self, blob_id: int) -> None:
+    def _load_image(self, blob_id: int, task_id: int) -> None:
         """Evidence images come from vault blobs into memory and a QPixmap, never a file."""
         session = self.ctx.session
 
         def fetch() -> tuple[bytes, str]:
-            return queue.blob_data(session, blob_id)
+            return queue.blob_data(session, blob_id, task_id)
 
         def show(data: tuple[bytes, str]) -> None:
             self.detail.set_image(blob_id, data[0])
