@@ -5,6 +5,12 @@ settings; once the visit is booked, 'seen' is due the day after the booked visit
 overdue step is a `referral_followup` task. Natural key
 `referral:out:{referral_id}:overdue:{step}`: one follow-up per referral and late step, so
 the hourly check never repeats it.
+
+An incoming referral whose triage suggested "schedule within N days" and whose visit is
+still not booked N days after it came (its triage task decided: while that task is open,
+it is the visible work) is a `referral_followup` task too (`incoming_overdue`, natural key
+`referral:in:{referral_id}:overdue:scheduled`); it is done once the visit is recorded or
+the referral declined (`followup_done`).
 """
 
 from __future__ import annotations
@@ -94,6 +100,70 @@ def overdue(ref: Outbound, now: datetime, days: LoopDays) -> TaskSpec | None:
         subject_type="referral", subject_id=str(ref.referral_id), patient_id=ref.patient_id,
         payload={"referral_id": ref.referral_id, "step": step, "due": due.isoformat(),
                  "days_late": late})
+
+
+@dataclass(frozen=True)
+class Incoming:
+    referral_id: int
+    patient_id: int | None
+    referring: str             # who sent the referral
+    specialty: str
+    status: str
+    received_at: datetime      # aware UTC
+    within_days: int | None    # the triage's "schedule within N days", else None
+    triage_open: bool          # its referral_triage task still waits for a decision
+    urgency: str = ""
+
+
+def loop_open(direction: str, status: str) -> bool:
+    """Whether a referral's loop is still open: an outbound one until the consult report
+    is received; an incoming one until its visit is booked or it is declined."""
+    if direction == "in":
+        return status not in ("scheduled", "declined")
+    return status != "report_received"
+
+
+def followup_done(direction: str, step: str, status: str) -> bool:
+    """Whether a referral_followup for `step` is no longer needed at the referral's
+    `status`: the step (or a later one) has been recorded; for an incoming referral, its
+    visit is no longer waiting to be booked (scheduled, declined, records requested)."""
+    if direction == "in":
+        return status not in INCOMING_TO_SCHEDULE
+    return step in STEPS and status in STEPS and STEPS.index(status) >= STEPS.index(step)
+
+
+def incoming_overdue(ref: Incoming, now: datetime) -> TaskSpec | None:
+    """The follow-up for an incoming referral still waiting to be booked past the
+    triage's "schedule within N days" of its receipt (`incoming_due`), once its triage
+    task is decided; else None. No patient name or member ID in the title."""
+    if ref.triage_open:
+        return None
+    found = incoming_due(ref.status, ref.received_at, ref.within_days, None)
+    if found is None or found[0] != "scheduled" or now <= found[1]:
+        return None
+    due = found[1]
+    late = (now - due).days
+    who = ref.referring or "the referring provider"
+    if ref.status == INCOMING_TO_SCHEDULE[1]:
+        what = ("call the patient to book the visit; once it is booked, record it "
+                f"(offhold referral step {ref.referral_id} scheduled --visit YYYY-MM-DD, "
+                "or on the Referrals page).")
+    else:  # the triage task was closed without a decision being recorded
+        what = ("no triage decision was recorded; decide whether to schedule the visit, "
+                f"ask {who} for records or decline, and call the patient to book.")
+    return TaskSpec(
+        kind="referral_followup",
+        natural_key=f"referral:in:{ref.referral_id}:overdue:scheduled",
+        title=f"Incoming referral {ref.referral_id} ({ref.specialty or 'visit'}): "
+              f"visit not booked, overdue"[:200],
+        draft=(f"The referral from {who} came {ref.received_at:%Y-%m-%d}; triage suggested "
+               f"scheduling within {ref.within_days} day(s), by {due:%Y-%m-%d} ({late} "
+               f"day(s) ago), and no visit is booked.\nNext step: {what}"),
+        due_at=now + timedelta(days=1),
+        priority=PRIORITY_HIGH if ref.urgency in ("urgent", "emergent") else PRIORITY_NORMAL,
+        subject_type="referral", subject_id=str(ref.referral_id), patient_id=ref.patient_id,
+        payload={"referral_id": ref.referral_id, "step": "scheduled", "direction": "in",
+                 "due": due.isoformat(), "days_late": late})
 
 
 def incoming_due(status: str, received_at: datetime, within_days: int | None,

@@ -26,11 +26,14 @@ from app.referrals import IncomingReferral
 from app.referrals.loop import (
     INCOMING_TO_SCHEDULE,
     STEPS,
+    Incoming,
     LoopDays,
     Outbound,
     check_order,
     due_at,
+    followup_done,
     incoming_due,
+    loop_open,
     step_dues,
 )
 from app.referrals.sources import service_request_part
@@ -243,15 +246,34 @@ def open_outbound(session: Session) -> list[Outbound]:
     return out
 
 
+def open_incoming(session: Session) -> list[Incoming]:
+    """Incoming referrals whose visit is still to be booked (received, to schedule), with
+    the triage's "schedule within N days" and whether their triage task is still open."""
+    require(session, "referral.manage")
+    marks = ",".join("?" * len(INCOMING_TO_SCHEDULE))
+    rows = session.vault.query(
+        "SELECT r.id, r.patient_id, r.counterpart, r.specialty, r.status, r.created_at, "
+        f"r.details, r.urgency, t.state IN {actionable_sql()} FROM referrals r LEFT JOIN "
+        f"tasks t ON t.id = r.task_id WHERE r.direction = 'in' AND r.status IN ({marks}) "
+        "ORDER BY r.id", INCOMING_TO_SCHEDULE)
+    return [Incoming(int(rid), pid, str(who or ""), str(specialty or ""), str(status),
+                     datetime.fromisoformat(str(created)), _schedule_days(str(details)),
+                     bool(triage_open), str(urgency or ""))
+            for rid, pid, who, specialty, status, created, details, urgency, triage_open
+            in rows]
+
+
 def stale_followups(session: Session) -> list[int]:
-    """Open referral_followup tasks whose step has since been recorded."""
+    """Open referral_followup tasks no longer needed: an outbound referral's step has
+    since been recorded; an incoming referral's visit has been booked (or it was
+    declined)."""
     require(session, "referral.manage")
     rows = session.vault.query(
-        "SELECT t.id, json_extract(t.payload, '$.step'), r.status FROM tasks t JOIN "
-        "referrals r ON r.id = json_extract(t.payload, '$.referral_id') WHERE t.kind = "
+        "SELECT t.id, json_extract(t.payload, '$.step'), r.status, r.direction FROM tasks t "
+        "JOIN referrals r ON r.id = json_extract(t.payload, '$.referral_id') WHERE t.kind = "
         f"'referral_followup' AND t.state IN {actionable_sql()} ORDER BY t.id")
-    return [int(task_id) for task_id, step, status in rows
-            if step in STEPS and status in STEPS and STEPS.index(status) >= STEPS.index(step)]
+    return [int(task_id) for task_id, step, status, direction in rows
+            if followup_done(str(direction), str(step), str(status))]
 
 
 def note_overdue(session: Session, conn: Connection, referral_id: int, step: str,
@@ -280,14 +302,15 @@ def list_referrals(session: Session, *, direction: str | None = None,
     require(session, "patient.view")
     where, args = [], []
     if direction:
-        where.append("direction = ?")
+        where.append("r.direction = ?")
         args.append(direction)
-    if open_only:
-        where.append("status NOT IN ('report_received','declined')")
+    if open_only:  # as loop.loop_open: an incoming referral's loop ends with its visit
+        where.append("NOT (r.status IN ('report_received','declined') OR (r.direction = "
+                     "'in' AND r.status = 'scheduled'))")
     sql = ("SELECT r.id, r.direction, r.patient_id, r.counterpart, r.specialty, r.urgency, "
            "r.status, r.due_at, r.created_at, r.details, t.due_at, t.state IN "
            f"{actionable_sql()} FROM referrals r LEFT JOIN tasks t ON t.id = r.task_id"
-           + (" WHERE " + " AND ".join(f"r.{w}" for w in where) if where else "")
+           + (" WHERE " + " AND ".join(where) if where else "")
            + " ORDER BY r.id DESC LIMIT 500")
     now = clock.now()
     out = []
@@ -297,7 +320,8 @@ def list_referrals(session: Session, *, direction: str | None = None,
             due = _incoming_due(str(r[6]), str(r[8]), str(r[9]), r[10] if r[11] else None)[0]
         out.append({"id": r[0], "direction": r[1], "patient_id": r[2], "counterpart": r[3],
                     "specialty": r[4], "urgency": r[5], "status": r[6], "due_at": due,
-                    "overdue": bool(due) and datetime.fromisoformat(str(due)) < now})
+                    "overdue": bool(due) and datetime.fromisoformat(str(due)) < now,
+                    "open": loop_open(str(r[1]), str(r[6]))})
     return out
 
 
@@ -306,12 +330,16 @@ def _incoming_due(status: str, created_at: str, details: str,
     """(due time as stored, ISO UTC; what is due) of an incoming referral (loop.incoming_due):
     received when it was stored, within the days its triage suggested for scheduling,
     and the triage task's due time while the task is open."""
-    suggested = json.loads(details or "{}").get("suggested") or {}
-    days = suggested.get("within_days") if suggested.get("action") == "schedule" else None
-    found = incoming_due(status, datetime.fromisoformat(created_at),
-                         int(days) if isinstance(days, int) else None,
+    found = incoming_due(status, datetime.fromisoformat(created_at), _schedule_days(details),
                          datetime.fromisoformat(triage_due) if triage_due else None)
     return (clock.iso(found[1]), found[0]) if found else (None, "")
+
+
+def _schedule_days(details: str) -> int | None:
+    """The triage's "schedule within N days" stored with an incoming referral, else None."""
+    suggested = json.loads(details or "{}").get("suggested") or {}
+    days = suggested.get("within_days") if suggested.get("action") == "schedule" else None
+    return days if isinstance(days, int) and not isinstance(days, bool) else None
 
 
 def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
@@ -338,7 +366,8 @@ def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
         tasks = [{"id": t, "kind": k, "state": s, "title": ti, "payload": json.loads(p or "{}"),
                   "decisions": []} for t, k, s, ti, p in conn.execute(
             "SELECT id, kind, state, title, payload FROM tasks WHERE natural_key = ? OR "
-            "natural_key LIKE ? ORDER BY id", (key_in, key_out))]
+            "natural_key LIKE ? OR natural_key LIKE ? ORDER BY id",
+            (key_in, key_in + ":%", key_out))]
         for task in tasks:
             task["decisions"] = [
                 {"ts": ts, "actor": a, "action": ac, "from": f, "to": t, "note": n}

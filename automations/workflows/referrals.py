@@ -18,10 +18,13 @@ summary from the extracted fields is always on the task, and the triage rule rea
 the extracted fields. A model marked slow or broken is never called; the task then says
 so (automations.workflows.models.template_notice).
 
-Outbound: `check_referral_loops` (the scheduler, daily) turns each late step of an open
+Loops: `check_referral_loops` (the scheduler, daily) turns each late step of an open
 outbound referral into a referral_followup task (`referral:out:{id}:overdue:{step}`,
-app.referrals.loop), noted on the referral's trail; an open follow-up whose step has
-since been recorded is closed.
+app.referrals.loop), and each incoming referral whose triage was decided and whose visit
+is still not booked past the triage's "schedule within N days" into one too
+(`referral:in:{id}:overdue:scheduled`), each noted on the referral's trail; an open
+follow-up whose step has since been recorded (or whose incoming referral was declined) is
+closed.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from app import clock, queue
 from app.identity import Session, require
 from app.referrals import IncomingReferral
-from app.referrals.loop import overdue
+from app.referrals.loop import incoming_overdue, overdue
 from app.referrals.sources import detect, read_ccda, read_letter, read_service_requests
 from app.referrals.summary import (
     MODEL_SOURCES,
@@ -186,22 +189,25 @@ def import_referral(session: Session, data: bytes, filename: str = "", *,
 
 
 def check_referral_loops(session: Session) -> list[int]:
-    """A referral_followup task for each late step of an open outbound referral; returns
-    the ids of the tasks created (a step already followed up is not repeated)."""
+    """A referral_followup task for each late step of an open outbound referral and for
+    each incoming referral whose visit is still not booked past its triage's days;
+    returns the ids of the tasks created (a step already followed up is not repeated)."""
     days = referrals.loop_days(session)
     now = clock.now()
     created_ids: list[int] = []
-    late = [(ref, f) for ref in referrals.open_outbound(session)
+    late = [(ref.referral_id, f) for ref in referrals.open_outbound(session)
             if (f := overdue(ref, now, days)) is not None]
+    late += [(ref.referral_id, f) for ref in referrals.open_incoming(session)
+             if (f := incoming_overdue(ref, now)) is not None]
     stale = referrals.stale_followups(session)
     with session.vault.write() as conn:
         for task_id in stale:  # the step came after all: nobody needs to chase it
             queue.reject(session, task_id, "closed by the referral check: the step has "
                                            "been recorded")
-        for ref, follow in late:
+        for referral_id, follow in late:
             task, created = queue_spec(session, follow)
             if created:
-                referrals.note_overdue(session, conn, ref.referral_id,
+                referrals.note_overdue(session, conn, referral_id,
                                        str(follow.payload["step"]), task.id)
                 created_ids.append(task.id)
     log.info("referral loops: %s late steps, %s new follow-ups, %s closed", len(late),

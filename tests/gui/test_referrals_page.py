@@ -73,6 +73,22 @@ def test_referrals_page_lists_filters_and_tells_the_story(
     assert audit == [("frida",)]
 
 
+def test_open_filter_drops_an_incoming_referral_once_its_visit_is_booked(
+        qtbot: Any, open_window: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import queue
+    from app.services import referrals
+    olivia = login_as("olivia")
+    ids = _setup(olivia, monkeypatch)
+    queue.approve(olivia, ids["task"])
+    referrals.record_step(olivia, ids["in"], "scheduled",
+                          appointment_at=T0 + timedelta(days=25))
+    window = open_window("frida")
+    window.show_page("referrals")
+    page = window.pages["referrals"]
+    page.state.setCurrentIndex(page.state.findData("open"))
+    assert {r["id"] for r in page.shown} == {ids["late"], ids["on_time"]}
+
+
 def test_incoming_story_has_source_triage_and_checked_summary(
         qtbot: Any, open_window: Any, login_as: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     ids = _setup(login_as("olivia"), monkeypatch)

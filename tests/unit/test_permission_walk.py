@@ -265,6 +265,7 @@ SERVICES: dict[str, str] = {
     "referrals.list_referrals": "patient.view",
     "referrals.match_patient": "patient.view",
     "referrals.note_overdue": "referral.manage",
+    "referrals.open_incoming": "referral.manage",
     "referrals.open_outbound": "referral.manage",
     "referrals.record_step": "referral.manage",
     "referrals.referral_history": "patient.view",

@@ -15,7 +15,18 @@ from hypothesis import strategies as st
 
 from app.errors import ImportRejected
 from app.referrals import Code, IncomingReferral
-from app.referrals.loop import LoopDays, Outbound, check_order, due_at, next_step, overdue
+from app.referrals.loop import (
+    Incoming,
+    LoopDays,
+    Outbound,
+    check_order,
+    due_at,
+    followup_done,
+    incoming_overdue,
+    loop_open,
+    next_step,
+    overdue,
+)
 from app.referrals.sources import (
     detect,
     read_ccda,
@@ -340,3 +351,48 @@ def test_due_times_and_overdue_boundary() -> None:
     assert late is not None and late.natural_key == "referral:out:5:overdue:scheduled"
     assert "Lakeside Cardiology" in late.draft and late.kind == "referral_followup"
     assert overdue(out("report_received"), due + timedelta(days=400), days) is None
+
+
+# -- an incoming referral's visit, not booked past the triage's days ----------------------
+
+def incoming(status: str = "to_schedule", *, days: int | None = 14,
+             triage_open: bool = False) -> Incoming:
+    return Incoming(7, 3, "Dr. Ames", "family", status, SENT, days, triage_open, "routine")
+
+
+def test_incoming_overdue_boundary_and_key() -> None:
+    due = SENT + timedelta(days=14)
+    assert incoming_overdue(incoming(), due) is None  # due exactly now: not yet late
+    late = incoming_overdue(incoming(), due + timedelta(minutes=1))
+    assert late is not None and late.kind == "referral_followup"
+    assert late.natural_key == "referral:in:7:overdue:scheduled"
+    assert late.payload["step"] == "scheduled" and late.payload["referral_id"] == 7
+    assert late.subject_id == "7" and late.patient_id == 3
+    assert "call the patient to book" in late.draft
+    assert "offhold referral step 7 scheduled" in late.draft
+    assert "was due" not in late.title and "Dr. Ames" not in late.title
+    three = incoming_overdue(incoming(), due + timedelta(days=3))
+    assert three is not None and three.payload["days_late"] == 3
+
+
+def test_incoming_overdue_only_when_waiting_and_decided() -> None:
+    late = SENT + timedelta(days=30)
+    assert incoming_overdue(incoming(triage_open=True), late) is None  # the triage is
+    for status in ("scheduled", "declined", "records_requested"):     # the work
+        assert incoming_overdue(incoming(status), late) is None, status
+    assert incoming_overdue(incoming(days=None), late) is None  # no "within N days"
+    # a triage task closed without a decision: still late, and the draft says so
+    undecided = incoming_overdue(incoming("received"), late)
+    assert undecided is not None and "no triage decision" in undecided.draft
+
+
+def test_followup_done_and_loop_open() -> None:
+    assert followup_done("in", "scheduled", "scheduled")
+    assert followup_done("in", "scheduled", "declined")
+    assert not followup_done("in", "scheduled", "to_schedule")
+    assert followup_done("out", "scheduled", "seen")
+    assert not followup_done("out", "seen", "scheduled")
+    assert not followup_done("out", "scheduled", "declined")
+    assert loop_open("in", "to_schedule") and loop_open("in", "records_requested")
+    assert not loop_open("in", "scheduled") and not loop_open("in", "declined")
+    assert loop_open("out", "scheduled") and not loop_open("out", "report_received")

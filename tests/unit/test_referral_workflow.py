@@ -209,6 +209,47 @@ def test_an_incoming_referral_is_late_like_an_outbound_step(practice: Session) -
     assert (booked["due"], booked["late"]) == (clock.iso(T0 + timedelta(days=14)), True)
 
 
+def test_an_incoming_visit_not_booked_in_time_becomes_one_followup(
+        practice: Session) -> None:
+    """The letter's triage says 'schedule within 14 days': while the triage task is open
+    it is the work; once approved, a visit still not booked past 14 days becomes one
+    referral_followup (on the referral's trail), a re-run adds none, and booking the
+    visit closes it and takes the referral off the open list."""
+    queue.set_mode(practice, "referral_triage", "approve_each")
+    clock.set_clock(lambda: T0)
+    result = import_referral(practice, LETTER, "letter.txt", use_model=False)
+    [rid], [task_id] = result.referrals, result.tasks
+    clock.set_clock(lambda: T0 + timedelta(days=15))
+    assert check_referral_loops(practice) == []  # the open triage task is the work
+    queue.approve(practice, task_id)
+    clock.set_clock(lambda: T0 + timedelta(days=14))
+    assert check_referral_loops(practice) == []  # due exactly now: not yet late
+    clock.set_clock(lambda: T0 + timedelta(days=14, minutes=1))
+    [follow_id] = check_referral_loops(practice)
+    assert check_referral_loops(practice) == []  # a re-run creates nothing new
+    follow = queue.get_task(practice, follow_id)
+    assert follow.kind == "referral_followup"
+    assert follow.natural_key == f"referral:in:{rid}:overdue:scheduled"
+    assert follow.role == "front_desk" and follow.patient_id is not None
+    assert "ZQM4455667" not in follow.title + follow.draft
+    assert "Zzyzxquell" not in follow.title + follow.draft
+    assert "call the patient to book" in follow.draft
+    shown = referrals.referral_history(practice, rid)
+    assert follow_id in [t["id"] for t in shown["tasks"]]
+    assert [a["details"] for a in shown["audit"] if a["action"] == "referral.overdue"] \
+        == [{"step": "scheduled", "task_id": follow_id}]
+    assert rid in [r["id"] for r in referrals.list_referrals(practice, open_only=True)]
+    referrals.record_step(practice, rid, "scheduled", appointment_at=T0 + timedelta(days=20))
+    assert check_referral_loops(practice) == []
+    closed = queue.get_task_unchecked(practice, follow_id)
+    assert closed.state.value == "rejected"
+    assert "step has been recorded" in closed.history[-1].note
+    # the visit is booked: the loop is closed, so the "open" filter no longer lists it
+    assert rid not in [r["id"] for r in referrals.list_referrals(practice, open_only=True)]
+    row = next(r for r in referrals.list_referrals(practice) if r["id"] == rid)
+    assert not row["open"] and not row["overdue"]
+
+
 def test_cli_import_send_step_show_check(owner_session: Session, vault_dir: Path,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:

@@ -48,7 +48,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--open", action="store_true", help="only referrals still in progress")
     p.set_defaults(handler=cmd_list)
     p = ref.add_parser("check", parents=[common],
-                       help="late outbound steps become follow-up tasks (the daily job)")
+                       help="late referral steps become follow-up tasks (the daily job)")
     p.set_defaults(handler=cmd_check)
 
 

@@ -188,8 +188,7 @@ class ReferralsPage(Page):
     def _show_rows(self) -> None:
         wanted = self.state.currentData()
         self.shown = [r for r in self.rows if wanted is None
-                      or (wanted == "open" and r["status"] not in ("report_received",
-                                                                   "declined"))
+                      or (wanted == "open" and r["open"])
                       or (wanted == "overdue" and r["overdue"]) or r["status"] == wanted]
         late = sum(1 for r in self.shown if r["overdue"])
         self.count.setText(f"{len(self.shown)} referral(s)" + (f", {late} with a late step"
