@@ -101,7 +101,11 @@ def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSum
     moment = time.time() if now is None else now
     for path in sorted(p for p in root.iterdir() if p.is_file()
                        and not p.name.startswith((".", "~"))):
-        if moment - path.stat().st_mtime < SETTLE_SECONDS:
+        try:
+            settling = moment - path.stat().st_mtime < SETTLE_SECONDS
+        except OSError:  # gone since the listing (the exporter renamed or moved it)
+            continue
+        if settling:
             summary.waiting += 1
             continue
         # The failure task's key: this file (its name and its bytes), so two failed files
@@ -131,7 +135,12 @@ def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSum
             # sorted after it.
             reason = str(exc) if isinstance(exc, KnownError) else \
                 f"an unexpected error ({type(exc).__name__})"
-            moved = _aside(path, FAILED)
+            try:
+                moved = _aside(path, FAILED)
+            except OSError:
+                if not path.exists():
+                    continue  # gone while it was read: nothing of it to keep or report
+                moved = path  # it cannot be moved: the task says where it is
             summary.failed += 1
             summary.task_ids.append(_failure(system, key, f"{moved} could not be imported: "
                                              f"{reason}\nNothing from it was written. Fix "
@@ -157,7 +166,11 @@ def run_watched_folder(system: Session, *, now: float | None = None) -> WatchSum
             log.info("watched folder: a file changed while it was imported; it waits for "
                      "the next run")
             continue
-        _aside(path, IMPORTED)
+        try:
+            _aside(path, IMPORTED)
+        except OSError as exc:  # it stays; importing it again changes nothing
+            log.info("watched folder: an imported file could not be moved aside (%s)",
+                     type(exc).__name__)
     if summary.imported or summary.failed:
         log.info("watched folder: %d imported, %d failed, %d deleted", summary.imported,
                  summary.failed, summary.deleted)

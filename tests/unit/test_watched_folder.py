@@ -171,3 +171,38 @@ def test_a_file_rewritten_while_it_was_imported_stays_for_the_next_run(
     second = run_watched_folder(system)
     assert second.imported == 1
     assert session.vault.query_one("SELECT count(*) FROM patients")[0] == 2
+
+
+def test_a_file_that_vanishes_mid_run_does_not_end_the_run(
+        watched: tuple[Session, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exporter that renames or removes a file while the job reads it: the job's stat
+    and its move to failed/ raised, ending the run, so the files after it waited for the
+    next run (and the same thing could happen again)."""
+    from automations.workflows import watched_folder
+
+    session, folder = watched
+    real_read = watched_folder.read_capped
+
+    def read(path: Path, limit: int) -> bytes:
+        if path.name.startswith("a_"):
+            path.unlink()  # the exporter took it away while it was being read
+            raise FileNotFoundError(path.name)
+        return real_read(path, limit)
+
+    monkeypatch.setattr(watched_folder, "read_capped", read)
+    _drop(folder, "a_vanishing.json", b"{}")
+    _drop(folder, "b_next.ndjson", b"")
+    real_iterdir = Path.iterdir
+
+    def listing(self: Path) -> object:  # a file listed, then gone before its stat
+        found = list(real_iterdir(self))
+        return found + [self / "c_gone_before_stat.json"] if self == folder else found
+
+    monkeypatch.setattr(Path, "iterdir", listing)
+    monkeypatch.setattr(Path, "is_file", lambda self: self.name != "failed"
+                        and (self.name == "c_gone_before_stat.json" or os.path.isfile(self)))
+    summary = run_watched_folder(Session.system(session.vault, "import_watch"))
+    # the run went on past both: b_next (an empty export) was read and set aside
+    assert (summary.imported, summary.failed) == (1, 0)
+    assert [p.name for p in (folder / "imported").iterdir()] == ["b_next.ndjson"]
+    assert not (folder / "failed").exists() or not any((folder / "failed").iterdir())
