@@ -40,7 +40,9 @@ class SchedulerLock:
         """Take the lock without waiting; SchedulerBusy names the holder when it is taken."""
         if self._file is not None:
             return
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held while running
+        # errors="replace": a damaged holder line must still read as "busy", not crash
+        handle = open(self.path, "a+", encoding="utf-8",  # noqa: SIM115 - held while running
+                      errors="replace")
         try:
             _lock(handle)
         except OSError:

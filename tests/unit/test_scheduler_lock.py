@@ -120,3 +120,16 @@ def test_a_stop_whose_wait_ran_out_keeps_the_lock_until_the_running_job_ends(
     runtime.leave()  # the job ends: now the lock goes
     other.acquire()
     other.release()
+
+
+def test_a_damaged_holder_line_still_reads_as_busy(tmp_path: Path) -> None:
+    """The lock file's line is only for people; bytes that are not UTF-8 there (a damaged
+    file, another tool's write) raised UnicodeDecodeError instead of SchedulerBusy."""
+    first = SchedulerLock(tmp_path, "offhold run")
+    first.acquire()
+    try:
+        (tmp_path / first.path.name).write_bytes(b"\xff\xfe\x00 not text \x80\n")
+        with pytest.raises(SchedulerBusy, match="already running"):
+            SchedulerLock(tmp_path, "desktop app").acquire()
+    finally:
+        first.release()
