@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from app import clock
 from app.errors import NotFound, ValidationError
-from app.identity import Session, require
+from app.identity import Session
 from app.vault.db import Connection
 
 
@@ -57,15 +57,9 @@ def blob_data(session: Session, blob_id: int, task_id: int) -> tuple[bytes, str]
     by blob id alone: any id would otherwise open any stored file (a front desk user a
     denial letter), with no audit row."""
     from app import audit
-    from app.errors import PermissionDenied
-    from app.queue.reads import get_task_unchecked, may_work
+    from app.queue.reads import workable_task
 
-    require(session, "task.view")
-    task = get_task_unchecked(session, task_id)
-    if not may_work(session, task):
-        audit.record_now(session.vault, session, "permission.denied", object_type="task",
-                         object_id=task_id, details={"attempted": "task.view"})
-        raise PermissionDenied(session.username, f"view {task.kind} tasks")
+    task = workable_task(session, task_id)
     attached = session.vault.query_one(
         "SELECT 1 FROM task_evidence WHERE task_id = ? AND blob_id = ? UNION ALL "
         "SELECT 1 FROM intake_forms WHERE task_id = ? AND blob_id = ? LIMIT 1",

@@ -65,13 +65,20 @@ def may_work(session: Session, task: Task) -> bool:
         r.value for r in session.roles}
 
 
-def get_task(session: Session, task_id: int) -> Task:
+def workable_task(session: Session, task_id: int) -> Task:
+    """The task, if this person may work it; else the refusal, audited. Not itself a
+    view: the caller audits what it shows."""
     require(session, "task.view")
     task = get_task_unchecked(session, task_id)
     if not may_work(session, task):
         audit.record_now(session.vault, session, "permission.denied", object_type="task",
                          object_id=task_id, details={"attempted": "task.view"})
         raise PermissionDenied(session.username, f"view {task.kind} tasks")
+    return task
+
+
+def get_task(session: Session, task_id: int) -> Task:
+    task = workable_task(session, task_id)
     audit.record_now(session.vault, session, "task.view", object_type="task", object_id=task_id,
                      patient_id=task.patient_id)
     return task
