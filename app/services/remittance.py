@@ -41,7 +41,7 @@ from app.denials.view import (
 from app.domain.revenue import ClaimPayment, Remittance
 from app.errors import NotFound
 from app.identity import Session, require
-from app.vault.db import Connection
+from app.vault.db import Connection, make_private
 
 __all__ = ["CODES_DIR", "ImportResult", "StoredClaim"]  # re-exported for the other importers
 
@@ -468,8 +468,10 @@ def export_letter(session: Session, task_id: int, target: Path) -> Path:
     target = Path(target)
     if target.is_dir():
         target = target / f"appeal_task{task_id}.pdf"
+    # An existing file keeps its old mode through O_CREAT: narrowed before the PHI goes in.
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
+        make_private(target)
         fh.write(data)
     audit.record_now(session.vault, session, "denial.letter_export", object_type="task",
                      object_id=task_id, patient_id=patient_id, details={"bytes": len(data)})

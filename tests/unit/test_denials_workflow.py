@@ -162,6 +162,12 @@ def test_letter_export_is_explicit_and_audited(practice: Any, tmp_path: Any) -> 
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert practice.vault.query_one("SELECT count(*) FROM audit_log WHERE action = "
                                     "'denial.letter_export'")[0] == 1
+    # Overwriting a file the user's umask left world-readable narrows it too.
+    old = tmp_path / "old.pdf"
+    old.write_bytes(b"x")
+    os.chmod(old, 0o644)
+    assert stat.S_IMODE(remittance.export_letter(practice, result.tasks[0], old)
+                        .stat().st_mode) == 0o600
 
 
 def test_letters_render_while_the_vault_stays_writable(practice: Any, monkeypatch: Any) -> None:
