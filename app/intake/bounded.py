@@ -83,28 +83,36 @@ def inflated_size(data: bytes, cap: int) -> int:
 
 def one_reply(target: Callable[..., None], args: tuple[Any, ...], *, name: str,
               wall_seconds: float, too_slow: str,
-              died: Callable[[int | None], str]) -> Any:
+              died: Callable[[int | None], str], position: str = "",
+              progress: Callable[[Any], tuple[float, str] | None] | None = None) -> Any:
     """Run `target(conn, *args)` in a fresh `spawn` process (never fork: no copy of the
     open vault) and return the one thing it sends. ImportRejected(`too_slow`) when
     nothing comes within `wall_seconds`, ImportRejected(`died(exitcode)`) when it ends
-    without sending (a limit or a crash); the process is gone either way. The target
-    confines itself first (confine_worker)."""
+    without sending (a limit or a crash); the process is gone either way. A message
+    for which `progress` returns (seconds, too_slow) is not the reply: the wait starts
+    again with that budget (OCR starting). The target confines itself first
+    (confine_worker)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     worker = ctx.Process(target=target, args=(child, *args), name=name, daemon=True)
     worker.start()
     child.close()
     try:
-        if not parent.poll(wall_seconds):
-            raise ImportRejected(too_slow)
-        try:
-            return parent.recv()
-        # The worker died: a limit or a crash, never a result. Killed while sending a
-        # large result (its CPU limit), it leaves part of a message: OSError ("got end of
-        # file during message"), not EOFError.
-        except (EOFError, OSError):
-            worker.join(5)
-            raise ImportRejected(died(worker.exitcode)) from None
+        while True:
+            if not parent.poll(wall_seconds):
+                raise ImportRejected(too_slow, position)
+            try:
+                outcome = parent.recv()
+            # The worker died: a limit or a crash, never a result. Killed while sending a
+            # large result (its CPU limit), it leaves part of a message: OSError ("got end
+            # of file during message"), not EOFError.
+            except (EOFError, OSError):
+                worker.join(5)
+                raise ImportRejected(died(worker.exitcode), position) from None
+            more = progress(outcome) if progress else None
+            if more is None:
+                return outcome
+            wall_seconds, too_slow = more
     finally:
         parent.close()
         if worker.is_alive():
@@ -128,31 +136,14 @@ def read_image_bounded(data: bytes, filename: str, mime: str,
 
 def _in_worker(data: bytes, filename: str, limits: PdfLimits, image_mime: str) -> Any:
     where = filename or "input"
-    ctx = multiprocessing.get_context("spawn")  # never fork: no copy of the open vault
-    parent, child = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_worker, args=(child, data, filename, limits, image_mime),
-                         name="offhold-pdf", daemon=True)
-    worker.start()
-    child.close()
-    wall, doing = limits.wall_seconds, "reading the PDF"
-    try:
-        while True:
-            if not parent.poll(wall):
-                raise ImportRejected(f"{doing} took longer than {wall:g} seconds", where)
-            try:
-                outcome = parent.recv()
-            except (EOFError, OSError):  # the worker died (mid-message: OSError), as above
-                worker.join(5)
-                raise ImportRejected(_death(worker.exitcode, limits), where) from None
-            if outcome[0] != "ocr":
-                break
-            # OCR started: its own budget (enforced in the worker) plus a margin to stop
-            wall, doing = limits.ocr_seconds + 10, "reading the scan"
-    finally:
-        parent.close()
-        if worker.is_alive():
-            worker.kill()
-        worker.join(5)
+    ocr_wall = limits.ocr_seconds + 10  # OCR's own budget (enforced in the worker) + a margin
+    outcome = one_reply(
+        _worker, (data, filename, limits, image_mime), name="offhold-pdf",
+        wall_seconds=limits.wall_seconds,
+        too_slow=f"reading the PDF took longer than {limits.wall_seconds:g} seconds",
+        died=lambda code: _death(code, limits), position=where,
+        progress=lambda msg: ((ocr_wall, f"reading the scan took longer than {ocr_wall:g} "
+                               "seconds") if msg[0] == "ocr" else None))
     if outcome[0] == "rejected":
         raise ImportRejected(outcome[1], where)
     from app.intake.ocr import OcrWord
