@@ -21,6 +21,7 @@ def test_outbox_page_sends_and_retries(qtbot: Any, open_window: Any, tmp_path: P
     from app.services import patients
     from app.services.outreach import add_to_outbox
     from app.services.practice import set_setting
+    from ui.desktop.models import local_time
     clock.set_clock(lambda: datetime(2026, 11, 16, 15, 0, tzinfo=timezone.utc))
     window = open_window("olivia")
     session = window.session
@@ -43,6 +44,10 @@ def test_outbox_page_sends_and_retries(qtbot: Any, open_window: Any, tmp_path: P
     assert bridge.history[-1].text == "Outbox: 1 sent, 1 failed, 0 cancelled, 0 held"
     status = {r["id"]: (r["status"], r["last_error"]) for r in page.rows}
     assert status[ids[0]] == ("sent", "")
+    sent_at = next(r["sent_at"] for r in page.rows if r["id"] == ids[0])
+    row = next(i for i, r in enumerate(page.rows) if r["id"] == ids[0])
+    # the same local-time label as the queue (models.local_time), not a page's own format
+    assert page.table.item(row, 5).text() == local_time(clock.parse_iso(sent_at))
     assert status[ids[1]][0] == "failed" and "area code" in status[ids[1]][1]
     failed_row = next(i for i, r in enumerate(page.rows) if r["id"] == ids[1])
     page.table.setCurrentCell(failed_row, 0)

@@ -37,10 +37,13 @@ def kind_label(name: str) -> str:
     return spec.label if spec else name
 
 
-def local_time(dt: datetime | None) -> str:
-    """A short local-time label for a stored UTC time."""
-    if dt is None:
+def local_time(dt: datetime | str | None) -> str:
+    """A short local-time label for a stored UTC time (a datetime, or the ISO text a
+    service hands back); the app never shows UTC."""
+    if not dt:
         return ""
+    if isinstance(dt, str):
+        dt = clock.parse_iso(dt)
     return dt.astimezone().strftime("%b %d %H:%M")
 
 

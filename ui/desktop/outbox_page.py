@@ -9,16 +9,11 @@ from typing import Any
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app import clock
 from app.services import outbox, replies
+from ui.desktop.models import local_time
 from ui.desktop.pages import AppContext, Page
 from ui.desktop.tables import fill_table as _fill
 from ui.desktop.tables import readonly_table as _table
-
-
-def _local(stamp: str | None) -> str:
-    """A stored UTC time as this computer's local time (the app never shows UTC)."""
-    return clock.parse_iso(stamp).astimezone().strftime("%Y-%m-%d %H:%M") if stamp else ""
 
 
 def _load(session: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -98,7 +93,7 @@ class OutboxPage(Page):
                      "message: see Patient replies in the queue.")
         self.summary.setText(text)
         _fill(self.table, [[str(r["id"]), r["channel"], r["kind"].replace("_", " "),
-                            r["recipient"].split("\n")[0], r["status"], _local(r["sent_at"]),
+                            r["recipient"].split("\n")[0], r["status"], local_time(r["sent_at"]),
                             r["last_error"] if r["status"] in ("failed", "cancelled") else "",
                             self._reply_note(int(r["id"]))]
                            for r in rows])
@@ -112,7 +107,7 @@ class OutboxPage(Page):
         self.replies_label.setText(
             f"Replies to message {self.rows[row]['id']}: {len(mine)}" if chosen
             else "Replies to the chosen message")
-        _fill(self.reply_table, [[_local(r["received_at"]), r["sender"], r["intent"],
+        _fill(self.reply_table, [[local_time(r["received_at"]), r["sender"], r["intent"],
                                   r["outcome"], r["body"].replace("\n", " ")]
                                  for r in mine])
 

@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import clock
 from app.queue.changes import Changes
 from app.referrals.loop import STEP_LABEL
 from app.referrals.summary import SOURCE_NAMES
 from app.services import referrals
+from ui.desktop.models import local_time
 from ui.desktop.pages import AppContext, Page
 from ui.desktop.tables import readonly_table
 
@@ -47,11 +47,6 @@ STATUS_LABEL = {"received": "received", "to_schedule": "to schedule",
                 "records_requested": "records requested", "declined": "declined", **STEP_LABEL}
 # Text a person can read in the source viewer; anything else (a PDF, a scan) is described.
 TEXT_MIMES = ("text/", "application/xml", "application/fhir+json", "application/json")
-
-
-def _local(stamp: str | None) -> str:
-    """A stored UTC time as this computer's local time (the app never shows UTC)."""
-    return clock.parse_iso(stamp).astimezone().strftime("%Y-%m-%d %H:%M") if stamp else ""
 
 
 def _e(value: Any) -> str:
@@ -197,7 +192,7 @@ class ReferralsPage(Page):
         self.table.blockSignals(True)
         self.table.setRowCount(len(self.shown))
         for n, r in enumerate(self.shown):
-            due = _local(r["due_at"]) + (" LATE" if r["overdue"] else "")
+            due = local_time(r["due_at"]) + (" LATE" if r["overdue"] else "")
             values = [str(r["id"]), "incoming" if r["direction"] == "in" else "outbound",
                       r["counterpart"] or "-", r["specialty"] or "-", r["urgency"] or "-",
                       STATUS_LABEL.get(r["status"], r["status"]), due]
@@ -354,7 +349,7 @@ def story_html(h: dict[str, Any]) -> str:
         late = (f" <span style='background:{LATE.name()}'><b>LATE by {h['days_late']} "
                 "day(s)</b></span>") if h["overdue"] else ""
         what = "triage decision" if due_for == "triage" else STEP_LABEL.get(due_for, due_for)
-        parts.append(f"<p>Next: {_e(what)}, due {_e(_local(h['due_at']))}{late}</p>")
+        parts.append(f"<p>Next: {_e(what)}, due {_e(local_time(h['due_at']))}{late}</p>")
     elif h["next_step"]:
         parts.append(f"<p>Next: {_e(STEP_LABEL[h['next_step']])}</p>")
     elif not incoming:
@@ -389,8 +384,8 @@ def story_html(h: dict[str, Any]) -> str:
             parts.append(f"<p style='color:#8a5300'>Dropped from the model's summary: "
                          f"&ldquo;{_e(d['sentence'])}&rdquo; ({_e(d['why'])})</p>")
     rows = "".join(
-        f"<tr><td>{_e(_local(s['at']))}</td><td>{_e(STATUS_LABEL.get(s['step'], s['step']))}"
-        f"</td><td>{_e(s['actor'])}</td><td>{_e(_local(s['due']))}</td>"
+        f"<tr><td>{_e(local_time(s['at']))}</td><td>{_e(STATUS_LABEL.get(s['step'], s['step']))}"
+        f"</td><td>{_e(s['actor'])}</td><td>{_e(local_time(s['due']))}</td>"
         + (f"<td style='background:{LATE.name()}'><b>late</b></td>" if s["late"] else
            f"<td>{'on time' if s['due'] else ''}</td>")
         + f"<td>{_e(s['note'])}</td></tr>" for s in h["steps"])
@@ -404,10 +399,10 @@ def story_html(h: dict[str, Any]) -> str:
         decided = [d for d in t["decisions"] if d["action"] not in ("create", "view")]
         parts.append(f"<p>#{t['id']} {_e(t['kind'].replace('_', ' '))} "
                      f"[{_e(t['state'])}]: {_e(t['title'])}"
-                     + "".join(f"<br>&nbsp;&nbsp;{_e(_local(d['ts']))} {_e(d['action'])} by "
+                     + "".join(f"<br>&nbsp;&nbsp;{_e(local_time(d['ts']))} {_e(d['action'])} by "
                                f"{_e(d['actor'])}" + (f": {_e(d['note'])}" if d["note"] else "")
                                for d in decided) + "</p>")
-    trail = "".join(f"<tr><td>{_e(_local(a['ts']))}</td><td>{_e(a['actor'])}</td>"
+    trail = "".join(f"<tr><td>{_e(local_time(a['ts']))}</td><td>{_e(a['actor'])}</td>"
                     f"<td>{_e(a['action'])}</td><td>{_e(a['object'])}</td></tr>"
                     for a in h["audit"])
     parts.append("<h4>Audit trail</h4><table border='1' cellspacing='0' cellpadding='3'>"
