@@ -23,6 +23,7 @@ from app.imports.common import LIMITS, Limits
 
 if TYPE_CHECKING:
     from app.imports.fhir import FhirBatch
+    from app.referrals import IncomingReferral
     from app.x12.x837 import Parsed837
 
 T = TypeVar("T")
@@ -117,6 +118,26 @@ def _read_fhir(files: list[tuple[str, bytes]], *, limits: Limits) -> FhirBatch:
     for name, data in files:
         reader.add_file(name, data)
     return reader.batch
+
+
+def _read_referral(kind: str, data: bytes, *, limits: Limits) -> list[IncomingReferral]:
+    from app.referrals.sources import read_ccda, read_service_requests
+    if kind == "ccda":
+        return [read_ccda(data, seconds=limits.seconds)]
+    return read_service_requests(data, seconds=limits.seconds)
+
+
+# A referral file is at most 8 MB (app.referrals.sources); its reader's own deadline is
+# 20 s. 8 MB of empty JSON objects costs ~260 MB resident before the entry cap refuses it.
+REFERRAL_LIMITS = Limits(memory_mb=768, cpu_seconds=60, seconds=20.0)
+
+
+def read_referral_bounded(kind: str, data: bytes, *,
+                          limits: Limits | None = None) -> list[IncomingReferral]:
+    """A C-CDA (`kind` "ccda") or FHIR ServiceRequest ("fhir") referral read by
+    app.referrals.sources in the bounded worker (its size is checked there, first)."""
+    return parse_bounded(_read_referral, kind, data, limits=limits or REFERRAL_LIMITS,
+                         what="C-CDA referral" if kind == "ccda" else "FHIR referral")
 
 
 def parse_837_bounded(data: bytes, *, lenient: bool = False, skip_bad: bool = False,

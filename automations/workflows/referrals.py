@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 
 from app import clock, queue
 from app.identity import Session, require
+from app.imports.worker import read_referral_bounded
 from app.referrals import IncomingReferral
 from app.referrals.loop import incoming_overdue, overdue
-from app.referrals.sources import detect, read_ccda, read_letter, read_service_requests
+from app.referrals.sources import detect, read_letter
 from app.referrals.summary import (
     MODEL_SOURCES,
     SummaryOutcome,
@@ -83,10 +84,8 @@ def read_referrals(data: bytes, filename: str = "") -> tuple[str, list[IncomingR
     """(kind, referrals, mime of the source) from a file's bytes; ImportRejected names the
     problem. Nothing is written."""
     kind = detect(data)
-    if kind == "ccda":
-        return kind, [read_ccda(data)], MIME[kind]
-    if kind == "fhir":
-        return kind, read_service_requests(data), MIME[kind]
+    if kind in MIME:  # parsed in a worker bounded in memory, CPU and wall time
+        return kind, read_referral_bounded(kind, data), MIME[kind]
     from app.intake.source import read_source  # bounded: PDFs and scans in a worker
     doc = read_source(data, filename)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()[:32]

@@ -156,3 +156,22 @@ def test_a_killed_worker_is_not_reported_as_a_cpu_overrun() -> None:
     assert "seconds of CPU" in _death(-signal.SIGXCPU, LIMITS, "file")
     killed = _death(-signal.SIGKILL, LIMITS, "file")
     assert "stopped by the system" in killed and "ran short of memory" in killed
+
+
+@needs_rlimit_as
+def test_a_referral_file_is_read_in_the_bounded_worker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FHIR referral is json.loads-ed whole: 8 MB of empty objects cost the app ~260 MB
+    before its entry cap said no. Read in the worker it costs the app nothing, and under
+    a low cap it is a one-line memory refusal."""
+    from app.imports import worker
+    from app.referrals.sources import MAX_REFERRAL_BYTES
+    from automations.workflows.referrals import read_referrals
+    empty = (b'{"resourceType": "Bundle", "entry": [' + b"{}," * (MAX_REFERRAL_BYTES // 3 - 20)
+             + b"{}]}")
+    with pytest.raises(ImportRejected, match="entries are not a list"):
+        read_referrals(empty, "r.json")
+    monkeypatch.setattr(worker, "REFERRAL_LIMITS", replace(worker.REFERRAL_LIMITS,
+                                                            memory_mb=100))
+    with pytest.raises(ImportRejected, match="more memory than the import allows"):
+        read_referrals(empty, "r.json")
