@@ -20,6 +20,7 @@ from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarC
 from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
@@ -61,6 +62,7 @@ H2 = ParagraphStyle("h2", parent=_styles["Heading2"], textColor=INK, fontSize=13
                     spaceBefore=10, spaceAfter=4)
 BODY = ParagraphStyle("body", parent=_styles["BodyText"], fontSize=9.5, leading=12.5)
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=8, leading=10, textColor=MUTED)
+SMALL_RIGHT = ParagraphStyle("small_right", parent=SMALL, alignment=TA_RIGHT)
 CELL = ParagraphStyle("cell", parent=BODY, fontSize=8, leading=10)
 NOTE = ParagraphStyle("note", parent=BODY, textColor=MUTED, fontName="Helvetica-Oblique")
 
@@ -90,8 +92,11 @@ def _p(text: str, style: ParagraphStyle = BODY) -> Paragraph:
 
 def _table(rows: list[list[Any]], widths: list[float] | None = None,
            align_right_from: int = 1) -> Table:
-    body = [[c if isinstance(c, Flowable) else _p(str(c), SMALL if i == 0 else BODY)
-             for c in row] if i == 0 else row for i, row in enumerate(rows)]
+    # A heading sits over its column: right-aligned where the figures below are.
+    head = [c if isinstance(c, Flowable) else
+            _p(str(c), SMALL_RIGHT if col >= align_right_from else SMALL)
+            for col, c in enumerate(rows[0])]
+    body = [head, *rows[1:]]
     table = Table(body, colWidths=widths, repeatRows=1, hAlign="LEFT")
     table.setStyle(TableStyle([
         ("BACKGROUND", (0, 0), (-1, 0), LIGHT),

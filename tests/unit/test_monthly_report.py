@@ -123,3 +123,14 @@ def test_cli_writes_the_report_for_the_owner_only(demo_dir: Path, tmp_path: Path
             assert code == 1 and "may not report.monthly" in err and not out.exists()
     code = main(["report", "monthly", "--month", "11/2026", "--out", str(tmp_path / "y.pdf")])
     assert code == 1 and "YYYY-MM" in capsys.readouterr().err
+
+
+def test_a_column_heading_is_aligned_like_its_figures() -> None:
+    """Figures are right-aligned; their headings were left-aligned, over nothing (seen on
+    the rendered queue-aging table)."""
+    from reportlab.lib.enums import TA_LEFT, TA_RIGHT
+
+    from app.reports.monthly import _table
+    table = _table([["Kind", "0-2", ">14"], ["Tasks", 0, 105]])
+    heads = [table._cellvalues[0][col] for col in range(3)]
+    assert [h.style.alignment for h in heads] == [TA_LEFT, TA_RIGHT, TA_RIGHT]
