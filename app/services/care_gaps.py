@@ -16,20 +16,13 @@ def _day(text: str | None) -> date | None:
     return date.fromisoformat(text[:10]) if text and len(text) >= 10 else None
 
 
-def patient_facts(session: Session, patient_ids: list[int] | None = None
-                  ) -> list[PatientFacts]:
-    """Facts for these patients (None: every patient), with their clinical records and
-    the plan types of their active coverage. A patient with no birth date (an 837 without
-    a DMG segment) is left out: every rule needs an age."""
+def patient_facts(session: Session) -> list[PatientFacts]:
+    """Every patient's facts, with their clinical records and the plan types of their
+    active coverage. A patient with no birth date (an 837 without a DMG segment) is left
+    out: every rule needs an age."""
     require(session, "patient.view")
     vault = session.vault
-    where, params = "", ()  # type: tuple[str, tuple[int, ...]]
-    if patient_ids is not None:
-        if not patient_ids:
-            return []
-        where, params = f"AND id IN ({','.join('?' * len(patient_ids))})", tuple(patient_ids)
-    people = vault.query(f"SELECT id, dob, sex FROM patients WHERE dob != '' {where} "
-                         "ORDER BY id", params)
+    people = vault.query("SELECT id, dob, sex FROM patients WHERE dob != '' ORDER BY id")
     records: dict[int, list[Record]] = defaultdict(list)
     for pid, kind, system, code, status, on, ended in vault.query(
             "SELECT patient_id, kind, code_system, code, status, recorded_on, ended_on "

@@ -92,15 +92,15 @@ def _create(system: Session, patient: Patient, facts: PatientFacts, result: GapR
         summary.task_ids.append(task.id)
 
 
-def run_care_gaps(system: Session, patient_ids: list[int] | None = None) -> GapSummary:
-    """Evaluate every rule for every patient (or these) as a system session."""
+def run_care_gaps(system: Session) -> GapSummary:
+    """Evaluate every rule for every patient as a system session."""
     tz = ZoneInfo(practice.practice_info(system)["timezone"])
     today = clock.now().astimezone(tz).date()
     cooldown = timedelta(days=int(practice.get_setting(system, "care_gap_cooldown_days")))
     rules = load_rules()
     latest = gaps_svc.latest_gap_tasks(system)
     summary = GapSummary()
-    for facts in gaps_svc.patient_facts(system, patient_ids):
+    for facts in gaps_svc.patient_facts(system):
         summary.patients += 1
         patient: Patient | None = None  # read once, at the patient's first new gap
         with system.vault.write():
