@@ -14,14 +14,13 @@ import hashlib
 import io
 import json
 import re
-import time
 from datetime import date
 from typing import Any
 
 from app.errors import ImportRejected
+from app.imports.common import MB, Deadline, check_size
 from app.referrals import Code, IncomingReferral
 
-MB = 1024 * 1024
 MAX_REFERRAL_BYTES = 8 * MB    # a C-CDA note is ~100-150 KB; a FHIR bundle with a note less
 # The corpus referral note has ~2,900 elements; 8 MB of small elements stopped at this cap
 # peaked at ~80 MB (tracemalloc) in 1.7 s, so the cap bounds memory as well as time.
@@ -42,21 +41,10 @@ REASON_SECTION, COMPLAINT_SECTION = "42349-1", "46239-0"
 PROBLEM_SECTION, PAYER_SECTION = "11450-4", "48768-6"
 
 
-class _Clock:
-    def __init__(self, seconds: float, what: str) -> None:
-        self.end, self.seconds, self.what = time.monotonic() + seconds, seconds, what
-
-    def check(self) -> None:
-        if time.monotonic() > self.end:
-            raise ImportRejected(f"reading the {self.what} took longer than "
-                                 f"{self.seconds:.0f} s and was stopped", self.what)
-
-
 def _check_size(data: bytes, what: str) -> None:
+    check_size(len(data), MAX_REFERRAL_BYTES, what)
     if not data.strip():
         raise ImportRejected(f"the {what} is empty", what)
-    if len(data) > MAX_REFERRAL_BYTES:
-        raise ImportRejected(f"the {what} is larger than {MAX_REFERRAL_BYTES // MB} MB", what)
 
 
 def _digest(data: bytes) -> str:
@@ -89,7 +77,7 @@ def read_ccda(data: bytes, *, seconds: float = MAX_SECONDS,
 
     what = "C-CDA document"
     _check_size(data, what)
-    clock = _Clock(seconds, what)
+    clock = Deadline(seconds)
     root: Element | None = None
     count = 0
     try:
@@ -102,7 +90,7 @@ def read_ccda(data: bytes, *, seconds: float = MAX_SECONDS,
                 raise ImportRejected(f"the {what} has more than {max_elements:,} elements",
                                      what)
             if count % 2048 == 0:
-                clock.check()
+                clock.check(what)
     except DefusedXmlException:
         raise ImportRejected(f"the {what} declares a DTD or entities (refused for safety)",
                              what) from None
@@ -112,7 +100,7 @@ def read_ccda(data: bytes, *, seconds: float = MAX_SECONDS,
                                                                    f"{col}") from None
     if root is None or root.tag != f"{HL7}ClinicalDocument":
         raise ImportRejected("not a C-CDA document (the root is not ClinicalDocument)", what)
-    clock.check()
+    clock.check(what)
     return _from_ccda(root, data)
 
 
@@ -207,7 +195,7 @@ def read_service_requests(data: bytes, *, seconds: float = MAX_SECONDS,
     bundle), or a single ServiceRequest; each validated with fhir.resources (R4B)."""
     what = "FHIR referral"
     _check_size(data, what)
-    clock = _Clock(seconds, what)
+    clock = Deadline(seconds)
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError):
@@ -232,7 +220,7 @@ def read_service_requests(data: bytes, *, seconds: float = MAX_SECONDS,
                 by_ref[key] = res
     found: list[IncomingReferral] = []
     for n, (_url, res) in enumerate(resources):
-        clock.check()
+        clock.check(what)
         if res.get("resourceType") != "ServiceRequest":
             continue
         _validate("ServiceRequest", res, f"entry {n}")
