@@ -112,3 +112,14 @@ def test_intake_show_works_on_every_real_form(vault: tuple[Path, int],
         # a blank form: no label read as a value ("Last" was the first name)
         assert not any(view["fields"].get(k) for k in ("first_name", "last_name", "dob",
                                                         "sex", "phone", "email")), path.name
+
+
+def test_intake_import_refuses_a_file_over_the_cap_before_reading_it(
+        vault: tuple[Path, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from app.intake import source
+    monkeypatch.setattr(source, "MAX_BYTES", 1024)
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"Name: A B\n" * 1000)
+    code, _out, err = call(["intake", "import", str(big), "--no-model"], capsys)
+    assert code == 1 and "limited to" in err

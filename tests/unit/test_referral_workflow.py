@@ -282,6 +282,13 @@ def test_cli_import_send_step_show_check(owner_session: Session, vault_dir: Path
     bad.write_bytes(b"<ClinicalDocument xmlns='urn:hl7-org:v3'><a></b>")
     assert main(["referral", "import", str(bad)]) == 1
     assert "not well-formed" in capsys.readouterr().err
+    # a file over the cap is refused by its size, before it is read into memory
+    from app.referrals import sources
+    monkeypatch.setattr(sources, "MAX_REFERRAL_BYTES", 1024)
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"<x/>" + b" " * 4096)
+    assert main(["referral", "import", str(big)]) == 1
+    assert "limited to" in capsys.readouterr().err
 
 
 def test_daily_job_is_registered_and_runs(practice: Session) -> None:

@@ -45,14 +45,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_intake_import(args: argparse.Namespace, ctx: Context) -> int:
     import sys
 
+    from app.imports.files import read_capped
+    from app.intake import source
     from automations.workflows.intake import import_intake
-    if args.file == "-":
-        data, name = sys.stdin.buffer.read(), "stdin"
+    if args.file == "-":  # one byte over the cap is enough for the import to refuse it
+        data, name = sys.stdin.buffer.read(source.MAX_BYTES + 1), "stdin"
     else:
         path = Path(args.file)
         if not path.is_file():
             raise UsageError(f"no such file: {path}")
-        data, name = path.read_bytes(), path.name
+        data, name = read_capped(path, source.MAX_BYTES), path.name  # never a whole huge file
     out = import_intake(ctx.session(), data, name, patient_id=args.patient,
                         use_model=not args.no_model)
     r = out.result

@@ -64,12 +64,14 @@ def _when(session: Any, text: str | None) -> datetime | None:
 
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
+    from app.imports.files import read_capped
+    from app.referrals import sources
     from automations.workflows.referrals import import_referral
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"no such file: {args.file}")
-    result = import_referral(ctx.session(), path.read_bytes(), path.name,
-                             use_model=not args.no_model)
+    data = read_capped(path, sources.MAX_REFERRAL_BYTES)  # a huge file never reaches memory
+    result = import_referral(ctx.session(), data, path.name, use_model=not args.no_model)
     ctx.emit({"kind": result.kind, "referrals": result.referrals, "tasks": result.tasks,
               "duplicates": result.duplicates, "unmatched": result.unmatched},
              f"{result.kind}: {len(result.referrals)} referral(s), {len(result.tasks)} new "
