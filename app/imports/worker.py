@@ -13,7 +13,6 @@ before anything is written, and the app keeps running whatever the worker does.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -63,19 +62,12 @@ def parse_bounded(parse: Callable[..., T], *args: Any, limits: Limits = LIMITS,
 
 
 def _death(exitcode: int | None, limits: Limits, what: str) -> str:
-    if exitcode is not None and exitcode < 0:
-        sig = -exitcode
-        if sig == getattr(signal, "SIGXCPU", -1):
-            return (f"reading the {what} used more than {limits.cpu_seconds} seconds of CPU;"
-                    " nothing was imported")
-        if sig == signal.SIGKILL:  # the CPU hard limit, the OOM killer or a person
-            return (f"the {what} reader was stopped by the system (past its CPU limit of "
-                    f"{limits.cpu_seconds} s, or the computer ran short of memory); nothing "
-                    "was imported")
-        return f"the {what} crashed the reader (signal {sig}); nothing was imported"
+    from app.intake.bounded import death_reason
+
     # Out of address space inside C code (the JSON or regex engine) ends the process
-    # without a Python MemoryError reaching our handler.
-    return memory_message(limits) + "; nothing was imported"
+    # without a Python MemoryError reaching our handler: an exit without a signal.
+    return death_reason(exitcode, limits.cpu_seconds, what,
+                        memory_message(limits)) + "; nothing was imported"
 
 
 def _worker(conn: Connection, parse: Callable[..., Any], args: tuple[Any, ...],

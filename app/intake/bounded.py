@@ -156,19 +156,22 @@ def _in_worker(data: bytes, filename: str, limits: PdfLimits, image_mime: str) -
 
 
 def _death(exitcode: int | None, limits: PdfLimits) -> str:
-    if exitcode is not None and exitcode < 0:
-        sig = -exitcode
-        if sig == getattr(signal, "SIGXCPU", -1):
-            return f"reading the PDF used more than {limits.cpu_seconds} seconds of CPU"
-        if sig == signal.SIGKILL:  # the CPU hard limit, the OOM killer or a person
-            return ("the PDF reader was stopped by the system (past its CPU limit of "
-                    f"{limits.cpu_seconds} s, or the computer ran short of memory)")
-        return f"the PDF crashed the PDF reader (signal {sig}); it cannot be imported"
-    return f"the PDF reader stopped unexpectedly (exit {exitcode})"
+    return death_reason(exitcode, limits.cpu_seconds, "PDF",
+                        f"the PDF reader stopped unexpectedly (exit {exitcode})")
 
 
-def _limit_self(limits: PdfLimits) -> None:
-    limit_process(limits.memory_mb, limits.cpu_seconds)
+def death_reason(exitcode: int | None, cpu_seconds: int, what: str, otherwise: str) -> str:
+    """Why a bounded worker reading `what` ended without a reply, one line from its exit
+    code (`otherwise` when no signal ended it), for one_reply's `died`."""
+    if exitcode is None or exitcode >= 0:
+        return otherwise
+    sig = -exitcode
+    if sig == getattr(signal, "SIGXCPU", -1):
+        return f"reading the {what} used more than {cpu_seconds} seconds of CPU"
+    if sig == signal.SIGKILL:  # the CPU hard limit, the OOM killer or a person
+        return (f"the {what} reader was stopped by the system (past its CPU limit of "
+                f"{cpu_seconds} s, or the computer ran short of memory)")
+    return f"the {what} crashed the reader (signal {sig})"
 
 
 def confine_worker(memory_mb: int, cpu_seconds: int) -> None:
@@ -182,7 +185,7 @@ def confine_worker(memory_mb: int, cpu_seconds: int) -> None:
 
 def limit_process(memory_mb: int, cpu_seconds: int) -> None:
     """Bound the calling (worker) process: address space, CPU time, no file writes and no
-    core dump. The file importers' worker (app.imports.worker) uses it too."""
+    core dump (through confine_worker)."""
     try:
         import resource
     except ImportError:  # Windows: the output caps and the wall timer still hold

@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.errors import ImportRejected
-from app.intake.bounded import MB, PdfLimits, confine_worker, inflated_size, one_reply
+from app.intake.bounded import MB, PdfLimits, confine_worker, death_reason, inflated_size, one_reply
 
 VIEW_DPI = 110  # enough to read a form's 8-10 pt print on screen
 MAX_VIEW_PIXELS = 12_000_000  # a letter page at 110 dpi is 1.1 M; a huge page is scaled
@@ -37,7 +37,8 @@ def render_page(data: bytes, mime: str, page: int, limits: PdfLimits = LIMITS
         _worker, (data, mime, page, limits), name="offhold-render",
         wall_seconds=limits.wall_seconds,
         too_slow=f"showing the page took longer than {limits.wall_seconds:g} seconds",
-        died=lambda code: f"the page could not be shown (the renderer stopped, exit {code})")
+        died=lambda code: death_reason(code, limits.cpu_seconds, "page", "the page could "
+                                       f"not be shown (the renderer stopped, exit {code})"))
     if outcome[0] != "ok":
         raise ImportRejected(str(outcome[1]))
     return bytes(outcome[1]), int(outcome[2])

@@ -125,7 +125,7 @@ def test_page_text_and_time_caps() -> None:
 def test_a_worker_killed_by_a_limit_or_a_crash_reads_as_one_line() -> None:
     assert _death(-signal.SIGXCPU, LIMITS) == ("reading the PDF used more than "
                                                f"{LIMITS.cpu_seconds} seconds of CPU")
-    assert "crashed the PDF reader (signal 11)" in _death(-signal.SIGSEGV, LIMITS)
+    assert "the PDF crashed the reader (signal 11)" in _death(-signal.SIGSEGV, LIMITS)
     # SIGKILL is not only the CPU hard limit: the OOM killer sends it too
     assert _death(-signal.SIGKILL, LIMITS).startswith(
         "the PDF reader was stopped by the system (past its CPU limit")
