@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 
 from app import clock, queue
 from app.identity import Session
-from app.services import patients
+from app.services import appointments, patients
 from app.services.prior_auth import practice_zone
 
 ORDER = 10
@@ -56,17 +56,21 @@ def seed(session: Session, rng: random.Random) -> None:
     # visits from 9 am in the practice's own time zone (built in UTC they read as 4-7 am)
     zone = practice_zone(session)
     today = clock.now().astimezone(zone).date()
-    with session.vault.write() as conn:
-        for i, patient_id in enumerate(patient_ids):
-            day = today + timedelta(days=(i % 7) - 2)
-            start = datetime.combine(day, time(9 + i % 8, 0), tzinfo=zone)
-            status = "scheduled" if day >= today else rng.choice(["completed", "no_show"])
-            conn.execute("INSERT INTO appointments (patient_id, provider, start_at, visit_type, "
-                         "status, created_at) VALUES (?,?,?,?,?,?)",
-                         (patient_id, rng.choice(["Dr. Rivera", "Dr. Chen", "NP Walsh"]),
-                          clock.iso(start), rng.choice(["office_visit", "new_patient",
-                                                        "annual_wellness"]),
-                          status, clock.iso(clock.now())))
+    for i, patient_id in enumerate(patient_ids):
+        day = today + timedelta(days=(i % 7) - 2)
+        start = datetime.combine(day, time(9 + i % 8, 0), tzinfo=zone)
+        status = "scheduled" if day >= today else rng.choice(["completed", "no_show"])
+        visit = appointments.add_appointment(
+            session, patient_id, start, provider=rng.choice(["Dr. Rivera", "Dr. Chen",
+                                                             "NP Walsh"]),
+            visit_type=rng.choice(["office_visit", "new_patient", "annual_wellness"]))
+        if status == "no_show":
+            appointments.mark_no_show(session, visit.id)
+        elif status == "completed":
+            # No service completes a visit (the EHR's schedule import brings the status)
+            with session.vault.write() as conn:
+                conn.execute("UPDATE appointments SET status = 'completed' WHERE id = ?",
+                             (visit.id,))
     # The demo practice has moved a few low-risk kinds out of shadow mode already.
     for kind_name in ("pa_followup", "outreach", "eligibility_gap", "denial_review",
                       "portal_failure", "recipe_broken", "human_handoff", "pa_escalation",

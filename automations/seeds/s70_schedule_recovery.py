@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from app import clock, queue
 from app.identity import Session
-from app.services import waitlist
+from app.services import appointments, waitlist
 from automations.demo import seed_session
 from automations.workflows.no_show import SYSTEM_ACTOR, run_recovery
 
@@ -27,8 +27,7 @@ def seed(session: Session, rng: random.Random) -> None:
     if not upcoming:
         return
     freed_id, freed_patient, provider = upcoming[0]
-    with system.vault.write() as conn:  # the front desk cancelled this visit in the EHR
-        conn.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (freed_id,))
+    appointments.cancel_appointment(system, freed_id)  # the patient called to cancel
     others = [int(r[0]) for r in system.vault.query(
         "SELECT id FROM patients WHERE id != ? ORDER BY id", (freed_patient,))]
     today = now.date()

@@ -19,7 +19,7 @@ from app.identity import Session, unlock
 from app.services import outbox
 from automations.demo import DEMO_USERS, build_demo
 from automations.outbox import SmsCsvChannel
-from automations.seeds import s42_pa_time_rules, s65_watched_folder, s90_outbox
+from automations.seeds import s10_practice, s42_pa_time_rules, s65_watched_folder, s90_outbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -116,3 +116,21 @@ def test_the_outbox_holds_approved_messages(demo: tuple[Session, bool]) -> None:
         assert header == list(SmsCsvChannel.HEADER) and len(lines) == 2
         phone = header.index("phone")
         assert all(line[phone].startswith("+1217555") for line in lines)  # E.164
+
+
+def test_the_schedule_was_made_through_the_appointments_service(
+        demo: tuple[Session, bool]) -> None:
+    """The demo schedule (s10's visits, their no-shows, s70's freed slot) carries its audit
+    rows, as if the front desk had booked them; later seeds' visits arrive with imports."""
+    session, _ = demo
+    audited = {int(r[0]): str(r[1]) for r in session.vault.query(
+        "SELECT CAST(object_id AS INTEGER), group_concat(action) FROM audit_log "
+        "WHERE object_type = 'appointment' GROUP BY object_id")}
+    rows = session.vault.query("SELECT id, status FROM appointments WHERE id <= ?",
+                               (len(s10_practice.FIRST),))
+    assert {r[1] for r in rows} >= {"scheduled", "no_show", "cancelled"}
+    done = {"no_show": "appointment.no_show", "cancelled": "appointment.cancel"}
+    for appointment_id, status in rows:
+        actions = audited.get(int(appointment_id), "")
+        assert "appointment.create" in actions, appointment_id
+        assert done.get(status, "appointment.create") in actions, (appointment_id, status)
