@@ -396,3 +396,36 @@ def test_followup_done_and_loop_open() -> None:
     assert loop_open("in", "to_schedule") and loop_open("in", "records_requested")
     assert not loop_open("in", "scheduled") and not loop_open("in", "declined")
     assert loop_open("out", "scheduled") and not loop_open("out", "report_received")
+
+
+def _mutations() -> st.SearchStrategy[bytes]:
+    """The corpus referral note and PAS bundle with bytes changed, cut or inserted."""
+    seeds = [(CCDA / "Referral_Note.xml").read_bytes(),
+             (PAS / "Bundle-ReferralAuthorizationBundleExample.json").read_bytes()]
+
+    def mutate(args: tuple[int, int, int, bytes]) -> bytes:
+        which, at, cut, put = args
+        seed = seeds[which]
+        at %= len(seed)
+        return seed[:at] + put + seed[at + cut:]
+    return st.tuples(st.integers(0, 1), st.integers(0, 1 << 20), st.integers(0, 64),
+                     st.binary(max_size=16)).map(mutate)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_mutations(), st.binary(max_size=512)))
+def test_fuzzed_referral_files_end_in_referrals_or_one_line(data: bytes) -> None:
+    """Whatever arrives, a reader returns referrals or refuses with one line that names
+    a place, never the content (which is PHI)."""
+    kind = detect(data)
+    try:
+        if kind == "ccda":
+            found = [read_ccda(data)]
+        elif kind == "fhir":
+            found = read_service_requests(data)
+        else:
+            found = [read_letter(data.decode("utf-8", "replace"), "sha256:x")]
+    except ImportRejected as exc:
+        assert "\n" not in str(exc)
+        return
+    assert all(isinstance(r, IncomingReferral) for r in found)
