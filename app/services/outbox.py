@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from app import audit, clock, queue
+from app.domain import Patient
 from app.domain.outreach import Channel
 from app.errors import NotFound, ValidationError
 from app.identity import Session, require
@@ -98,18 +99,11 @@ def quiet_reason(session: Session, now: datetime, zone: str = "") -> str | None:
             f"{whose}")
 
 
-def _patient_zone(session: Session, row: dict[str, Any]) -> str:
-    if row["patient_id"] is None:
-        return ""
-    return patients._load_patient(session, int(row["patient_id"])).timezone
-
-
-def _opt_out_reason(session: Session, row: dict[str, Any]) -> str | None:
-    if row["patient_id"] is None or row["channel"] == "letter":
+def _opt_out_reason(patient: Patient | None, channel: str) -> str | None:
+    if patient is None or channel == "letter":
         return None
-    patient = patients._load_patient(session, int(row["patient_id"]))
     try:
-        recipient_for(patient, Channel(row["channel"]))
+        recipient_for(patient, Channel(channel))
     except ValidationError as exc:
         return str(exc)
     return None
@@ -177,12 +171,15 @@ def send_ready(session: Session, channels: Mapping[str, SendChannel],
         if channel is None:
             report.held[row["id"]] = f"no {row['channel']} channel is configured"
             continue
-        quiet = quiet_reason(session, now, _patient_zone(session, row)) \
+        # Read once: its time zone, its opt-outs and a letter's name all come from it.
+        patient = None if row["patient_id"] is None else \
+            patients._load_patient(session, int(row["patient_id"]))
+        quiet = quiet_reason(session, now, patient.timezone if patient else "") \
             if row["channel"] in QUIET_CHANNELS else None
         if quiet:
             report.held[row["id"]] = quiet
             continue
-        opted_out = _opt_out_reason(session, row)
+        opted_out = _opt_out_reason(patient, row["channel"])
         if opted_out:
             _cancel(session, row, opted_out)
             report.cancelled.append(row["id"])
@@ -192,9 +189,8 @@ def send_ready(session: Session, channels: Mapping[str, SendChannel],
         name = ""
         if row["channel"] == "email" and token_key is None:
             token_key = reply_token_key(session, create=True)
-        if row["channel"] == "letter" and row["patient_id"] is not None:
-            p = patients._load_patient(session, int(row["patient_id"]))
-            name = f"{p.first_name} {p.last_name}"
+        if row["channel"] == "letter" and patient is not None:
+            name = f"{patient.first_name} {patient.last_name}"
         claimed.setdefault(row["channel"], []).append(OutgoingMessage(
             id=row["id"], task_id=row["task_id"], patient_id=row["patient_id"],
             kind=row["kind"], channel=row["channel"], recipient=row["recipient"],
