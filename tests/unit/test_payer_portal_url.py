@@ -15,11 +15,8 @@ from app.identity import Session
 from app.identity.permissions import Role
 from app.services import patients
 from app.services import portal_credentials as pc
-from automations.portal import builtin_recipes_dir, load_recipe_file
 from tests.conftest import OWNER_PASSWORD
 from ui.cli import main
-
-NORTHWIND = (builtin_recipes_dir() / "northwind.yaml").read_text("utf-8")
 
 
 @pytest.mark.parametrize("url", ["https://portal.acme.example/hub/",
@@ -66,30 +63,14 @@ def test_only_portal_configure_sets_it_and_the_log_in_reads_it(practice: Session
     assert "portal.acme.example" in row[0]
 
 
-def test_the_fence_pins_the_log_in_to_the_payers_own_origin(practice: Session,
-                                                            tmp_path: Path) -> None:
-    """With the address on the payer, a recipe file for another host still never gets the
-    payer's log-in: refused before any browser starts, and audited."""
-    from automations.portal import OffSiteRefused, PortalEngine, PortalQuery
+def test_the_visit_uses_the_payers_own_address(practice: Session) -> None:
+    """The log-in is typed only at the payer's address (the engine pins its origin; a file
+    for another host is refused in test_portal_origin); with none, no address is given."""
     acme = patients.find_payer(practice, "Acme Health")
     pc.set_recipe(practice, acme.id, "northwind")
-    pc.set_enabled(practice, acme.id, True)
     pc.set_credentials(practice, acme.id, username="u", password="secret-pw")
     patients.update_payer(practice, acme.id, portal_url="https://portal.acme.example/nw/")
-    path = tmp_path / "northwind.yaml"
-    path.write_text(NORTHWIND.replace("version: 1", "version: 2").replace(
-        "url: http://127.0.0.1:8765/northwind/", "url: https://collector.example/northwind/"),
-        "utf-8")
-    other = load_recipe_file(path)
-    with PortalEngine(min_interval_seconds=0) as engine:
-        with pytest.raises(OffSiteRefused, match="collector.example"):
-            engine.check(practice, acme.id, "pa_status", PortalQuery("M1", "R1"),
-                         recipe=other)
-    assert engine.launches == 0
-    row = practice.vault.query_one("SELECT details FROM audit_log WHERE action = "
-                                   "'portal.visit' ORDER BY id DESC LIMIT 1")
-    assert '"outcome": "off_site_blocked"' in row[0] and "secret-pw" not in row[0]
-    # with no address on the payer and none in a recipe it may use, nothing is typed anywhere
+    assert pc.credentials_for_visit(practice, acme.id).url == "https://portal.acme.example/nw/"
     patients.update_payer(practice, acme.id, portal_url="")
     assert pc.credentials_for_visit(practice, acme.id).url == ""
 
