@@ -21,6 +21,8 @@ def test_outbox_page_sends_and_retries(qtbot: Any, open_window: Any, tmp_path: P
     from app.services import patients
     from app.services.outreach import add_to_outbox
     from app.services.practice import set_setting
+    from PySide6.QtWidgets import QHeaderView
+
     from ui.desktop.models import local_time
     clock.set_clock(lambda: datetime(2026, 11, 16, 15, 0, tzinfo=timezone.utc))
     window = open_window("olivia")
@@ -74,6 +76,11 @@ def test_outbox_page_sends_and_retries(qtbot: Any, open_window: Any, tmp_path: P
     assert page.reply_table.rowCount() == 1
     assert page.reply_table.item(0, 4).text() == "Can I come at 3 instead?"
     assert page.replies_label.text() == f"Replies to message {ids[0]}: 1"
+    # the failure's reason and the reply's text get the room, not the message number
+    stretch = QHeaderView.ResizeMode.Stretch
+    assert [c for c in range(page.table.columnCount())
+            if page.table.horizontalHeader().sectionResizeMode(c) == stretch] == [6]
+    assert page.reply_table.horizontalHeader().sectionResizeMode(4) == stretch
     window.grab().save(str(tmp_path / "outbox.png"))
     page.clear_phi()
     assert page.table.rowCount() == 0 and page.reply_table.rowCount() == 0

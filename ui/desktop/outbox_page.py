@@ -49,10 +49,11 @@ class OutboxPage(Page):
         top.addWidget(self.replies_button)
         top.addWidget(self.send_button)
         self.table = _table(["#", "Channel", "Kind", "To", "Status", "Sent at", "Reason",
-                             "Replies"])
+                             "Replies"], stretch=6)  # a failure's reason reads whole
         self.table.currentCellChanged.connect(lambda row, *_: self._chosen(row))
         self.replies_label = QLabel("Replies to the chosen message")
-        self.reply_table = _table(["Received", "From", "Says", "What OffHold did", "Reply"])
+        self.reply_table = _table(["Received", "From", "Says", "What OffHold did", "Reply"],
+                                  stretch=4)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(top)

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -82,12 +81,8 @@ class ReferralsPage(Page):
         top.addWidget(self.count, 1)
 
         self.table = readonly_table(["#", "Direction", "From / to", "Specialty", "Urgency",
-                                     "State", "Next step due"])
+                                     "State", "Next step due"], stretch=2)
         self.table.setObjectName("referralTable")
-        header = self.table.horizontalHeader()
-        for column in range(self.table.columnCount()):  # names and states read whole
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.currentCellChanged.connect(lambda row, *_: self._chosen(row))
 
         self.story = QTextBrowser()
