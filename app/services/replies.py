@@ -29,6 +29,7 @@ from app import audit, clock, queue
 from app.errors import KnownError, NotFound
 from app.identity import Session, require
 from app.replies.parse import InboundReply, Intent, e164, normal_address
+from app.schedule.rules import offer_expired
 from app.services import outbox
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ def _answer_offer(session: Session, reply_id: int, reply: InboundReply,
         problem = ("its hold task is " + (hold[1] if hold else "missing") +
                    " (a person may have acted on it already)")
     elif reply.intent is Intent.YES:
-        if hold_until and reply.received_at > clock.parse_iso(hold_until):
+        if hold_until and offer_expired(clock.parse_iso(hold_until), reply.received_at):
             problem = "the reply came after the hold ended " + hold_until
         else:
             taken = session.vault.query_one(

@@ -580,9 +580,11 @@ def test_an_export_another_run_moved_meanwhile_is_left_to_it(
     assert not (folder / "failed").exists()
 
 
-def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
-                                                        tmp_path: Path) -> None:
-    """A YES after the hold ended, or to an offer already expired, books nothing."""
+@pytest.mark.parametrize("after", [timedelta(hours=5), timedelta(hours=4)])
+def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session, tmp_path: Path,
+                                                        after: timedelta) -> None:
+    """A YES after the hold ended, or to an offer already expired, books nothing. The
+    hold (4 hours) ends at its hold_until, as the expiry run sees it (offer_expired)."""
     from datetime import date
 
     from app.services import waitlist as waitlist_svc
@@ -601,7 +603,7 @@ def test_a_reply_the_hold_cannot_honour_is_for_a_person(owner: Session,
     folder.mkdir()
     set_setting(s, "sms_export_dir", str(folder))
     [sent_id] = send_outbox(s).sent
-    late = (NOW + timedelta(hours=5)).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+    late = (NOW + after).astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
     run = read_replies(s, [_export(tmp_path, [
         f"6172531000,YES,{late},offhold-outbox-{sent_id}"])])
     assert run.report.booked == [] and len(run.report.tasks) == 1
