@@ -219,10 +219,6 @@ class GapResult:
     modality: str = ""
 
 
-def age_in_years(dob: date, on: date) -> int:
-    return relativedelta(on, dob).years
-
-
 def season_start(season: Season, today: date) -> date:
     """The most recent season start on or before `today`."""
     start = date(today.year, *season.starts)
