@@ -52,10 +52,9 @@ def observe_cancellations(session: Session, appointment_ids: list[int]) -> dict[
         for appt_id in appointment_ids:
             conn.execute("INSERT OR IGNORE INTO schedule_seen (appointment_id, "
                          "cancelled_seen_at) VALUES (?, ?)", (appt_id, now))
-        seen = {int(a): clock.parse_iso(t) for a, t in conn.execute(
-            "SELECT appointment_id, cancelled_seen_at FROM schedule_seen")
-                if int(a) in set(appointment_ids)}
-    return seen
+        wanted = set(appointment_ids)  # the table keeps every cancellation ever seen
+        return {int(a): clock.parse_iso(t) for a, t in conn.execute(
+            "SELECT appointment_id, cancelled_seen_at FROM schedule_seen") if int(a) in wanted}
 
 
 def add_entry(session: Session, patient_id: int, earliest: date, latest: date, *,
