@@ -325,11 +325,14 @@ class PortalEngine:
         URL (a payer field; `creds.url` carries it), else the installed recipe's portal.url. A recipe file being tried must point
         at the same site, or the payer's log-in is not used at all."""
         from app.forms import portal_url_problem
-        problem = portal_url_problem(creds.url) if creds.url else ""
-        if problem:  # stored before the check existed (m0020 moved the log-in's URL as is)
-            raise OffSiteRefused(f"payer {payer.id} ({payer.name})'s portal URL {problem}; "
-                                 "its log-in is not typed there. Set it again with "
-                                 "'offhold payer set PAYER --portal-url URL'")
+        # The payer's URL may predate the check (m0020 moved the log-in's URL as is); an
+        # installed recipe's portal.url was never held to it (http to a remote host).
+        source = "portal URL" if creds.url else "recipe's portal.url"
+        problem = portal_url_problem(creds.url or (installed.url if installed else ""))
+        if problem:
+            raise OffSiteRefused(f"payer {payer.id} ({payer.name})'s {source} {problem}; "
+                                 "its log-in is not typed there. Set the payer's address "
+                                 "with 'offhold payer set PAYER --portal-url URL'")
         pinned = origin_of(creds.url) if creds.url else (
             origin_of(installed.url) if installed is not None else "")
         if not pinned:

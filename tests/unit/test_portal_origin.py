@@ -169,3 +169,20 @@ def test_cli_portal_recipe_sets_an_installed_recipe_only(  # type: ignore[no-unt
     assert patients.find_payer(practice, "Acme Health").portal_recipe == "northwind"
     assert main(["portal", "recipe", "Acme Health", "none"], stdin=io.StringIO("")) == 0
     assert patients.find_payer(practice, "Acme Health").portal_recipe is None
+
+
+def test_an_installed_recipe_on_plain_http_never_gets_the_log_in(practice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With no address on the payer the installed recipe's portal.url is the origin; like
+    the payer's own URL it must be https (http only on this machine), or the password
+    would cross the network in the clear."""
+    from automations.portal import OffSiteRefused, PortalEngine, PortalQuery
+    acme = _engine_payer(practice, url="")
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "northwind.yaml").write_text(NORTHWIND.replace(
+        "url: http://127.0.0.1:8765/northwind/", "url: http://portal.acme.example/nw/"),
+        "utf-8")
+    with PortalEngine(recipes=load_recipes([folder]), min_interval_seconds=0) as engine:
+        with pytest.raises(OffSiteRefused, match="must use https"):
+            engine.check(practice, acme.id, "pa_status", PortalQuery("M1", "R1"))
+    assert engine.launches == 0
