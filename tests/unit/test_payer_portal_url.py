@@ -68,8 +68,8 @@ def test_the_visit_uses_the_payers_own_address(practice: Session) -> None:
     for another host is refused in test_portal_origin); with none, no address is given."""
     acme = patients.find_payer(practice, "Acme Health")
     pc.set_recipe(practice, acme.id, "northwind")
-    pc.set_credentials(practice, acme.id, username="u", password="secret-pw")
     patients.update_payer(practice, acme.id, portal_url="https://portal.acme.example/nw/")
+    pc.set_credentials(practice, acme.id, username="u", password="secret-pw")
     assert pc.credentials_for_visit(practice, acme.id).url == "https://portal.acme.example/nw/"
     patients.update_payer(practice, acme.id, portal_url="")
     assert pc.credentials_for_visit(practice, acme.id).url == ""
@@ -123,6 +123,11 @@ def test_a_stored_log_in_does_not_follow_the_address_to_another_site(
     assert patients.get_payer(practice, acme.id).portal_url == "https://portal.acme.example/hub/"
     # the same site, another page: still the site the log-in was given for
     patients.update_payer(practice, acme.id, portal_url="https://portal.acme.example/new/")
+    # clearing the address, then setting another site, is the same move in two steps
+    patients.update_payer(practice, acme.id, portal_url="")
+    with pytest.raises(ValidationError, match="log-in stored for no site"):
+        patients.update_payer(practice, acme.id, portal_url="https://portal.evil.example/")
+    assert patients.get_payer(practice, acme.id).portal_url == ""
     # a new site with its log-in
     pc.set_credentials(practice, acme.id, username="u", password="new-pw",
                        url="https://portal2.acme.example/")
