@@ -79,19 +79,6 @@ def coverage_errors(values: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def pa_errors(values: dict[str, str]) -> dict[str, str]:
-    """cpt_code, units, service_date for a PA request."""
-    out: dict[str, str] = {}
-    if not _CPT.match(values.get("cpt_code", "").strip().upper()):
-        out["cpt_code"] = "a 5-character CPT/HCPCS code, e.g. 97110"
-    units = values.get("units", "").strip()
-    if not units.isdecimal() or len(units) > 4 or not 0 < int(units) <= 9999:
-        out["units"] = "a whole number from 1 to 9999"
-    if _date(values.get("service_date", "")) is None:
-        out["service_date"] = "date of service as YYYY-MM-DD"
-    return out
-
-
 SERVICE_FIELDS = ("code", "units", "modifier", "service_from", "service_to")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from app.forms import coverage_errors, pa_errors, patient_errors
+from app.forms import coverage_errors, patient_errors
 
 TODAY = date(2027, 1, 4)
 
@@ -31,12 +31,6 @@ def test_coverage_form_rules() -> None:
     assert coverage_errors({**base, "effective_date": "2027-02-01",
                             "termination_date": "2027-01-01"}) == {
         "termination_date": "the coverage ends before it starts"}
-
-
-def test_pa_form_rules() -> None:
-    assert pa_errors({"cpt_code": "97110", "units": "12", "service_date": "2027-01-20"}) == {}
-    assert set(pa_errors({"cpt_code": "971", "units": "0", "service_date": "x"})) == {
-        "cpt_code", "units", "service_date"}
 
 
 def test_appointment_payer_and_amount_rules() -> None:
