@@ -19,6 +19,8 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 
 from app.domain.pa import PAStatus
+from app.errors import ValidationError
+from app.imports.files import read_capped
 from automations.portal.errors import RecipeInvalid
 
 # PA statuses are the app's own (app.domain.pa.PAStatus), so the docs, the CLI, the JSON
@@ -51,6 +53,7 @@ STEP_ACTIONS = ("goto", "fill", "select", "click", "check", "expect")
 # selector is on the page at that moment (no waiting), and is skipped, not failed, when
 # it is not: a notice, a survey or a "session will expire" dialog shown only some days.
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+MAX_RECIPE_BYTES = 256 * 1024  # a portal's recipe is a few KB
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -223,18 +226,32 @@ def load_recipes(dirs: list[Path] | None = None) -> RecipeBook:
 
 
 def load_recipe_file(path: str | Path) -> Recipe:
+    return read_recipe_file(path)[0]
+
+
+def read_recipe_file(path: str | Path) -> tuple[Recipe, str]:
+    """The recipe and the very text it was parsed from (what `install` stores: no second
+    read that could differ). A recipe may come from anyone, so its size is capped before
+    YAML sees it."""
     path = Path(path)
+
+    def refuse(size: int) -> None:
+        if size > MAX_RECIPE_BYTES:
+            raise RecipeInvalid(str(path), "", f"the file is {size // 1024} KB; a recipe "
+                                f"is at most {MAX_RECIPE_BYTES // 1024} KB")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecipeInvalid(str(path), "", f"cannot read the file ({exc.strerror})") from exc
+        text = read_capped(path, MAX_RECIPE_BYTES, refuse).decode("utf-8")
+    except ValidationError as exc:
+        raise RecipeInvalid(str(path), "", f"cannot read the file ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise RecipeInvalid(str(path), "", "not UTF-8 text") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise RecipeInvalid(str(path), where, "not valid YAML") from exc
-    return parse_recipe(data, str(path), expected_name=path.stem)
+    return parse_recipe(data, str(path), expected_name=path.stem), text
 
 
 # -- validation ---------------------------------------------------------------------------

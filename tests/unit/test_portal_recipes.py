@@ -148,3 +148,17 @@ def test_dates_without_a_year(shown: date, today: date, expected: date) -> None:
 def test_kind_statuses_are_declared_once() -> None:
     assert KIND_STATUSES["pa_status"] == PA_STATUSES
     assert set(KIND_STATUSES) == {"pa_status", "eligibility", "claim_status"}
+
+
+def test_a_recipe_file_is_capped_and_must_be_utf8(tmp_path: Path) -> None:
+    """A recipe may come from anyone: a huge file is refused before YAML reads it, and a
+    file that is not UTF-8 is a RecipeInvalid naming it, not a traceback."""
+    from automations.portal.recipes import MAX_RECIPE_BYTES
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (MAX_RECIPE_BYTES + 1))
+    with pytest.raises(RecipeInvalid, match="at most"):
+        load_recipe_file(big)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(RecipeInvalid, match="not UTF-8"):
+        load_recipe_file(latin)
