@@ -28,7 +28,6 @@ MAX_XML_ELEMENTS = 200_000
 MAX_SECONDS = 20.0
 MAX_TEXT = 4000                # characters kept from a narrative section
 HL7 = "{urn:hl7-org:v3}"
-XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 OID_SYSTEMS = {"2.16.840.1.113883.6.90": "icd10", "2.16.840.1.113883.6.3": "icd10",
                "2.16.840.1.113883.6.96": "snomed", "2.16.840.1.113883.6.1": "loinc",
                "2.16.840.1.113883.6.12": "cpt", "2.16.840.1.113883.6.101": "nucc",

@@ -22,7 +22,6 @@ from app.referrals.summary import SOURCE_NAMES, SummaryOutcome
 from app.rulefiles import load_rule_file, parse_rule_text
 
 RULES_PATH = Path(__file__).resolve().parents[2] / "resources" / "referrals" / "triage.yaml"
-ACTIONS = ("schedule", "request_records", "decline")
 _WORDS = {"type": "array", "maxItems": 200, "items": {"type": "string", "minLength": 1,
                                                       "maxLength": 80}}
 SCHEMA: dict[str, Any] = {

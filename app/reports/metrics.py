@@ -82,7 +82,6 @@ def local_day(text: str, tz: ZoneInfo) -> date:
 # -- prior authorization ------------------------------------------------------------------
 
 DECIDED = ("approved", "partially_approved", "denied")
-OPEN_PA = ("submitted", "pending", "info_requested")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from app.identity import Session, require
 from app.services.patients import find_payer
 from app.services.prior_auth import practice_zone
 
-STATUSES = ("scheduled", "completed", "no_show", "cancelled")
 _VISIT_TYPE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
