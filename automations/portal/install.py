@@ -10,7 +10,7 @@ from pathlib import Path
 from app.domain import Payer
 from app.identity import Session
 from app.services import portal_credentials, practice
-from automations.portal.recipes import load_recipe_file, load_recipes, recipe_dirs
+from automations.portal.recipes import load_recipes, read_recipe_file, recipe_dirs
 
 
 def set_payer_recipe(session: Session, payer: str | int, recipe: str,
@@ -21,9 +21,9 @@ def set_payer_recipe(session: Session, payer: str | int, recipe: str,
         return portal_credentials.set_recipe(session, payer, None)
     path = Path(recipe)
     if path.suffix in (".yaml", ".yml") or path.exists():
-        parsed = load_recipe_file(path)  # RecipeInvalid names the file, line and key
-        portal_credentials.install_recipe(session, parsed.name,
-                                          path.read_text(encoding="utf-8"))
+        # RecipeInvalid names the file, line and key; the text checked is the text stored
+        parsed, text = read_recipe_file(path)
+        portal_credentials.install_recipe(session, parsed.name, text)
         name = parsed.name
     else:
         folder = recipes_folder or practice.get_setting(session, "recipes_dir") or None

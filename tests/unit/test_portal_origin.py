@@ -186,3 +186,22 @@ def test_an_installed_recipe_on_plain_http_never_gets_the_log_in(practice, tmp_p
         with pytest.raises(OffSiteRefused, match="must use https"):
             engine.check(practice, acme.id, "pa_status", PortalQuery("M1", "R1"))
     assert engine.launches == 0
+
+
+def test_a_recipe_file_is_stored_as_it_was_checked(practice, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """One read: a second one (to store it) could find another file than the one checked,
+    and put an unchecked recipe in the book."""
+    from automations.portal.install import set_payer_recipe
+    acme = patients.find_payer(practice, "Acme Health")
+    path = _variant(tmp_path, NORTHWIND.replace("version: 1", "version: 3"))
+    real = Path.read_text
+
+    def once(self: Path, *args, **kwargs) -> str:  # type: ignore[no-untyped-def]
+        assert self != path, "the recipe file was read a second time"
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "read_text", once)
+    set_payer_recipe(practice, acme.id, str(path))
+    monkeypatch.undo()
+    stored = practice.vault.directory / "recipes" / "northwind.yaml"
+    assert stored.read_text("utf-8") == path.read_text("utf-8")
