@@ -11,8 +11,9 @@ public API. Trust figures are metrics: app/reports/trust.py.
 
 from __future__ import annotations
 
+from app.domain.specs import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
 from app.queue.blobs import NewEvidence, add_evidence, blob_data, store_blob
-from app.queue.creation import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL, create_task
+from app.queue.creation import create_task
 from app.queue.effects import Confirm, Effect, EffectNotResolved, Effects, KindEffect
 from app.queue.execution import INTERRUPTED, recover_interrupted
 from app.queue.history import move, record_history

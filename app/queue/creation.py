@@ -10,6 +10,7 @@ from typing import Any
 
 from app import audit, clock
 from app.domain import ActionMode, Task, TaskState
+from app.domain.specs import PRIORITY_NORMAL
 from app.identity import Session
 from app.queue import effects as _effects
 from app.queue.blobs import NewEvidence, add_evidence, unseen_evidence
@@ -20,9 +21,6 @@ from app.queue.kinds import kind
 from app.queue.machine import OPEN_STATES
 from app.queue.modes import get_mode
 from app.queue.reads import get_task_unchecked, load_task
-
-
-PRIORITY_HIGH, PRIORITY_NORMAL, PRIORITY_LOW = 1, 2, 3
 
 
 def _without_member_ids(conn: Any, patient_id: int | None, title: str) -> str:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from app import audit, clock
 from app.identity import Role, Session
-from app.queue.creation import PRIORITY_HIGH
+from app.domain.specs import PRIORITY_HIGH
 from app.queue.history import record_history
 from app.queue.machine import actionable_sql
 from app.queue.notifications import notify

@@ -11,7 +11,7 @@ from app.domain import Task, TaskState
 from app.errors import InvalidTransition, ValidationError
 from app.identity import Role, Session, require
 from app.queue import effects as _effects
-from app.queue.creation import PRIORITY_HIGH
+from app.domain.specs import PRIORITY_HIGH
 from app.queue.execution import execute
 from app.queue.history import apply_edit, checked, move, record_history
 from app.queue.machine import ACTIONABLE_STATES
