@@ -46,6 +46,7 @@ from app.errors import ImportRejected, KnownError, ValidationError
 from app.identity import Session, require
 from app.imports.common import Deadline, check_size
 from app.imports.files import read_capped
+from app.reports.appeal_letter import long_date
 from app.replies.parse import LIMITS as REPLY_LIMITS
 from app.replies.parse import ReplyLimits, e164, parse_email, parse_sms_csv
 from app.services import outbox
@@ -236,7 +237,7 @@ class LetterChannel:
             if i:
                 story.append(PageBreak())
             story += [Paragraph(escape(self.practice), styles["Title"]),
-                      Paragraph(f"{clock.now().astimezone(self.zone):%B %d, %Y}",
+                      Paragraph(long_date(clock.now().astimezone(self.zone).date()),
                                 styles["Normal"]),
                       Spacer(1, 0.5 * inch)]
             address = [m.name] + [part.strip() for part in m.recipient.split("\n")]

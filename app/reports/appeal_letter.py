@@ -111,10 +111,15 @@ def _title(f: ClaimFacts) -> str:
             else "Request for Reconsideration / Appeal of Claim Denial")
 
 
+def long_date(day: date) -> str:
+    """'December 1, 2026', as a letter is dated (strftime's %d pads: 'December 01')."""
+    return f"{day:%B} {day.day}, {day.year}"
+
+
 def appeal_text(f: ClaimFacts) -> str:
     """The editable draft; the PDF is rendered from the same facts."""
     lines = [
-        f"{(f.letter_date or date.today()):%B %d, %Y}", "",
+        long_date(f.letter_date or date.today()), "",
         f"To: {f.payer_name} - Appeals / Reconsideration", "",
         f"Re: {_title(f)}",
         f"Patient: {f.patient_name}    Member ID: {f.member_id}",

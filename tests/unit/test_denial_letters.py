@@ -293,3 +293,11 @@ def test_corrected_claim_worksheet_pdf_keeps_its_layout_when_approved(practice: 
     assert final.blob_id is not None
     final_text = _text(queue.blob_data(practice, final.blob_id, task.id)[0])
     assert final_text.replace("Keep CLM01", "Keep the original claim number") == draft_text
+
+
+def test_a_letter_is_dated_as_letters_are() -> None:
+    """'March 1, 2026', not strftime's padded 'March 01, 2026' (seen on the PDFs)."""
+    facts = ClaimFacts("P", "Payer", "Pat", "M1", "C1", "PCN", date(2026, 1, 1), None,
+                       "100", "0", ["99213"], [("CO", "50", "100", "x")], [],
+                       "medical_necessity", "appeal", letter_date=date(2026, 3, 1))
+    assert appeal_text(facts).splitlines()[0] == "March 1, 2026"
