@@ -9,7 +9,7 @@ only records in the audit trail that the biller reviewed the finding.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -86,10 +86,13 @@ def charge_encounters(session: Session, start: date, end: date) -> list[Encounte
         patients = sorted({pid for pid, _day in encounters})
         if patients:
             pmarks = ",".join("?" * len(patients))
+            # Stored in UTC: a day either side holds every local day of the span.
+            around = ((start - timedelta(days=1)).isoformat(),
+                      (end + timedelta(days=2)).isoformat())
             for pid, provider, start_at in conn.execute(
                     f"SELECT patient_id, provider, start_at FROM appointments WHERE patient_id "
-                    f"IN ({pmarks}) AND status NOT IN ('cancelled','no_show') ORDER BY "
-                    "start_at", patients):
+                    f"IN ({pmarks}) AND status NOT IN ('cancelled','no_show') AND start_at "
+                    ">= ? AND start_at < ? ORDER BY start_at", (*patients, *around)):
                 local_day = datetime.fromisoformat(str(start_at)).astimezone(zone).date()
                 found = encounters.get((int(pid), local_day.isoformat()))
                 if found is not None:
