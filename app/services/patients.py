@@ -134,16 +134,18 @@ def _keep_login_on_its_site(conn: Any, payer: Payer, url: str) -> None:
     """A stored portal log-in was given for the payer's site: moving the address to
     another site alone would type that password there. The new site comes with the log-in
     (portal_credentials.set_credentials: `offhold portal set --url`, Settings > Portals).
-    Clearing the address is no way round it: a site set where none was is a new site."""
+    Clearing the address, or setting one where none was, is a move as well."""
     from app.services.portal_credentials import _origin  # it imports this module
     old, new = _origin(payer.portal_url), _origin(url)
-    if not new or old == new:
+    if old == new:
         return
+    # Cleared, the site would fall back to the recipe's own address, which may be another
+    # site: that is a move too.
     if conn.execute("SELECT 1 FROM portal_credentials WHERE payer_id = ? AND password != ''",
                     (payer.id,)).fetchone() is not None:
         raise ValidationError(
             f"payer {payer.id} ({payer.name}) has a portal log-in stored for "
-            f"{old or 'no site'}; a new "
+            f"{old or 'no site'}; a new (or no) "
             "site is set with its log-in ('offhold portal set PAYER --url URL --user NAME', "
             "or Settings > Portals), so the password is never typed on a site it was not "
             "given for")
