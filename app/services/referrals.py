@@ -419,7 +419,11 @@ def referral_history(session: Session, referral_id: int) -> dict[str, Any]:
     late = bool(next_due) and datetime.fromisoformat(str(next_due)) < clock.now()
     details = json.loads(row[13])
     triage_task = next((t for t in tasks if t["kind"] == "referral_triage"), None)
-    return {"id": row[0], "direction": row[1], "patient_id": row[2], "source": row[3],
+    # the person's name, as the queue shows it (this view is audited with the patient)
+    named = session.vault.query_one("SELECT last_name || ', ' || first_name FROM patients "
+                                    "WHERE id = ?", (row[2],)) if row[2] is not None else None
+    return {"id": row[0], "direction": row[1], "patient_id": row[2],
+            "patient_name": str(named[0]) if named else "", "source": row[3],
             "source_id": row[4], "counterpart": row[5], "specialty": row[6], "reason": row[7],
             "urgency": row[8], "status": row[9], "next_step": next_step, "due_at": next_due,
             "due_for": due_for,

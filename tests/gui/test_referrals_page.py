@@ -56,6 +56,9 @@ def test_referrals_page_lists_filters_and_tells_the_story(
     story = page.story.toPlainText()
     assert f"Referral {ids['late']}: outbound to Lakeside Cardiology" in story
     assert "LATE by 6 day(s)" in story and "referral followup" in story
+    shown = page.history
+    assert shown is not None and shown["patient_name"] and \
+        f"patient {shown['patient_name']}" in story  # the name, not an internal id
     assert "referral.overdue" in story and "referral.view" not in story.split("Audit")[0]
     # record the next step from the page (the service checks the role and audits it)
     assert page.step_label.text() == "visit scheduled" and page.visit_at.isVisible()

@@ -338,7 +338,7 @@ def story_html(h: dict[str, Any]) -> str:
              f"<p>State: <b>{_e(STATUS_LABEL.get(h['status'], h['status']))}</b>"
              f" &middot; urgency {_e(h['urgency'] or '-')} &middot; specialty "
              f"{_e(h['specialty'] or '-')} &middot; patient "
-             f"{_e(h['patient_id'] or 'not matched')}</p>"]
+             f"{_e(h.get('patient_name') or h['patient_id'] or 'not matched')}</p>"]
     due_for = h.get("due_for") or h["next_step"]
     if h["due_at"] and due_for:  # an incoming referral's triage or visit, as a loop step
         late = (f" <span style='background:{LATE.name()}'><b>LATE by {h['days_late']} "
