@@ -31,8 +31,13 @@ def unread_notifications(session: Session) -> list[dict[str, Any]]:
 
 
 def mark_notifications_read(session: Session, ids: list[int]) -> None:
+    """Only notifications addressed to this person (by name or role) can be marked: an id
+    alone let anyone clear, say, the owner's critical notice before the owner saw it."""
     if not ids:
         return
+    roles = [r.value for r in session.roles]
     with session.vault.write() as conn:
         conn.execute(f"UPDATE notifications SET read_at = ? WHERE id IN "
-                     f"({','.join('?' * len(ids))})", (clock.iso(clock.now()), *ids))
+                     f"({','.join('?' * len(ids))}) AND (username = ? OR role IN "
+                     f"({','.join('?' * len(roles))}))",
+                     (clock.iso(clock.now()), *ids, session.username, *roles))
